@@ -1,0 +1,1 @@
+"""Shared foundation under every stage: messages, bus, store, blob store, settings, errors."""

@@ -1,0 +1,99 @@
+"""The relational store shared by all stages: SQLite by default, PostgreSQL by URL.
+
+The schema is owned by Alembic migrations; :meth:`Store.migrate` brings any database to the
+newest revision, and every service calls it at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import ConfigError, TransientError
+from core.store import models
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Store:
+    """Database access for every stage.
+
+    Args:
+        url: A SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship in the postgres extra.
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            db_path = url.split("///", 1)[-1]
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif url.startswith("postgresql+psycopg"):
+            kwargs["pool_pre_ping"] = True
+        else:
+            raise ConfigError(f"unsupported store URL {self.url!r}: use sqlite:/// or postgresql://")
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Upgrade the database schema to the newest migration."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error.
+
+        Raises:
+            TransientError: If the database is locked or unreachable.
+        """
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise TransientError(f"store unavailable: {exc.orig}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def audit(self, actor: str, action: str, subject: str | None = None, **detail: Any) -> None:
+        """Append one audit-log event in its own transaction."""
+        with self.session() as s:
+            s.add(models.AuditEvent(actor=actor, action=action, subject=subject, detail=detail))
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

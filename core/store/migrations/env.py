@@ -1,0 +1,19 @@
+"""Alembic environment for the orbweaver store: run with a connection handed in by Store.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from core.store.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through core.store.Store.migrate()")
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

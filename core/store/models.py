@@ -1,0 +1,318 @@
+"""The shared schema under every stage: what was crawled, hashed, matched, decided and noticed.
+
+Natural unique keys make every stage's writes idempotent, so a redelivered bus message can
+never create a second sighting, match, review item or notice item. Changes go through Alembic
+migrations in ``core/store/migrations``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use core.messages.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the orbweaver schema."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Campaign(Base):
+    """An operator's crawl campaign."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    seeds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="created")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Page(Base):
+    """An HTML page a campaign fetched."""
+
+    __tablename__ = "pages"
+    __table_args__ = (UniqueConstraint("campaign_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    media_found: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Media(Base):
+    """One distinct piece of media (by SHA-256) and its hashes; never its bytes."""
+
+    __tablename__ = "media"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    sha1: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pdq_quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    phash: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    hashes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Every hash as ``{algorithm, version, value, quality}`` (new algorithms need no migration)."""
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why perceptual hashing failed (corrupt, not an image, too large...)."""
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    hashed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    evidence_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class Sighting(Base):
+    """One time a media URL was fetched from a page: recorded for every fetch, matched or not."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (Index("ix_sightings_media_url", "media_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    page_url: Mapped[str] = mapped_column(Text)
+    media_url: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolved_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class HashSet(Base):
+    """A named known hash list."""
+
+    __tablename__ = "hash_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class HashEntry(Base):
+    """One hash in a known list, with its label and classification."""
+
+    __tablename__ = "hash_entries"
+    __table_args__ = (UniqueConstraint("hash_set_id", "algorithm", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash_set_id: Mapped[int] = mapped_column(ForeignKey("hash_sets.id", ondelete="CASCADE"), index=True)
+    algorithm: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str | None] = mapped_column(Text, nullable=True)
+    classification: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Match(Base):
+    """Media that fell within a radius of a known entry."""
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("sha256", "hash_entry_id", "algorithm"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    hash_entry_id: Mapped[int] = mapped_column(ForeignKey("hash_entries.id", ondelete="CASCADE"))
+    algorithm: Mapped[str] = mapped_column(String(40))
+    distance: Mapped[int] = mapped_column(Integer)
+    matched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class ReviewItem(Base):
+    """One matched piece of media awaiting, or past, an analyst's decision."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    classification: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    jurisdiction: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    priority: Mapped[float] = mapped_column(default=0.0)
+    best_algorithm: Mapped[str] = mapped_column(String(40))
+    best_distance: Mapped[int] = mapped_column(Integer)
+    best_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    evidence_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReviewDecisionRow(Base):
+    """One analyst's (or an automatic rule's) decision on a review item."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (UniqueConstraint("review_item_id", "analyst"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
+    analyst: Mapped[str] = mapped_column(String(200))
+    classification: Mapped[str] = mapped_column(String(40))
+    jurisdiction: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Provider(Base):
+    """A hosting provider (or CDN, or hotline) that receives notices."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="host")
+    abuse_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    languages: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    asns: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    cidrs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    domains: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    channel: Mapped[str] = mapped_column(String(40), default="email")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Notice(Base):
+    """One takedown notice to one provider, listing one or more confirmed items."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    language: Mapped[str] = mapped_column(String(20), default="en")
+    channel: Mapped[str] = mapped_column(String(40), default="email")
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+    """1 for the first notice of its items, 2+ for re-notices."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NoticeItem(Base):
+    """One confirmed sighting to be taken down; batched into notices per provider."""
+
+    __tablename__ = "notice_items"
+    __table_args__ = (UniqueConstraint("review_item_id", "media_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    notice_id: Mapped[str | None] = mapped_column(ForeignKey("notices.id"), nullable=True, index=True)
+    media_url: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(300))
+    resolved_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    classification: Mapped[str] = mapped_column(String(40))
+    evidence_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Delivery(Base):
+    """One attempt record of sending a notice over one channel (outbox row)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reference: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Where the sent notice can be found (outbox path, SMTP message id, webhook answer)."""
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Recheck(Base):
+    """One re-fetch of a reported URL and what it found."""
+
+    __tablename__ = "rechecks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_url: Mapped[str] = mapped_column(Text, index=True)
+    expected_sha256: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    observed_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class AuditEvent(Base):
+    """Who did what, when: every view, reveal, decision, export and admin action."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
