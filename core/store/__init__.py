@@ -97,3 +97,24 @@ class Store:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+
+def insert_ignore(session: Session, model: type[models.Base], values: dict[str, Any], keys: list[str]) -> bool:
+    """Insert one row unless a row with the same unique ``keys`` exists (idempotent writes).
+
+    Redelivered bus messages call this with the same natural key, so they change nothing twice.
+
+    Returns:
+        True if a row was inserted.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+    result = session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))

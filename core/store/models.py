@@ -194,6 +194,8 @@ class ReviewItem(Base):
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the settlement's decision and notice requests were published (outbox marker)."""
 
 
 class ReviewDecisionRow(Base):

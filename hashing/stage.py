@@ -1,0 +1,133 @@
+"""Hashing stage handler: FetchedMedia from the crawler in, HashedMedia to the matcher out.
+
+Every fetch becomes one sighting row; every distinct SHA-256 is hashed once (a second sighting
+of the same bytes reuses the stored hashes). Media bytes are never stored here: they ride on to
+the matcher, which keeps them only if they match.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from prometheus_client import Counter, Histogram
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core.blobs import BlobStore
+from core.bus import Bus
+from core.errors import PermanentError
+from core.messages import FetchedMedia, HashedMedia, HashValue, Message, derive_id, sha256_hex
+from core.store import Store, insert_ignore
+from core.store.models import Media, Sighting
+from hashing.hasher import HashOutcome, compute_hashes
+from hashing.settings import HashingSettings
+
+log = structlog.get_logger(__name__)
+
+HASHED = Counter("orbweaver_hashing_media_total", "Fetched media handled by the hashing stage", ["result"])
+HASH_SECONDS = Histogram("orbweaver_hashing_seconds", "Time to hash one distinct piece of media")
+
+
+class HashingStage:
+    """Consumes ``media.fetched`` in group ``hashing``."""
+
+    group = "hashing"
+
+    def __init__(self, bus: Bus, store: Store, blobs: BlobStore, settings: HashingSettings) -> None:
+        self.bus = bus
+        self.store = store
+        self.blobs = blobs
+        self.settings = settings
+
+    def _body(self, message: FetchedMedia) -> bytes:
+        if message.body is not None:
+            return message.body
+        assert message.blob_key is not None  # the schema guarantees one of the two
+        try:
+            return self.blobs.get(message.blob_key)
+        except KeyError:
+            raise PermanentError(f"staged body {message.blob_key} is missing") from None
+
+    def _hash_once(self, message: FetchedMedia, data: bytes) -> tuple[list[HashValue], list[str]]:
+        with self.store.session() as s:
+            known = s.get(Media, message.sha256)
+            if known is not None:
+                HASHED.labels("reused").inc()
+                hashes = [HashValue.model_validate(h) for h in known.hashes]
+                return hashes, [known.error] if known.error else []
+        with HASH_SECONDS.time():
+            outcome: HashOutcome = compute_hashes(data, settings=self.settings)
+        by_name = {h.algorithm: h for h in outcome.hashes}
+        pdq = by_name.get("pdq")
+        values = {
+            "sha256": message.sha256,
+            "size": message.size,
+            "content_type": message.content_type,
+            "md5": by_name["md5"].value if "md5" in by_name else None,
+            "sha1": by_name["sha1"].value if "sha1" in by_name else None,
+            "pdq": pdq.value if pdq else None,
+            "pdq_quality": pdq.quality if pdq else None,
+            "phash": by_name["phash"].value if "phash" in by_name else None,
+            "hashes": [h.model_dump() for h in outcome.hashes],
+            "error": "; ".join(outcome.errors) or None,
+            "first_seen": message.ref.fetched_at,
+            "last_seen": message.ref.fetched_at,
+        }
+        with self.store.session() as s:
+            # Two workers may hash the same new bytes at once; the first insert wins and both
+            # carry identical hashes onward.
+            insert_ignore(s, Media, values, ["sha256"])
+        HASHED.labels("error" if outcome.errors else "hashed").inc()
+        if outcome.errors:
+            log.info("hashing.media_error", media_url=message.ref.media_url, sha256=message.sha256, errors=outcome.errors)
+        return outcome.hashes, list(outcome.errors)
+
+    def handle(self, message: Message) -> None:
+        """Hash one fetched media item, record its sighting, and pass its hashes on."""
+        if not isinstance(message, FetchedMedia):
+            raise PermanentError(f"hashing stage cannot handle {message.schema_name}")
+        data = self._body(message)
+        if sha256_hex(data) != message.sha256:
+            raise PermanentError("media body does not match its announced SHA-256")
+        hashes, errors = self._hash_once(message, data)
+        ref = message.ref
+        with self.store.session() as s:
+            insert_ignore(
+                s,
+                Sighting,
+                {
+                    "message_id": message.message_id,
+                    "campaign_id": ref.campaign_id,
+                    "sha256": message.sha256,
+                    "page_url": ref.page_url,
+                    "media_url": ref.media_url,
+                    "final_url": ref.final_url,
+                    "http_status": message.http_status,
+                    "content_type": message.content_type,
+                    "resolved_ip": ref.resolved_ip,
+                    "size": message.size,
+                    "fetched_at": ref.fetched_at,
+                    "error": "; ".join(errors) or None,
+                },
+                ["message_id"],
+            )
+            _touch_last_seen(s, message.sha256, ref.fetched_at)
+        self.bus.publish(
+            HashedMedia(
+                message_id=derive_id(message.message_id, "hashed"),
+                ref=ref,
+                sha256=message.sha256,
+                size=message.size,
+                content_type=message.content_type,
+                hashes=hashes,
+                errors=errors,
+                body=message.body,
+                blob_key=message.blob_key,
+            )
+        )
+        self.bus.flush()
+
+
+def _touch_last_seen(session: Session, sha256: str, seen: datetime) -> None:
+    session.execute(update(Media).where(Media.sha256 == sha256, Media.last_seen < seen).values(last_seen=seen))

@@ -1,0 +1,1 @@
+"""Notifier stage: confirmed sightings become takedown notices to hosting providers."""

@@ -1,0 +1,246 @@
+"""The demo: every stage end to end against a generated local website of benign images.
+
+It generates a site in which a known number of images are altered copies of a generated
+"known" set, loads the known set's hashes from a hash-list file, serves the site on
+127.0.0.1, crawls it, and runs hashing, matching, review and the notifier until the pipeline
+is drained. Nothing in it is abusive: every image is generated.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from core.errors import OrbweaverError
+from core.store.models import Campaign, Notice, Page, ReviewItem, Sighting
+from crawler.run import CrawlJob, CrawlSummary, run_crawl
+from hashing.hasher import compute_hashes
+from matcher.hashsets import import_entries
+from matcher.lists import parse_hash_list
+from notifier.providers import ProviderRecord, upsert_providers
+from notifier.stage import NotifierStage
+from orbweaver.demo.site import SiteManifest, generate_site, serve_site
+from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS, Runtime, StageName, build_stage, run_stage
+from orbweaver.settings import Settings
+
+KNOWN_LIST = "demo-known"
+DEMO_PROVIDER = ProviderRecord(
+    name="Demo Hosting Ltd",
+    abuse_email="abuse@demo-hosting.invalid",
+    cidrs=["127.0.0.0/8"],
+    languages=["en"],
+    country="CA",
+)
+
+
+@dataclass
+class DemoSummary:
+    """What the demo did; the JSON form is the last line of ``orbweaver demo --json``."""
+
+    bus: str
+    pages: int
+    media: int
+    media_errors: int
+    seconds: float
+    media_per_second: float
+    matches: int
+    auto_confirmed: int
+    queued_for_review: int
+    notices: int
+    outbox: str
+    planted: int
+    matched_planted: int
+    false_matches: int
+
+
+def write_known_list(manifest: SiteManifest, known_dir: Path, target: Path) -> int:
+    """Hash the generated known images into a CSV hash list (the demo's "known hash set").
+
+    Returns:
+        Number of entries written.
+    """
+    rows = ["hash,algorithm,label,classification,source"]
+    for path in sorted(known_dir.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in {".jpg", ".jpeg", ".png"}:
+            continue
+        outcome = compute_hashes(path.read_bytes())
+        for h in outcome.hashes:
+            if h.algorithm in {"pdq", "phash", "md5"}:
+                # The classification is a stand-in: these are generated benign images.
+                rows.append(f"{h.value},{h.algorithm},{path.stem},baseline_csam,orbweaver-demo")
+    target.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return len(rows) - 1
+
+
+@contextmanager
+def _stages(rt: Runtime) -> Iterator[threading.Event]:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run(name: StageName) -> None:
+        try:
+            run_stage(name, rt, stop)
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(name,), name=f"stage-{name}", daemon=True) for name in StageName]
+    for thread in threads:
+        thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+
+
+def _summarise(rt: Runtime, campaign_id: str, manifest: SiteManifest, base_url: str, seconds: float,
+               bus_name: str, notices_dir: Path) -> DemoSummary:
+    planted_urls = {base_url.rstrip("/") + "/" + p.url_path.lstrip("/") for p in manifest.planted}
+    with rt.store.session() as s:
+        pages = s.scalar(select(func.count()).select_from(Page).where(Page.campaign_id == campaign_id)) or 0
+        fetched = s.execute(
+            select(Sighting.media_url, Sighting.sha256, Sighting.error).where(Sighting.campaign_id == campaign_id)
+        ).all()
+        items = s.execute(select(ReviewItem.sha256, ReviewItem.status, ReviewItem.decided_by)).all()
+        notices = s.scalar(select(func.count()).select_from(Notice).where(Notice.status == "sent")) or 0
+    matched_sha = {sha for sha, _, _ in items}
+    urls_by_sha: dict[str, set[str]] = {}
+    for url, sha, _ in fetched:
+        if sha:
+            urls_by_sha.setdefault(sha, set()).add(url)
+    matched_urls = {u for sha in matched_sha for u in urls_by_sha.get(sha, set())}
+    media = sum(1 for _, sha, _ in fetched if sha)
+    return DemoSummary(
+        bus=bus_name,
+        pages=pages,
+        media=media,
+        media_errors=sum(1 for _, _, err in fetched if err),
+        seconds=round(seconds, 2),
+        media_per_second=round(media / seconds, 1) if seconds else 0.0,
+        matches=len(matched_sha),
+        auto_confirmed=sum(1 for _, status, by in items if status == "confirmed" and (by or "").startswith("auto:")),
+        queued_for_review=sum(1 for _, status, _ in items if status == "pending"),
+        notices=notices,
+        outbox=str(notices_dir),
+        planted=len(planted_urls),
+        matched_planted=len(planted_urls & matched_urls),
+        false_matches=len(matched_urls - planted_urls),
+    )
+
+
+def run_demo(
+    settings: Settings,
+    workdir: Path,
+    *,
+    pages: int = 200,
+    images: int = 1000,
+    known: int = 40,
+    planted: int = 40,
+    seed: int = 7,
+    console: Console | None = None,
+    fresh: bool = True,
+) -> DemoSummary:
+    """Run the whole demo and return its summary.
+
+    Args:
+        settings: Application settings; the demo points data, evidence and outbox into ``workdir``
+            unless the settings name other places.
+        workdir: Folder for the generated site and all demo state.
+        fresh: Start from an empty ``workdir`` (a previous demo's state is removed).
+    """
+    console = console or Console(stderr=True)
+    if fresh and workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with console.status("Generating the demo website (benign generated images)..."):
+        manifest = generate_site(workdir / "site", pages=pages, background_images=images, known=known,
+                                 planted=planted, seed=seed)
+    console.print(f"[green]Site ready:[/] {manifest.pages} pages, {manifest.media} media, "
+                  f"{len(manifest.planted)} planted altered copies of known images")
+    rt = Runtime.open(settings)
+    try:
+        list_file = workdir / "known-hashes.csv"
+        write_known_list(manifest, workdir / "site" / "known", list_file)
+        parsed = parse_hash_list(list_file.read_text(encoding="utf-8"))
+        if parsed.errors:
+            raise OrbweaverError(f"demo hash list has bad lines: {parsed.errors[:3]}")
+        import_entries(rt.store, KNOWN_LIST, parsed.entries, source=str(list_file))
+        upsert_providers(rt.store, [DEMO_PROVIDER])
+        campaign_id = f"demo-{uuid.uuid4().hex[:8]}"
+        with serve_site(workdir / "site" / "www") as server:
+            with rt.store.session() as s:
+                s.add(Campaign(id=campaign_id, name="orbweaver demo", seeds=[server.base_url + "/"], status="created"))
+            crawler_settings = settings.crawler.model_copy(
+                update={"allow_private_hosts": [*settings.crawler.allow_private_hosts, "127.0.0.1"]}
+            )
+            job = CrawlJob(
+                campaign_id=campaign_id,
+                seeds=[server.base_url + "/"],
+                bus_url=settings.core.bus_url(),
+                store_url=settings.core.store_url(),
+                blobs_url=settings.core.blobs_url(),
+                settings=crawler_settings,
+                inline_media_limit=settings.core.inline_media_limit,
+            )
+            t0 = time.monotonic()
+            with _stages(rt) as stop, Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), console=console, transient=False,
+            ) as progress:
+                crawl_task = progress.add_task("crawl", total=None, info="")
+
+                def on_progress(p: CrawlSummary) -> None:
+                    progress.update(crawl_task, info=f"{p.pages} pages, {p.media} media, {p.errors} errors")
+
+                crawl = run_crawl(job, on_progress)
+                progress.update(crawl_task, total=1, completed=1,
+                                info=f"{crawl.pages} pages, {crawl.media} media, {crawl.errors} errors")
+                drain_task = progress.add_task("hash, match, review", total=None, info="")
+                pairs = [(STAGE_TOPICS[n], STAGE_GROUPS[n]) for n in StageName]
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline and not stop.is_set():
+                    lags = {str(n): rt.bus.lag(STAGE_TOPICS[n], STAGE_GROUPS[n]) for n in StageName}
+                    progress.update(drain_task, info=", ".join(f"{k} {v}" for k, v in lags.items()))
+                    if rt.bus.wait_drained(pairs, timeout_s=1.0):
+                        break
+                progress.update(drain_task, total=1, completed=1, info="drained")
+                notifier = build_stage(StageName.NOTIFIER, rt)
+                assert isinstance(notifier, NotifierStage)
+                notifier.flush(force=True)
+            elapsed = time.monotonic() - t0
+            with rt.store.session() as s:
+                campaign = s.get(Campaign, campaign_id)
+                if campaign is not None:
+                    campaign.status = "finished"
+            summary = _summarise(rt, campaign_id, manifest, server.base_url, elapsed,
+                                 type(rt.bus).__name__, settings.notifier.outbox_dir)
+    finally:
+        rt.close()
+    console.print(f"Total wall time {time.monotonic() - started:.1f}s")
+    return summary
+
+
+def summary_table(summary: DemoSummary) -> Table:
+    """The summary as a rich table."""
+    table = Table(title="orbweaver demo", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in asdict(summary).items():
+        table.add_row(key.replace("_", " "), str(value))
+    return table

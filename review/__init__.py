@@ -1,0 +1,1 @@
+"""Review stage: matches become review items; strict matches are confirmed automatically."""

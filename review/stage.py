@@ -1,0 +1,103 @@
+"""Review stage handler: MatchCandidate in; review items in the store; decisions out.
+
+A match within the strict distance of a classified known entry is confirmed automatically;
+the rest wait in the review queue for analysts. Media already classified (same SHA-256) is
+never queued again: a new sighting inherits the classification.
+"""
+
+from __future__ import annotations
+
+import structlog
+from prometheus_client import Counter
+from sqlalchemy import select
+
+from core.bus import Bus
+from core.errors import PermanentError
+from core.messages import Classification, MatchCandidate, MatchHit, Message
+from core.store import Store, insert_ignore
+from core.store.models import ReviewItem
+from review.service import SETTLED, announce, record_settlement
+from review.settings import ReviewSettings
+
+log = structlog.get_logger(__name__)
+
+REVIEWED = Counter("orbweaver_review_candidates_total", "Match candidates handled by review", ["result"])
+
+_BITS = {"pdq": 256, "phash": 64, "md5": 128, "sha1": 160, "sha256": 256}
+
+
+def priority(hit: MatchHit) -> float:
+    """Higher for closer matches: 1.0 for an exact hit, falling with relative distance."""
+    bits = _BITS.get(hit.algorithm, 256)
+    return round(1.0 - hit.distance / bits, 4)
+
+
+class ReviewStage:
+    """Consumes ``match.candidates`` in group ``review``."""
+
+    group = "review"
+
+    def __init__(self, bus: Bus, store: Store, settings: ReviewSettings) -> None:
+        self.bus = bus
+        self.store = store
+        self.settings = settings
+
+    def auto_rule(self, candidate: MatchCandidate) -> MatchHit | None:
+        """The hit that confirms this candidate without an analyst, if any."""
+        if not self.settings.auto_confirm:
+            return None
+        for hit in candidate.hits:
+            limit = self.settings.auto_confirm_distance.get(hit.algorithm)
+            if limit is None or hit.distance > limit or not hit.classification:
+                continue
+            if Classification(hit.classification) is Classification.NOT_CSAM:
+                continue
+            return hit
+        return None
+
+    def handle(self, message: Message) -> None:
+        """Queue or confirm one match candidate."""
+        if not isinstance(message, MatchCandidate):
+            raise PermanentError(f"review stage cannot handle {message.schema_name}")
+        if not message.hits:
+            raise PermanentError("match candidate without hits")
+        best = message.hits[0]
+        with self.store.session() as s:
+            insert_ignore(
+                s,
+                ReviewItem,
+                {
+                    "sha256": message.sha256,
+                    "status": "pending",
+                    "priority": priority(best),
+                    "best_algorithm": best.algorithm,
+                    "best_distance": best.distance,
+                    "best_entry_id": best.entry_id,
+                    "evidence_key": message.evidence_key,
+                    "campaign_id": message.ref.campaign_id,
+                },
+                ["sha256"],
+            )
+            item = s.scalars(select(ReviewItem).where(ReviewItem.sha256 == message.sha256)).one()
+            if item.status == "pending" and best.distance < item.best_distance:
+                item.best_algorithm, item.best_distance = best.algorithm, best.distance
+                item.best_entry_id, item.priority = best.entry_id, priority(best)
+            rule = self.auto_rule(message) if item.status == "pending" else None
+            if rule is not None:
+                assert rule.classification is not None
+                record_settlement(
+                    s,
+                    item,
+                    Classification(rule.classification),
+                    decided_by=f"auto:{rule.algorithm}<={self.settings.auto_confirm_distance[rule.algorithm]}",
+                    automatic=True,
+                    reason=f"{rule.algorithm} distance {rule.distance} to {rule.hash_set} entry {rule.entry_id}",
+                )
+            item_id, status = item.id, item.status
+        if status in SETTLED:
+            sent = announce(self.store, self.bus, item_id, new_ref=message.ref)
+            REVIEWED.labels("auto_confirmed" if rule is not None else "inherited").inc()
+            log.info("review.settled", sha256=message.sha256, item=item_id, status=status, notice_requests=sent)
+        else:
+            REVIEWED.labels("queued").inc()
+            log.info("review.queued", sha256=message.sha256, item=item_id, distance=best.distance)
