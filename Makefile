@@ -26,7 +26,6 @@ test: venv
 	bash scripts/ensure-test-servers.sh
 	$(BIN)/ruff check core crawler hashing matcher review notifier web orbweaver tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: venv

@@ -48,6 +48,7 @@ class BlobStore(ABC):
 
         Raises:
             KeyError: If there is none.
+
         """
 
     @abstractmethod

@@ -16,6 +16,7 @@ class PermanentError(OrbweaverError):
 
     Attributes:
         reason: A short, stable, human-readable reason recorded with the dead letter.
+
     """
 
     def __init__(self, reason: str) -> None:

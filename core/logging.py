@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 import structlog
 
 
-def _drop_bytes(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _drop_bytes(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     # A guard, not a habit: no caller should log bytes, but if one does, the bytes never
     # reach a log sink.
     for key, value in list(event.items()):

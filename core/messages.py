@@ -329,6 +329,7 @@ def decode(data: bytes) -> Message:
 
     Raises:
         PoisonMessageError: If the bytes are not a message this version of orbweaver can read.
+
     """
     try:
         payload = msgpack.unpackb(data, timestamp=3, raw=False, strict_map_key=False)

@@ -20,6 +20,7 @@ def require(module: str, extra: str) -> ModuleType:
 
     Raises:
         MissingExtraError: If the module is not installed.
+
     """
     try:
         return importlib.import_module(module)

@@ -52,8 +52,12 @@ class CoreSettings(Section):
         ge=0,
         description="Largest media body carried inside a bus message; larger bodies are staged in the blob store.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest log level written."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="json, console, or auto (console on a terminal, else json)."
+    )
 
     def store_url(self) -> str:
         """The effective store URL."""
@@ -122,6 +126,7 @@ def load(
 
     Raises:
         ConfigError: On a missing file, a TOML syntax error, an unknown key or a bad value.
+
     """
     environ = os.environ if environ is None else environ
     path = path if path is not None else environ.get(CONFIG_ENV) or None

@@ -57,7 +57,9 @@ class HashingStage:
                 hashes = [HashValue.model_validate(h) for h in known.hashes]
                 return hashes, [known.error] if known.error else []
         with HASH_SECONDS.time():
-            outcome: HashOutcome = compute_hashes(data, settings=self.settings)
+            outcome: HashOutcome = compute_hashes(
+                data, algorithms=self.settings.algorithms, limits=self.settings.limits()
+            )
         by_name = {h.algorithm: h for h in outcome.hashes}
         pdq = by_name.get("pdq")
         values = {
@@ -80,7 +82,9 @@ class HashingStage:
             insert_ignore(s, Media, values, ["sha256"])
         HASHED.labels("error" if outcome.errors else "hashed").inc()
         if outcome.errors:
-            log.info("hashing.media_error", media_url=message.ref.media_url, sha256=message.sha256, errors=outcome.errors)
+            log.info(
+                "hashing.media_error", media_url=message.ref.media_url, sha256=message.sha256, errors=outcome.errors
+            )
         return outcome.hashes, list(outcome.errors)
 
     def handle(self, message: Message) -> None:

@@ -33,6 +33,7 @@ class MatchingStage:
     Args:
         reload_check_s: How often the stage looks for changed hash lists and reloads its
             indexes, so list edits become matchable without a restart.
+
     """
 
     group = "matcher"
@@ -62,6 +63,7 @@ class MatchingStage:
 
         Returns:
             True if the indexes were reloaded.
+
         """
         now = time.monotonic()
         with self._lock:

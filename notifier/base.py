@@ -58,4 +58,5 @@ class NoticeChannel(ABC):
         Raises:
             TransientError: Try again later (server down, timeout).
             PermanentError: This recipient can never receive it (bounce, bad address).
+
         """

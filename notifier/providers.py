@@ -46,6 +46,7 @@ def load_directory(store: Store, path: Path) -> int:
 
     Raises:
         ConfigError: If the file is unreadable or a record is invalid.
+
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

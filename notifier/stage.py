@@ -42,6 +42,7 @@ class NotifierStage:
 
     Args:
         clock: Injectable time source (tests move time forward).
+
     """
 
     group = "notifier"
@@ -122,7 +123,7 @@ class NotifierStage:
                          channel=self.channel.name, created_at=now))
             s.flush()
             # Claim only items no other notifier claimed first: the WHERE re-checks under the lock.
-            claimed = s.execute(
+            claimed = s.execute(  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
                 update(NoticeItem)
                 .where(NoticeItem.provider_id == provider_id, NoticeItem.notice_id.is_(None),
                        NoticeItem.status == "open")
@@ -198,6 +199,7 @@ class NotifierStage:
 
         Returns:
             IDs of notices delivered in this call.
+
         """
         for provider_id in self._open_batches(force):
             self._create_notice(provider_id)

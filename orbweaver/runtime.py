@@ -116,7 +116,7 @@ def _every(stop: threading.Event, seconds: float, fn: Callable[[], object]) -> t
         while not stop.wait(seconds):
             try:
                 fn()
-            except Exception as exc:  # noqa: BLE001 - a periodic job must survive one bad round
+            except Exception as exc:
                 log.error("runtime.periodic_failed", job=getattr(fn, "__name__", "job"), error=str(exc))
 
     thread = threading.Thread(target=loop, name="periodic", daemon=True)

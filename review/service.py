@@ -45,6 +45,7 @@ def record_settlement(
 
     Returns:
         True if the item was pending and is now settled; False if it was already settled.
+
     """
     insert_ignore(
         session,
@@ -103,6 +104,7 @@ def settlement_messages(session: Session, item: ReviewItem, refs: Sequence[Media
         session: Open store session.
         item: A settled review item.
         refs: Sightings to request notices for; all recorded sightings when None.
+
     """
     if item.status not in SETTLED or item.classification is None:
         return []
@@ -146,6 +148,7 @@ def announce(store: Store, bus: Bus, item_id: int, new_ref: MediaRef | None = No
 
     Returns:
         How many notice requests were published.
+
     """
     with store.session() as s:
         item = s.get(ReviewItem, item_id)

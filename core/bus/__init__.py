@@ -17,6 +17,7 @@ def open_bus(url: str, *, client_id: str = "orbweaver") -> Bus:
         url: ``embedded:/path/bus.sqlite3[?lease_s=60]`` or
             ``kafka://host:port[,host:port][?partitions=6&...]``.
         client_id: Names this process to the broker.
+
     """
     if url.startswith("embedded:"):
         from core.bus.embedded import EmbeddedBus

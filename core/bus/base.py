@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from core.errors import PermanentError, TransientError
-from core.messages import Message, Topic, decode, dead_letter_topic, encode
+from core.messages import Message, Topic, dead_letter_topic, decode, encode
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +73,7 @@ class Bus(ABC):
 
         Raises:
             TransientError: If the transport could not accept it; the caller may retry.
+
         """
 
     @abstractmethod
@@ -142,6 +143,7 @@ class Bus(ABC):
 
         Returns:
             Counts of what happened.
+
         """
         names = [str(topics)] if isinstance(topics, str) else [str(t) for t in topics]
         stats = ConsumeStats()
@@ -185,7 +187,7 @@ class Bus(ABC):
                 stats.dead_lettered += 1
                 stats.errors.append(exc.reason)
                 return
-            except Exception as exc:  # noqa: BLE001 - see consume(): unknown errors are retried
+            except Exception as exc:  # unknown errors are retried, see consume()
                 kind = "transient" if isinstance(exc, TransientError) else "unexpected"
                 log.warning(
                     "bus.handler_failed",
@@ -227,6 +229,7 @@ class Bus(ABC):
 
         Returns:
             True if drained before the timeout.
+
         """
         deadline = time.monotonic() + timeout_s
         quiet = 0

@@ -56,6 +56,7 @@ class EmbeddedBus(Bus):
         path: The database file; created with its folder if missing.
         lease_s: How long a handed-out delivery stays reserved for its consumer. A consumer
             that dies holding it blocks it this long, then it is handed out again.
+
     """
 
     def __init__(self, path: str | Path, *, lease_s: float = 60.0) -> None:
@@ -194,6 +195,7 @@ class EmbeddedBus(Bus):
 
         Returns:
             How many messages were deleted.
+
         """
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")

@@ -36,6 +36,7 @@ class Store:
 
     Args:
         url: A SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
     """
 
     def __init__(self, url: str) -> None:
@@ -75,6 +76,7 @@ class Store:
 
         Raises:
             TransientError: If the database is locked or unreachable.
+
         """
         session = self._sessions()
         try:
@@ -106,6 +108,7 @@ def insert_ignore(session: Session, model: type[models.Base], values: dict[str, 
 
     Returns:
         True if a row was inserted.
+
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":

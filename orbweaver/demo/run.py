@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from orbweaver.demo.site import SiteManifest, generate_site, serve_site
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -30,7 +31,6 @@ from matcher.hashsets import import_entries
 from matcher.lists import parse_hash_list
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.stage import NotifierStage
-from orbweaver.demo.site import SiteManifest, generate_site, serve_site
 from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS, Runtime, StageName, build_stage, run_stage
 from orbweaver.settings import Settings
 
@@ -69,6 +69,7 @@ def write_known_list(manifest: SiteManifest, known_dir: Path, target: Path) -> i
 
     Returns:
         Number of entries written.
+
     """
     rows = ["hash,algorithm,label,classification,source"]
     for path in sorted(known_dir.iterdir()):
@@ -161,7 +162,14 @@ def run_demo(
         settings: Application settings; the demo points data, evidence and outbox into ``workdir``
             unless the settings name other places.
         workdir: Folder for the generated site and all demo state.
+        pages: Pages in the generated site.
+        images: Background (non-matching) images in the site.
+        known: Size of the generated known set.
+        planted: Altered copies of known images placed on pages.
+        seed: Seed of the generated site.
+        console: Where progress goes (stderr by default).
         fresh: Start from an empty ``workdir`` (a previous demo's state is removed).
+
     """
     console = console or Console(stderr=True)
     if fresh and workdir.exists():

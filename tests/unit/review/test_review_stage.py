@@ -48,7 +48,9 @@ def sighting(store: Store, r: MediaRef, message_id: str) -> None:
                        fetched_at=r.fetched_at))
 
 
-def candidate(r: MediaRef, distance: int, classification: str | None = "baseline_csam", algo: str = "pdq") -> MatchCandidate:
+def candidate(
+    r: MediaRef, distance: int, classification: str | None = "baseline_csam", algo: str = "pdq"
+) -> MatchCandidate:
     return MatchCandidate(
         ref=r, sha256=SHA, hashes=[HashValue(algorithm=algo, value="0" * 64)], evidence_key=f"evidence/ab/{SHA}",
         hits=[MatchHit(algorithm=algo, distance=distance, hash_set="known", entry_id=1, entry_label="k1",
