@@ -194,8 +194,14 @@ def run_demo(
         with serve_site(workdir / "site" / "www") as server:
             with rt.store.session() as s:
                 s.add(Campaign(id=campaign_id, name="orbweaver demo", seeds=[server.base_url + "/"], status="created"))
+            # The demo site is ours and on loopback: allow it explicitly, and crawl it at full speed.
             crawler_settings = settings.crawler.model_copy(
-                update={"allow_private_hosts": [*settings.crawler.allow_private_hosts, "127.0.0.1"]}
+                update={
+                    "allow_private_hosts": [*settings.crawler.allow_private_hosts, "127.0.0.1"],
+                    "autothrottle": False,
+                    "download_delay_s": 0.0,
+                    "concurrent_requests_per_host": max(settings.crawler.concurrent_requests_per_host, 8),
+                }
             )
             job = CrawlJob(
                 campaign_id=campaign_id,

@@ -1,0 +1,47 @@
+"""Crawler stage items: what the spider hands to the item pipeline (pages and media fetches)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class PageItem:
+    """One HTML page fetched (or not) by a campaign."""
+
+    campaign_id: str
+    url: str
+    depth: int
+    fetched_at: datetime
+    http_status: int | None = None
+    media_found: int = 0
+    error: str | None = None
+
+
+@dataclass(repr=False)
+class MediaItem:
+    """One media fetch: its response, or why there is none.
+
+    ``body`` is set only for a 2xx response; ``error`` is set for everything else (a non-2xx
+    status, a network failure, a refused address, a download over the size limit).
+    """
+
+    campaign_id: str
+    page_url: str
+    media_url: str
+    final_url: str
+    fetched_at: datetime
+    http_status: int | None = None
+    resolved_ip: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    error: str | None = None
+
+    def __repr__(self) -> str:
+        # Scrapy logs items it drops or fails on; media bytes must never reach a log.
+        size = None if self.body is None else len(self.body)
+        return (
+            f"MediaItem(media_url={self.media_url!r}, page_url={self.page_url!r}, "
+            f"http_status={self.http_status!r}, size={size!r}, error={self.error!r})"
+        )

@@ -1,0 +1,1 @@
+"""Crawler stage spiders (Scrapy finds them here through ``SPIDER_MODULES``)."""

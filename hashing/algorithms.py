@@ -1,0 +1,173 @@
+"""Hashing stage algorithms: exact digests (md5, sha1, sha256), perceptual ones (pdq, phash, dhash).
+
+Every perceptual algorithm hashes :attr:`MediaInput.canonical` (decoded, upright, RGB, at most
+the working size, uniform borders trimmed; see :mod:`hashing.decode`).
+
+**PDQ hex format** (Meta's reference text format, so hash lists from ThreatExchange tools,
+python-threatexchange and other PDQ implementations interoperate): Meta's C++ ``Hash256`` keeps
+the 256 bits in sixteen 16-bit words, bit ``k`` in word ``w[k // 16]`` at bit ``k % 16``, and
+``Hash256::format()`` prints ``w[15]``, ``w[14]``, ..., ``w[0]`` each as four lowercase hex
+digits. The hex string is therefore the 256-bit integer ``sum(bit_k << k)`` written big-endian:
+the first hex digit holds bits 255..252, the last one bits 3..0. ``pdqhash.compute`` returns
+its bit vector already in that printed order (element ``i`` is bit ``255 - i``), so the vector
+is written most-significant-first, four bits per hex digit; python-threatexchange formats its
+PDQ hashes the same way. Quality is PDQ's own 0-100 gradient-energy score (Meta suggests not
+matching on hashes under 50; that is the matcher's call).
+
+**pHash** is bit-for-bit ``str(imagehash.phash(image))`` for the same PIL image: grayscale
+("L"), resized to 32x32 with LANCZOS, unnormalised 2-D DCT-II (as ``scipy.fftpack.dct`` along
+rows, then columns), the top-left 8x8 coefficients including DC, thresholded at their median
+(bit set where the coefficient is strictly greater), bits taken row by row, most-significant
+first. It is computed here with a DCT matrix, so neither imagehash nor scipy is a run-time
+dependency. (Only a coefficient within rounding error of the median, which happens in flat,
+featureless images, can come out differently from scipy's FFT.)
+
+**dHash** is likewise ``str(imagehash.dhash(image))``: grayscale, LANCZOS to 9x8, a bit per
+pair of horizontal neighbours, set where the left pixel is darker than the right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from types import ModuleType
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from core.messages import HashValue
+from core.optional import require
+from hashing.base import Ability, HashAlgorithm, MediaInput, bits_to_hex
+
+EXACT = frozenset({Ability.EXACT})
+
+
+class ExactDigest(HashAlgorithm):
+    """A cryptographic digest of the raw bytes; never decodes the media."""
+
+    hashlib_name: ClassVar[str]
+    abilities: ClassVar[frozenset[Ability]] = EXACT
+
+    def compute(self, media: MediaInput) -> HashValue:
+        """Digest of ``media.data``."""
+        return self.hash_value(hashlib.new(self.hashlib_name, media.data).hexdigest())
+
+
+class Md5(ExactDigest):
+    """MD5 of the bytes: broken as a cryptographic hash, but many known-media lists are in MD5."""
+
+    name = "md5"
+    version = 1
+    bits = 128
+    hashlib_name = "md5"
+
+
+class Sha1(ExactDigest):
+    """SHA-1 of the bytes (the other legacy list format)."""
+
+    name = "sha1"
+    version = 1
+    bits = 160
+    hashlib_name = "sha1"
+
+
+class Sha256(ExactDigest):
+    """SHA-256 of the bytes: the media's identity everywhere in orbweaver."""
+
+    name = "sha256"
+    version = 1
+    bits = 256
+    hashlib_name = "sha256"
+
+
+@cache
+def _pdqhash() -> ModuleType:
+    return require("pdqhash", "hashing")
+
+
+def pdq_hex(rgb: npt.NDArray[np.uint8]) -> tuple[str, int]:
+    """PDQ of an RGB array in Meta's hex format (see the module docstring), and its quality.
+
+    Args:
+        rgb: ``(height, width, 3)`` uint8 array.
+
+    Returns:
+        64 lowercase hex digits and the 0-100 quality.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"need an (h, w, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    vector, quality = _pdqhash().compute(rgb)
+    return bits_to_hex(vector), int(quality)
+
+
+class Pdq(HashAlgorithm):
+    """Meta's PDQ: 256-bit perceptual hash with a quality score, the industry's exchange format."""
+
+    name = "pdq"
+    version = 1
+    bits = 256
+    abilities = frozenset({Ability.PERCEPTUAL, Ability.QUALITY})
+
+    def compute(self, media: MediaInput) -> HashValue:
+        """PDQ of the canonical image, with its quality."""
+        value, quality = pdq_hex(np.asarray(media.canonical, dtype=np.uint8))
+        return self.hash_value(value, quality)
+
+
+_PHASH_SIZE = 8
+_PHASH_IMAGE = 32
+
+
+@cache
+def _dct_rows(size: int, keep: int) -> npt.NDArray[np.float64]:
+    """Build the first ``keep`` rows of the unnormalised DCT-II matrix of scipy.fftpack.dct."""
+    k = np.arange(keep, dtype=np.float64)[:, None]
+    n = np.arange(size, dtype=np.float64)[None, :]
+    matrix = 2.0 * np.cos(np.pi * k * (2.0 * n + 1.0) / (2.0 * size))
+    matrix.setflags(write=False)
+    return matrix
+
+
+def phash_hex(image: Image.Image) -> str:
+    """Compute the 16-hex-digit pHash of a PIL image, equal to ``str(imagehash.phash(image))``."""
+    gray = image.convert("L").resize((_PHASH_IMAGE, _PHASH_IMAGE), Image.Resampling.LANCZOS)
+    pixels = np.asarray(gray, dtype=np.float64)
+    dct = _dct_rows(_PHASH_IMAGE, _PHASH_SIZE)
+    # DCT down the columns, then along the rows, keeping only the low 8x8 frequencies
+    low = dct @ pixels @ dct.T
+    return bits_to_hex(low > np.median(low))
+
+
+class PHash(HashAlgorithm):
+    """DCT perceptual hash, 64 bits, compatible with the ``imagehash`` library's ``phash``."""
+
+    name = "phash"
+    version = 1
+    bits = 64
+    abilities = frozenset({Ability.PERCEPTUAL})
+
+    def compute(self, media: MediaInput) -> HashValue:
+        """Compute the pHash of the canonical image."""
+        return self.hash_value(phash_hex(media.canonical))
+
+
+def dhash_hex(image: Image.Image) -> str:
+    """Compute the 16-hex-digit dHash of a PIL image, equal to ``str(imagehash.dhash(image))``."""
+    gray = image.convert("L").resize((_PHASH_SIZE + 1, _PHASH_SIZE), Image.Resampling.LANCZOS)
+    pixels = np.asarray(gray)
+    return bits_to_hex(pixels[:, 1:] > pixels[:, :-1])
+
+
+class DHash(HashAlgorithm):
+    """Gradient (difference) hash, 64 bits, compatible with ``imagehash.dhash``; cheap, weaker."""
+
+    name = "dhash"
+    version = 1
+    bits = 64
+    abilities = frozenset({Ability.PERCEPTUAL})
+
+    def compute(self, media: MediaInput) -> HashValue:
+        """Compute the dHash of the canonical image."""
+        return self.hash_value(dhash_hex(media.canonical))

@@ -1,0 +1,226 @@
+"""Hashing stage interface: what a hash algorithm is, the media it reads, and hex/bit helpers.
+
+A hash algorithm is one class with an explicit, never-changing ``name`` (a storage key), a
+``version``, a width in ``bits``, declared ``abilities`` and one method, :meth:`compute`. It
+reads a :class:`MediaInput`: exact hashes read only the raw bytes, perceptual hashes read the
+lazily decoded image, so bytes that never decode still get their exact hashes.
+
+Hex convention, shared by every algorithm here and by the matcher: a hash is a lowercase hex
+string of ``bits / 4`` characters; bit ``i`` of the hash (in the order the algorithm produces
+its bits) is bit ``7 - i % 8`` of byte ``i // 8`` of ``bytes.fromhex(value)``, i.e. bits are
+written most-significant-first. The Hamming distance does not depend on this order, but
+interoperability with other tools' hash lists does.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from core.messages import HashValue
+from hashing.decode import DecodedImage, DecodeLimits, MediaDecodeError, decode_image, preprocess
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+class Ability(StrEnum):
+    """What an algorithm can do; values are stable and may be stored."""
+
+    EXACT = "exact"
+    """Cryptographic digest of the raw bytes: equal only for byte-identical media."""
+    PERCEPTUAL = "perceptual"
+    """Similar-looking images give hashes a small Hamming distance apart."""
+    QUALITY = "quality"
+    """Reports a 0-100 quality with each hash (low quality: flat, featureless image)."""
+
+
+class MediaInput:
+    """One piece of fetched media as the algorithms see it.
+
+    The raw bytes are always there; the image is decoded on first use, at most once, and the
+    outcome (image or :class:`~hashing.decode.MediaDecodeError`) is kept, so perceptual
+    algorithms share one decode and exact algorithms never trigger one.
+    """
+
+    def __init__(self, data: bytes, *, limits: DecodeLimits | None = None) -> None:
+        self._data = data
+        self._limits = limits or DecodeLimits()
+        self._decoded: DecodedImage | None = None
+        self._error: MediaDecodeError | None = None
+        self._canonical: Image.Image | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The raw media bytes, as fetched."""
+        return self._data
+
+    @property
+    def decode_attempted(self) -> bool:
+        """Whether anything has asked for the image yet."""
+        return self._decoded is not None or self._error is not None
+
+    @property
+    def decoded(self) -> DecodedImage:
+        """The decoded first frame and what was learnt while decoding it.
+
+        Raises:
+            MediaDecodeError: If the bytes are not a decodable image within the limits.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._decoded is None:
+            try:
+                self._decoded = decode_image(self._data, self._limits)
+            except MediaDecodeError as exc:
+                self._error = exc
+                raise
+        return self._decoded
+
+    @property
+    def image(self) -> Image.Image:
+        """The decoded image: first frame, EXIF orientation applied, RGB, at most working size.
+
+        Raises:
+            MediaDecodeError: If the bytes are not a decodable image within the limits.
+        """
+        return self.decoded.image
+
+    @property
+    def canonical(self) -> Image.Image:
+        """:attr:`image` after the canonical preprocessing (uniform borders trimmed).
+
+        Raises:
+            MediaDecodeError: If the bytes are not a decodable image within the limits.
+        """
+        if self._canonical is None:
+            self._canonical = preprocess(self.image)
+        return self._canonical
+
+
+class HashAlgorithm(ABC):
+    """One hash algorithm. Subclasses set the class attributes and implement :meth:`compute`.
+
+    Attributes:
+        name: Storage key, written into every stored hash; never derived from the class name
+            and never changed once released (a rename orphans every stored hash).
+        version: Bumped whenever the same media could hash differently (e.g. a new
+            preprocessing step); hashes of different versions must not be compared.
+        bits: Width of the hash; the hex value has ``bits // 4`` characters.
+        abilities: What the algorithm can do.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    bits: ClassVar[int]
+    abilities: ClassVar[frozenset[Ability]]
+
+    @abstractmethod
+    def compute(self, media: MediaInput) -> HashValue:
+        """Hash one piece of media.
+
+        Args:
+            media: The media; exact algorithms read ``media.data`` only.
+
+        Returns:
+            The hash, with ``quality`` set exactly when the algorithm has :attr:`Ability.QUALITY`.
+
+        Raises:
+            MediaDecodeError: If a perceptual algorithm needs an image the bytes do not hold.
+        """
+
+    def hash_value(self, value: str, quality: int | None = None) -> HashValue:
+        """Wrap a hex value into the bus record, with this algorithm's name and version."""
+        return HashValue(algorithm=self.name, version=self.version, value=value, quality=quality)
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _check_hex(value: str) -> None:
+    if not value or len(value) % 2 or not _HEX_DIGITS.issuperset(value):
+        raise ValueError(f"not an even-length hex string: {value!r}")
+
+
+def hamming_hex(a: str, b: str) -> int:
+    """Count the bits that differ between two hex hashes of the same length.
+
+    Raises:
+        ValueError: If either is not hex or their lengths differ.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"hashes of different lengths: {len(a)} and {len(b)} hex digits")
+    _check_hex(a)
+    _check_hex(b)
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def bits_to_hex(bits: npt.ArrayLike) -> str:
+    """Hex string of a bit vector, most-significant bit first (see the module docstring).
+
+    Args:
+        bits: Truthy/falsy values; their count must be a multiple of 8.
+
+    Raises:
+        ValueError: If the number of bits is not a positive multiple of 8.
+    """
+    flat = np.asarray(bits).reshape(-1).astype(bool)
+    if flat.size == 0 or flat.size % 8:
+        raise ValueError(f"need a positive multiple of 8 bits, got {flat.size}")
+    return np.packbits(flat).tobytes().hex()
+
+
+def hex_to_bits(value: str) -> npt.NDArray[np.uint8]:
+    """Unpack a hex hash into 0/1 uint8 bits, most-significant first (inverse of bits_to_hex).
+
+    Raises:
+        ValueError: If the value is not an even-length hex string.
+    """
+    _check_hex(value)
+    return np.unpackbits(np.frombuffer(bytes.fromhex(value), dtype=np.uint8))
+
+
+def hex_to_codes(values: Sequence[str], *, bits: int | None = None) -> npt.NDArray[np.uint8]:
+    """Pack many hex hashes into one ``(n, bits // 8)`` uint8 array (FAISS binary-index layout).
+
+    Byte ``j`` of row ``i`` is byte ``j`` of ``bytes.fromhex(values[i])``.
+
+    Args:
+        values: Hex hashes, all of the same length.
+        bits: Expected width; required to shape an empty input, checked otherwise.
+
+    Raises:
+        ValueError: On non-hex input, mixed lengths, a width that differs from ``bits``, or an
+            empty input without ``bits``.
+    """
+    if not values:
+        if bits is None:
+            raise ValueError("an empty list of hashes needs an explicit bits= to shape it")
+        return np.zeros((0, bits // 8), dtype=np.uint8)
+    width = len(values[0])
+    if bits is not None and width * 4 != bits:
+        raise ValueError(f"expected {bits // 4} hex digits, got {width}")
+    if any(len(v) != width for v in values):
+        raise ValueError("hashes of different lengths cannot share one code array")
+    joined = "".join(values)
+    try:
+        raw = bytes.fromhex(joined)
+    except ValueError as exc:
+        raise ValueError("not a list of hex hashes") from exc
+    if width % 2 or len(raw) * 2 != len(joined):
+        # fromhex skips whitespace, so a space could hide inside an otherwise valid row
+        raise ValueError("not a list of even-length hex hashes")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), width // 2).copy()
+
+
+def codes_to_hex(codes: npt.NDArray[np.uint8]) -> list[str]:
+    """Hex hashes of the rows of a ``(n, bytes)`` uint8 array; inverse of :func:`hex_to_codes`."""
+    array = np.ascontiguousarray(codes, dtype=np.uint8)
+    if array.ndim != 2:
+        raise ValueError(f"need a 2-D code array, got shape {array.shape}")
+    return [row.tobytes().hex() for row in array]

@@ -1,0 +1,57 @@
+"""Hashing stage registry: every hash algorithm by its storage name, one line each.
+
+Adding an algorithm is one class plus one line in :data:`ALGORITHMS`. The names are storage
+keys (they are written next to every stored hash), so the registry refuses duplicates at
+import rather than letting one algorithm silently shadow another.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from core.errors import ConfigError
+from hashing.algorithms import DHash, Md5, Pdq, PHash, Sha1, Sha256
+from hashing.base import HashAlgorithm
+
+
+def _by_name(*algorithms: type[HashAlgorithm]) -> dict[str, type[HashAlgorithm]]:
+    """Index algorithm classes by their ``name``.
+
+    Raises:
+        ConfigError: If two classes claim the same name.
+    """
+    registry: dict[str, type[HashAlgorithm]] = {}
+    for algorithm in algorithms:
+        if algorithm.name in registry:
+            raise ConfigError(
+                f"hash algorithm name {algorithm.name!r} is claimed by both "
+                f"{registry[algorithm.name].__qualname__} and {algorithm.__qualname__}"
+            )
+        registry[algorithm.name] = algorithm
+    return registry
+
+
+ALGORITHMS: dict[str, type[HashAlgorithm]] = _by_name(
+    Md5,
+    Sha1,
+    Sha256,
+    Pdq,
+    PHash,
+    DHash,
+)
+
+DEFAULT_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha256", "pdq", "phash")
+"""What a stage computes unless its settings say otherwise."""
+
+
+@cache
+def get(name: str) -> HashAlgorithm:
+    """Return the (stateless, shared) instance of the algorithm registered as ``name``.
+
+    Raises:
+        ConfigError: If no algorithm has that name.
+    """
+    try:
+        return ALGORITHMS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown hash algorithm {name!r}; known: {', '.join(sorted(ALGORITHMS))}") from None

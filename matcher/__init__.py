@@ -1,0 +1,1 @@
+"""Matcher stage: compares media hashes with known hash lists and emits match candidates."""

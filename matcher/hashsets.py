@@ -1,0 +1,271 @@
+"""Matcher store operations: known hash sets and their entries in the shared store.
+
+Every change bumps the set's ``updated_at`` so running matchers notice it and reload.
+Imports are idempotent on ``(set, algorithm, value)``: importing a list twice adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple, TypeVar
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.errors import PermanentError, TransientError
+from core.messages import utcnow
+from core.store import Store
+from core.store.models import HashEntry, HashSet
+from matcher.lists import ListEntry
+
+_BATCH = 5000
+"""Rows per bulk insert or ``IN (...)`` list (SQLite limits bound parameters per statement)."""
+
+
+T = TypeVar("T")
+
+
+class UnknownHashSetError(PermanentError):
+    """A hash set name that the store does not hold."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no hash set named {name!r}")
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import changed."""
+
+    added: int
+    duplicates: int
+    """Entries already in the set (or repeated in the input), not added again."""
+    added_ids: list[int] = field(default_factory=list)
+    """Store ids of the new entries (for :meth:`matcher.engine.Matcher.apply`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HashSetSummary:
+    """One known hash set as listed to operators."""
+
+    name: str
+    source: str | None
+    enabled: bool
+    counts: dict[str, int]
+    """Entries per algorithm."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class KnownEntry(NamedTuple):
+    """One stored entry as the matcher holds it (a named tuple: 100k of them build quickly)."""
+
+    id: int
+    hash_set: str
+    algorithm: str
+    value: str
+    label: str | None = None
+    classification: str | None = None
+
+
+def _set(session: Session, name: str) -> HashSet:
+    found = session.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
+    if found is None:
+        raise UnknownHashSetError(name)
+    return found
+
+
+def _chunks(items: Sequence[T], size: int = _BATCH) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source: str | None = None) -> ImportResult:
+    """Add entries to the set ``name``, creating the set if it does not exist.
+
+    Args:
+        store: The shared store.
+        name: Hash set name.
+        entries: Parsed list entries (see :func:`matcher.lists.parse_hash_list`).
+        source: Where the set comes from; recorded when the set is created.
+
+    Returns:
+        How many entries were added and how many were already present.
+
+    Raises:
+        TransientError: If another import into the same set ran at the same time (retry).
+
+    """
+    now = utcnow()
+    try:
+        with store.session() as s:
+            hash_set = s.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
+            if hash_set is None:
+                hash_set = HashSet(name=name, source=source, enabled=True, created_at=now)
+                s.add(hash_set)
+                s.flush()
+            stored = select(HashEntry.algorithm, HashEntry.value).where(HashEntry.hash_set_id == hash_set.id)
+            existing: set[tuple[str, str]] = {(algo, value) for algo, value in s.execute(stored)}
+            rows = []
+            duplicates = 0
+            for e in entries:
+                key = (e.algorithm, e.value)
+                if key in existing:
+                    duplicates += 1
+                    continue
+                existing.add(key)
+                rows.append(
+                    {
+                        "hash_set_id": hash_set.id,
+                        "algorithm": e.algorithm,
+                        "value": e.value,
+                        "label": e.label,
+                        "classification": e.classification,
+                        "source": e.source,
+                        "added_at": now,
+                    }
+                )
+            added_ids: list[int] = []
+            for chunk in _chunks(rows):
+                result = s.execute(insert(HashEntry).returning(HashEntry.id), list(chunk))
+                added_ids.extend(result.scalars())
+            if rows:
+                hash_set.updated_at = now
+    except IntegrityError as exc:
+        raise TransientError(f"concurrent change to hash set {name!r}; retry") from exc
+    return ImportResult(added=len(rows), duplicates=duplicates, added_ids=sorted(added_ids))
+
+
+def list_sets(store: Store) -> list[HashSetSummary]:
+    """Every hash set with its entry counts per algorithm, by name."""
+    with store.session() as s:
+        counts: dict[int, dict[str, int]] = defaultdict(dict)
+        for set_id, algorithm, count in s.execute(
+            select(HashEntry.hash_set_id, HashEntry.algorithm, func.count()).group_by(
+                HashEntry.hash_set_id, HashEntry.algorithm
+            )
+        ):
+            counts[set_id][algorithm] = count
+        return [
+            HashSetSummary(
+                name=h.name,
+                source=h.source,
+                enabled=h.enabled,
+                counts=dict(sorted(counts[h.id].items())),
+                created_at=h.created_at,
+                updated_at=h.updated_at,
+            )
+            for h in s.execute(select(HashSet).order_by(HashSet.name)).scalars()
+        ]
+
+
+def export_entries(store: Store, name: str) -> list[ListEntry]:
+    """Read every entry of set ``name`` by algorithm and value, ready to write as a list.
+
+    Raises:
+        UnknownHashSetError: If there is no such set.
+
+    """
+    with store.session() as s:
+        hash_set = _set(s, name)
+        rows = s.execute(
+            select(
+                HashEntry.value,
+                HashEntry.algorithm,
+                HashEntry.label,
+                HashEntry.classification,
+                HashEntry.source,
+            )
+            .where(HashEntry.hash_set_id == hash_set.id)
+            .order_by(HashEntry.algorithm, HashEntry.value)
+        )
+        return [ListEntry(*row) for row in rows]
+
+
+def remove_set(store: Store, name: str) -> list[int]:
+    """Delete set ``name`` and all its entries.
+
+    Returns:
+        Ids of the deleted entries (for :meth:`matcher.engine.Matcher.apply`).
+
+    Raises:
+        UnknownHashSetError: If there is no such set.
+
+    """
+    with store.session() as s:
+        hash_set = _set(s, name)
+        ids = list(s.execute(select(HashEntry.id).where(HashEntry.hash_set_id == hash_set.id)).scalars())
+        # Explicit, so it does not depend on the database enforcing ON DELETE CASCADE.
+        s.execute(delete(HashEntry).where(HashEntry.hash_set_id == hash_set.id))
+        s.delete(hash_set)
+    return sorted(ids)
+
+
+def remove_entries(store: Store, name: str, values: Iterable[str]) -> list[int]:
+    """Delete the entries of set ``name`` whose value is one of ``values`` (any algorithm).
+
+    Returns:
+        Ids of the deleted entries.
+
+    Raises:
+        UnknownHashSetError: If there is no such set.
+
+    """
+    wanted = sorted({v.strip().lower() for v in values})
+    with store.session() as s:
+        hash_set = _set(s, name)
+        ids: list[int] = []
+        for chunk in _chunks(wanted):
+            where = (HashEntry.hash_set_id == hash_set.id) & HashEntry.value.in_(chunk)
+            ids.extend(s.execute(select(HashEntry.id).where(where)).scalars())
+            s.execute(delete(HashEntry).where(where))
+        if ids:
+            hash_set.updated_at = utcnow()
+    return sorted(ids)
+
+
+def set_enabled(store: Store, name: str, enabled: bool) -> None:
+    """Enable or disable set ``name``; a disabled set is not matched.
+
+    Raises:
+        UnknownHashSetError: If there is no such set.
+
+    """
+    with store.session() as s:
+        hash_set = _set(s, name)
+        if hash_set.enabled != enabled:
+            hash_set.enabled = enabled
+            hash_set.updated_at = utcnow()
+
+
+def enabled_entries(store: Store, ids: Iterable[int] | None = None) -> list[KnownEntry]:
+    """Entries of enabled sets, all of them or only those with the given ids.
+
+    Reads plain columns, not ORM objects, so 100k entries load in a fraction of a second.
+    """
+    query = (
+        select(
+            HashEntry.id,
+            HashSet.name,
+            HashEntry.algorithm,
+            HashEntry.value,
+            HashEntry.label,
+            HashEntry.classification,
+        )
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .where(HashSet.enabled.is_(True))
+    )
+    with store.session() as s:
+        # Core rows, not ORM rows: the ORM's per-row bookkeeping doubles the load time.
+        conn = s.connection()
+        if ids is None:
+            return [KnownEntry(*row) for row in conn.execute(query).all()]
+        out: list[KnownEntry] = []
+        for chunk in _chunks(sorted(set(ids))):
+            rows = conn.execute(query.where(HashEntry.id.in_(chunk))).all()
+            out.extend(KnownEntry(*row) for row in rows)
+        return out

@@ -1,0 +1,415 @@
+"""Matcher indexes: FAISS binary indexes (flat, multi-hash, automatic) and an exact hash map.
+
+Every FAISS index here keeps its own arrays of entry ids, codes and a live flag per position:
+FAISS labels are positions, so ids never have to fit FAISS's id maps and removal works the
+same on every kind. Removal marks a tombstone that queries filter out; once tombstones pass
+:data:`TOMBSTONE_FRACTION` of the positions the FAISS index is rebuilt from the live codes.
+
+Range queries are inclusive (``distance <= radius``). FAISS's binary ``range_search`` returns
+distances strictly below its radius, so it is always called with ``radius + 1``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from core.optional import require
+from matcher.base import Codes, Hits, Ids, IndexAbility, IndexFormatError, MatchIndex
+
+TOMBSTONE_FRACTION = 0.25
+"""Share of removed positions above which a FAISS index is rebuilt from its live entries."""
+
+AUTO_MULTIHASH_MIN = 2_000_000
+"""Entry count from which ``"auto"`` switches from an exact flat scan to multi-hash buckets.
+
+Measured on a 2-core machine with 256-bit codes at radius 31 (FAISS 1.15): at 100k entries
+the flat scan answered in 0.35 ms per query and built in 2 ms, multi-hash in 0.6-0.9 ms after
+a 1.7-3.5 s build; at 1M, flat 4.7 ms per query (70 ms build), multi-hash 2.2-7.6 ms per
+query after a 19-38 s build. FAISS's multi-hash only wins well above a million entries, and
+its build time would break the sub-second reload, hence the high threshold. Benchmarks in
+``benchmarks/`` should move it.
+"""
+
+FAISS_FILE = "index.faissbin"
+"""Name of the FAISS-serialised index inside an index folder."""
+
+_MIN_REPLAN = 1024
+"""Below this size a growing multi-hash index is not re-planned (a rebuild costs more)."""
+
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+
+_Range = tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+"""FAISS range-search result: limits per query, distances, positions."""
+
+
+def _faiss() -> Any:
+    return require("faiss", "matcher")
+
+
+def default_radius_hint(bits: int) -> int:
+    """Give the radius an index tunes for by default: PDQ's usual 31 of 256 bits, scaled."""
+    return bits * 31 // 256
+
+
+def hamming_scan(base: Codes, queries: Codes, radius: int) -> _Range:
+    """Brute-force inclusive Hamming range search, in FAISS's result layout.
+
+    Used where a bucket search would cost more than a plain scan (very large radii).
+    """
+    lims = np.zeros(len(queries) + 1, dtype=np.uint64)
+    dists: list[npt.NDArray[np.int64]] = []
+    positions: list[npt.NDArray[np.int64]] = []
+    for q, code in enumerate(queries):
+        d = _POPCOUNT8[np.bitwise_xor(base, code)].sum(axis=1)
+        hit = np.flatnonzero(d <= radius)
+        positions.append(hit.astype(np.int64))
+        dists.append(d[hit].astype(np.int64))
+        lims[q + 1] = lims[q] + len(hit)
+    if not positions:
+        return lims, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return lims, np.concatenate(dists), np.concatenate(positions)
+
+
+@dataclass(frozen=True, slots=True)
+class MultiHashPlan:
+    """Shape of a FAISS ``IndexBinaryMultiHash``: ``nhash`` tables keyed by ``b``-bit substrings.
+
+    Why it is exact: the ``nhash`` substrings are disjoint, so a code within distance ``r`` of
+    the query differs in at most ``r // nhash`` bits on at least one of them (pigeonhole).
+    Probing every bucket within ``nflip = r // nhash`` flips of each query substring therefore
+    finds every true neighbour, and FAISS verifies each candidate on the full code. Results
+    equal a brute-force scan for any radius; only the cost depends on the plan.
+    """
+
+    nhash: int
+    b: int
+
+    def nflip(self, radius: int) -> int:
+        """Bit flips to probe per table for an exact answer at ``radius``."""
+        return radius // self.nhash
+
+    def probes(self, radius: int) -> int:
+        """Buckets visited per query at ``radius``."""
+        flips = min(self.nflip(radius), self.b)
+        return self.nhash * sum(math.comb(self.b, k) for k in range(flips + 1))
+
+    def cost(self, radius: int, n: int) -> float:
+        """Estimated work per query: buckets probed plus candidates verified on uniform codes."""
+        probes = self.probes(radius)
+        return probes * (1.0 + n / 2.0**self.b)
+
+
+def plan_multihash(bits: int, radius: int, n: int) -> MultiHashPlan:
+    """Choose ``nhash`` and ``b`` for ``n`` codes of ``bits`` bits searched at ``radius``.
+
+    Tries every substring width ``b`` from 8 to 32 (``nhash = bits // b``) and keeps the
+    cheapest by :meth:`MultiHashPlan.cost`. For 256-bit PDQ at radius 31 and 20k to 1M entries
+    this gives 16 tables of 16 bits probed with one flip; for 64-bit pHash at radius 8, 8 to 16
+    bit tables depending on size.
+    """
+    best: MultiHashPlan | None = None
+    for b in range(8, min(bits, 32) + 1):
+        plan = MultiHashPlan(nhash=bits // b, b=b)
+        if best is None or plan.cost(radius, n) < best.cost(radius, n):
+            best = plan
+    if best is None:  # fewer than 8 bits: one table over the whole code
+        best = MultiHashPlan(nhash=1, b=bits)
+    return best
+
+
+class FaissBinaryIndex(MatchIndex):
+    """Shared machinery of the FAISS-backed indexes: id/code arrays, tombstones, persistence."""
+
+    abilities: ClassVar[frozenset[IndexAbility]] = frozenset({IndexAbility.NEAR})
+    replan_on_growth: ClassVar[bool] = False
+    """Rebuild after the index doubles in size, so a size-dependent layout stays well chosen."""
+
+    def __init__(self, bits: int, *, radius_hint: int | None = None) -> None:
+        super().__init__(bits, radius_hint=radius_hint)
+        self._ids: Ids = np.zeros(0, dtype=np.int64)
+        self._codes: Codes = np.zeros((0, self.nbytes), dtype=np.uint8)
+        self._alive: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self._dead = 0
+        self._built_for = 0
+        self._faiss: Any = None
+        self._rebuild()
+
+    @abstractmethod
+    def _new_faiss(self, n: int) -> Any:
+        """Create an empty FAISS binary index suited to ``n`` entries."""
+
+    @property
+    def native_kind(self) -> str:
+        """Name of the FAISS index class in use (for logs and benchmarks)."""
+        return str(type(self._faiss).__name__)
+
+    @property
+    def _radius(self) -> int:
+        return self.radius_hint if self.radius_hint is not None else default_radius_hint(self.bits)
+
+    def _rebuild(self) -> None:
+        if self._dead:
+            keep = self._alive
+            self._ids, self._codes = self._ids[keep], self._codes[keep]
+            self._alive = np.ones(len(self._ids), dtype=bool)
+            self._dead = 0
+        self._faiss = self._new_faiss(len(self._ids))
+        if len(self._ids):
+            self._faiss.add(self._codes)
+        self._built_for = len(self._ids)
+
+    def _kill(self, ids: Ids) -> None:
+        if not len(ids) or not len(self._ids):
+            return
+        hit = np.isin(self._ids, ids) & self._alive
+        self._alive[hit] = False
+        self._dead += int(hit.sum())
+
+    def _maybe_rebuild(self) -> None:
+        total = len(self._ids)
+        grown = self.replan_on_growth and total >= _MIN_REPLAN and total > 2 * max(self._built_for, _MIN_REPLAN // 2)
+        if grown or self._dead > TOMBSTONE_FRACTION * max(total, 1):
+            self._rebuild()
+
+    def build(self, ids: Ids, codes: Codes) -> None:
+        """Replace the whole content with ``ids`` and their ``codes``."""
+        ids, codes = self._check_ids_codes(ids, codes)
+        self._ids, self._codes = ids.copy(), codes.copy()
+        self._alive = np.ones(len(ids), dtype=bool)
+        self._dead = 0
+        self._rebuild()
+
+    def add(self, ids: Ids, codes: Codes) -> None:
+        """Add entries; an id already present gets the new code."""
+        ids, codes = self._check_ids_codes(ids, codes)
+        if not len(ids):
+            return
+        self._kill(ids)
+        self._ids = np.concatenate([self._ids, ids])
+        self._codes = np.concatenate([self._codes, codes])
+        self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
+        self._faiss.add(codes)
+        self._maybe_rebuild()
+
+    def remove(self, ids: Ids) -> None:
+        """Forget entries; ids that are not present are ignored."""
+        self._kill(np.asarray(ids, dtype=np.int64).reshape(-1))
+        self._maybe_rebuild()
+
+    def __len__(self) -> int:
+        return len(self._ids) - self._dead
+
+    def _range(self, codes: Codes, radius: int) -> _Range:
+        faiss = _faiss()
+        if isinstance(self._faiss, faiss.IndexBinaryMultiHash):
+            plan = MultiHashPlan(nhash=int(self._faiss.nhash), b=int(self._faiss.b))
+            if plan.probes(radius) > len(self._ids):
+                # Probing more buckets than there are codes: a scan is cheaper and still exact.
+                return hamming_scan(self._codes, codes, radius)
+            self._faiss.nflip = plan.nflip(radius)
+        lims, dist, pos = self._faiss.range_search(codes, radius + 1)
+        return lims, dist.astype(np.int64), pos.astype(np.int64)
+
+    def query(self, codes: Codes, radius: int) -> Hits:
+        """Every live entry within ``radius`` (inclusive) of each query code."""
+        codes = self._check_codes(codes)
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0, not {radius}")
+        if not len(codes) or not len(self._ids):
+            return [[] for _ in range(len(codes))]
+        lims, dist, pos = self._range(codes, radius)
+        out: Hits = []
+        for q in range(len(codes)):
+            lo, hi = int(lims[q]), int(lims[q + 1])
+            p, d = pos[lo:hi], dist[lo:hi]
+            live = self._alive[p]
+            ids, d = self._ids[p[live]], d[live]
+            order = np.lexsort((ids, d))
+            out.append(list(zip(ids[order].tolist(), d[order].tolist(), strict=True)))
+        return out
+
+    def save(self, folder: Path) -> None:
+        """Write the FAISS index and a JSON sidecar with the ids (tombstones compacted first)."""
+        if self._dead:
+            self._rebuild()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (FAISS_FILE + ".tmp")
+        _faiss().write_index_binary(self._faiss, os.fspath(tmp))
+        tmp.replace(folder / FAISS_FILE)
+        self._write_sidecar(folder, self._ids, {"faiss_file": FAISS_FILE, "count": len(self._ids)})
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        """Read an index written by :meth:`save`."""
+        doc = cls._read_sidecar(folder)
+        faiss = _faiss()
+        path = folder / str(doc.get("faiss_file", FAISS_FILE))
+        if not path.is_file():
+            raise IndexFormatError(f"{path} is missing")
+        try:
+            native = faiss.read_index_binary(os.fspath(path))
+        except RuntimeError as exc:
+            raise IndexFormatError(f"{path} is not a FAISS binary index: {exc}") from exc
+        bits, ids = int(doc["bits"]), np.asarray(doc["ids"], dtype=np.int64)
+        if native.d != bits or native.ntotal != len(ids):
+            raise IndexFormatError(f"{path} does not match its sidecar (bits or entry count)")
+        storage = native
+        if isinstance(native, faiss.IndexBinaryMultiHash):
+            storage = faiss.downcast_IndexBinary(native.storage)
+        index = cls(bits, radius_hint=doc.get("radius_hint"))
+        index._faiss = native
+        index._ids = ids
+        index._codes = faiss.vector_to_array(storage.xb).reshape(len(ids), bits // 8)
+        index._alive = np.ones(len(ids), dtype=bool)
+        index._built_for = len(ids)
+        return index
+
+
+class FlatIndex(FaissBinaryIndex):
+    """Exact scan over every code (FAISS ``IndexBinaryFlat``): best below tens of thousands."""
+
+    name: ClassVar[str] = "faiss-flat"
+
+    def _new_faiss(self, n: int) -> Any:
+        return _faiss().IndexBinaryFlat(self.bits)
+
+
+class MultiHashIndex(FaissBinaryIndex):
+    """Multi-index hashing (FAISS ``IndexBinaryMultiHash``), exact at every radius.
+
+    The table layout is chosen by :func:`plan_multihash` for the entry count and the
+    radius hint, and re-chosen when the index doubles. See :class:`MultiHashPlan` for why the
+    answers equal a brute-force scan.
+    """
+
+    name: ClassVar[str] = "faiss-multihash"
+    replan_on_growth: ClassVar[bool] = True
+
+    def _new_faiss(self, n: int) -> Any:
+        plan = plan_multihash(self.bits, self._radius, n)
+        return _faiss().IndexBinaryMultiHash(self.bits, plan.nhash, plan.b)
+
+
+class AutoIndex(FaissBinaryIndex):
+    """Flat below :data:`AUTO_MULTIHASH_MIN` entries, multi-hash from there (chosen per rebuild).
+
+    Args:
+        bits: Code length in bits.
+        radius_hint: Radius the multi-hash layout is tuned for.
+        multihash_min: Entry count from which multi-hash is used.
+
+    """
+
+    name: ClassVar[str] = "auto"
+    replan_on_growth: ClassVar[bool] = True
+
+    def __init__(self, bits: int, *, radius_hint: int | None = None, multihash_min: int = AUTO_MULTIHASH_MIN) -> None:
+        self.multihash_min = multihash_min
+        super().__init__(bits, radius_hint=radius_hint)
+
+    def _new_faiss(self, n: int) -> Any:
+        faiss = _faiss()
+        if n < self.multihash_min:
+            return faiss.IndexBinaryFlat(self.bits)
+        plan = plan_multihash(self.bits, self._radius, n)
+        return faiss.IndexBinaryMultiHash(self.bits, plan.nhash, plan.b)
+
+    def _maybe_rebuild(self) -> None:
+        total = len(self._ids)
+        if self._built_for < self.multihash_min <= total:
+            self._rebuild()
+        else:
+            super()._maybe_rebuild()
+
+
+class ExactIndex(MatchIndex):
+    """Identical-code lookup for cryptographic hashes (md5, sha1, sha256): a dict hex → ids.
+
+    The radius is ignored; every hit has distance 0. Saved as a JSON sidecar only (there is no
+    FAISS part), listing each id with its hex code.
+    """
+
+    name: ClassVar[str] = "exact-map"
+    abilities: ClassVar[frozenset[IndexAbility]] = frozenset()
+
+    def __init__(self, bits: int, *, radius_hint: int | None = None) -> None:
+        super().__init__(bits, radius_hint=radius_hint)
+        self._ids_of: dict[str, set[int]] = {}
+        self._code_of: dict[int, str] = {}
+
+    def build(self, ids: Ids, codes: Codes) -> None:
+        """Replace the whole content with ``ids`` and their ``codes``."""
+        ids, codes = self._check_ids_codes(ids, codes)
+        self._ids_of, self._code_of = {}, {}
+        self._insert(ids, codes)
+
+    def add(self, ids: Ids, codes: Codes) -> None:
+        """Add entries; an id already present gets the new code."""
+        ids, codes = self._check_ids_codes(ids, codes)
+        self.remove(ids)
+        self._insert(ids, codes)
+
+    def _insert(self, ids: Ids, codes: Codes) -> None:
+        raw = codes.tobytes().hex()
+        width = 2 * self.nbytes
+        for row, entry_id in enumerate(ids.tolist()):
+            key = raw[row * width : (row + 1) * width]
+            self._ids_of.setdefault(key, set()).add(entry_id)
+            self._code_of[entry_id] = key
+
+    def remove(self, ids: Ids) -> None:
+        """Forget entries; ids that are not present are ignored."""
+        for entry_id in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
+            key = self._code_of.pop(entry_id, None)
+            if key is None:
+                continue
+            holders = self._ids_of[key]
+            holders.discard(entry_id)
+            if not holders:
+                del self._ids_of[key]
+
+    def query(self, codes: Codes, radius: int) -> Hits:
+        """Entries whose code equals each query code (distance 0), by id."""
+        codes = self._check_codes(codes)
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0, not {radius}")
+        raw = codes.tobytes().hex()
+        width = 2 * self.nbytes
+        return [
+            [(entry_id, 0) for entry_id in sorted(self._ids_of.get(raw[q * width : (q + 1) * width], ()))]
+            for q in range(len(codes))
+        ]
+
+    def __len__(self) -> int:
+        return len(self._code_of)
+
+    def save(self, folder: Path) -> None:
+        """Write the JSON sidecar with every id and its hex code."""
+        ids = sorted(self._code_of)
+        self._write_sidecar(folder, np.asarray(ids, dtype=np.int64), {"codes": [self._code_of[i] for i in ids]})
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        """Read an index written by :meth:`save`."""
+        doc = cls._read_sidecar(folder)
+        bits, ids, codes = int(doc["bits"]), doc.get("ids"), doc.get("codes")
+        if not isinstance(ids, list) or not isinstance(codes, list) or len(ids) != len(codes):
+            raise IndexFormatError(f"{folder} sidecar has no matching ids and codes")
+        index = cls(bits, radius_hint=doc.get("radius_hint"))
+        try:
+            raw = bytes.fromhex("".join(codes))
+        except (TypeError, ValueError) as exc:
+            raise IndexFormatError(f"{folder} sidecar holds a code that is not hex") from exc
+        if len(raw) != len(codes) * index.nbytes:
+            raise IndexFormatError(f"{folder} sidecar holds a code of the wrong length")
+        array = np.frombuffer(raw, dtype=np.uint8).reshape(len(codes), index.nbytes)
+        index.build(np.asarray(ids, dtype=np.int64), array)
+        return index

@@ -1,0 +1,343 @@
+"""Matcher input: known hash lists in plain-lines, CSV and JSON-lines form, parsed and written.
+
+A list file is untrusted operator input. Every line that cannot be used is reported with its
+1-based line number and a reason, never dropped silently; good lines are kept. Hex is
+normalised to lowercase. The algorithm of a value without one is ``default_algorithm`` when
+given (then the value must have that algorithm's length), else inferred from its length:
+32 hex → md5, 40 → sha1, 64 → pdq (sha256 must be named: 64 hex is ambiguous), 16 → phash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from core.errors import ConfigError
+from core.messages import Classification
+from matcher.algorithms import SPECS, HashAlgorithm, is_hex, parse_algorithm
+
+COLUMNS = ("hash", "algorithm", "label", "classification", "source")
+"""Columns of the CSV form and keys of the JSON-lines form, in export order."""
+
+_BY_HEX_LEN: dict[int, HashAlgorithm] = {
+    32: HashAlgorithm.MD5,
+    40: HashAlgorithm.SHA1,
+    64: HashAlgorithm.PDQ,
+    16: HashAlgorithm.PHASH,
+}
+
+
+class ListFormat(StrEnum):
+    """Names of the hash-list formats (storage keys, used on the command line)."""
+
+    LINES = "lines"
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One hash of a known list, as read from or written to a list file."""
+
+    value: str
+    """Lowercase hex."""
+    algorithm: str
+    label: str | None = None
+    classification: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """A list line that was skipped, and why."""
+
+    line_no: int
+    """1-based line number in the text."""
+    line: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ParsedList:
+    """The usable entries of a list and the lines that were skipped."""
+
+    entries: list[ListEntry] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+
+
+class _BadLine(ValueError):
+    """Internal: one field of a line is unusable (the message is the reason)."""
+
+
+_CLASSIFICATIONS = frozenset(c.value for c in Classification)
+
+
+def _entry(cells: Mapping[str, Any], default_algorithm: HashAlgorithm | None) -> ListEntry:
+    for name in COLUMNS:
+        item = cells.get(name)
+        if item is not None and not isinstance(item, str):
+            raise _BadLine(f"{name} must be text, not {type(item).__name__}")
+    value, algorithm, label, classification, source = (cells.get(c) for c in COLUMNS)
+    hex_value = (value or "").strip().lower()
+    if not hex_value:
+        raise _BadLine("missing hash")
+    if not is_hex(hex_value):
+        raise _BadLine(f"hash is not hex: {hex_value[:80]!r}")
+    if algorithm and algorithm.strip():
+        algo = parse_algorithm(algorithm)
+        if algo is None:
+            raise _BadLine(f"unknown algorithm {algorithm.strip()!r}")
+    elif default_algorithm is not None:
+        algo = default_algorithm
+    else:
+        inferred = _BY_HEX_LEN.get(len(hex_value))
+        if inferred is None:
+            raise _BadLine(f"no algorithm has {len(hex_value)} hex characters")
+        algo = inferred
+    if len(hex_value) != SPECS[algo].hex_len:
+        raise _BadLine(f"{algo.value} needs {SPECS[algo].hex_len} hex characters, not {len(hex_value)}")
+    klass = (classification or "").strip().lower() or None
+    if klass is not None and klass not in _CLASSIFICATIONS:
+        raise _BadLine(f"unknown classification {klass!r}; use one of " + ", ".join(c.value for c in Classification))
+    return ListEntry(
+        value=hex_value,
+        algorithm=algo.value,
+        label=(label or "").strip() or None,
+        classification=klass,
+        source=(source or "").strip() or None,
+    )
+
+
+class HashListFormat(ABC):
+    """A file form of a known hash list: how to recognise, read and write it."""
+
+    name: ClassVar[ListFormat]
+
+    @abstractmethod
+    def looks_like(self, first_line: str) -> bool:
+        """Whether a text whose first meaningful line is ``first_line`` is in this form."""
+
+    @abstractmethod
+    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+        """Read every line; collect entries and per-line errors."""
+
+    @abstractmethod
+    def write(self, entries: Iterable[ListEntry]) -> str:
+        """Write entries so that :meth:`parse` reads them back."""
+
+
+class LinesFormat(HashListFormat):
+    """One ``hex`` or ``algorithm:hex`` per line; ``#`` comments and blank lines are skipped.
+
+    Carries no labels or classifications: an export keeps only algorithm and value.
+    """
+
+    name: ClassVar[ListFormat] = ListFormat.LINES
+
+    def looks_like(self, first_line: str) -> bool:
+        """Match anything: plain lines are the fallback form."""
+        return True
+
+    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+        """Read ``[algorithm:]hex`` lines."""
+        out = ParsedList()
+        for line_no, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            algorithm, sep, value = line.rpartition(":")
+            try:
+                cells = {"hash": value, "algorithm": algorithm if sep else None}
+                out.entries.append(_entry(cells, default_algorithm))
+            except _BadLine as exc:
+                out.errors.append(LineError(line_no, raw, str(exc)))
+        return out
+
+    def write(self, entries: Iterable[ListEntry]) -> str:
+        """Write ``algorithm:hex`` lines (explicit, so sha256 never reads back as pdq)."""
+        return "".join(f"{e.algorithm}:{e.value}\n" for e in entries)
+
+
+class CsvFormat(HashListFormat):
+    """CSV with a header naming some of ``hash,algorithm,label,classification,source``.
+
+    ``hash`` is required; an unknown column rejects the file (line 1), since a typo in a
+    header would otherwise silently drop a column.
+    """
+
+    name: ClassVar[ListFormat] = ListFormat.CSV
+
+    def looks_like(self, first_line: str) -> bool:
+        """Match a header line that has a ``hash`` column."""
+        cells = [c.strip().lower() for c in first_line.split(",")]
+        return len(cells) > 1 and "hash" in cells
+
+    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+        """Read a header and then one entry per row."""
+        out = ParsedList()
+        lines = text.splitlines(keepends=True)
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header: list[str] | None = None
+        for row in reader:
+            line_no = reader.line_num
+            raw = lines[line_no - 1].rstrip("\r\n") if line_no <= len(lines) else ""
+            if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+                continue
+            if header is None:
+                header = [c.strip().lower() for c in row]
+                unknown = [c for c in header if c not in COLUMNS]
+                problem = None
+                if "hash" not in header:
+                    problem = "header has no 'hash' column"
+                elif unknown:
+                    problem = f"unknown column(s) {', '.join(map(repr, unknown))}"
+                elif len(set(header)) != len(header):
+                    problem = "a column is named twice"
+                if problem is not None:
+                    out.errors.append(LineError(line_no, raw, problem))
+                    return out
+                continue
+            if len(row) < len(header):
+                missing = ", ".join(header[len(row) :])
+                out.errors.append(LineError(line_no, raw, f"missing column(s): {missing}"))
+                continue
+            if len(row) > len(header):
+                out.errors.append(LineError(line_no, raw, "more cells than header columns"))
+                continue
+            cells = dict(zip(header, row, strict=True))
+            try:
+                out.entries.append(_entry(cells, default_algorithm))
+            except _BadLine as exc:
+                out.errors.append(LineError(line_no, raw, str(exc)))
+        if header is None and text.strip():
+            out.errors.append(LineError(1, lines[0].rstrip("\r\n"), "no header line"))
+        return out
+
+    def write(self, entries: Iterable[ListEntry]) -> str:
+        """Write the full header and one row per entry."""
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for e in entries:
+            writer.writerow([e.value, e.algorithm, e.label or "", e.classification or "", e.source or ""])
+        return buf.getvalue()
+
+
+class JsonLinesFormat(HashListFormat):
+    """One JSON object per line with the CSV column names as keys (``hash`` required)."""
+
+    name: ClassVar[ListFormat] = ListFormat.JSONL
+
+    def looks_like(self, first_line: str) -> bool:
+        """Match a line that opens a JSON object."""
+        return first_line.lstrip().startswith("{")
+
+    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+        """Read one object per line."""
+        out = ParsedList()
+        for line_no, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                out.errors.append(LineError(line_no, raw, f"broken JSON: {exc.msg}"))
+                continue
+            if not isinstance(obj, dict):
+                out.errors.append(LineError(line_no, raw, "not a JSON object"))
+                continue
+            unknown = sorted(set(obj) - set(COLUMNS))
+            if unknown:
+                out.errors.append(LineError(line_no, raw, f"unknown key(s) {', '.join(map(repr, unknown))}"))
+                continue
+            if "hash" not in obj:
+                out.errors.append(LineError(line_no, raw, "missing key 'hash'"))
+                continue
+            try:
+                out.entries.append(_entry(obj, default_algorithm))
+            except _BadLine as exc:
+                out.errors.append(LineError(line_no, raw, str(exc)))
+        return out
+
+    def write(self, entries: Iterable[ListEntry]) -> str:
+        """Write one compact object per entry with every key (absent values as null)."""
+        rows = []
+        for e in entries:
+            doc = asdict(e)
+            doc["hash"] = doc.pop("value")
+            rows.append(json.dumps({c: doc[c] for c in COLUMNS}, separators=(",", ":")) + "\n")
+        return "".join(rows)
+
+
+def _by_name(formats: Sequence[HashListFormat]) -> dict[ListFormat, HashListFormat]:
+    table: dict[ListFormat, HashListFormat] = {}
+    for fmt in formats:
+        if fmt.name in table:
+            raise ConfigError(f"hash-list format {fmt.name!r} is registered twice")
+        table[fmt.name] = fmt
+    return table
+
+
+# Recognition order matters: the plain-lines form accepts anything, so it is asked last.
+FORMATS: dict[ListFormat, HashListFormat] = _by_name([JsonLinesFormat(), CsvFormat(), LinesFormat()])
+"""Every registered list format by name."""
+
+
+def _format(fmt: str | ListFormat) -> HashListFormat:
+    try:
+        return FORMATS[ListFormat(fmt)]
+    except ValueError:
+        known = ", ".join(f.value for f in ListFormat)
+        raise ConfigError(f"unknown hash-list format {fmt!r}; known: {known}") from None
+
+
+def guess_format(text: str) -> ListFormat:
+    """Recognise a list's format from its first line that is neither blank nor a comment."""
+    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+    return next(f.name for f in FORMATS.values() if f.looks_like(first))
+
+
+def parse_hash_list(
+    text: str,
+    fmt: str | ListFormat | None = None,
+    default_algorithm: str | None = None,
+) -> ParsedList:
+    """Parse a known hash list.
+
+    Args:
+        text: The whole list.
+        fmt: ``"lines"``, ``"csv"`` or ``"jsonl"``; guessed with :func:`guess_format` if None.
+        default_algorithm: Algorithm of values that name none (e.g. ``"sha256"`` for a list
+            of 64-hex SHA-256 values, which would otherwise be read as PDQ).
+
+    Returns:
+        The usable entries and one :class:`LineError` per skipped line.
+
+    Raises:
+        ConfigError: If ``fmt`` or ``default_algorithm`` is unknown.
+
+    """
+    default = None
+    if default_algorithm is not None:
+        default = parse_algorithm(default_algorithm)
+        if default is None:
+            raise ConfigError(f"unknown hash algorithm {default_algorithm!r}")
+    chosen = _format(fmt if fmt is not None else guess_format(text))
+    return chosen.parse(text, default)
+
+
+def write_hash_list(entries: Iterable[ListEntry], fmt: str | ListFormat) -> str:
+    """Write entries as a list in ``fmt`` that :func:`parse_hash_list` reads back.
+
+    Raises:
+        ConfigError: If ``fmt`` is unknown.
+
+    """
+    return _format(fmt).write(entries)

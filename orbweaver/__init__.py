@@ -1,0 +1,1 @@
+"""Top of orbweaver: the command line and the demo that drive every pipeline stage."""

@@ -1,0 +1,113 @@
+"""Known hash sets in the store: import idempotence, listing, export, removal, enabling."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import select
+
+from core.store import Store
+from core.store.models import HashEntry, HashSet
+from matcher.hashsets import (
+    UnknownHashSetError,
+    enabled_entries,
+    export_entries,
+    import_entries,
+    list_sets,
+    remove_entries,
+    remove_set,
+    set_enabled,
+)
+from matcher.lists import ListEntry, parse_hash_list, write_hash_list
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+PDQ = "0f" * 32
+
+
+def test_import_creates_the_set_and_is_idempotent(store: Store) -> None:
+    entries = [
+        ListEntry(md5("a"), "md5", "A", "baseline_csam"),
+        ListEntry(md5("b"), "md5"),
+        ListEntry(PDQ, "pdq", "P"),
+        ListEntry(md5("a"), "md5", "A again"),  # repeated in the same input
+    ]
+    first = import_entries(store, "hotline-1", entries, source="https://example.org/list")
+    assert (first.added, first.duplicates) == (3, 1)
+    assert len(first.added_ids) == 3
+    second = import_entries(store, "hotline-1", entries)
+    assert (second.added, second.duplicates, second.added_ids) == (0, 4, [])
+    with store.session() as s:
+        assert s.execute(select(HashEntry.id).order_by(HashEntry.id)).scalars().all() == first.added_ids
+        assert s.execute(select(HashSet.source)).scalar_one() == "https://example.org/list"
+
+
+def test_same_value_in_two_sets_or_two_algorithms_is_kept(store: Store) -> None:
+    import_entries(store, "one", [ListEntry(PDQ, "pdq")])
+    assert import_entries(store, "two", [ListEntry(PDQ, "pdq")]).added == 1
+    assert import_entries(store, "one", [ListEntry(PDQ, "sha256")]).added == 1
+
+
+def test_list_sets_counts_per_algorithm(store: Store) -> None:
+    import_entries(store, "b-set", [ListEntry(md5("x"), "md5"), ListEntry(PDQ, "pdq")])
+    import_entries(store, "a-set", [ListEntry(md5(str(i)), "md5") for i in range(5)], source="s")
+    set_enabled(store, "b-set", False)
+    summary = list_sets(store)
+    assert [(s.name, s.source, s.enabled, s.counts) for s in summary] == [
+        ("a-set", "s", True, {"md5": 5}),
+        ("b-set", None, False, {"md5": 1, "pdq": 1}),
+    ]
+    assert summary[0].created_at.tzinfo is not None
+
+
+def test_export_round_trips_through_a_list_file(store: Store) -> None:
+    entries = [
+        ListEntry(md5("x"), "md5", "label", "not_csam", "src"),
+        ListEntry(PDQ, "pdq", None, None, None),
+    ]
+    import_entries(store, "s", entries)
+    exported = export_entries(store, "s")
+    assert sorted(exported, key=lambda e: e.value) == sorted(entries, key=lambda e: e.value)
+    text = write_hash_list(exported, "csv")
+    import_entries(store, "copy", parse_hash_list(text).entries)
+    assert export_entries(store, "copy") == exported
+
+
+def test_remove_entries_and_set(store: Store) -> None:
+    result = import_entries(store, "s", [ListEntry(md5(str(i)), "md5") for i in range(3)])
+    before = next(s for s in list_sets(store)).updated_at
+    removed = remove_entries(store, "s", [md5("1").upper(), md5("not there")])
+    assert len(removed) == 1 and removed[0] in result.added_ids
+    assert {e.value for e in export_entries(store, "s")} == {md5("0"), md5("2")}
+    assert next(s for s in list_sets(store)).updated_at > before
+    assert sorted(remove_set(store, "s")) == sorted(set(result.added_ids) - set(removed))
+    assert list_sets(store) == []
+    with store.session() as s:
+        assert s.execute(select(HashEntry.id)).first() is None
+
+
+def test_unknown_set_is_reported(store: Store) -> None:
+    for call in (
+        lambda: export_entries(store, "nope"),
+        lambda: remove_set(store, "nope"),
+        lambda: remove_entries(store, "nope", [md5("a")]),
+        lambda: set_enabled(store, "nope", True),
+    ):
+        with pytest.raises(UnknownHashSetError, match="nope"):
+            call()
+
+
+def test_enabled_entries_skip_disabled_sets(store: Store) -> None:
+    on = import_entries(store, "on", [ListEntry(md5("a"), "md5", "L", "baseline_csam")])
+    off = import_entries(store, "off", [ListEntry(md5("b"), "md5")])
+    set_enabled(store, "off", False)
+    got = enabled_entries(store)
+    assert [(e.id, e.hash_set, e.algorithm, e.value, e.label, e.classification) for e in got] == [
+        (on.added_ids[0], "on", "md5", md5("a"), "L", "baseline_csam")
+    ]
+    assert enabled_entries(store, off.added_ids) == []
+    assert [e.id for e in enabled_entries(store, on.added_ids + off.added_ids)] == on.added_ids
