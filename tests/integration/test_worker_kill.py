@@ -99,8 +99,8 @@ def _publish_media(env: Env) -> None:
 
 
 def _start(env: Env, stage: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([ORBWEAVER, "worker", stage], env=env.env, stdout=subprocess.PIPE,
-                            stderr=open(env.tmp / f"{stage}.log", "ab"))
+    with open(env.tmp / f"{stage}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([ORBWEAVER, "worker", stage], env=env.env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def _wait(what: str, cond: Callable[[], bool], timeout: float = 120.0) -> None:
@@ -117,44 +117,50 @@ def _count(store: Store, model: type, *where: object) -> int:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)  # type: ignore[arg-type]
 
 
-def _kill_midstream(env: Env, stage: str, progress: Callable[[], int], total: int) -> None:
-    proc = _start(env, stage)
-    try:
-        _wait(f"{stage} to start working", lambda: progress() >= total // 8)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        done_at_kill = progress()
-        assert done_at_kill < total, f"{stage} finished before it could be killed mid-stream"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    restarted = _start(env, stage)
-    try:
-        _wait(f"{stage} to finish after restart", lambda: progress() >= total)
-        restarted.send_signal(signal.SIGTERM)
-        assert restarted.wait(timeout=30) == 0, f"{stage} did not stop cleanly on SIGTERM"
-    finally:
-        if restarted.poll() is None:
-            restarted.kill()
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, "worker did not stop cleanly on SIGTERM"
 
 
 def test_killed_workers_lose_nothing_and_duplicate_nothing(pipeline_env: Env) -> None:
     env = pipeline_env
     _publish_media(env)
     bus = open_bus(env.bus_url)
+    sightings = lambda: _count(env.store, Sighting)  # noqa: E731
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        _kill_midstream(env, "hashing", lambda: _count(env.store, Sighting), TOTAL)
-        _wait("hashing lag 0", lambda: bus.lag(Topic.MEDIA_FETCHED, "hashing") == 0, 60)
-        _kill_midstream(env, "matching", lambda: TOTAL - bus.lag(Topic.MEDIA_HASHED, "matcher"), TOTAL)
-        review, notifier = _start(env, "review"), _start(env, "notifier")
-        try:
-            _wait("notices", lambda: _count(env.store, NoticeItem) >= KNOWN
-                  and _count(env.store, Notice, Notice.status == "sent") >= 1)
-            time.sleep(1.5)  # a few more flush rounds: nothing more may appear
-        finally:
-            for proc in (review, notifier):
-                proc.send_signal(signal.SIGTERM)
-                assert proc.wait(timeout=30) == 0
+        # Hashing and matching run side by side; each is killed while it still has work queued.
+        hashing, matching = _start(env, "hashing"), _start(env, "matching")
+        procs += [hashing, matching]
+        _wait("hashing to start", lambda: sightings() >= TOTAL // 8)
+        _kill(hashing)
+        assert sightings() < TOTAL, "hashing finished before it could be killed mid-stream"
+        hashing = _start(env, "hashing")
+        procs.append(hashing)
+        _wait("hashing to get half way", lambda: sightings() >= TOTAL // 2)
+        _kill(matching)
+        # Matching cannot be ahead of hashing, so it still had work coming when it died.
+        assert sightings() < TOTAL, "hashing finished before matching could be killed mid-stream"
+        matching = _start(env, "matching")
+        review = _start(env, "review")
+        procs += [matching, review]
+        _wait("hashing to finish", lambda: bus.lag(Topic.MEDIA_FETCHED, "hashing") == 0)
+        _wait("matching to finish", lambda: bus.lag(Topic.MEDIA_HASHED, "matcher") == 0)
+        _wait("review to finish", lambda: bus.lag(Topic.MATCH_CANDIDATES, "review") == 0)
+        # The notifier starts once every item is known, so exactly one batch is due.
+        notifier = _start(env, "notifier")
+        procs.append(notifier)
+        _wait("notices", lambda: _count(env.store, NoticeItem) >= KNOWN
+              and _count(env.store, Notice, Notice.status == "sent") >= 1)
+        time.sleep(1.5)  # a few more flush rounds: nothing more may appear
+        for proc in (hashing, matching, review, notifier):
+            _stop(proc)
         with env.store.session() as s:
             message_ids = s.scalars(select(Sighting.message_id)).all()
             assert len(message_ids) == len(set(message_ids)) == TOTAL
@@ -174,4 +180,8 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(pipeline_env: Env) ->
         if hasattr(bus, "topic_size"):
             assert bus.topic_size(dead_letter_topic(Topic.MEDIA_FETCHED)) == 0
     finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
         bus.close()
