@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from orbweaver.demo.site import SiteManifest, generate_site, serve_site
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -31,6 +30,7 @@ from matcher.hashsets import import_entries
 from matcher.lists import parse_hash_list
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.stage import NotifierStage
+from orbweaver.demo.site import SiteManifest, generate_site, serve_site
 from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS, Runtime, StageName, build_stage, run_stage
 from orbweaver.settings import Settings
 
