@@ -324,9 +324,11 @@ def _exif_transpose(image: Image.Image) -> Image.Image:
 
 # Canonical preprocessing: a border line is near-constant (every channel's standard deviation
 # along it under _BORDER_STD) and close to the colour of the outermost line (every channel
-# within _BORDER_DRIFT), so a slowly darkening sky is not mistaken for a bar.
-_BORDER_STD = 3.0
-_BORDER_DRIFT = 10.0
+# within _BORDER_DRIFT), so a slowly darkening sky is not mistaken for a bar. The limits leave
+# room for JPEG ringing: a saturated bar recompressed at q 45-70 has lines with a deviation of 5-8 next
+# to the picture, and a stricter limit left those lines, and a 50-bit PDQ error, behind.
+_BORDER_STD = 10.0
+_BORDER_DRIFT = 20.0
 _MIN_KEPT = 0.2
 """Trim nothing if less than this fraction of a side would remain: the image is blank or a
 thin strip, and a bar that big is more likely the picture itself."""
