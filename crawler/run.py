@@ -92,6 +92,11 @@ def _summary_from_stats(stats: dict[str, Any], started: float) -> CrawlSummary:
     )
 
 
+def _cap_scrapy_logging(level: str) -> None:
+    for name in ("scrapy", "twisted"):
+        logging.getLogger(name).setLevel(level)
+
+
 def crawl_in_this_process(
     job: CrawlJob,
     on_progress: Callable[[CrawlSummary], None] | None = None,
@@ -132,11 +137,12 @@ def crawl_in_this_process(
     log.info("crawler.started", campaign_id=job.campaign_id, seeds=job.seeds)
 
     settings = scrapy_settings.for_job(job)
-    process = CrawlerProcess(settings)
     # Scrapy sets its own loggers to DEBUG and relies on its root handler (not installed: see
-    # LOG_INSTALL_ROOT_HANDLER) to filter; cap them so the service's handler sees LOG_LEVEL.
-    for name in ("scrapy", "twisted"):
-        logging.getLogger(name).setLevel(settings["LOG_LEVEL"])
+    # LOG_INSTALL_ROOT_HANDLER) to filter; cap them so the service's handler sees LOG_LEVEL:
+    # before the process logs its first line, and again after its logging set-up reset them.
+    _cap_scrapy_logging(settings["LOG_LEVEL"])
+    process = CrawlerProcess(settings)
+    _cap_scrapy_logging(settings["LOG_LEVEL"])
     crawler = process.create_crawler(SiteSpider)
     failures: list[str] = []
     done = process.crawl(

@@ -179,7 +179,7 @@ def run_demo(
     with console.status("Generating the demo website (benign generated images)..."):
         manifest = generate_site(workdir / "site", pages=pages, background_images=images, known=known,
                                  planted=planted, seed=seed)
-    console.print(f"[green]Site ready:[/] {manifest.pages} pages, {manifest.media} media, "
+    console.print(f"[green]Site ready:[/] {len(manifest.pages)} pages, {manifest.media_count} media, "
                   f"{len(manifest.planted)} planted altered copies of known images")
     rt = Runtime.open(settings)
     try:
