@@ -52,6 +52,11 @@ class CoreSettings(Section):
         ge=0,
         description="Largest media body carried inside a bus message; larger bodies are staged in the blob store.",
     )
+    bus_maintenance_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a running stage does bus housekeeping (the embedded bus deletes finished payloads).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest log level written."
     )

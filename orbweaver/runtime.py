@@ -140,9 +140,12 @@ def run_stage(
 
         assert isinstance(stage, NotifierStage)
         periodic = _every(stop, rt.settings.notifier.flush_every_s, stage.flush)
+    maintenance = _every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain)
     log.info("stage.start", stage=str(name), group=stage.group, bus=type(rt.bus).__name__)
     stats = rt.bus.consume(STAGE_TOPICS[name], stage.group, stage.handle, stop=stop, max_messages=max_messages)
     log.info("stage.stop", stage=str(name), handled=stats.handled, dead_lettered=stats.dead_lettered)
-    if periodic is not None:
-        periodic.join(timeout=1)
+    for thread in (periodic, maintenance):
+        if thread is not None:
+            thread.join(timeout=1)
+    rt.bus.maintain()
     return stats

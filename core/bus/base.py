@@ -104,6 +104,9 @@ class Bus(ABC):
     def close(self) -> None:
         """Release connections; pending publishes are flushed first."""
 
+    def maintain(self) -> None:  # noqa: B027 - housekeeping is optional; most buses need none
+        """Periodic housekeeping, called by every running stage (default: nothing to do)."""
+
     def dead_letter(self, group: str, delivery: Delivery, reason: str) -> None:
         """Move a delivery to its topic's dead-letter topic, with the reason in the envelope."""
         import msgpack

@@ -27,7 +27,7 @@ import structlog
 
 from core.bus.base import Bus, Delivery, encode_for
 from core.errors import ConfigError, PermanentError, TransientError
-from core.messages import Message
+from core.messages import Message, Topic, dead_letter_topic
 from core.optional import require
 
 log = structlog.get_logger(__name__)
@@ -63,6 +63,9 @@ class KafkaBusOptions:
     """How long one broker request may take before it counts as failed."""
     max_block_ms: int = 30_000
     """How long ``publish`` may wait for metadata or buffer space before failing transiently."""
+    media_retention_ms: int = 24 * 3600 * 1000
+    """Retention of the topics that carry media bytes (and their dead letters): long enough for
+    any backlog to drain, short enough that unmatched media does not linger on the brokers."""
     topic_prefix: str = ""
     """Put before every topic name on the broker, so several deployments (or test runs) can
     share one cluster without reading each other's messages."""
@@ -90,6 +93,10 @@ class KafkaBusOptions:
                 raise ConfigError(f"kafka bus URL parameter {name} must be positive, got {value}")
             values[name] = value
         return cls(**values)
+
+
+MEDIA_TOPICS = (Topic.MEDIA_FETCHED, Topic.MEDIA_HASHED)
+"""Topics whose messages carry media bytes."""
 
 
 @dataclass
@@ -239,6 +246,14 @@ class KafkaBus(Bus):
         """The broker's name of a bus topic."""
         return self.options.topic_prefix + topic
 
+    def _topic_configs(self, wire_topic: str) -> dict[str, str]:
+        configs = {"max.message.bytes": str(self.options.max_message_bytes)}
+        name = wire_topic.removeprefix(self.options.topic_prefix)
+        if any(name in (str(t), dead_letter_topic(t)) for t in MEDIA_TOPICS):
+            # These carry media bytes: they must not outlive their processing by much.
+            configs["retention.ms"] = str(self.options.media_retention_ms)
+        return configs
+
     def _ensure_topics(self, topics: Sequence[str]) -> None:
         """Create missing topics with this bus's partitions; existing topics are left alone.
 
@@ -254,7 +269,7 @@ class KafkaBus(Bus):
                 topic: {
                     "num_partitions": self.options.partitions,
                     "replication_factor": self.options.replication,
-                    "configs": {"max.message.bytes": str(self.options.max_message_bytes)},
+                    "configs": self._topic_configs(topic),
                 }
                 for topic in missing
             }

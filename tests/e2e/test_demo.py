@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.bus.embedded import EmbeddedBus
+from core.messages import Topic
 from core.settings import load
 from core.store import Store
 from core.store.models import Sighting
@@ -51,6 +53,9 @@ def test_demo_command_on_the_embedded_bus(tmp_path: Path) -> None:
     evidence = [p for p in (workdir / "state" / "evidence").rglob("*") if p.is_file()]
     assert 0 < len(evidence) <= summary["matches"]
     assert not any("staging" in p.parts for p in evidence)
+    # No media bytes linger in the bus once every stage is done with them.
+    bus = EmbeddedBus(workdir / "state" / "bus.sqlite3")
+    assert bus.topic_size(Topic.MEDIA_FETCHED) == bus.topic_size(Topic.MEDIA_HASHED) == 0
     store = Store(f"sqlite:///{workdir / 'state' / 'orbweaver.sqlite3'}")
     with store.session() as s:
         errors = [e for e in s.scalars(select(Sighting.error)).all() if e]

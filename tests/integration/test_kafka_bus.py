@@ -340,3 +340,12 @@ def test_session_broker_fixture_serves_a_bus(kafka_url: str, kafka_broker: Kafka
         assert bus.lag(topic, "nobody") == 1
     finally:
         bus.close()
+
+
+def test_topics_carrying_media_get_a_short_retention() -> None:
+    from core.bus.kafka import KafkaBus
+
+    bus = KafkaBus.from_url("kafka://127.0.0.1:1?topic_prefix=t1.&media_retention_ms=3600000")
+    assert bus._topic_configs("t1.media.fetched")["retention.ms"] == "3600000"
+    assert bus._topic_configs("t1.media.hashed.dlq")["retention.ms"] == "3600000"
+    assert "retention.ms" not in bus._topic_configs("t1.notice.requests")

@@ -113,3 +113,16 @@ def test_fetched_media_requires_exactly_one_payload() -> None:
         FetchedMedia(
             ref=fetched(1).ref, http_status=200, size=0, sha256="0" * 64, body=None, blob_key=None
         )
+
+
+def test_compacted_payloads_leave_no_bytes_on_disk(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3")
+    marker = b"MEDIA-BYTES-MARKER-" * 64
+    ref = fetched(0).ref
+    bus.publish(FetchedMedia(ref=ref, http_status=200, size=len(marker), sha256=sha256_hex(marker), body=marker))
+    files = [tmp_path / "bus.sqlite3", tmp_path / "bus.sqlite3-wal"]
+    assert any(marker in f.read_bytes() for f in files if f.exists())
+    bus.consume(Topic.MEDIA_FETCHED, "hashing", lambda m: None, max_messages=1)
+    bus.maintain()
+    assert bus.topic_size(Topic.MEDIA_FETCHED) == 0
+    assert not any(marker[:40] in f.read_bytes() for f in files if f.exists())
