@@ -128,7 +128,7 @@ class Bus(ABC):
         stop: threading.Event | None = None,
         max_messages: int | None = None,
         poll_timeout_s: float = 0.5,
-        batch: int = 32,
+        batch: int = 8,
     ) -> ConsumeStats:
         """Run ``handler`` on every message of ``topics`` for consumer group ``group``.
 
@@ -142,7 +142,9 @@ class Bus(ABC):
             stop: Set it to end the loop after the message in hand.
             max_messages: Stop after handling this many (tests, drain runs).
             poll_timeout_s: How long one fetch waits for new messages.
-            batch: Most deliveries fetched at once.
+            batch: Most deliveries fetched at once. Small, because a Kafka member that spends
+                longer than its max poll interval on one batch is dropped from its group and the
+                batch is redone by another.
 
         Returns:
             Counts of what happened.
