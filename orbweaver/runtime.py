@@ -107,6 +107,10 @@ def build_stage(name: StageName, rt: Runtime) -> StageHandler:
         from core.errors import ConfigError
 
         raise ConfigError(f"unknown notice channel {s.notifier.channel!r}; known: {sorted(CHANNELS)}")
+    if s.notifier.providers_file is not None:
+        from notifier.providers import load_directory
+
+        load_directory(rt.store, s.notifier.providers_file)
     channel = OutboxChannel(s.notifier.outbox_dir, s.notifier.sender, s.notifier.reply_to)
     return NotifierStage(rt.bus, rt.store, s.notifier, channel)
 
