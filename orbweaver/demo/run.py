@@ -211,6 +211,7 @@ def run_demo(
                 blobs_url=settings.core.blobs_url(),
                 settings=crawler_settings,
                 inline_media_limit=settings.core.inline_media_limit,
+                s3_endpoint_url=settings.core.s3_endpoint_url,
             )
             t0 = time.monotonic()
             with _stages(rt) as stop, Progress(
