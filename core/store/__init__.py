@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -119,5 +120,7 @@ def insert_ignore(session: Session, model: type[models.Base], values: dict[str, 
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    # RETURNING tells the two cases apart on every backend; rowcount does not (psycopg reports
+    # the skipped row as inserted).
+    primary_key = sa_inspect(model).primary_key
+    return session.execute(stmt.returning(*primary_key)).first() is not None

@@ -13,21 +13,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from core.bus import open_bus
-from core.messages import FetchedMedia, MediaRef, Topic, dead_letter_topic, sha256_hex
+from core.messages import Topic, dead_letter_topic
 from core.store import Store
 from core.store.models import Match, Media, Notice, NoticeItem, ReviewItem, Sighting
-from hashing.hasher import compute_hashes
-from matcher.hashsets import import_entries
-from matcher.lists import ListEntry
-from notifier.providers import ProviderRecord, upsert_providers
-from orbweaver.demo.imagegen import encode, generate
+from tests.fixtures.media import publish_media, seed_known_list
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +37,6 @@ class Env:
     bus_url: str
     store: Store
     env: dict[str, str]
-
-
-def _media(i: int) -> bytes:
-    return encode(generate(10_000 + i, (224, 224)), quality=85)
 
 
 @pytest.fixture(params=["embedded", "kafka"])
@@ -76,25 +67,9 @@ def pipeline_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env
 
 
 def _publish_media(env: Env) -> None:
-    entries = []
-    for i in range(KNOWN):
-        outcome = compute_hashes(_media(i))
-        entries += [ListEntry(value=h.value, algorithm=h.algorithm, label=f"known-{i}",
-                              classification="baseline_csam") for h in outcome.hashes if h.algorithm == "pdq"]
-    import_entries(env.store, "known", entries, source="test")
-    upsert_providers(env.store, [ProviderRecord(name="Loopback Host", abuse_email="abuse@loopback.test",
-                                                cidrs=["198.51.100.0/24"])])
+    seed_known_list(env.store, KNOWN)
     bus = open_bus(env.bus_url)
-    now = datetime.now(UTC)
-    for i in range(TOTAL):
-        body = _media(i)
-        url = f"http://media.test/img/{i}.jpg"
-        bus.publish(FetchedMedia(
-            ref=MediaRef(campaign_id="kill", page_url="http://media.test/", media_url=url, final_url=url,
-                         resolved_ip="198.51.100.10", fetched_at=now),
-            http_status=200, content_type="image/jpeg", size=len(body), sha256=sha256_hex(body), body=body,
-        ))
-    bus.flush()
+    publish_media(bus, TOTAL, campaign_id="kill")
     bus.close()
 
 
