@@ -22,6 +22,11 @@ class NotifierSettings(Section):
         description="A provider's confirmed items wait at most this long to be batched into one notice.",
     )
     flush_every_s: float = Field(default=10.0, gt=0, description="How often a notifier worker looks for due batches.")
+    send_claim_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a notifier may take to send one notice before another may retry it (it died).",
+    )
     sender: str = Field(default="orbweaver <notices@orbweaver.invalid>", description="From: address of notices.")
     reply_to: str | None = Field(default=None, description="Reply-To: address of notices.")
     operator_name: str = Field(default="orbweaver operator", description="Who sends the notices, as named in them.")

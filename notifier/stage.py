@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from core.bus import Bus
 from core.errors import PermanentError, TransientError
@@ -146,7 +146,26 @@ class NotifierStage:
             )
         return notice_id
 
+    def _due(self) -> ColumnElement[bool]:
+        """Deliveries nobody is sending: pending ones, and claims whose sender died."""
+        return or_(
+            Delivery.status == "pending",
+            and_(Delivery.status == "sending", Delivery.claimed_until < self.clock()),
+        )
+
+    def _claim(self, delivery_id: int) -> bool:
+        """Take a delivery for this sender, so two notifiers never send the same notice at once."""
+        lease = self.clock() + timedelta(seconds=self.settings.send_claim_s)
+        with self.store.session() as s:
+            result = s.execute(
+                update(Delivery).where(Delivery.id == delivery_id, self._due())
+                .values(status="sending", claimed_until=lease)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
+
     def _deliver(self, delivery_id: int) -> bool:
+        if not self._claim(delivery_id):
+            return False
         with self.store.session() as s:
             delivery = s.get(Delivery, delivery_id)
             assert delivery is not None
@@ -169,14 +188,16 @@ class NotifierStage:
         except TransientError as exc:
             with self.store.session() as s:
                 s.execute(update(Delivery).where(Delivery.id == delivery_id)
-                          .values(attempts=Delivery.attempts + 1, last_error=str(exc)))
+                          .values(attempts=Delivery.attempts + 1, last_error=str(exc), status="pending",
+                                  claimed_until=None))
             NOTICES.labels("retry").inc()
             log.warning("notifier.delivery_retry", notice=rendered.notice_id, error=str(exc))
             return False
         except PermanentError as exc:
             with self.store.session() as s:
                 s.execute(update(Delivery).where(Delivery.id == delivery_id)
-                          .values(attempts=Delivery.attempts + 1, last_error=exc.reason, status="failed"))
+                          .values(attempts=Delivery.attempts + 1, last_error=exc.reason, status="failed",
+                                  claimed_until=None))
                 s.execute(update(Notice).where(Notice.id == rendered.notice_id).values(status="failed"))
             NOTICES.labels("failed").inc()
             log.error("notifier.delivery_failed", notice=rendered.notice_id, reason=exc.reason)
@@ -184,7 +205,8 @@ class NotifierStage:
         now = self.clock()
         with self.store.session() as s:
             s.execute(update(Delivery).where(Delivery.id == delivery_id).values(
-                status="delivered", attempts=Delivery.attempts + 1, reference=receipt.reference, delivered_at=now))
+                status="delivered", attempts=Delivery.attempts + 1, reference=receipt.reference, delivered_at=now,
+                claimed_until=None))
             s.execute(update(Notice).where(Notice.id == rendered.notice_id).values(status="sent", sent_at=now))
         NOTICES.labels("duplicate" if receipt.duplicate else "sent").inc()
         log.info("notifier.notice_sent", notice=rendered.notice_id, provider=provider.name,
@@ -205,6 +227,6 @@ class NotifierStage:
             self._create_notice(provider_id)
         with self.store.session() as s:
             pending = s.execute(
-                select(Delivery.id, Delivery.notice_id).where(Delivery.status == "pending").order_by(Delivery.id)
+                select(Delivery.id, Delivery.notice_id).where(self._due()).order_by(Delivery.id)
             ).all()
         return [notice_id for delivery_id, notice_id in pending if self._deliver(delivery_id)]

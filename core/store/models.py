@@ -291,6 +291,8 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     reference: Mapped[str | None] = mapped_column(Text, nullable=True)
     """Where the sent notice can be found (outbox path, SMTP message id, webhook answer)."""
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """While ``status`` is ``sending``: when the sender's claim lapses (it died) and another may retry."""
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

@@ -106,7 +106,8 @@ def test_crash_between_send_and_record_never_sends_twice(store: Store, tmp_path:
     with pytest.raises(KeyboardInterrupt):
         crashing.flush()
     with store.session() as s:
-        assert s.scalars(select(Delivery)).one().status == "pending"
+        assert s.scalars(select(Delivery)).one().status == "sending"
+    clock.now += timedelta(seconds=st.settings.send_claim_s + 1)  # the dead sender's claim lapses
     assert st.flush() != []
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
     with store.session() as s:
@@ -148,3 +149,46 @@ def test_provider_directory_file(store: Store, tmp_path: Path) -> None:
     path.write_text('[[provider]]\nname = "Typo"\nabuse_emial = "x@y"\n')
     with pytest.raises(ConfigError, match="abuse_emial"):
         load_directory(store, path)
+
+
+def test_two_notifiers_flushing_at_once_send_a_notice_once(store: Store, tmp_path: Path) -> None:
+    import threading
+
+    clock = Clock()
+    st = stage(store, tmp_path, clock, window=0)
+    st.handle(request("http://site.test/a.jpg"))
+    inside, release = threading.Event(), threading.Event()
+    sends: list[str] = []
+
+    class Slow(OutboxChannel):
+        def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
+            sends.append(idempotency_key)
+            inside.set()
+            release.wait(5)
+            return super().deliver(notice, idempotency_key)
+
+    slow = NotifierStage(st.bus, store, st.settings, Slow(st.settings.outbox_dir, "x@y.test"), clock=clock)
+    first = threading.Thread(target=slow.flush)
+    first.start()
+    assert inside.wait(5)
+    assert slow.flush() == []  # the delivery is claimed by the first flush
+    release.set()
+    first.join(5)
+    assert len(sends) == 1
+
+
+def test_a_dead_senders_claim_lapses_and_another_sends(store: Store, tmp_path: Path) -> None:
+    clock = Clock()
+    st = stage(store, tmp_path, clock, window=0)
+    st.handle(request("http://site.test/a.jpg"))
+
+    class Dies(OutboxChannel):
+        def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
+            raise KeyboardInterrupt("killed while sending")
+
+    with pytest.raises(KeyboardInterrupt):
+        NotifierStage(st.bus, store, st.settings, Dies(st.settings.outbox_dir, "x@y.test"), clock=clock).flush()
+    assert st.flush() == []  # still claimed
+    clock.now += timedelta(seconds=st.settings.send_claim_s + 1)
+    assert len(st.flush()) == 1
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1

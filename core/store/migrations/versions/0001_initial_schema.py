@@ -218,6 +218,7 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('reference', sa.Text(), nullable=True),
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['notice_id'], ['notices.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
