@@ -66,6 +66,9 @@ class Bus(ABC):
     max_transient_attempts: int = 5
     #: First retry delay in seconds; doubles each time.
     retry_backoff_s: float = 0.2
+    #: A message that still fails after this many deliveries is dead-lettered with its last error,
+    #: so one bad message cannot hold a stage's attention forever.
+    max_deliveries: int = 10
 
     @abstractmethod
     def publish(self, message: Message) -> None:
@@ -205,10 +208,16 @@ class Bus(ABC):
                 )
                 stats.retried += 1
                 if attempt == self.max_transient_attempts or stop.is_set():
+                    stats.errors.append(f"{kind}: {exc}")
+                    if delivery.attempt >= self.max_deliveries and not stop.is_set():
+                        reason = f"failed {delivery.attempt} deliveries; last error {type(exc).__name__}: {exc}"
+                        self.dead_letter(group, delivery, reason)
+                        self._commit(group, delivery)
+                        stats.dead_lettered += 1
+                        return
                     # Give it back rather than drop it: another member, or this one after a
                     # restart, gets it again.
                     self._release(group, delivery)
-                    stats.errors.append(f"{kind}: {exc}")
                     return
                 stop.wait(delay)
                 delay *= 2

@@ -126,3 +126,23 @@ def test_compacted_payloads_leave_no_bytes_on_disk(tmp_path: Path) -> None:
     bus.maintain()
     assert bus.topic_size(Topic.MEDIA_FETCHED) == 0
     assert not any(marker[:40] in f.read_bytes() for f in files if f.exists())
+
+
+def test_a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3")
+    bus.max_transient_attempts, bus.retry_backoff_s, bus.max_deliveries = 1, 0.0, 3
+    bus.publish(fetched(1))
+    bus.publish(fetched(2))
+    handled: list[str] = []
+
+    def handler(m: Message) -> None:
+        assert isinstance(m, FetchedMedia)
+        if m.ref.media_url.endswith("/1.jpg"):
+            raise RuntimeError("a bug in the handler")
+        handled.append(m.message_id)
+
+    stats = bus.consume(Topic.MEDIA_FETCHED, "g", handler, max_messages=2, poll_timeout_s=0.1)
+    assert stats.dead_lettered == 1 and len(handled) == 1
+    letters = [msgpack.unpackb(p) for p in bus.read_topic(dead_letter_topic(Topic.MEDIA_FETCHED))]
+    assert letters[0]["reason"] == "failed 3 deliveries; last error RuntimeError: a bug in the handler"
+    assert bus.lag(Topic.MEDIA_FETCHED, "g") == 0
