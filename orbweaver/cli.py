@@ -205,6 +205,8 @@ def hashset_import(config_path: Path | None, name: str, fmt: str | None, file: P
 @CONFIG_OPTION
 def hashset_list(config_path: Path | None) -> None:
     """List known hash lists with their entry counts."""
+    from dataclasses import asdict
+
     from core.store import Store
     from matcher.hashsets import list_sets
 
@@ -212,7 +214,7 @@ def hashset_list(config_path: Path | None) -> None:
     store = Store(settings.core.store_url())
     store.migrate()
     for info in list_sets(store):
-        click.echo(json.dumps(info if isinstance(info, dict) else _as_dict(info), default=str))
+        click.echo(json.dumps(asdict(info), default=str))
 
 
 @hashset.command("export")
@@ -244,16 +246,6 @@ def hashset_remove(config_path: Path | None, name: str) -> None:
     store.migrate()
     remove_set(store, name)
     click.echo(json.dumps({"removed": name}))
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return asdict(obj)
-    if hasattr(obj, "model_dump"):
-        return dict(obj.model_dump())
-    return {"value": str(obj)}
 
 
 def run() -> None:

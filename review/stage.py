@@ -16,6 +16,7 @@ from core.errors import PermanentError
 from core.messages import Classification, MatchCandidate, MatchHit, Message
 from core.store import Store, insert_ignore
 from core.store.models import ReviewItem
+from matcher.algorithms import SPECS, parse_algorithm
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings
 
@@ -23,12 +24,12 @@ log = structlog.get_logger(__name__)
 
 REVIEWED = Counter("orbweaver_review_candidates_total", "Match candidates handled by review", ["result"])
 
-_BITS = {"pdq": 256, "phash": 64, "md5": 128, "sha1": 160, "sha256": 256}
 
 
 def priority(hit: MatchHit) -> float:
     """Higher for closer matches: 1.0 for an exact hit, falling with relative distance."""
-    bits = _BITS.get(hit.algorithm, 256)
+    algorithm = parse_algorithm(hit.algorithm)
+    bits = SPECS[algorithm].bits if algorithm is not None else 256
     return round(1.0 - hit.distance / bits, 4)
 
 

@@ -238,8 +238,17 @@ class Bus(ABC):
         *,
         timeout_s: float,
         settle_s: float = 0.3,
+        stop: threading.Event | None = None,
+        on_poll: Callable[[dict[tuple[Topic, str], int]], None] | None = None,
     ) -> bool:
         """Wait until every (topic, group) pair has no lag, twice in a row ``settle_s`` apart.
+
+        Args:
+            topics_groups: The pairs to watch.
+            timeout_s: Give up after this long.
+            settle_s: Pause between polls.
+            stop: Give up early when set (e.g. a stage died).
+            on_poll: Called with each poll's lags, for progress displays.
 
         Returns:
             True if drained before the timeout.
@@ -247,8 +256,11 @@ class Bus(ABC):
         """
         deadline = time.monotonic() + timeout_s
         quiet = 0
-        while time.monotonic() < deadline:
-            if all(self.lag(t, g) == 0 for t, g in topics_groups):
+        while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+            lags = {(t, g): self.lag(t, g) for t, g in topics_groups}
+            if on_poll is not None:
+                on_poll(lags)
+            if not any(lags.values()):
                 quiet += 1
                 if quiet >= 2:
                     return True

@@ -23,6 +23,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from core.errors import OrbweaverError
+from core.messages import Topic
 from core.store.models import Campaign, Notice, Page, ReviewItem, Sighting
 from crawler.run import CrawlJob, CrawlSummary, run_crawl
 from hashing.hasher import compute_hashes
@@ -228,12 +229,11 @@ def run_demo(
                                 info=f"{crawl.pages} pages, {crawl.media} media, {crawl.errors} errors")
                 drain_task = progress.add_task("hash, match, review", total=None, info="")
                 pairs = [(STAGE_TOPICS[n], STAGE_GROUPS[n]) for n in StageName]
-                deadline = time.monotonic() + 600
-                while time.monotonic() < deadline and not stop.is_set():
-                    lags = {str(n): rt.bus.lag(STAGE_TOPICS[n], STAGE_GROUPS[n]) for n in StageName}
-                    progress.update(drain_task, info=", ".join(f"{k} {v}" for k, v in lags.items()))
-                    if rt.bus.wait_drained(pairs, timeout_s=1.0):
-                        break
+
+                def show(lags: dict[tuple[Topic, str], int]) -> None:
+                    progress.update(drain_task, info=", ".join(f"{g} {n}" for (_, g), n in lags.items()))
+
+                rt.bus.wait_drained(pairs, timeout_s=600, stop=stop, on_poll=show)
                 progress.update(drain_task, total=1, completed=1, info="drained")
                 notifier = build_stage(StageName.NOTIFIER, rt)
                 assert isinstance(notifier, NotifierStage)
