@@ -253,6 +253,8 @@ class NoticeRequest(Message):
     evidence_key: str | None = None
     first_seen: datetime
     last_seen: datetime
+    response_headers: dict[str, str] = Field(default_factory=dict)
+    """Response headers the crawler recorded for the media (server, via, x-cache, cf-ray...): they tell a CDN."""
 
     def partition_key(self) -> str:
         """Keep one host's notice items together for batching."""

@@ -248,6 +248,11 @@ def hashset_remove(config_path: Path | None, name: str) -> None:
     click.echo(json.dumps({"removed": name}))
 
 
+from orbweaver.cli_report import report as _report  # noqa: E402 - commands of other modules join the group here
+
+main.add_command(_report)
+
+
 def run() -> None:
     """Entry point that turns our errors into a clear message and exit status 2."""
     try:

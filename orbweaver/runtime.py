@@ -39,6 +39,11 @@ STAGE_TOPICS: dict[StageName, Topic] = {
     StageName.NOTIFIER: Topic.NOTICE_REQUESTS,
 }
 
+STAGE_EXTRA_TOPICS: dict[StageName, tuple[Topic, ...]] = {
+    StageName.NOTIFIER: (Topic.RECHECK_RESULTS,),
+}
+"""Topics a stage reads besides its main one (the notifier hears the crawler's recheck results)."""
+
 STAGE_GROUPS: dict[StageName, str] = {
     StageName.HASHING: "hashing",
     StageName.MATCHING: "matcher",
@@ -100,19 +105,17 @@ def build_stage(name: StageName, rt: Runtime) -> StageHandler:
         from review.stage import ReviewStage
 
         return ReviewStage(rt.bus, rt.store, s.review)
-    from notifier.channels import CHANNELS, OutboxChannel
+    from notifier.channels import build_channels
+    from notifier.hosting import hosting_from_settings
     from notifier.stage import NotifierStage
 
-    if s.notifier.channel not in CHANNELS:
-        from core.errors import ConfigError
-
-        raise ConfigError(f"unknown notice channel {s.notifier.channel!r}; known: {sorted(CHANNELS)}")
+    # Channels come from the registry by the names in settings (unknown names: ConfigError).
+    channels = build_channels(s.notifier, rt.store)
     if s.notifier.providers_file is not None:
         from notifier.providers import load_directory
 
         load_directory(rt.store, s.notifier.providers_file)
-    channel = OutboxChannel(s.notifier.outbox_dir, s.notifier.sender, s.notifier.reply_to)
-    return NotifierStage(rt.bus, rt.store, s.notifier, channel)
+    return NotifierStage(rt.bus, rt.store, s.notifier, channels, hosting=hosting_from_settings(s.notifier, rt.store))
 
 
 def _every(stop: threading.Event, seconds: float, fn: Callable[[], object]) -> threading.Thread:
@@ -143,10 +146,11 @@ def run_stage(
         from notifier.stage import NotifierStage
 
         assert isinstance(stage, NotifierStage)
-        periodic = _every(stop, rt.settings.notifier.flush_every_s, stage.flush)
+        periodic = _every(stop, rt.settings.notifier.flush_every_s, stage.tick)
     maintenance = _every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain)
     log.info("stage.start", stage=str(name), group=stage.group, bus=type(rt.bus).__name__)
-    stats = rt.bus.consume(STAGE_TOPICS[name], stage.group, stage.handle, stop=stop, max_messages=max_messages)
+    topics = [STAGE_TOPICS[name], *STAGE_EXTRA_TOPICS.get(name, ())]
+    stats = rt.bus.consume(topics, stage.group, stage.handle, stop=stop, max_messages=max_messages)
     log.info("stage.stop", stage=str(name), handled=stats.handled, dead_lettered=stats.dead_lettered)
     for thread in (periodic, maintenance):
         if thread is not None:

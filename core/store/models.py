@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -233,6 +234,14 @@ class Provider(Base):
     domains: Mapped[list[Any]] = mapped_column(JSON, default=list)
     channel: Mapped[str] = mapped_column(String(40), default="email")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # notifier (0005): who hosts it, how to reach it, and what to do when it does not act.
+    asn_names: Mapped[list[Any] | None] = mapped_column(JSON, default=list, nullable=True)
+    """AS names as the offline IP data spells them (geoip2fast has names, not numbers); NULL on rows before 0005."""
+    webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict, nullable=True)
+    """Notice policy: ``hotline`` ("also"/"only"/"none"), ``renotice_limit``, ``upstream``."""
+    source: Mapped[str] = mapped_column(String(20), default="directory", server_default=text("'directory'"))
+    """Where the record came from: directory, rdap, cdn, hotline, unresolved."""
 
 
 class Notice(Base):
@@ -249,6 +258,10 @@ class Notice(Base):
     """1 for the first notice of its items, 2+ for re-notices."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # notifier (0005)
+    role: Mapped[str] = mapped_column(String(20), default="host", server_default=text("'host'"))
+    """Why the recipient gets it: host, cdn, hotline, upstream."""
+    escalated_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class NoticeItem(Base):
@@ -274,6 +287,64 @@ class NoticeItem(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # notifier (0005): hosting facts, and the follow-up until removal.
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True, index=True)
+    asn_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    first_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the first notice about it was delivered: time to removal counts from here."""
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class NoticeRecipient(Base):
+    """One party that must be told about one item (host, CDN, hotline, upstream) and how often it was."""
+
+    __tablename__ = "notice_recipients"
+    __table_args__ = (UniqueConstraint("notice_item_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_item_id: Mapped[int] = mapped_column(ForeignKey("notice_items.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="host")
+    escalated_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pending: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    """Waiting to be listed in this recipient's next notice."""
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    notices_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_notice_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    last_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NoticeEntry(Base):
+    """Which items one notice listed (an item is listed again in every re-notice)."""
+
+    __tablename__ = "notice_entries"
+
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    notice_item_id: Mapped[int] = mapped_column(ForeignKey("notice_items.id"), primary_key=True)
+
+
+class SentJournal(Base):
+    """Idempotency keys a channel has handed to a remote receiver, written the moment it accepted."""
+
+    __tablename__ = "sent_journal"
+
+    idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class RdapAnswer(Base):
+    """A cached RDAP answer (or the fact that there was none), kept for a time to live."""
+
+    __tablename__ = "rdap_cache"
+
+    query: Mapped[str] = mapped_column(String(300), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
 class Delivery(Base):
@@ -294,6 +365,8 @@ class Delivery(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """While ``status`` is ``sending``: when the sender's claim lapses (it died) and another may retry."""
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """notifier (0005): after a transient failure, not before this time (exponential backoff)."""
 
 
 class Recheck(Base):
