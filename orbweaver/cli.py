@@ -17,6 +17,7 @@ from rich.table import Table
 from core.errors import ConfigError, OrbweaverError
 from core.logging import configure
 from core.settings import describe
+from orbweaver import cli_web
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -246,6 +247,9 @@ def hashset_remove(config_path: Path | None, name: str) -> None:
     store.migrate()
     remove_set(store, name)
     click.echo(json.dumps({"removed": name}))
+
+
+cli_web.register(main)
 
 
 def run() -> None:
