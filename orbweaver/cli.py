@@ -17,6 +17,7 @@ from rich.table import Table
 from core.errors import ConfigError, OrbweaverError
 from core.logging import configure
 from core.settings import describe
+from orbweaver import cli_web
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -251,6 +252,7 @@ def hashset_remove(config_path: Path | None, name: str) -> None:
 from orbweaver.cli_report import report as _report  # noqa: E402 - commands of other modules join the group here
 
 main.add_command(_report)
+cli_web.register(main)
 
 
 def run() -> None:

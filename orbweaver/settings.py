@@ -18,6 +18,7 @@ from hashing.settings import HashingSettings
 from matcher.settings import MatcherSettings
 from notifier.settings import NotifierSettings
 from review.settings import ReviewSettings
+from web.settings import WebSettings
 
 
 class Settings(Section):
@@ -29,6 +30,7 @@ class Settings(Section):
     matcher: MatcherSettings = Field(default_factory=MatcherSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:

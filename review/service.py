@@ -40,26 +40,31 @@ def record_settlement(
     automatic: bool,
     reason: str | None = None,
     jurisdiction: str | None = None,
+    record_decision: bool = True,
 ) -> bool:
     """Record a final classification for a pending item (in the caller's transaction).
+
+    With ``record_decision`` a decision row for ``decided_by`` is added too; the analysts' workflow
+    passes False because each analyst's own row is already there.
 
     Returns:
         True if the item was pending and is now settled; False if it was already settled.
 
     """
-    insert_ignore(
-        session,
-        ReviewDecisionRow,
-        {
-            "review_item_id": item.id,
-            "analyst": decided_by,
-            "classification": str(classification),
-            "jurisdiction": jurisdiction,
-            "automatic": automatic,
-            "reason": reason,
-        },
-        ["review_item_id", "analyst"],
-    )
+    if record_decision:
+        insert_ignore(
+            session,
+            ReviewDecisionRow,
+            {
+                "review_item_id": item.id,
+                "analyst": decided_by,
+                "classification": str(classification),
+                "jurisdiction": jurisdiction,
+                "automatic": automatic,
+                "reason": reason,
+            },
+            ["review_item_id", "analyst"],
+        )
     if item.status in SETTLED:
         return False
     item.status = "confirmed" if classification in ACTIONABLE else "rejected"

@@ -1,8 +1,9 @@
 """Review stage handler: MatchCandidate in; review items in the store; decisions out.
 
 A match within the strict distance of a classified known entry is confirmed automatically;
-the rest wait in the review queue for analysts. Media already classified (same SHA-256) is
-never queued again: a new sighting inherits the classification.
+the rest wait in the review queue for analysts. Media already classified (same SHA-256, or PDQ
+within the strict distance of a classified item) is never queued again: it inherits the
+classification; media near an allow-listed image is settled as not CSAM.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.store.models import ReviewItem
 from matcher.algorithms import SPECS, parse_algorithm
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings
+from review.workflow import OPEN, SameMedia, inherit
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +85,10 @@ class ReviewStage:
             if item.status == "pending" and best.distance < item.best_distance:
                 item.best_algorithm, item.best_distance = best.algorithm, best.distance
                 item.best_entry_id, item.priority = best.entry_id, priority(best)
+            # Media analysts already decided (allow-listed, or near a classified item) is never queued.
+            if item.status in OPEN:
+                pdq = next((h.value for h in message.hashes if h.algorithm == "pdq"), None)
+                inherit(s, item, pdq, SameMedia(s, self.settings.same_media_distance))
             rule = self.auto_rule(message) if item.status == "pending" else None
             if rule is not None:
                 assert rule.classification is not None

@@ -1,1 +1,1 @@
-"""Web app (analysts, operators, providers, hash-check API): top of the stage stack, arriving with its issue."""
+"""Web app (analysts, operators, admins, providers, hash-check API): top of the stage stack; see web/app.py."""

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_notifier"
-down_revision = "0001"
+down_revision = "0004_web"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,408 @@
+"""Review stage: the analysts' workflow, from queue to settled decision.
+
+Analysts assess an item independently; when the required number agree, the item is settled and
+announced exactly as automatic confirmation is (:func:`review.service.announce`). A disagreement,
+or any "unable to assess", sends the item to a senior analyst, whose decision settles it.
+
+Media that is already classified is never shown again: an open item whose PDQ lies within the
+strict distance of a classified item's media inherits that classification, and media near an
+allow-listed (benign) image is settled as not CSAM. The review stage applies the same rule to
+new candidates (:func:`inherit`), and the queue sweeps open items before it lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import structlog
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from core.bus import Bus
+from core.errors import PermanentError
+from core.messages import ACTIONABLE, Classification, HashSetChange, utcnow
+from core.store import Store, insert_ignore
+from core.store.models import AllowEntry, Campaign, Media, ReviewDecisionRow, ReviewItem
+from matcher.hashsets import import_entries
+from matcher.lists import ListEntry
+from review.service import SETTLED, announce, record_settlement
+from review.settings import ClassOption, ReviewSettings
+
+log = structlog.get_logger(__name__)
+
+PENDING = "pending"
+ESCALATED = "escalated"
+OPEN = (PENDING, ESCALATED)
+_JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
+
+
+class ReviewRefusedError(PermanentError):
+    """A decision the workflow does not accept (already settled, already decided, not senior, bad choice)."""
+
+
+class Outcome(StrEnum):
+    """What one analyst's decision did to its item."""
+
+    RECORDED = "recorded"
+    """Counted; the item waits for more assessments."""
+    ESCALATED = "escalated"
+    """Disagreement or "unable to assess": a senior analyst decides."""
+    SETTLED = "settled"
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """The result of :meth:`ReviewWorkflow.decide`."""
+
+    outcome: Outcome
+    item_id: int
+    classification: str | None = None
+    """The settled pipeline classification (settled only)."""
+    notice_requests: int = 0
+    inherited: tuple[int, ...] = ()
+    """Other open items settled because they show the same media."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One item in an analyst's queue."""
+
+    item_id: int
+    sha256: str
+    status: str
+    priority: float
+    campaign_id: str | None
+    campaign_priority: int
+    best_algorithm: str
+    best_distance: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One recorded decision on an item."""
+
+    analyst: str
+    key: str
+    label: str
+    jurisdiction: str | None
+    automatic: bool
+    reason: str | None
+    decided_at: datetime
+
+
+def pdq_distance(a: str | None, b: str | None) -> int | None:
+    """Hamming distance of two PDQ hex strings; None when either is missing or malformed."""
+    if not a or not b or len(a) != len(b):
+        return None
+    try:
+        return (int(a, 16) ^ int(b, 16)).bit_count()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    item_id: int
+    sha256: str
+    pdq: int | None
+    classification: str
+    jurisdiction: str | None
+
+
+class SameMedia:
+    """Classified and allow-listed media, loaded once, to ask "is this already decided?" many times."""
+
+    def __init__(self, session: Session, distance: int) -> None:
+        self.distance = distance
+        rows = session.execute(
+            select(ReviewItem.id, ReviewItem.sha256, ReviewItem.classification, ReviewItem.jurisdiction, Media.pdq)
+            .outerjoin(Media, Media.sha256 == ReviewItem.sha256)
+            .where(
+                ReviewItem.status.in_(SETTLED),
+                ReviewItem.classification.is_not(None),
+                ReviewItem.classification != str(Classification.UNABLE_TO_ASSESS),
+            )
+        ).all()
+        self.classified = [
+            _Reference(item_id, sha, _as_int(pdq), str(cls), jur) for item_id, sha, cls, jur, pdq in rows
+        ]
+        self.allowed = [(entry_id, sha, _as_int(pdq)) for entry_id, sha, pdq in session.execute(
+            select(AllowEntry.id, AllowEntry.sha256, AllowEntry.pdq)
+        )]
+
+    def allow_entry(self, sha256: str, pdq: str | None) -> int | None:
+        """The allow-list entry this media repeats, if any."""
+        value = _as_int(pdq)
+        for entry_id, sha, allowed_pdq in self.allowed:
+            if sha == sha256 or (value is not None and allowed_pdq is not None
+                                 and (value ^ allowed_pdq).bit_count() <= self.distance):
+                return entry_id
+        return None
+
+    def classified_as(self, sha256: str, pdq: str | None, *, exclude: int | None = None) -> _Reference | None:
+        """The nearest classified item showing the same media, if any."""
+        value = _as_int(pdq)
+        best: tuple[int, _Reference] | None = None
+        for ref in self.classified:
+            if ref.item_id == exclude:
+                continue
+            if ref.sha256 == sha256:
+                return ref
+            if value is None or ref.pdq is None:
+                continue
+            d = (value ^ ref.pdq).bit_count()
+            if d <= self.distance and (best is None or d < best[0]):
+                best = (d, ref)
+        return best[1] if best is not None else None
+
+
+def _as_int(pdq: str | None) -> int | None:
+    if not pdq or len(pdq) != 64:
+        return None
+    try:
+        return int(pdq, 16)
+    except ValueError:
+        return None
+
+
+def inherit(session: Session, item: ReviewItem, pdq: str | None, known: SameMedia) -> str | None:
+    """Settle an open item whose media is already decided; return the rule that did, or None.
+
+    Allow-listed media settles as not CSAM; media near a classified item takes its classification.
+    """
+    if item.status not in OPEN:
+        return None
+    allowed = known.allow_entry(item.sha256, pdq)
+    if allowed is not None:
+        rule = f"auto:allow-list-{allowed}"
+        record_settlement(session, item, Classification.NOT_CSAM, decided_by=rule, automatic=True,
+                          reason=f"media is on the allow list (entry {allowed})")
+        return rule
+    ref = known.classified_as(item.sha256, pdq, exclude=item.id)
+    if ref is None:
+        return None
+    rule = f"auto:same-media-as-item-{ref.item_id}"
+    record_settlement(session, item, Classification(ref.classification), decided_by=rule, automatic=True,
+                      reason=f"same media as settled item {ref.item_id}", jurisdiction=ref.jurisdiction)
+    return rule
+
+
+def media_pdq(session: Session, sha256: str) -> str | None:
+    """The stored PDQ of a piece of media, if it has one."""
+    return session.scalar(select(Media.pdq).where(Media.sha256 == sha256))
+
+
+class ReviewWorkflow:
+    """Queue, assessments, escalation and settlement of review items for the analyst web app."""
+
+    def __init__(
+        self, store: Store, bus: Bus, settings: ReviewSettings, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.clock = clock
+
+    # --- reading ----------------------------------------------------------------------------------------------
+
+    def sweep(self) -> list[int]:
+        """Settle every open item whose media is already decided (and announce it); return their ids.
+
+        Also announces settlements whose announcement never went out (the bus failed after the
+        store committed): an analyst's decision has no redelivered message to repair it.
+        """
+        settled: list[int] = []
+        with self.store.session() as s:
+            unannounced = list(s.scalars(select(ReviewItem.id).where(ReviewItem.status.in_(SETTLED),
+                                                                     ReviewItem.announced_at.is_(None))))
+            known = SameMedia(s, self.settings.same_media_distance)
+            if known.classified or known.allowed:
+                rows = s.execute(
+                    select(ReviewItem, Media.pdq).outerjoin(Media, Media.sha256 == ReviewItem.sha256)
+                    .where(ReviewItem.status.in_(OPEN))
+                ).all()
+                for item, pdq in rows:
+                    if inherit(s, item, pdq, known) is not None:
+                        settled.append(item.id)
+        for item_id in unannounced + settled:
+            sent = announce(self.store, self.bus, item_id)
+            log.info("review.announced", item=item_id, notice_requests=sent, inherited=item_id in settled)
+        return settled
+
+    def queue(self, analyst: str, *, senior: bool, limit: int = 100) -> list[QueueEntry]:
+        """Items waiting for ``analyst``, most urgent first; never one they decided or one already settled.
+
+        Escalated items come first for senior analysts (they hold up a settlement) and are not
+        shown to others.
+        """
+        self.sweep()
+        mine = select(ReviewDecisionRow.review_item_id).where(ReviewDecisionRow.analyst == analyst)
+        statuses = [PENDING, ESCALATED] if senior else [PENDING]
+        campaign_priority = func.coalesce(Campaign.priority, 0)
+        query = (
+            select(ReviewItem, campaign_priority)
+            .outerjoin(Campaign, Campaign.id == ReviewItem.campaign_id)
+            .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine))
+            .order_by(
+                case((ReviewItem.status == ESCALATED, 0), else_=1),
+                ReviewItem.priority.desc(),
+                campaign_priority.desc(),
+                ReviewItem.created_at,
+                ReviewItem.id,
+            )
+            .limit(limit)
+        )
+        with self.store.session() as s:
+            return [
+                QueueEntry(item_id=i.id, sha256=i.sha256, status=i.status, priority=i.priority,
+                           campaign_id=i.campaign_id, campaign_priority=int(cp), best_algorithm=i.best_algorithm,
+                           best_distance=i.best_distance, created_at=i.created_at)
+                for i, cp in s.execute(query)
+            ]
+
+    def may_assess(self, item_id: int, analyst: str, *, senior: bool) -> bool:
+        """Whether the item is in ``analyst``'s queue (open, at their level, not yet decided by them)."""
+        with self.store.session() as s:
+            item = s.get(ReviewItem, item_id)
+            if item is None or item.status not in OPEN or (item.status == ESCALATED and not senior):
+                return False
+            mine = s.scalar(select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == item_id,
+                                                               ReviewDecisionRow.analyst == analyst))
+            return mine is None
+
+    def assessments(self, item_id: int) -> list[Assessment]:
+        """Every decision recorded on an item, oldest first (only senior analysts and settled items show them)."""
+        with self.store.session() as s:
+            rows = s.scalars(select(ReviewDecisionRow).where(ReviewDecisionRow.review_item_id == item_id)
+                             .order_by(ReviewDecisionRow.decided_at, ReviewDecisionRow.id)).all()
+            return [
+                Assessment(analyst=r.analyst, key=r.classification, label=self.label(r.classification),
+                           jurisdiction=r.jurisdiction, automatic=r.automatic, reason=r.reason,
+                           decided_at=r.decided_at)
+                for r in rows
+            ]
+
+    def label(self, key: str) -> str:
+        """What analysts read for a stored decision key."""
+        option = self.settings.option(key)
+        return option.label if option is not None else key
+
+    # --- deciding ---------------------------------------------------------------------------------------------
+
+    def decide(
+        self, item_id: int, analyst: str, key: str, jurisdiction: str | None = None, *, senior: bool
+    ) -> Decided:
+        """Record one analyst's independent decision and settle or escalate the item when it is due.
+
+        Args:
+            item_id: The review item.
+            analyst: The deciding user's name.
+            key: A key of the configured classification scheme.
+            jurisdiction: Required when the chosen class asks for one (``DE``, ``US-CA``).
+            senior: Whether the analyst is a senior analyst (may settle escalated items).
+
+        Raises:
+            ReviewRefusedError: Unknown item or choice, missing jurisdiction, item already settled,
+                already decided by this analyst, or escalated and the analyst is not senior.
+
+        """
+        option = self.settings.option(key)
+        if option is None:
+            raise ReviewRefusedError(f"unknown classification {key!r}")
+        jurisdiction = self._jurisdiction(option, jurisdiction)
+        settled = False
+        with self.store.session() as s:
+            item = s.execute(select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()).scalar_one_or_none()
+            if item is None:
+                raise ReviewRefusedError(f"no review item {item_id}")
+            if item.status in SETTLED:
+                raise ReviewRefusedError("this item is already settled")
+            if item.status == ESCALATED and not senior:
+                raise ReviewRefusedError("this item waits for a senior analyst")
+            manual = s.scalars(select(ReviewDecisionRow).where(ReviewDecisionRow.review_item_id == item_id,
+                                                               ReviewDecisionRow.automatic.is_(False))).all()
+            if any(r.analyst == analyst for r in manual):
+                raise ReviewRefusedError("you already decided this item")
+            escalated = item.status == ESCALATED
+            now = self.clock()
+            s.add(ReviewDecisionRow(review_item_id=item_id, analyst=analyst, classification=option.key,
+                                    jurisdiction=jurisdiction, automatic=False,
+                                    reason="senior decision" if escalated else None, decided_at=now))
+            if escalated:
+                outcome = Outcome.SETTLED
+                record_settlement(s, item, option.classification, decided_by=analyst, automatic=False,
+                                  jurisdiction=jurisdiction, record_decision=False)
+            else:
+                votes = [(r.classification, r.jurisdiction) for r in manual] + [(option.key, jurisdiction)]
+                outcome = self._tally(votes)
+                if outcome is Outcome.ESCALATED:
+                    item.status = ESCALATED
+                elif outcome is Outcome.SETTLED:
+                    decided_by = ",".join(sorted({r.analyst for r in manual} | {analyst}))
+                    record_settlement(s, item, option.classification, decided_by=decided_by, automatic=False,
+                                      jurisdiction=jurisdiction, record_decision=False)
+            settled = outcome is Outcome.SETTLED
+            if settled:
+                item.decided_at = now
+            classification = item.classification if settled else None
+        log.info("review.decision", item=item_id, analyst=analyst, choice=option.key, outcome=str(outcome))
+        if not settled:
+            return Decided(outcome=outcome, item_id=item_id)
+        sent = announce(self.store, self.bus, item_id)
+        self._after_settlement(item_id, analyst)
+        inherited = self.sweep()
+        return Decided(outcome=outcome, item_id=item_id, classification=classification, notice_requests=sent,
+                       inherited=tuple(inherited))
+
+    def _jurisdiction(self, option: ClassOption, jurisdiction: str | None) -> str | None:
+        if not option.jurisdiction:
+            return None
+        value = (jurisdiction or "").strip().upper()
+        if not _JURISDICTION.fullmatch(value):
+            raise ReviewRefusedError(
+                f"{option.label} needs a jurisdiction: a country code such as DE, or a subdivision such as US-CA"
+            )
+        return value
+
+    def _tally(self, votes: Sequence[tuple[str, str | None]]) -> Outcome:
+        for key, _ in votes:
+            option = self.settings.option(key)
+            if option is None or option.classification is Classification.UNABLE_TO_ASSESS:
+                return Outcome.ESCALATED
+        if len(votes) < self.settings.required_assessments:
+            return Outcome.RECORDED
+        return Outcome.SETTLED if len(set(votes)) == 1 else Outcome.ESCALATED
+
+    def _after_settlement(self, item_id: int, analyst: str) -> None:
+        """Teach the pipeline what analysts decided: local hash list for confirmed media, allow list for benign."""
+        with self.store.session() as s:
+            item = s.get(ReviewItem, item_id)
+            if item is None or item.classification is None:
+                return
+            classification = Classification(item.classification)
+            media = s.get(Media, item.sha256)
+            pdq = media.pdq if media is not None else None
+            if classification is Classification.NOT_CSAM and self.settings.allow_list:
+                insert_ignore(s, AllowEntry, {"sha256": item.sha256, "pdq": pdq, "review_item_id": item.id,
+                                              "added_by": analyst, "reason": "analysts judged it not CSAM",
+                                              "added_at": self.clock()}, ["sha256"])
+                log.info("review.allow_listed", item=item_id, sha256=item.sha256)
+            sha256 = item.sha256
+        name = self.settings.local_hash_list
+        if classification in ACTIONABLE and name:
+            label = f"review item {item_id}"
+            entries = [ListEntry(value=sha256, algorithm="sha256", label=label, classification=str(classification),
+                                 source="review")]
+            if pdq:
+                entries.append(ListEntry(value=pdq, algorithm="pdq", label=label,
+                                         classification=str(classification), source="review"))
+            result = import_entries(self.store, name, entries, source="analyst review")
+            if result.added:
+                self.bus.publish(HashSetChange(hash_set=name))
+                self.bus.flush()
+            log.info("review.hash_list_added", item=item_id, hash_set=name, added=result.added)

@@ -1,0 +1,228 @@
+"""The analyst review flow in a real browser: Debian's headless Chromium driven by Playwright.
+
+The app runs under uvicorn in a thread on a free loopback port, over a temporary store, embedded
+bus and blob folder. Images are generated (tests/unit/web/seed.py). Chromium is Debian's package
+(scripts/ensure-test-servers.sh installs it); Playwright never downloads a browser of its own.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from PIL import Image
+from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from sqlalchemy import select
+
+from core.blobs import LocalBlobStore
+from core.bus.embedded import EmbeddedBus
+from core.messages import NoticeRequest, ReviewDecision, Topic, decode
+from core.store import Store
+from core.store.models import AuditEvent, ReviewItem
+from review.stage import ReviewStage
+from tests.fixtures.servers import free_port, wait_for_port
+from tests.unit.web.conftest import PASSWORD, make_settings
+from tests.unit.web.seed import image, seed_candidate
+from web.app import create_app
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class Site:
+    """The web app served by uvicorn in a thread, with the store, bus and blobs behind it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.settings = make_settings(tmp_path)
+        self.store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+        self.store.migrate()
+        self.bus = EmbeddedBus(tmp_path / "bus.db")
+        self.blobs = LocalBlobStore(tmp_path / "blobs")
+        self.stage = ReviewStage(self.bus, self.store, self.settings.review)
+        self.app = create_app(self.settings, store=self.store, bus=self.bus, blobs=self.blobs)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                   log_config=None, lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        wait_for_port("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.bus.close()
+        self.store.dispose()
+
+    def user(self, name: str, role: str) -> None:
+        self.app.state.ctx.accounts.create_user(name, PASSWORD, [role], actor="test")
+
+    def published(self, topic: Topic) -> list[object]:
+        return [decode(p) for p in self.bus.read_topic(str(topic))]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    served = Site(tmp_path)
+    served.start()
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def playwright() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-test-servers.sh (installs Debian's chromium)")
+    with sync_playwright() as pw:
+        yield pw
+
+
+def browser(pw: Playwright, profile: Path) -> BrowserContext:
+    """A fresh Chromium profile (its own cookies: one analyst each)."""
+    return pw.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS)
+
+
+def sign_in(page: Page, site: Site, name: str) -> None:
+    page.goto(f"{site.base_url}/review")
+    assert "/login?next=" in page.url
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url(f"{site.base_url}/review")
+
+
+def media(page: Page) -> Image.Image:
+    """The image the item page shows, as the browser received it."""
+    src = page.get_attribute("#media-image", "src")
+    assert src is not None
+    response = page.request.get(site_url(page) + src)
+    assert response.status == 200 and response.headers["cache-control"] == "no-store"
+    shown = Image.open(io.BytesIO(response.body()))
+    natural = page.evaluate("document.getElementById('media-image').naturalWidth")
+    assert natural == shown.width  # what the page rendered is what we fetched
+    return shown
+
+
+def site_url(page: Page) -> str:
+    return "/".join(page.url.split("/")[:3])
+
+
+def test_two_analysts_confirm_an_item_in_the_browser(site: Site, playwright: Playwright, tmp_path: Path) -> None:
+    first = seed_candidate(site.store, site.blobs, site.stage, image(1), media_url="http://img.test/1.jpg",
+                           label="entry <b>bold</b>")
+    site.user("alice", "analyst")
+    site.user("bob", "analyst")
+    site.user("carol", "analyst")
+    preview = site.settings.web.preview_px
+
+    alice_ctx = browser(playwright, tmp_path / "alice")
+    try:
+        page = alice_ctx.new_page()
+        sign_in(page, site, "alice")
+        assert page.inner_text("#seen-today") == "Items seen today: 0"
+        page.keyboard.press("n")  # shortcut: open the next item
+        page.wait_for_url(f"{site.base_url}/review/items/{first.item_id}")
+        assert "entry <b>bold</b>" in page.inner_text("#matches")  # a label is text, not markup
+        blurred = media(page)
+        assert max(blurred.size) <= preview and blurred.mode == "L"
+        assert page.inner_text("#reveal-level") == "Shown: small, greyscale, blurred"
+        page.screenshot(path=str(tmp_path / "blurred.png"))
+
+        for expected in ("Shown: small, greyscale", "Shown: small, colour", "Shown: full size, colour"):
+            with page.expect_navigation():
+                page.keyboard.press("r")  # shortcut: reveal the next step
+            assert page.inner_text("#reveal-level") == expected
+        full = media(page)
+        assert full.size == Image.open(io.BytesIO(first.body)).size and full.mode == "RGB"
+
+        page.keyboard.press("1")  # baseline CSAM
+        assert page.is_checked("#choice-baseline_csam")
+        with page.expect_navigation():
+            page.keyboard.press("s")
+        page.wait_for_url(f"{site.base_url}/review?done=recorded")
+        assert "waits for another analyst" in page.inner_text("#flash")
+        assert page.is_visible("#queue-empty")
+    finally:
+        alice_ctx.close()
+    assert site.published(Topic.NOTICE_REQUESTS) == []
+
+    bob_ctx = browser(playwright, tmp_path / "bob")
+    try:
+        page = bob_ctx.new_page()
+        sign_in(page, site, "bob")
+        page.click(f"tr[data-item='{first.item_id}'] a")
+        assert "alice" not in page.content()  # bob decides without seeing alice's decision
+        assert media(page).mode == "L"  # bob's session starts blurred again
+        page.check("#choice-baseline_csam")
+        page.click("#submit-decision")
+        page.wait_for_url(f"{site.base_url}/review?done=settled")
+        assert page.inner_text("#flash") == "Item settled."
+    finally:
+        bob_ctx.close()
+
+    decisions = site.published(Topic.REVIEW_DECISIONS)
+    requests = site.published(Topic.NOTICE_REQUESTS)
+    assert len(decisions) == 1 and isinstance(decisions[0], ReviewDecision)
+    assert decisions[0].decided_by == "alice,bob"
+    assert len(requests) == 1 and isinstance(requests[0], NoticeRequest)
+    assert requests[0].ref.media_url == first.media_url
+
+    # A third item repeating the classified media (a re-encoded copy) never reaches the queue.
+    third = seed_candidate(site.store, site.blobs, site.stage, image(1, quality=50),
+                           media_url="http://copies.test/again.jpg")
+    assert third.sha256 != first.sha256
+    with site.store.session() as s:
+        settled = s.get(ReviewItem, third.item_id)
+        assert settled is not None and (settled.status, settled.classification) == ("confirmed", "baseline_csam")
+    carol_ctx = browser(playwright, tmp_path / "carol")
+    try:
+        page = carol_ctx.new_page()
+        sign_in(page, site, "carol")
+        assert page.is_visible("#queue-empty")
+        page.goto(f"{site.base_url}/review/items/{third.item_id}")
+        assert "not in your queue" in page.inner_text("#error-message")
+    finally:
+        carol_ctx.close()
+    assert {r.ref.media_url for r in site.published(Topic.NOTICE_REQUESTS)} == {  # type: ignore[attr-defined]
+        first.media_url, third.media_url}
+
+    with site.store.session() as s:
+        reveals = s.scalars(select(AuditEvent.detail).where(AuditEvent.action == "review.reveal")).all()
+    assert [r["step"] for r in reveals] == ["unblur", "colour", "full"]
+
+
+def test_wrong_password_and_csrf_in_the_browser(site: Site, playwright: Playwright, tmp_path: Path) -> None:
+    site.user("alice", "analyst")
+    ctx = browser(playwright, tmp_path / "profile")
+    try:
+        page = ctx.new_page()
+        page.goto(f"{site.base_url}/login")
+        page.fill("#name", "alice")
+        page.fill("#password", "not the password")
+        page.click("#sign-in")
+        assert "wrong user name or password" in page.inner_text("#login-error")
+        sign_in(page, site, "alice")
+        # A cross-site form post carries the session cookie (SameSite=Lax allows none for POST) or not;
+        # either way, without the synchronizer token it is refused.
+        status = page.evaluate(
+            "fetch('/review/break', {method: 'POST', body: new URLSearchParams({csrf_token: 'forged'})})"
+            ".then(r => r.status)"
+        )
+        assert status == 403
+        started = time.monotonic()
+        page.keyboard.press("b")  # the break button, with its real token
+        page.wait_for_url(f"{site.base_url}/review")
+        assert time.monotonic() - started < 30
+    finally:
+        ctx.close()

@@ -1,0 +1,105 @@
+"""Review items made of generated benign images, as the matcher would hand them to review.
+
+Images come from orbweaver.demo.imagegen (seeded gradients and shapes). A "known list" entry is
+the image's own PDQ with some bits flipped, so each candidate sits at a chosen distance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from core.blobs import BlobStore, evidence_key
+from core.messages import HashValue, MatchCandidate, MatchHit, MediaRef, new_id, sha256_hex
+from core.store import Store, insert_ignore
+from core.store.models import HashEntry, Match, Media, ReviewItem, Sighting
+from hashing.hasher import compute_hashes
+from matcher.hashsets import import_entries
+from matcher.lists import ListEntry
+from orbweaver.demo.imagegen import encode, generate
+from review.stage import ReviewStage
+
+SIZE = (400, 300)
+
+
+def image(seed: int, quality: int = 90) -> bytes:
+    """A generated benign JPEG (400x300); another quality gives a near-duplicate with a new SHA-256."""
+    return encode(generate(20_000 + seed, SIZE), quality=quality)
+
+
+def flip_bits(hex_value: str, n: int) -> str:
+    value = int(hex_value, 16)
+    for bit in range(n):
+        value ^= 1 << (bit * 7 % 256)
+    return f"{value:064x}"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    item_id: int
+    sha256: str
+    pdq: str
+    body: bytes
+    media_url: str
+
+
+def seed_candidate(
+    store: Store,
+    blobs: BlobStore,
+    stage: ReviewStage,
+    body: bytes,
+    *,
+    media_url: str,
+    page_url: str = "http://pages.test/gallery",
+    label: str = "known entry",
+    distance: int = 20,
+    campaign_id: str = "c1",
+    list_name: str = "known",
+    when: datetime | None = None,
+) -> Seeded:
+    """Store media, a sighting, a known entry and a match, then hand the candidate to the review stage."""
+    when = when or datetime(2026, 1, 1, tzinfo=UTC)
+    hashes: list[HashValue] = compute_hashes(body).hashes
+    by = {h.algorithm: h for h in hashes}
+    sha, pdq = sha256_hex(body), by["pdq"].value
+    key = evidence_key(sha)
+    blobs.put(key, body)
+    entry_value = flip_bits(pdq, distance)
+    import_entries(store, list_name, [ListEntry(value=entry_value, algorithm="pdq", label=label,
+                                                classification="baseline_csam")], source="test")
+    with store.session() as s:
+        entry_id = s.scalar(select(HashEntry.id).where(HashEntry.value == entry_value))
+        assert entry_id is not None
+        insert_ignore(s, Media, {"sha256": sha, "size": len(body), "content_type": "image/jpeg",
+                                 "md5": by["md5"].value, "sha1": by["sha1"].value, "pdq": pdq,
+                                 "pdq_quality": by["pdq"].quality, "phash": by["phash"].value,
+                                 "hashes": [h.model_dump() for h in hashes], "evidence_key": key}, ["sha256"])
+        s.add(Sighting(message_id=new_id(), campaign_id=campaign_id, sha256=sha, page_url=page_url,
+                       media_url=media_url, final_url=media_url, http_status=200, content_type="image/jpeg",
+                       resolved_ip="198.51.100.7", size=len(body), fetched_at=when))
+        insert_ignore(s, Match, {"sha256": sha, "hash_entry_id": entry_id, "algorithm": "pdq",
+                                 "distance": distance}, ["sha256", "hash_entry_id", "algorithm"])
+    ref = MediaRef(campaign_id=campaign_id, page_url=page_url, media_url=media_url, final_url=media_url,
+                   resolved_ip="198.51.100.7", fetched_at=when)
+    stage.handle(MatchCandidate(
+        ref=ref, sha256=sha, hashes=hashes, evidence_key=key,
+        hits=[MatchHit(algorithm="pdq", distance=distance, hash_set=list_name, entry_id=entry_id, entry_label=label,
+                       classification="baseline_csam", query_hash=pdq)],
+    ))
+    with store.session() as s:
+        item_id = s.scalar(select(ReviewItem.id).where(ReviewItem.sha256 == sha))
+        assert item_id is not None
+    return Seeded(item_id=item_id, sha256=sha, pdq=pdq, body=body, media_url=media_url)
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = CSRF.search(html)
+    assert found is not None, "page has no CSRF field"
+    return found.group(1)

@@ -1,0 +1,55 @@
+"""Settings of the web app (top of the stack): where it listens, sessions, sign-in limits, review display."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from core.settings import Section
+
+
+class WebSettings(Section):
+    """How ``orbweaver serve`` listens, keeps sessions, throttles sign-ins and shows media to analysts."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Reverse proxies trusted for X-Forwarded-For/-Proto (client address, and https for Secure cookies); "
+            "empty trusts none."
+        ),
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Mark cookies Secure: auto = when the request came over https (directly or via a trusted proxy).",
+    )
+    cookie_samesite: Literal["lax", "strict"] = Field(default="lax", description="SameSite of the session cookie.")
+    session_idle_minutes: int = Field(default=30, ge=1, description="A session unused this long ends.")
+    session_max_hours: int = Field(default=12, ge=1, description="A session ends this long after sign-in.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins to one account within the window that lock it out."
+    )
+    login_ip_max_failures: int = Field(
+        default=20, ge=1, description="Failed sign-ins from one client address within the window that lock it out."
+    )
+    login_window_s: int = Field(default=900, ge=1, description="Window in which failed sign-ins are counted.")
+    login_lockout_s: int = Field(default=900, ge=1, description="How long a lockout lasts after the last failure.")
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes over memory per password hash.")
+    argon2_memory_kib: int = Field(default=65536, ge=8, description="argon2id memory per password hash, KiB.")
+    argon2_parallelism: int = Field(default=4, ge=1, description="argon2id lanes per password hash.")
+    preview_px: int = Field(
+        default=240, ge=32, le=1024, description="Longest side of the reduced image analysts see before revealing."
+    )
+    blur_radius: float = Field(default=10.0, ge=0, description="Gaussian blur radius of the reduced image.")
+    max_image_pixels: int = Field(
+        default=50_000_000, ge=1, description="Larger evidence images are not decoded (decompression bombs)."
+    )
+    break_after_items: int = Field(
+        default=40, ge=0, description="Remind an analyst to take a break after viewing this many items (0: never)."
+    )
+    break_after_minutes: int = Field(
+        default=45, ge=0, description="Remind an analyst to take a break after this many minutes (0: never)."
+    )
+    audit_page_size: int = Field(default=200, ge=1, le=5000, description="Audit events per page.")
