@@ -69,6 +69,10 @@ def translations(language: str) -> gettext.NullTranslations:
     return Translations(fp=buffer, domain=DOMAIN)
 
 
+_MACROLANGUAGE_STANDARD = {"no": "nb"}
+"""Norwegian ("no") is written as Bokmål ("nb") by most providers that give it."""
+
+
 def _candidates(tag: str) -> list[str]:
     """Catalogue names that could serve a language tag, most specific first."""
     try:
@@ -89,6 +93,9 @@ def _candidates(tag: str) -> list[str]:
     if script:
         out.append(f"{locale.language}_{script}")
     out.append(locale.language)
+    # A macrolanguage tag is served by the catalogue of its usual written standard.
+    if locale.language in _MACROLANGUAGE_STANDARD:
+        out.append(_MACROLANGUAGE_STANDARD[locale.language])
     return out
 
 
