@@ -75,10 +75,15 @@ _MACROLANGUAGE_STANDARD = {"no": "nb"}
 
 def _candidates(tag: str) -> list[str]:
     """Catalogue names that could serve a language tag, most specific first."""
+    tag = tag.replace("-", "_")
     try:
-        locale = Locale.parse(tag.replace("-", "_"))
+        locale = Locale.parse(tag)
     except (ValueError, UnknownLocaleError):
-        return []
+        # CLDR lacks some language-region pairs ("no_NO"): the language alone may still be served.
+        language = tag.split("_", 1)[0]
+        if language == tag:
+            return []
+        return _candidates(language)
     script = locale.script
     if script is None:
         # "zh" alone means Simplified Chinese, "sr" Cyrillic Serbian: CLDR's likely subtags say so.
