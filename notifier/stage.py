@@ -29,7 +29,7 @@ from notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)
 
-NOTICES = Counter("orbweaver_notices_total", "Notices by delivery outcome", ["outcome"])
+NOTICES = Counter("orbweaver_notifier_notices_total", "Notices by delivery result", ["result"])
 
 
 def new_notice_id(now: datetime) -> str:
