@@ -45,8 +45,8 @@ from notifier.settings import NotifierSettings
 
 log = structlog.get_logger(__name__)
 
-NOTICES = Counter("orbweaver_notices_total", "Notices by delivery outcome", ["outcome"])
-RECHECKS = Counter("orbweaver_recheck_results_total", "Recheck results by outcome", ["outcome"])
+NOTICES = Counter("orbweaver_notifier_notices_total", "Notices by delivery outcome", ["outcome"])
+RECHECKS = Counter("orbweaver_notifier_recheck_results_total", "Recheck results by outcome", ["outcome"])
 
 
 def new_notice_id(now: datetime) -> str:

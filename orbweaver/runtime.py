@@ -1,7 +1,8 @@
 """Application wiring: opens the shared infrastructure and runs stages as bus consumers.
 
 The same code runs every stage in threads of one process (the embedded demo) or one stage per
-process (``orbweaver worker``); only the bus URL differs.
+process (``orbweaver worker``, :func:`run_worker`); only the bus URL differs. Any number of
+workers of a stage may run: they share its consumer group, so each message goes to one of them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from core.blobs import BlobStore, open_blobs
 from core.bus import Bus, ConsumeStats, open_bus
 from core.messages import Message, Topic
 from core.store import Store
+from orbweaver.health import HealthServer, WorkerMonitor, health_app
 from orbweaver.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -51,6 +53,11 @@ STAGE_GROUPS: dict[StageName, str] = {
     StageName.NOTIFIER: "notifier",
 }
 """Consumer group of each stage; each stage class's ``group`` says the same (a test checks)."""
+
+DEFER_FLUSH_STAGES = frozenset({StageName.HASHING, StageName.MATCHING})
+"""Stages whose handler publishes as its last act, so their flushes may wait for one flush per
+batch (see ``Bus.consume``). Review marks a settlement announced after its flush returns, so
+its flushes must stay real; the notifier publishes nothing."""
 
 
 class StageHandler(Protocol):
@@ -138,8 +145,14 @@ def run_stage(
     *,
     handler: StageHandler | None = None,
     max_messages: int | None = None,
+    stats: ConsumeStats | None = None,
+    batch: int = 8,
+    poll_timeout_s: float = 0.5,
 ) -> ConsumeStats:
-    """Consume a stage's topic until ``stop`` is set (or ``max_messages`` are handled)."""
+    """Consume a stage's topic until ``stop`` is set (or ``max_messages`` are handled).
+
+    When ``stop`` is set the batch in hand is finished and committed before this returns.
+    """
     stage = handler or build_stage(name, rt)
     periodic: threading.Thread | None = None
     if name is StageName.NOTIFIER:
@@ -150,10 +163,64 @@ def run_stage(
     maintenance = _every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain)
     log.info("stage.start", stage=str(name), group=stage.group, bus=type(rt.bus).__name__)
     topics = [STAGE_TOPICS[name], *STAGE_EXTRA_TOPICS.get(name, ())]
-    stats = rt.bus.consume(topics, stage.group, stage.handle, stop=stop, max_messages=max_messages)
+    stats = rt.bus.consume(
+        topics,
+        stage.group,
+        stage.handle,
+        stop=stop,
+        max_messages=max_messages,
+        batch=batch,
+        poll_timeout_s=poll_timeout_s,
+        defer_flush=name in DEFER_FLUSH_STAGES,
+        stats=stats,
+    )
     log.info("stage.stop", stage=str(name), handled=stats.handled, dead_lettered=stats.dead_lettered)
     for thread in (periodic, maintenance):
         if thread is not None:
             thread.join(timeout=1)
     rt.bus.maintain()
+    return stats
+
+
+def run_worker(
+    name: StageName, settings: Settings, stop: threading.Event, *, max_messages: int | None = None
+) -> ConsumeStats:
+    """Run one stage as a long-lived worker process until ``stop`` is set.
+
+    Opens the infrastructure, serves ``/metrics`` and ``/healthz`` when ``[worker]
+    metrics_port`` is set, consumes in the stage's group, and on stop finishes the batch in
+    hand, commits it, flushes what it published and leaves the group.
+
+    Returns:
+        What the consume loop did.
+
+    """
+    worker = settings.worker
+    rt = Runtime.open(settings, client_id=f"orbweaver-{name}")
+    try:
+        stage = build_stage(name, rt)
+        stats = ConsumeStats()
+        monitor = WorkerMonitor(stage.group, [STAGE_TOPICS[name]], rt.bus, rt.store, stats, worker)
+        server: HealthServer | None = None
+        if worker.metrics_port is not None:
+            server = HealthServer(worker.metrics_host, worker.metrics_port, health_app(monitor.health)).start()
+            log.info("worker.serving", stage=str(name), host=worker.metrics_host, port=server.port)
+        monitor.start()
+        try:
+            run_stage(
+                name,
+                rt,
+                stop,
+                handler=stage,
+                max_messages=max_messages,
+                stats=stats,
+                batch=worker.batch,
+                poll_timeout_s=worker.poll_timeout_s,
+            )
+        finally:
+            monitor.stop()
+            if server is not None:
+                server.stop()
+    finally:
+        rt.close()
     return stats
