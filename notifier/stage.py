@@ -15,7 +15,9 @@ last notice; after ``renotice_limit`` re-notices it also escalates. A hotline is
 Changed (the URL answers with other bytes) closes it as ``changed``: the reported file is gone
 from that URL, and whatever replaced it is judged by the ordinary pipeline when the crawler
 next sees it (a perceptual match becomes a new item there). An error says nothing either
-way: the item stays open and is checked again on schedule.
+way: the item stays open and is checked again on schedule. While a provider contests an item
+(provider portal) it gets no notice at all, though it is still rechecked; a senior analyst's
+decision lifts the pause or withdraws the item.
 """
 
 from __future__ import annotations
@@ -35,13 +37,23 @@ from core.bus import Bus
 from core.errors import ConfigError, PermanentError, TransientError
 from core.messages import Message, NoticeRequest, RecheckOutcome, RecheckRequest, RecheckResult, derive_id, utcnow
 from core.store import Store, insert_ignore
-from core.store.models import Delivery, Notice, NoticeEntry, NoticeItem, NoticeRecipient, Provider, Recheck
+from core.store.models import (
+    Delivery,
+    Notice,
+    NoticeContest,
+    NoticeEntry,
+    NoticeItem,
+    NoticeRecipient,
+    Provider,
+    Recheck,
+)
 from notifier import xarf
 from notifier.base import NoticeChannel, RenderedNotice
 from notifier.channels import EMAIL_CHANNELS, WebhookChannel
 from notifier.hosting import HostingLookup, notice_language
 from notifier.render import NoticeContext, NoticeRole, render_notice
 from notifier.settings import NotifierSettings
+from review.workflow import ContestStatus
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +69,38 @@ def new_notice_id(now: datetime) -> str:
 def portal_url(base: str, notice_id: str) -> str:
     """The provider portal page of a notice: ``<base>/provider/notices/<id>``."""
     return f"{base.rstrip('/')}/provider/notices/{notice_id}"
+
+
+def uncontested() -> ColumnElement[bool]:
+    """Items no provider's open contest holds back: a contested item gets no notice until a senior analyst decides."""
+    return NoticeItem.id.not_in(select(NoticeContest.notice_item_id).where(NoticeContest.status == ContestStatus.OPEN))
+
+
+def recheck_request(item_id: int, media_url: str, sha256: str, notice_id: str | None, when: datetime) -> RecheckRequest:
+    """The crawler's recheck of one item as of ``when``; the id is fixed per (item, time), so a republish dedupes."""
+    return RecheckRequest(message_id=derive_id("recheck", str(item_id), str(when)), media_url=media_url,
+                          sha256=sha256, notice_id=notice_id)
+
+
+def publish_recheck(bus: Bus, store: Store, item_id: int, *, now: datetime) -> RecheckRequest | None:
+    """Ask the crawler to recheck one open item now (its provider says it removed it); the schedule stays as it is.
+
+    Returns:
+        The published request, or None when the item is not open (already closed, or unknown).
+
+    """
+    with store.session() as s:
+        row = s.execute(
+            select(NoticeItem.media_url, NoticeItem.sha256, NoticeItem.notice_id)
+            .where(NoticeItem.id == item_id, NoticeItem.status == "open")
+        ).first()
+    if row is None:
+        return None
+    request = recheck_request(item_id, row.media_url, row.sha256, row.notice_id, now)
+    bus.publish(request)
+    bus.flush()
+    log.info("notifier.recheck_requested_now", item=item_id, media_url=row.media_url)
+    return request
 
 
 class NotifierStage:
@@ -214,7 +258,7 @@ class NotifierStage:
             rows = s.execute(
                 select(NoticeRecipient.provider_id, NoticeRecipient.role, func.min(NoticeRecipient.due_at))
                 .join(NoticeItem, NoticeItem.id == NoticeRecipient.notice_item_id)
-                .where(NoticeRecipient.pending.is_(True), NoticeItem.status == "open")
+                .where(NoticeRecipient.pending.is_(True), NoticeItem.status == "open", uncontested())
                 .group_by(NoticeRecipient.provider_id, NoticeRecipient.role)
             ).all()
         return [(pid, role) for pid, role, due in rows if force or due <= now]
@@ -241,7 +285,7 @@ class NotifierStage:
                          language=notice_language(provider.languages or [], country), channel=channel_name,
                          role=role, created_at=now))
             s.flush()
-            open_items = select(NoticeItem.id).where(NoticeItem.status == "open")
+            open_items = select(NoticeItem.id).where(NoticeItem.status == "open", uncontested())
             # Claim only recipients no other notifier claimed first: the WHERE re-checks under the lock.
             claimed = s.execute(  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
                 update(NoticeRecipient)
@@ -480,7 +524,7 @@ class NotifierStage:
             rows = s.execute(
                 select(NoticeRecipient, NoticeItem)
                 .join(NoticeItem, NoticeItem.id == NoticeRecipient.notice_item_id)
-                .where(NoticeItem.status == "open", NoticeRecipient.pending.is_(False),
+                .where(NoticeItem.status == "open", uncontested(), NoticeRecipient.pending.is_(False),
                        NoticeRecipient.last_noticed_at.is_not(None), NoticeRecipient.last_noticed_at <= cutoff,
                        NoticeItem.last_checked_at.is_not(None),
                        # A hotline is told once: it takes the case up with the host itself.
@@ -522,9 +566,9 @@ class NotifierStage:
         if not due:
             return 0
         for item_id, media_url, sha256, notice_id, when in due:
+            assert when is not None  # selected with next_check_at <= now
             # The id is fixed per scheduled check, so a republish after a crash is deduplicated.
-            self.bus.publish(RecheckRequest(message_id=derive_id("recheck", str(item_id), str(when)),
-                                            media_url=media_url, sha256=sha256, notice_id=notice_id))
+            self.bus.publish(recheck_request(item_id, media_url, sha256, notice_id, when))
         self.bus.flush()
         following = now + timedelta(seconds=self.settings.recheck_every_s)
         with self.store.session() as s:
@@ -535,10 +579,7 @@ class NotifierStage:
 
     def request_recheck(self, item_id: int) -> int:
         """Recheck one item now (the provider says it removed it); returns requests published."""
-        with self.store.session() as s:
-            s.execute(update(NoticeItem).where(NoticeItem.id == item_id, NoticeItem.status == "open")
-                      .values(next_check_at=self.clock()))
-        return self.schedule_rechecks()
+        return int(publish_recheck(self.bus, self.store, item_id, now=self.clock()) is not None)
 
     # ------------------------------------------------------------ periodic work
 

@@ -314,6 +314,8 @@ class NoticeRecipient(Base):
     last_notice_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     last_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    removal_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """provider portal (0006): when this recipient said it removed the item (an immediate recheck was asked)."""
 
 
 class NoticeEntry(Base):
@@ -475,3 +477,33 @@ class AllowEntry(Base):
     added_by: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+# --- provider portal (migration 0006_portal): providers' contests of an item's classification ---
+
+
+class NoticeContest(Base):
+    """A provider's dispute of one noticed item's classification; a senior analyst upholds or accepts it.
+
+    While one is open the item gets no further notices (it is still rechecked); accepted, the item's
+    media is reclassified as not CSAM and its notice items close as ``withdrawn``.
+    """
+
+    __tablename__ = "notice_contests"
+    __table_args__ = (UniqueConstraint("notice_item_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_item_id: Mapped[int] = mapped_column(ForeignKey("notice_items.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    review_item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    notice_id: Mapped[str] = mapped_column(String(64))
+    """The notice the provider contested from (its portal page)."""
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    """open, upheld (the classification stands) or accepted (not CSAM)."""
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The senior analyst's word to the provider, if any."""
