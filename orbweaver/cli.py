@@ -125,15 +125,18 @@ def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: 
               help="Serve /metrics and /healthz on this port (overrides [worker] metrics_port).")
 @click.option("--max-messages", type=int, default=None, help="Exit after handling this many messages.")
 def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_messages: int | None) -> None:
-    """Run one pipeline STAGE (e.g. hashing) as a consumer in its group; more processes of it scale it.
+    """Run one pipeline STAGE (crawler, hashing, matching, review, notifier); more processes of it scale it.
+
+    The crawler worker claims queued campaigns from the store (a lease per campaign) and answers
+    recheck requests; the others consume their topic in their consumer group.
 
     SIGTERM or SIGINT stops fetching, finishes and commits the batch in hand, flushes what was
     published, leaves the group and exits 0. A second signal exits at once (status 130).
     """
     # The stage list lives with the runtime, which is slow to import for every other command.
-    from orbweaver.runtime import StageName, run_worker
+    from orbweaver.runtime import CRAWLER_WORKER, StageName, run_crawler_process, run_worker
 
-    known = [s.value for s in StageName]
+    known = [s.value for s in StageName] + [CRAWLER_WORKER]
     if stage not in known:
         raise click.BadParameter(f"{stage!r} is not one of {', '.join(known)}", param_hint="STAGE")
     overrides: dict[str, Any] = {}
@@ -151,6 +154,10 @@ def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_m
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if stage == CRAWLER_WORKER:
+        runs = run_crawler_process(settings, stop)
+        click.echo(json.dumps({"stage": stage, "campaign_runs": runs}))
+        return
     stats = run_worker(StageName(stage), settings, stop, max_messages=max_messages)
     click.echo(json.dumps({"stage": stage, "handled": stats.handled, "dead_lettered": stats.dead_lettered}))
 
@@ -262,6 +269,14 @@ from orbweaver.cli_report import report as _report  # noqa: E402 - commands of o
 
 main.add_command(_report)
 cli_web.register(main)
+from orbweaver.cli_campaign import campaign, crawl  # noqa: E402  # registered below, after main exists
+
+main.add_command(campaign)
+main.add_command(crawl)
+
+from orbweaver.cli_recheck import recheck  # noqa: E402  # registered after main exists, like the above
+
+main.add_command(recheck)
 
 
 def run() -> None:

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -21,6 +22,9 @@ from core.messages import Message, Topic
 from core.store import Store
 from orbweaver.health import HealthServer, WorkerMonitor, health_app
 from orbweaver.settings import Settings
+
+if TYPE_CHECKING:
+    from crawler.worker import CrawlInfrastructure
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +127,94 @@ def build_stage(name: StageName, rt: Runtime) -> StageHandler:
 
         load_directory(rt.store, s.notifier.providers_file)
     return NotifierStage(rt.bus, rt.store, s.notifier, channels, hosting=hosting_from_settings(s.notifier, rt.store))
+
+
+CRAWLER_WORKER = "crawler"
+"""The crawler worker: it claims campaigns from the store rather than consuming a topic, so it is
+not a :class:`StageName` (the demo runs every StageName as a thread)."""
+
+def crawl_infrastructure(settings: Settings) -> CrawlInfrastructure:
+    """Where crawls of this installation publish, record and keep their frontiers."""
+    from crawler.worker import CrawlInfrastructure
+
+    core, crawler = settings.core, settings.crawler
+    frontier_dir = Path(crawler.frontier_dir) if crawler.frontier_dir else core.data_dir / "frontiers"
+    return CrawlInfrastructure(
+        bus_url=core.bus_url(),
+        store_url=core.store_url(),
+        blobs_url=core.blobs_url(),
+        inline_media_limit=core.inline_media_limit,
+        frontier_dir=frontier_dir.resolve(),
+        crawler=crawler,
+        s3_endpoint_url=core.s3_endpoint_url,
+    )
+
+
+def run_crawler_worker(rt: Runtime, stop: threading.Event, *, stats: ConsumeStats | None = None) -> int:
+    """Run the crawler worker until ``stop`` is set; return the number of campaign runs it made.
+
+    Besides campaigns it answers ``recheck.requests`` (crawler/recheck.py) in a thread, so one
+    crawler worker serves both the crawl and the removal checks the notifier asks for.
+    """
+    from crawler.campaigns import Campaigns
+    from crawler.recheck import RecheckStage, SafeFetcher
+    from crawler.safety import AllowList
+    from crawler.worker import CrawlerWorker
+
+    crawler = rt.settings.crawler
+    fetcher = SafeFetcher(
+        AllowList.parse(crawler.allow_private_hosts),
+        user_agent=crawler.effective_user_agent(),
+        timeout_s=crawler.download_timeout_s,
+        max_bytes=crawler.max_response_bytes,
+        max_redirects=crawler.max_redirects,
+    )
+    rechecks = RecheckStage(rt.bus, fetcher)
+
+    def consume_rechecks() -> None:
+        rt.bus.consume(Topic.RECHECK_REQUESTS, rechecks.group, rechecks.handle, stop=stop, stats=stats)
+
+    recheck_thread = threading.Thread(target=consume_rechecks, name="recheck", daemon=True)
+    recheck_thread.start()
+    maintenance = _every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain)
+    worker = CrawlerWorker(crawl_infrastructure(rt.settings), Campaigns(rt.store))
+    try:
+        return worker.run_forever(stop)
+    finally:
+        stop.set()
+        for thread in (recheck_thread, maintenance):
+            thread.join(timeout=30)
+
+
+def run_crawler_process(settings: Settings, stop: threading.Event) -> int:
+    """Run the crawler worker as a long-lived process, serving ``/metrics`` and ``/healthz`` like a stage.
+
+    Its liveness is the recheck consumer's polling: a crawler process whose bus loop stalls is
+    unhealthy even while a campaign is running.
+
+    Returns:
+        The number of campaign runs it made.
+    """
+    from crawler.recheck import RecheckStage
+
+    worker = settings.worker
+    rt = Runtime.open(settings, client_id=f"orbweaver-{CRAWLER_WORKER}")
+    try:
+        stats = ConsumeStats()
+        monitor = WorkerMonitor(RecheckStage.group, [Topic.RECHECK_REQUESTS], rt.bus, rt.store, stats, worker)
+        server: HealthServer | None = None
+        if worker.metrics_port is not None:
+            server = HealthServer(worker.metrics_host, worker.metrics_port, health_app(monitor.health)).start()
+            log.info("worker.serving", stage=CRAWLER_WORKER, host=worker.metrics_host, port=server.port)
+        monitor.start()
+        try:
+            return run_crawler_worker(rt, stop, stats=stats)
+        finally:
+            monitor.stop()
+            if server is not None:
+                server.stop()
+    finally:
+        rt.close()
 
 
 def _every(stop: threading.Event, seconds: float, fn: Callable[[], object]) -> threading.Thread:

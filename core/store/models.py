@@ -73,6 +73,26 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Campaign life (migration 0003_campaigns): see crawler/campaigns.py.
+    robots_override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why this campaign does not obey robots.txt (required to override it; shown in status)."""
+    run_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    """When a recurring campaign's next run is due (set when a run finishes)."""
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """The crawl holding the lease renews it; past this time its process is presumed dead."""
+    lease_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped by every lease change, so a claim is a compare-and-set."""
+    frontier_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pages_fetched: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    media_fetched: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    fetch_errors: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    queued: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Requests waiting in the frontier at the last heartbeat."""
+    last_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the last run ended (finished, paused, the error of a failed run)."""
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Page(Base):
