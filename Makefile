@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test venv lint typecheck clean
+.PHONY: demo test venv lint typecheck clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: venv
 	$(BIN)/ruff check core crawler hashing matcher review notifier web orbweaver tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## make bench: build the benchmark corpus if missing, then run every benchmark (results in benchmarks/results/).
+bench: venv
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	$(BIN)/pip install --quiet --no-deps "perception==0.9.3"
+	$(BIN)/python -m benchmarks.run
 
 lint: venv
 	$(BIN)/ruff check .

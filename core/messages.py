@@ -88,6 +88,10 @@ class HashValue(BaseModel):
     value: str
     quality: int | None = None
     """Perceptual-hash quality (0-100) where the algorithm reports one."""
+    variant: str = ""
+    """What the hash was computed on: "" for the media as given, else e.g. "trimmed",
+    "pdq-dihedral:rot90" or "frame@3.0s". The matcher queries every variant. No schema_version
+    bump: readers built before the field reject it (``extra="forbid"``), never misread it."""
 
 
 class Message(BaseModel):
@@ -201,6 +205,9 @@ class MatchHit(BaseModel):
     entry_label: str | None = None
     classification: str | None = None
     query_hash: str
+    variant: str = ""
+    """Which variant of the media the matching hash was computed on ("" for the media as given,
+    e.g. "trimmed", "pdq-dihedral:rot90", "frame@3.0s"); see ``HashValue.variant``."""
 
 
 class MatchCandidate(Message):
@@ -216,6 +223,9 @@ class MatchCandidate(Message):
     hits: list[MatchHit]
     evidence_key: str | None = None
     """Blob-store key of the kept media (review and evidence only)."""
+    decision: str = "review"
+    """The matcher's fused verdict over all hits: ``match`` (confident) or ``review`` (an analyst
+    must look); see ``matcher.decision``. Media decided ``none`` is never published."""
 
     def partition_key(self) -> str:
         """All sightings of the same media go to the same reviewer partition."""
@@ -299,14 +309,30 @@ class RecheckResult(Message):
 
 
 class HashSetChange(Message):
-    """Any writer → matcher replicas: entries of a known hash set were added, removed or toggled."""
+    """Any writer → matcher replicas: entries of a known hash set were added, removed or toggled.
+
+    Published after the change is committed to the store, which stays the source of truth: a
+    replica reads the added entries from the store by id. ``generation`` is the set's change
+    counter after this change (``hash_sets.generation``); a replica that last saw generation
+    ``g`` applies a change of ``g + 1`` in place, ignores ones it has seen and re-reads the set
+    from the store on a gap. ``reload`` asks every replica to re-read the whole set (after it was
+    enabled, disabled or deleted). Large edits come as several consecutive generations.
+    """
 
     schema_name: ClassVar[str] = "hashset_change"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     topic: ClassVar[Topic] = Topic.HASHSET_CHANGES
 
     hash_set: str
+    generation: int
+    added_ids: list[int] = Field(default_factory=list)
+    removed_ids: list[int] = Field(default_factory=list)
+    reload: bool = False
     changed_at: datetime = Field(default_factory=utcnow)
+
+    def partition_key(self) -> str:
+        """Keep one set's changes in order on one partition."""
+        return self.hash_set
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {

@@ -1,18 +1,20 @@
 """Hashing stage algorithms: exact digests (md5, sha1, sha256), perceptual ones (pdq, phash, dhash).
 
-Every perceptual algorithm hashes :attr:`MediaInput.canonical` (decoded, upright, RGB, at most
-the working size, uniform borders trimmed; see :mod:`hashing.decode`).
+Every perceptual algorithm hashes the canonical working image of :class:`MediaInput` (decoded
+at reduced size, upright, grayscale; see :mod:`hashing.decode` and ``hashing/README.md``).
 
-**PDQ hex format** (Meta's reference text format, so hash lists from ThreatExchange tools,
-python-threatexchange and other PDQ implementations interoperate): Meta's C++ ``Hash256`` keeps
-the 256 bits in sixteen 16-bit words, bit ``k`` in word ``w[k // 16]`` at bit ``k % 16``, and
-``Hash256::format()`` prints ``w[15]``, ``w[14]``, ..., ``w[0]`` each as four lowercase hex
-digits. The hex string is therefore the 256-bit integer ``sum(bit_k << k)`` written big-endian:
-the first hex digit holds bits 255..252, the last one bits 3..0. ``pdqhash.compute`` returns
-its bit vector already in that printed order (element ``i`` is bit ``255 - i``), so the vector
-is written most-significant-first, four bits per hex digit; python-threatexchange formats its
-PDQ hashes the same way. Quality is PDQ's own 0-100 gradient-energy score (Meta suggests not
-matching on hashes under 50; that is the matcher's call).
+**PDQ** is Meta's algorithm, computed in numpy by :mod:`hashing.pdq`: bit for bit what the
+``pdqhash`` package (Meta's C++) returns for the same pixels, and, from a reduced decode, within
+a few bits of what it returns for the full-resolution image. **PDQ hex format** (Meta's
+reference text format, so hash lists from ThreatExchange tools, python-threatexchange and other
+PDQ implementations interoperate): Meta's C++ ``Hash256`` keeps the 256 bits in sixteen 16-bit
+words, bit ``k`` in word ``w[k // 16]`` at bit ``k % 16``, and ``Hash256::format()`` prints
+``w[15]``, ``w[14]``, ..., ``w[0]`` each as four lowercase hex digits. The hex string is
+therefore the 256-bit integer ``sum(bit_k << k)`` written big-endian: the first hex digit holds
+bits 255..252, the last one bits 3..0. ``pdqhash.compute`` returns its bit vector already in
+that printed order (element ``i`` is bit ``255 - i``). Quality is PDQ's own 0-100
+gradient-energy score (Meta suggests not matching on hashes under 50; that is the matcher's
+call).
 
 **pHash** is bit-for-bit ``str(imagehash.phash(image))`` for the same PIL image: grayscale
 ("L"), resized to 32x32 with LANCZOS, unnormalised 2-D DCT-II (as ``scipy.fftpack.dct`` along
@@ -29,8 +31,8 @@ pair of horizontal neighbours, set where the left pixel is darker than the right
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import cache
-from types import ModuleType
 from typing import ClassVar
 
 import numpy as np
@@ -38,8 +40,10 @@ import numpy.typing as npt
 from PIL import Image
 
 from core.messages import HashValue
-from core.optional import require
-from hashing.base import Ability, HashAlgorithm, MediaInput, bits_to_hex
+from hashing import pdq
+from hashing.base import Ability, HashAlgorithm, MediaInput, PerceptualHash, bits_to_hex
+from hashing.decode import Raster
+from hashing.pdq import Dihedral, plain_axis
 
 EXACT = frozenset({Ability.EXACT})
 
@@ -81,14 +85,15 @@ class Sha256(ExactDigest):
     bits = 256
     hashlib_name = "sha256"
 
-
-@cache
-def _pdqhash() -> ModuleType:
-    return require("pdqhash", "hashing")
+    def compute(self, media: MediaInput) -> HashValue:
+        """SHA-256 of ``media.data`` (shared with the batch's de-duplication)."""
+        return self.hash_value(media.sha256)
 
 
 def pdq_hex(rgb: npt.NDArray[np.uint8]) -> tuple[str, int]:
     """PDQ of an RGB array in Meta's hex format (see the module docstring), and its quality.
+
+    Equal to ``pdqhash.compute`` on the same array.
 
     Args:
         rgb: ``(height, width, 3)`` uint8 array.
@@ -98,22 +103,41 @@ def pdq_hex(rgb: npt.NDArray[np.uint8]) -> tuple[str, int]:
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"need an (h, w, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
-    vector, quality = _pdqhash().compute(rgb)
-    return bits_to_hex(vector), int(quality)
+    buffer = pdq.buffer64(pdq.luma(rgb), plain_axis(rgb.shape[0]), plain_axis(rgb.shape[1]))
+    return pdq.to_hex(pdq.threshold(pdq.coefficients(buffer))), int(pdq.quality(buffer))
 
 
-class Pdq(HashAlgorithm):
+def _luma(raster: Raster) -> pdq.FloatArray:
+    return np.asarray(raster.image, dtype=np.float32)
+
+
+class Pdq(PerceptualHash):
     """Meta's PDQ: 256-bit perceptual hash with a quality score, the industry's exchange format."""
 
     name = "pdq"
     version = 1
     bits = 256
-    abilities = frozenset({Ability.PERCEPTUAL, Ability.QUALITY})
+    abilities = frozenset({Ability.PERCEPTUAL, Ability.QUALITY, Ability.DIHEDRAL})
 
-    def compute(self, media: MediaInput) -> HashValue:
-        """PDQ of the canonical image, with its quality."""
-        value, quality = pdq_hex(np.asarray(media.canonical, dtype=np.uint8))
-        return self.hash_value(value, quality)
+    def hash_raster(self, raster: Raster) -> HashValue:
+        """PDQ of a working image, as Meta's reference computes it on the full-resolution original."""
+        return self.hash_rasters([raster])[0]
+
+    def hash_rasters(self, rasters: Sequence[Raster]) -> list[HashValue]:
+        """PDQ of many working images: one filter per image, then one batched DCT and threshold."""
+        if not rasters:
+            return []
+        buffers = np.stack([pdq.buffer64(_luma(r), r.rows, r.cols) for r in rasters])
+        bits = pdq.threshold(pdq.coefficients(buffers))
+        qualities = pdq.quality(buffers)
+        return [self.hash_value(pdq.to_hex(b), int(q)) for b, q in zip(bits, qualities, strict=True)]
+
+    def dihedral(self, raster: Raster) -> dict[Dihedral, HashValue]:
+        """The seven rotated and flipped hashes from the image's own DCT, as Meta's reference does."""
+        buffer = pdq.buffer64(_luma(raster), raster.rows, raster.cols)
+        quality = int(pdq.quality(buffer))
+        variants = pdq.dihedral_coefficients(pdq.coefficients(buffer))
+        return {name: self.hash_value(pdq.to_hex(pdq.threshold(variants[name])), quality) for name in Dihedral}
 
 
 _PHASH_SIZE = 8
@@ -130,17 +154,27 @@ def _dct_rows(size: int, keep: int) -> npt.NDArray[np.float64]:
     return matrix
 
 
-def phash_hex(image: Image.Image) -> str:
-    """Compute the 16-hex-digit pHash of a PIL image, equal to ``str(imagehash.phash(image))``."""
+def _phash_pixels(image: Image.Image) -> npt.NDArray[np.float64]:
     gray = image.convert("L").resize((_PHASH_IMAGE, _PHASH_IMAGE), Image.Resampling.LANCZOS)
-    pixels = np.asarray(gray, dtype=np.float64)
+    return np.asarray(gray, dtype=np.float64)
+
+
+def _phash_bits(pixels: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Compute the pHash bits of ``(..., 32, 32)`` pixels: ``(..., 8, 8)`` booleans."""
     dct = _dct_rows(_PHASH_IMAGE, _PHASH_SIZE)
     # DCT down the columns, then along the rows, keeping only the low 8x8 frequencies
     low = dct @ pixels @ dct.T
-    return bits_to_hex(low > np.median(low))
+    median = np.median(low, axis=(-2, -1), keepdims=True)
+    bits: npt.NDArray[np.bool_] = low > median
+    return bits
 
 
-class PHash(HashAlgorithm):
+def phash_hex(image: Image.Image) -> str:
+    """Compute the 16-hex-digit pHash of a PIL image, equal to ``str(imagehash.phash(image))``."""
+    return bits_to_hex(_phash_bits(_phash_pixels(image)))
+
+
+class PHash(PerceptualHash):
     """DCT perceptual hash, 64 bits, compatible with the ``imagehash`` library's ``phash``."""
 
     name = "phash"
@@ -148,19 +182,29 @@ class PHash(HashAlgorithm):
     bits = 64
     abilities = frozenset({Ability.PERCEPTUAL})
 
-    def compute(self, media: MediaInput) -> HashValue:
-        """Compute the pHash of the canonical image."""
-        return self.hash_value(phash_hex(media.canonical))
+    def hash_raster(self, raster: Raster) -> HashValue:
+        """Compute the pHash of a working image."""
+        return self.hash_value(phash_hex(raster.image))
+
+    def hash_rasters(self, rasters: Sequence[Raster]) -> list[HashValue]:
+        """Compute the pHashes of many working images with one batched DCT."""
+        if not rasters:
+            return []
+        bits = _phash_bits(np.stack([_phash_pixels(r.image) for r in rasters]))
+        return [self.hash_value(bits_to_hex(b)) for b in bits]
+
+
+def _dhash_pixels(image: Image.Image) -> npt.NDArray[np.uint8]:
+    return np.asarray(image.convert("L").resize((_PHASH_SIZE + 1, _PHASH_SIZE), Image.Resampling.LANCZOS))
 
 
 def dhash_hex(image: Image.Image) -> str:
     """Compute the 16-hex-digit dHash of a PIL image, equal to ``str(imagehash.dhash(image))``."""
-    gray = image.convert("L").resize((_PHASH_SIZE + 1, _PHASH_SIZE), Image.Resampling.LANCZOS)
-    pixels = np.asarray(gray)
+    pixels = _dhash_pixels(image)
     return bits_to_hex(pixels[:, 1:] > pixels[:, :-1])
 
 
-class DHash(HashAlgorithm):
+class DHash(PerceptualHash):
     """Gradient (difference) hash, 64 bits, compatible with ``imagehash.dhash``; cheap, weaker."""
 
     name = "dhash"
@@ -168,6 +212,14 @@ class DHash(HashAlgorithm):
     bits = 64
     abilities = frozenset({Ability.PERCEPTUAL})
 
-    def compute(self, media: MediaInput) -> HashValue:
-        """Compute the dHash of the canonical image."""
-        return self.hash_value(dhash_hex(media.canonical))
+    def hash_raster(self, raster: Raster) -> HashValue:
+        """Compute the dHash of a working image."""
+        return self.hash_value(dhash_hex(raster.image))
+
+    def hash_rasters(self, rasters: Sequence[Raster]) -> list[HashValue]:
+        """Compute the dHashes of many working images in one comparison."""
+        if not rasters:
+            return []
+        pixels = np.stack([_dhash_pixels(r.image) for r in rasters])
+        bits = pixels[..., 1:] > pixels[..., :-1]
+        return [self.hash_value(bits_to_hex(b)) for b in bits]

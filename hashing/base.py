@@ -2,8 +2,11 @@
 
 A hash algorithm is one class with an explicit, never-changing ``name`` (a storage key), a
 ``version``, a width in ``bits``, declared ``abilities`` and one method, :meth:`compute`. It
-reads a :class:`MediaInput`: exact hashes read only the raw bytes, perceptual hashes read the
-lazily decoded image, so bytes that never decode still get their exact hashes.
+reads a :class:`MediaInput`: exact hashes read only the raw bytes, perceptual hashes
+(:class:`PerceptualHash`, one more method: :meth:`~PerceptualHash.hash_raster`) read the lazily
+decoded working image, so bytes that never decode still get their exact hashes. Batches go
+through :meth:`HashAlgorithm.compute_batch`, which returns per-item failures as data and which
+an algorithm may override with a vectorised version (it must equal hashing one by one).
 
 Hex convention, shared by every algorithm here and by the matcher: a hash is a lowercase hex
 string of ``bits / 4`` characters; bit ``i`` of the hash (in the order the algorithm produces
@@ -14,19 +17,37 @@ interoperability with other tools' hash lists does.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from core.messages import HashValue
-from hashing.decode import DecodedImage, DecodeLimits, MediaDecodeError, decode_image, preprocess
+from hashing.decode import (
+    DecodedImage,
+    DecodeLimits,
+    MediaDecodeError,
+    Raster,
+    decode_image,
+    transpose_raster,
+)
+from hashing.pdq import Dihedral
 
-if TYPE_CHECKING:
-    from PIL import Image
+TRANSPOSITIONS: dict[Dihedral, Image.Transpose] = {
+    Dihedral.ROT90: Image.Transpose.ROTATE_90,
+    Dihedral.ROT180: Image.Transpose.ROTATE_180,
+    Dihedral.ROT270: Image.Transpose.ROTATE_270,
+    Dihedral.FLIP_LR: Image.Transpose.FLIP_LEFT_RIGHT,
+    Dihedral.FLIP_TB: Image.Transpose.FLIP_TOP_BOTTOM,
+    Dihedral.TRANSPOSE: Image.Transpose.TRANSPOSE,
+    Dihedral.TRANSVERSE: Image.Transpose.TRANSVERSE,
+}
+"""Each dihedral variant as the Pillow transposition that produces it."""
 
 
 class Ability(StrEnum):
@@ -38,6 +59,8 @@ class Ability(StrEnum):
     """Similar-looking images give hashes a small Hamming distance apart."""
     QUALITY = "quality"
     """Reports a 0-100 quality with each hash (low quality: flat, featureless image)."""
+    DIHEDRAL = "dihedral"
+    """Computes its eight rotation/flip hashes natively (cheaply); the stage emits them."""
 
 
 class MediaInput:
@@ -53,12 +76,24 @@ class MediaInput:
         self._limits = limits or DecodeLimits()
         self._decoded: DecodedImage | None = None
         self._error: MediaDecodeError | None = None
-        self._canonical: Image.Image | None = None
+        self._sha256: str | None = None
 
     @property
     def data(self) -> bytes:
         """The raw media bytes, as fetched."""
         return self._data
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the bytes, computed once (it is both a hash and the media's identity)."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self._data).hexdigest()
+        return self._sha256
+
+    @property
+    def limits(self) -> DecodeLimits:
+        """The limits the media is decoded under."""
+        return self._limits
 
     @property
     def decode_attempted(self) -> bool:
@@ -84,7 +119,7 @@ class MediaInput:
 
     @property
     def image(self) -> Image.Image:
-        """The decoded image: first frame, EXIF orientation applied, RGB, at most working size.
+        """The working image: first frame, EXIF orientation applied, grayscale (L), reduced.
 
         Raises:
             MediaDecodeError: If the bytes are not a decodable image within the limits.
@@ -92,15 +127,30 @@ class MediaInput:
         return self.decoded.image
 
     @property
-    def canonical(self) -> Image.Image:
-        """:attr:`image` after the canonical preprocessing (uniform borders trimmed).
+    def canonical_raster(self) -> Raster:
+        """The working image as perceptual hashes read it, with its axes: the media as given.
+
+        Nothing is trimmed or cut here: the hash of the media as given must stay comparable with
+        hashes made by other tools (Meta's PDQ, imagehash) from the same file. Recovering from
+        borders and other edits is the job of the query-side variants.
 
         Raises:
             MediaDecodeError: If the bytes are not a decodable image within the limits.
         """
-        if self._canonical is None:
-            self._canonical = preprocess(self.image)
-        return self._canonical
+        return self.decoded.raster
+
+    @property
+    def canonical(self) -> Image.Image:
+        """The working image (see :attr:`canonical_raster`).
+
+        Raises:
+            MediaDecodeError: If the bytes are not a decodable image within the limits.
+        """
+        return self.canonical_raster.image
+
+
+HashResult = HashValue | MediaDecodeError
+"""One item of a batch: its hash, or why it has none."""
 
 
 class HashAlgorithm(ABC):
@@ -134,9 +184,64 @@ class HashAlgorithm(ABC):
             MediaDecodeError: If a perceptual algorithm needs an image the bytes do not hold.
         """
 
-    def hash_value(self, value: str, quality: int | None = None) -> HashValue:
+    def compute_batch(self, media: Sequence[MediaInput]) -> list[HashResult]:
+        """Hash many pieces of media; equal, item for item, to :meth:`compute` on each.
+
+        Returns:
+            One entry per input, in order: the hash, or the decode failure as data.
+        """
+        results: list[HashResult] = []
+        for item in media:
+            try:
+                results.append(self.compute(item))
+            except MediaDecodeError as exc:
+                results.append(exc)
+        return results
+
+    def hash_value(self, value: str, quality: int | None = None, variant: str = "") -> HashValue:
         """Wrap a hex value into the bus record, with this algorithm's name and version."""
-        return HashValue(algorithm=self.name, version=self.version, value=value, quality=quality)
+        return HashValue(algorithm=self.name, version=self.version, value=value, quality=quality, variant=variant)
+
+
+class PerceptualHash(HashAlgorithm):
+    """A hash of what an image looks like: implement :meth:`hash_raster`; the rest follows.
+
+    Overriding :meth:`hash_rasters` (vectorised batches) or :meth:`dihedral` (native
+    rotations) is allowed; the contract kit checks both against the plain definitions.
+    """
+
+    @abstractmethod
+    def hash_raster(self, raster: Raster) -> HashValue:
+        """Hash one working image (grayscale; its axes say how it was reduced from the original)."""
+
+    def hash_rasters(self, rasters: Sequence[Raster]) -> list[HashValue]:
+        """Hash many working images; equal, item for item, to :meth:`hash_raster`."""
+        return [self.hash_raster(raster) for raster in rasters]
+
+    def hash_image(self, image: Image.Image) -> HashValue:
+        """Hash a Pillow image as it is (any mode; nothing was reduced)."""
+        return self.hash_raster(Raster.plain(image))
+
+    def dihedral(self, raster: Raster) -> dict[Dihedral, HashValue]:
+        """The hashes of the seven rotations and flips of a working image, by transposing it."""
+        return {name: self.hash_raster(transpose_raster(raster, method)) for name, method in TRANSPOSITIONS.items()}
+
+    def compute(self, media: MediaInput) -> HashValue:
+        """Hash the canonical working image of ``media``."""
+        return self.hash_raster(media.canonical_raster)
+
+    def compute_batch(self, media: Sequence[MediaInput]) -> list[HashResult]:
+        """Decode each item (failures as data), then hash the decoded ones in one :meth:`hash_rasters` call."""
+        results: list[HashResult | None] = []
+        rasters: list[Raster] = []
+        for item in media:
+            try:
+                rasters.append(item.canonical_raster)
+                results.append(None)
+            except MediaDecodeError as exc:
+                results.append(exc)
+        hashed = iter(self.hash_rasters(rasters))
+        return [next(hashed) if result is None else result for result in results]
 
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")

@@ -1,12 +1,13 @@
 """Hashing stage handler: FetchedMedia from the crawler in, HashedMedia to the matcher out.
 
 Every fetch becomes one sighting row; every distinct SHA-256 is hashed once (a second sighting
-of the same bytes reuses the stored hashes). Media bytes are never stored here: they ride on to
-the matcher, which keeps them only if they match.
+of the same bytes reuses the hashes, from a bounded in-memory cache or else the store). Media
+bytes are never stored here: they ride on to the matcher, which keeps them only if they match.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 
 import structlog
@@ -39,6 +40,18 @@ class HashingStage:
         self.store = store
         self.blobs = blobs
         self.settings = settings
+        self._plan = settings.plan()
+        # Hashes of recently seen SHA-256s: a popular image re-fetched from many pages is hashed
+        # once and read from the store at most once per cache lifetime.
+        self._recent: OrderedDict[str, tuple[list[HashValue], list[str]]] = OrderedDict()
+
+    def _remember(self, sha256: str, hashes: list[HashValue], errors: list[str]) -> None:
+        if self.settings.cache_size <= 0:
+            return
+        self._recent[sha256] = (list(hashes), list(errors))
+        self._recent.move_to_end(sha256)
+        while len(self._recent) > self.settings.cache_size:
+            self._recent.popitem(last=False)
 
     def _body(self, message: FetchedMedia) -> bytes:
         if message.body is not None:
@@ -50,17 +63,23 @@ class HashingStage:
             raise PermanentError(f"staged body {message.blob_key} is missing") from None
 
     def _hash_once(self, message: FetchedMedia, data: bytes) -> tuple[list[HashValue], list[str]]:
+        cached = self._recent.get(message.sha256)
+        if cached is not None:
+            self._recent.move_to_end(message.sha256)
+            HASHED.labels("cached").inc()
+            return list(cached[0]), list(cached[1])
         with self.store.session() as s:
             known = s.get(Media, message.sha256)
             if known is not None:
                 HASHED.labels("reused").inc()
                 hashes = [HashValue.model_validate(h) for h in known.hashes]
-                return hashes, [known.error] if known.error else []
+                errors = [known.error] if known.error else []
+                self._remember(message.sha256, hashes, errors)
+                return hashes, errors
         with HASH_SECONDS.time():
-            outcome: HashOutcome = compute_hashes(
-                data, algorithms=self.settings.algorithms, limits=self.settings.limits()
-            )
-        by_name = {h.algorithm: h for h in outcome.hashes}
+            outcome: HashOutcome = compute_hashes(data, plan=self._plan)
+        # The media's own hashes fill the columns; variants (rotations, frames) only the list.
+        by_name = {h.algorithm: h for h in outcome.plain}
         pdq = by_name.get("pdq")
         values = {
             "sha256": message.sha256,
@@ -80,6 +99,7 @@ class HashingStage:
             # Two workers may hash the same new bytes at once; the first insert wins and both
             # carry identical hashes onward.
             insert_ignore(s, Media, values, ["sha256"])
+        self._remember(message.sha256, outcome.hashes, outcome.errors)
         HASHED.labels("error" if outcome.errors else "hashed").inc()
         if outcome.errors:
             log.info(

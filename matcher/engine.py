@@ -1,77 +1,127 @@
-"""Matcher core: one index per hash algorithm over the enabled known lists, queried per media item.
+"""Matcher core: one index per hash algorithm over the known lists, kept current by list changes.
 
-Perceptual hashes (pdq, phash) go to the configured :class:`~matcher.base.MatchIndex` and match
-within the algorithm's review radius; exact hashes (md5, sha1, sha256) go to an
-:class:`~matcher.indexes.ExactIndex` and match only when identical.
+Perceptual hashes (pdq, phash) go to the configured :class:`~matcher.base.MatchIndex` and are
+searched within the algorithm's review threshold; exact hashes (md5, sha1, sha256) go to an
+:class:`~matcher.indexes.ExactIndex` and match only when identical. Memory holds codes and ids
+only; a hit's list, label and classification are read from the store when something matches.
+
+Changes arrive as :class:`~core.messages.HashSetChange` (see :mod:`matcher.changes`): a change of
+the next generation of its set is applied in place (no rebuild), a repeated one is ignored, and a
+gap makes the replica re-read that set from the store, which stays the source of truth.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+import structlog
 
 from core.errors import PermanentError
-from core.messages import HashValue, MatchHit
+from core.messages import HashSetChange, HashValue, MatchHit
 from core.store import Store
 from matcher.algorithms import SPECS, HashAlgorithm, hex_to_codes, is_hex, parse_algorithm
 from matcher.base import Codes, Ids, MatchIndex
-from matcher.hashsets import KnownEntry, enabled_entries
+from matcher.decision import Verdict, decide_with, relative
+from matcher.hashsets import CodeRow, UnknownHashSetError, describe_entries, iter_code_rows, set_generations
 from matcher.indexes import ExactIndex
 from matcher.registry import create_index
 from matcher.settings import MatcherSettings
 
+log = structlog.get_logger(__name__)
+
+_EMPTY_IDS: Ids = np.zeros(0, dtype=np.int64)
+
 
 @dataclass(slots=True)
 class _AlgorithmIndex:
-    """The index of one algorithm and the entries behind its ids."""
+    """The index of one algorithm and the radius it is searched with."""
 
     algorithm: HashAlgorithm
     radius: int
     index: MatchIndex
-    entries: dict[int, KnownEntry]
 
 
-def _by_algorithm(entries: Iterable[KnownEntry]) -> dict[HashAlgorithm, list[KnownEntry]]:
-    """Group entries by algorithm, dropping algorithms the matcher does not know."""
-    groups: dict[str, list[KnownEntry]] = defaultdict(list)
-    for entry in entries:
-        groups[entry.algorithm].append(entry)
-    known: dict[HashAlgorithm, list[KnownEntry]] = defaultdict(list)
-    for name, group in groups.items():
-        algo = parse_algorithm(name)
-        if algo is not None:
-            known[algo].extend(group)
-    return known
+@dataclass(slots=True)
+class _Loaded:
+    """Codes read from the store, grouped for building indexes."""
+
+    ids: dict[HashAlgorithm, list[Ids]] = field(default_factory=lambda: defaultdict(list))
+    codes: dict[HashAlgorithm, list[Codes]] = field(default_factory=lambda: defaultdict(list))
+    members: dict[str, list[Ids]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, rows: Sequence[CodeRow]) -> None:
+        by_algo: dict[str, list[CodeRow]] = defaultdict(list)
+        by_set: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            by_algo[row.algorithm].append(row)
+            by_set[row.hash_set].append(row.id)
+        for name, group in by_algo.items():
+            algo = parse_algorithm(name)
+            if algo is None:
+                continue  # an algorithm this build does not know: nothing can query it
+            try:
+                codes = hex_to_codes([r.value for r in group], SPECS[algo].bits // 8)
+            except ValueError as exc:
+                raise PermanentError(f"stored {algo.value} entry is not a valid hash: {exc}") from exc
+            self.ids[algo].append(np.fromiter((r.id for r in group), dtype=np.int64, count=len(group)))
+            self.codes[algo].append(codes)
+        for name, ids in by_set.items():
+            self.members[name].append(np.asarray(ids, dtype=np.int64))
+
+    def arrays(self, algo: HashAlgorithm) -> tuple[Ids, Codes]:
+        nbytes = SPECS[algo].bits // 8
+        if not self.ids[algo]:
+            return _EMPTY_IDS, np.zeros((0, nbytes), dtype=np.uint8)
+        return np.concatenate(self.ids[algo]), np.concatenate(self.codes[algo])
+
+    def member_ids(self) -> dict[str, Ids]:
+        return {name: np.unique(np.concatenate(parts)) for name, parts in self.members.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    """Every hit of one media item and the verdict fused from them."""
+
+    hits: list[MatchHit]
+    verdict: Verdict
 
 
 class Matcher:
-    """Matches media hashes against every enabled known hash set.
+    """Matches media hashes against the known hash sets.
 
-    ``match`` and ``apply`` hold one lock (FAISS indexes are not safe to query while they
-    change); ``reload`` builds the new indexes outside it and swaps them in, so matching
-    continues during a reload.
+    Queries and in-place changes hold one lock (indexes are not safe to query while they
+    change); a full or per-set reload reads the store outside it. List changes, reloads and
+    re-syncs are serialised by a second lock, so generations are applied in order.
 
     Args:
         store: The shared store holding the hash sets.
-        settings: Radii and index choice; defaults when omitted.
+        settings: Thresholds and index choice; defaults when omitted.
+        sets: Match only these sets, whether enabled or not (the ``scan`` and ``lookup``
+            commands); None matches every enabled set.
 
     """
 
-    def __init__(self, store: Store, settings: MatcherSettings | None = None) -> None:
+    def __init__(self, store: Store, settings: MatcherSettings | None = None, *, sets: Collection[str] | None = None):
         self.store = store
         self.settings = settings or MatcherSettings()
+        self.scope = frozenset(sets) if sets is not None else None
         self._lock = threading.Lock()
+        self._changes = threading.RLock()
         self._indexes: dict[HashAlgorithm, _AlgorithmIndex] = {}
+        self._members: dict[str, Ids] = {}
+        self._generations: dict[str, int] = {}
+
+    # Loading ------------------------------------------------------------------------------
 
     def radius(self, algorithm: HashAlgorithm) -> int:
-        """Review radius of ``algorithm`` (0 for exact hashes)."""
+        """Search radius of ``algorithm``: its review threshold (0 for exact hashes)."""
         if not SPECS[algorithm].perceptual:
             return 0
-        return self.settings.radius.get(algorithm.value, 0)
+        return self.settings.review_radius(algorithm.value)
 
     def _new_index(self, algorithm: HashAlgorithm) -> _AlgorithmIndex:
         spec = SPECS[algorithm]
@@ -81,134 +131,257 @@ class Matcher:
             index = create_index(self.settings.index, spec.bits, radius_hint=radius)
         else:
             index = ExactIndex(spec.bits)
-        return _AlgorithmIndex(algorithm, radius, index, {})
+        return _AlgorithmIndex(algorithm, radius, index)
 
-    def _build(self, entries: Iterable[KnownEntry]) -> dict[HashAlgorithm, _AlgorithmIndex]:
-        groups = _by_algorithm(entries)
-        built: dict[HashAlgorithm, _AlgorithmIndex] = {}
-        for algo, group in groups.items():
-            held = self._new_index(algo)
-            ids, codes = self._codes(algo, group)
-            held.index.build(ids, codes)
-            held.entries = {e.id: e for e in group}
-            built[algo] = held
-        return built
+    def _rows(
+        self, *, sets: Collection[str] | None = None, ids: Collection[int] | None = None
+    ) -> Iterable[list[CodeRow]]:
+        if self.scope is not None:
+            sets = self.scope if sets is None else self.scope & set(sets)
+        return iter_code_rows(self.store, sets=sets, ids=ids, enabled_only=self.scope is None)
 
-    @staticmethod
-    def _codes(algo: HashAlgorithm, group: Sequence[KnownEntry]) -> tuple[Ids, Codes]:
-        try:
-            codes = hex_to_codes([e.value for e in group], SPECS[algo].bits // 8)
-        except ValueError as exc:
-            raise PermanentError(f"stored {algo.value} entry is not a valid hash: {exc}") from exc
-        return np.fromiter((e.id for e in group), dtype=np.int64, count=len(group)), codes
+    def _in_scope(self, name: str) -> bool:
+        return self.scope is None or name in self.scope
 
     def load(self) -> None:
-        """Read every entry of the enabled sets and build the indexes (same as :meth:`reload`)."""
+        """Read the sets and build the indexes (same as :meth:`reload`)."""
         self.reload()
 
     def reload(self) -> None:
-        """Rebuild every index from the store and swap it in.
+        """Rebuild every index from the store and swap it in; matching goes on meanwhile.
 
         Raises:
             TransientError: If the store is unavailable (the old indexes stay in use).
+            UnknownHashSetError: If the matcher is scoped to a set the store does not hold.
 
         """
-        built = self._build(enabled_entries(self.store))
-        with self._lock:
-            self._indexes = built
+        with self._changes:
+            # Generations first: the entries read after them are at least that new, and a
+            # change announced meanwhile is applied again harmlessly (adds replace, removes ignore).
+            generations = {n: g for n, (g, _) in set_generations(self.store).items() if self._in_scope(n)}
+            if self.scope is not None:
+                missing = sorted(self.scope - set(generations))
+                if missing:
+                    raise UnknownHashSetError(missing[0])
+            loaded = _Loaded()
+            for rows in self._rows():
+                loaded.add(rows)
+            built: dict[HashAlgorithm, _AlgorithmIndex] = {}
+            for algo in loaded.ids:
+                held = self._new_index(algo)
+                held.index.build(*loaded.arrays(algo))
+                built[algo] = held
+            with self._lock:
+                self._indexes = built
+                self._members = loaded.member_ids()
+                self._generations = generations
             if self.settings.index_dir is not None:
                 for algo, held in built.items():
                     held.index.save(self.settings.index_dir / algo.value)
+        log.info("matcher.loaded", counts=self.counts(), sets=len(generations))
 
-    def apply(self, added: Iterable[KnownEntry], removed: Iterable[int]) -> None:
-        """Change the loaded indexes in place without a full reload.
+    # Changes ------------------------------------------------------------------------------
 
-        Removals are applied first, so an id both removed and added ends up added. Entries of
-        unknown algorithms are ignored. The caller passes only entries of enabled sets (see
-        :func:`matcher.hashsets.enabled_entries`).
+    def apply_change(self, change: HashSetChange) -> str:
+        """Bring the indexes up to date with one announced list change.
 
-        Args:
-            added: New (or changed) entries.
-            removed: Ids of entries that no longer exist or whose set was disabled.
+        Returns:
+            ``"applied"`` (in place), ``"seen"`` (already applied), ``"reloaded"`` (the set was
+            re-read: a reload request or a gap in generations) or ``"ignored"`` (out of scope).
+
+        Raises:
+            TransientError: If the store is unavailable; the change is retried.
 
         """
-        gone = np.fromiter(removed, dtype=np.int64)
-        groups = _by_algorithm(added)
-        prepared = {algo: self._codes(algo, group) for algo, group in groups.items()}
+        name = change.hash_set
+        if not self._in_scope(name):
+            return "ignored"
+        with self._changes:
+            known = self._generations.get(name, 0)
+            if change.generation <= known:
+                return "seen"
+            if change.reload or change.generation != known + 1:
+                if not change.reload:
+                    log.warning("matcher.change_gap", hash_set=name, applied=known, received=change.generation)
+                self.reload_set(name)
+                return "reloaded"
+            self._apply_delta(change.added_ids, change.removed_ids)
+            self._generations[name] = change.generation
+            return "applied"
+
+    def _apply_delta(self, added: Sequence[int], removed: Sequence[int]) -> None:
+        loaded = _Loaded()
+        if added:
+            for rows in self._rows(ids=added):
+                loaded.add(rows)
+        gone = np.unique(np.asarray(removed, dtype=np.int64))
         with self._lock:
             if len(gone):
                 for held in self._indexes.values():
-                    present = [i for i in gone.tolist() if i in held.entries]
-                    if present:
-                        held.index.remove(np.asarray(present, dtype=np.int64))
-                        for entry_id in present:
-                            del held.entries[entry_id]
-            for algo, (ids, codes) in prepared.items():
+                    held.index.remove(gone)
+                for name, ids in list(self._members.items()):
+                    self._members[name] = np.setdiff1d(ids, gone, assume_unique=True)
+            for algo in loaded.ids:
                 target = self._indexes.get(algo)
                 if target is None:
                     target = self._indexes[algo] = self._new_index(algo)
-                target.index.add(ids, codes)
-                target.entries.update((e.id, e) for e in groups[algo])
+                target.index.add(*loaded.arrays(algo))
+            for name, ids in loaded.member_ids().items():
+                self._members[name] = np.union1d(self._members.get(name, _EMPTY_IDS), ids)
+
+    def reload_set(self, name: str) -> None:
+        """Re-read one set from the store and make the indexes agree with it.
+
+        A deleted or disabled set's entries are dropped; an enabled set's entries are (re)added.
+        """
+        with self._changes:
+            generation = set_generations(self.store).get(name)
+            loaded = _Loaded()
+            if generation is not None:
+                for rows in self._rows(sets=[name]):
+                    loaded.add(rows)
+            fresh = loaded.member_ids().get(name, _EMPTY_IDS)
+            with self._lock:
+                gone = np.setdiff1d(self._members.get(name, _EMPTY_IDS), fresh, assume_unique=True)
+                if len(gone):
+                    for held in self._indexes.values():
+                        held.index.remove(gone)
+                for algo in loaded.ids:
+                    target = self._indexes.get(algo)
+                    if target is None:
+                        target = self._indexes[algo] = self._new_index(algo)
+                    target.index.add(*loaded.arrays(algo))
+                if len(fresh):
+                    self._members[name] = fresh
+                else:
+                    self._members.pop(name, None)
+                if generation is None:
+                    self._generations.pop(name, None)
+                else:
+                    self._generations[name] = generation[0]
+        log.info("matcher.set_reloaded", hash_set=name, entries=len(fresh), generation=generation)
+
+    def resync(self) -> list[str]:
+        """Re-read every set whose generation in the store differs from the one applied here.
+
+        Returns:
+            Names of the sets re-read (normally none: the bus delivered every change).
+
+        """
+        with self._changes:
+            stored = {n: g for n, (g, _) in set_generations(self.store).items() if self._in_scope(n)}
+            stale = sorted(
+                {n for n, g in stored.items() if g != self._generations.get(n, 0)}
+                | {n for n in self._generations if n not in stored}
+                | {n for n in self._members if n not in stored}
+            )
+            for name in stale:
+                log.warning("matcher.resync_stale", hash_set=name, applied=self._generations.get(name, 0),
+                            stored=stored.get(name))
+                self.reload_set(name)
+        return stale
+
+    def generations(self) -> dict[str, int]:
+        """The generation applied for each set (sets never changed since loading may be absent)."""
+        with self._changes:
+            return dict(self._generations)
 
     def counts(self) -> dict[str, int]:
         """Count the loaded entries per algorithm."""
         with self._lock:
             return {algo.value: len(held.index) for algo, held in sorted(self._indexes.items())}
 
-    def match(self, hashes: Sequence[HashValue]) -> list[MatchHit]:
-        """Every known entry within its algorithm's radius of one media item's hashes.
+    # Matching -----------------------------------------------------------------------------
 
-        An entry reached by several hashes of the same algorithm (e.g. PDQ of rotated
-        variants) is reported once, at its smallest distance.
+    def match(self, hashes: Sequence[HashValue]) -> list[MatchHit]:
+        """Every known entry within its algorithm's review threshold of one media item's hashes.
 
         Args:
-            hashes: The media's hashes; algorithms the matcher does not know are ignored.
+            hashes: The media's hashes (all variants); algorithms the matcher does not know are
+                ignored, and PDQ hashes below ``min_pdq_quality`` are dropped.
 
         Returns:
-            Hits best first: by distance as a share of the hash length, then algorithm,
-            then entry id.
+            Hits best first: by distance as a share of the hash length, then algorithm, then
+            entry id. An entry reached by several hashes (variants) is reported once, at its
+            smallest distance, with the variant that reached it.
 
         Raises:
             PermanentError: If a hash of a known algorithm is not valid hex of its length.
 
         """
-        wanted: dict[HashAlgorithm, list[str]] = defaultdict(list)
-        for h in hashes:
-            algo = parse_algorithm(h.algorithm)
-            if algo is None:
-                continue
-            value = h.value.strip().lower()
-            if len(value) != SPECS[algo].hex_len or not is_hex(value):
-                raise PermanentError(f"{algo.value} hash {h.value[:80]!r} is not valid")
-            if value not in wanted[algo]:
-                wanted[algo].append(value)
-        best: dict[tuple[HashAlgorithm, int], MatchHit] = {}
+        return self.match_many([hashes])[0]
+
+    def evaluate(self, hashes: Sequence[HashValue]) -> MatchOutcome:
+        """:meth:`match` plus the fused verdict of :func:`matcher.decision.decide`.
+
+        The hit that decided the verdict comes first in ``hits`` (review confirms by it), the
+        others follow best first.
+        """
+        return self.evaluate_many([hashes])[0]
+
+    def evaluate_many(self, items: Sequence[Sequence[HashValue]]) -> list[MatchOutcome]:
+        """:meth:`evaluate` for many items, with one index query per algorithm."""
+        out = []
+        for hits in self.match_many(items):
+            verdict = decide_with(hits, self.settings)
+            if verdict.best is not None:
+                hits = [verdict.best, *(h for h in hits if h is not verdict.best)]
+            out.append(MatchOutcome(hits, verdict))
+        return out
+
+    def match_many(self, items: Sequence[Sequence[HashValue]]) -> list[list[MatchHit]]:
+        """:meth:`match` for many items at once (batched index queries)."""
+        wanted: dict[HashAlgorithm, dict[str, list[tuple[int, str]]]] = defaultdict(dict)
+        dropped = 0
+        for item, hashes in enumerate(items):
+            for h in hashes:
+                algo = parse_algorithm(h.algorithm)
+                if algo is None:
+                    continue
+                value = h.value.strip().lower()
+                if len(value) != SPECS[algo].hex_len or not is_hex(value):
+                    raise PermanentError(f"{algo.value} hash {h.value[:80]!r} is not valid")
+                if algo is HashAlgorithm.PDQ and h.quality is not None and h.quality < self.settings.min_pdq_quality:
+                    dropped += 1
+                    continue
+                wanted[algo].setdefault(value, []).append((item, h.variant))
+        if dropped:
+            log.info("matcher.low_quality_pdq_dropped", hashes=dropped, min_quality=self.settings.min_pdq_quality)
+        # (item, algorithm, entry id) -> (distance, query value, variant); first variant wins ties.
+        best: dict[tuple[int, HashAlgorithm, int], tuple[int, str, str]] = {}
         with self._lock:
-            for algo, values in wanted.items():
+            for algo, by_value in wanted.items():
                 held = self._indexes.get(algo)
                 if held is None or not len(held.index):
                     continue
+                values = list(by_value)
                 codes = hex_to_codes(values, SPECS[algo].bits // 8)
                 for value, hits in zip(values, held.index.query(codes, held.radius), strict=True):
                     for entry_id, distance in hits:
-                        key = (algo, entry_id)
-                        if key in best and best[key].distance <= distance:
-                            continue
-                        entry = held.entries[entry_id]
-                        best[key] = MatchHit(
-                            algorithm=algo.value,
-                            distance=distance,
-                            hash_set=entry.hash_set,
-                            entry_id=entry_id,
-                            entry_label=entry.label,
-                            classification=entry.classification,
-                            query_hash=value,
-                        )
-        return sorted(
-            best.values(),
-            key=lambda hit: (
-                hit.distance / SPECS[HashAlgorithm(hit.algorithm)].bits,
-                hit.algorithm,
-                hit.entry_id,
-            ),
-        )
+                        for item, variant in by_value[value]:
+                            key = (item, algo, entry_id)
+                            if key not in best or distance < best[key][0]:
+                                best[key] = (distance, value, variant)
+        out: list[list[MatchHit]] = [[] for _ in items]
+        if not best:
+            return out
+        info = describe_entries(self.store, {entry_id for _, _, entry_id in best})
+        for (item, algo, entry_id), (distance, value, variant) in best.items():
+            entry = info.get(entry_id)
+            if entry is None:
+                continue  # removed from the store; its removal is on its way to this replica
+            out[item].append(
+                MatchHit(
+                    algorithm=algo.value,
+                    distance=distance,
+                    hash_set=entry.hash_set,
+                    entry_id=entry_id,
+                    entry_label=entry.label,
+                    classification=entry.classification,
+                    query_hash=value,
+                    variant=variant,
+                )
+            )
+        for item_hits in out:
+            item_hits.sort(key=lambda hit: (relative(hit), hit.algorithm, hit.entry_id))
+        return out

@@ -1,29 +1,36 @@
 """Matcher store operations: known hash sets and their entries in the shared store.
 
-Every change bumps the set's ``updated_at`` so running matchers notice it and reload.
-Imports are idempotent on ``(set, algorithm, value)``: importing a list twice adds nothing.
+Every change bumps the set's ``generation`` (and ``updated_at``) in its own transaction and
+returns the :class:`~core.messages.HashSetChange` messages that announce it; the caller publishes
+them after the commit (:func:`matcher.changes.publish_changes`) so running matchers apply the
+change within a second. Imports are idempotent on ``(set, algorithm, value)``: importing a list
+twice adds nothing.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import PermanentError, TransientError
-from core.messages import utcnow
+from core.messages import HashSetChange, utcnow
 from core.store import Store
 from core.store.models import HashEntry, HashSet
 from matcher.lists import ListEntry
 
 _BATCH = 5000
 """Rows per bulk insert or ``IN (...)`` list (SQLite limits bound parameters per statement)."""
+
+CHANGE_CHUNK = 10_000
+"""Most entry ids one :class:`HashSetChange` lists (about 90 kB encoded); larger edits are
+announced as several consecutive generations."""
 
 
 T = TypeVar("T")
@@ -45,7 +52,18 @@ class ImportResult:
     duplicates: int
     """Entries already in the set (or repeated in the input), not added again."""
     added_ids: list[int] = field(default_factory=list)
-    """Store ids of the new entries (for :meth:`matcher.engine.Matcher.apply`)."""
+    """Store ids of the new entries."""
+    changes: list[HashSetChange] = field(default_factory=list)
+    """Announcements to publish now that the import is committed (none if nothing changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListEdit:
+    """What a removal, deletion or toggle changed, and its announcements to publish."""
+
+    hash_set: str
+    removed_ids: list[int] = field(default_factory=list)
+    changes: list[HashSetChange] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +77,7 @@ class HashSetSummary:
     """Entries per algorithm."""
     created_at: datetime
     updated_at: datetime
+    generation: int = 0
 
 
 class KnownEntry(NamedTuple):
@@ -82,6 +101,36 @@ def _set(session: Session, name: str) -> HashSet:
 def _chunks(items: Sequence[T], size: int = _BATCH) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _announce(
+    session: Session,
+    hash_set: HashSet,
+    *,
+    added: Sequence[int] = (),
+    removed: Sequence[int] = (),
+    reload: bool = False,
+) -> list[HashSetChange]:
+    """Bump the set's generation once per announcement and build the announcements.
+
+    The bump is one ``UPDATE ... SET generation = generation + k`` in the caller's transaction,
+    so concurrent writers to one set get distinct, consecutive generations.
+    """
+    parts: list[tuple[list[int], list[int]]] = [([], list(c)) for c in _chunks(sorted(removed), CHANGE_CHUNK)]
+    parts += [(list(c), []) for c in _chunks(sorted(added), CHANGE_CHUNK)]
+    if not parts:
+        parts = [([], [])]
+    last = session.execute(
+        update(HashSet)
+        .where(HashSet.id == hash_set.id)
+        .values(generation=HashSet.generation + len(parts), updated_at=utcnow())
+        .returning(HashSet.generation)
+    ).scalar_one()
+    first = int(last) - len(parts) + 1
+    return [
+        HashSetChange(hash_set=hash_set.name, generation=first + i, added_ids=a, removed_ids=r, reload=reload)
+        for i, (a, r) in enumerate(parts)
+    ]
 
 
 def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source: str | None = None) -> ImportResult:
@@ -133,11 +182,10 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
             for chunk in _chunks(rows):
                 result = s.execute(insert(HashEntry).returning(HashEntry.id), list(chunk))
                 added_ids.extend(result.scalars())
-            if rows:
-                hash_set.updated_at = now
+            changes = _announce(s, hash_set, added=added_ids) if rows else []
     except IntegrityError as exc:
         raise TransientError(f"concurrent change to hash set {name!r}; retry") from exc
-    return ImportResult(added=len(rows), duplicates=duplicates, added_ids=sorted(added_ids))
+    return ImportResult(added=len(rows), duplicates=duplicates, added_ids=sorted(added_ids), changes=changes)
 
 
 def list_sets(store: Store) -> list[HashSetSummary]:
@@ -158,6 +206,7 @@ def list_sets(store: Store) -> list[HashSetSummary]:
                 counts=dict(sorted(counts[h.id].items())),
                 created_at=h.created_at,
                 updated_at=h.updated_at,
+                generation=h.generation,
             )
             for h in s.execute(select(HashSet).order_by(HashSet.name)).scalars()
         ]
@@ -186,11 +235,11 @@ def export_entries(store: Store, name: str) -> list[ListEntry]:
         return [ListEntry(*row) for row in rows]
 
 
-def remove_set(store: Store, name: str) -> list[int]:
+def remove_set(store: Store, name: str) -> ListEdit:
     """Delete set ``name`` and all its entries.
 
     Returns:
-        Ids of the deleted entries (for :meth:`matcher.engine.Matcher.apply`).
+        Ids of the deleted entries, and one announcement asking replicas to drop the set.
 
     Raises:
         UnknownHashSetError: If there is no such set.
@@ -199,17 +248,18 @@ def remove_set(store: Store, name: str) -> list[int]:
     with store.session() as s:
         hash_set = _set(s, name)
         ids = list(s.execute(select(HashEntry.id).where(HashEntry.hash_set_id == hash_set.id)).scalars())
+        changes = _announce(s, hash_set, reload=True)
         # Explicit, so it does not depend on the database enforcing ON DELETE CASCADE.
         s.execute(delete(HashEntry).where(HashEntry.hash_set_id == hash_set.id))
         s.delete(hash_set)
-    return sorted(ids)
+    return ListEdit(name, sorted(ids), changes)
 
 
-def remove_entries(store: Store, name: str, values: Iterable[str]) -> list[int]:
+def remove_entries(store: Store, name: str, values: Iterable[str]) -> ListEdit:
     """Delete the entries of set ``name`` whose value is one of ``values`` (any algorithm).
 
     Returns:
-        Ids of the deleted entries.
+        Ids of the deleted entries and their announcements (none if nothing matched).
 
     Raises:
         UnknownHashSetError: If there is no such set.
@@ -223,13 +273,15 @@ def remove_entries(store: Store, name: str, values: Iterable[str]) -> list[int]:
             where = (HashEntry.hash_set_id == hash_set.id) & HashEntry.value.in_(chunk)
             ids.extend(s.execute(select(HashEntry.id).where(where)).scalars())
             s.execute(delete(HashEntry).where(where))
-        if ids:
-            hash_set.updated_at = utcnow()
-    return sorted(ids)
+        changes = _announce(s, hash_set, removed=ids) if ids else []
+    return ListEdit(name, sorted(ids), changes)
 
 
-def set_enabled(store: Store, name: str, enabled: bool) -> None:
+def set_enabled(store: Store, name: str, enabled: bool) -> ListEdit:
     """Enable or disable set ``name``; a disabled set is not matched.
+
+    Returns:
+        One announcement asking replicas to re-read the set, or none if nothing changed.
 
     Raises:
         UnknownHashSetError: If there is no such set.
@@ -237,9 +289,93 @@ def set_enabled(store: Store, name: str, enabled: bool) -> None:
     """
     with store.session() as s:
         hash_set = _set(s, name)
-        if hash_set.enabled != enabled:
-            hash_set.enabled = enabled
-            hash_set.updated_at = utcnow()
+        if hash_set.enabled == enabled:
+            return ListEdit(name)
+        hash_set.enabled = enabled
+        s.flush()
+        changes = _announce(s, hash_set, reload=True)
+    return ListEdit(name, [], changes)
+
+
+def set_generations(store: Store) -> dict[str, tuple[int, bool]]:
+    """Every set's ``(generation, enabled)`` by name: what a replica compares to find missed changes."""
+    with store.session() as s:
+        rows = s.connection().execute(select(HashSet.name, HashSet.generation, HashSet.enabled)).all()
+    return {name: (int(gen), bool(on)) for name, gen, on in rows}
+
+
+class CodeRow(NamedTuple):
+    """What an index needs of one entry: id, set, algorithm and hex value (no labels)."""
+
+    id: int
+    hash_set: str
+    algorithm: str
+    value: str
+
+
+def iter_code_rows(
+    store: Store,
+    *,
+    sets: Collection[str] | None = None,
+    ids: Collection[int] | None = None,
+    enabled_only: bool = True,
+    batch: int = 100_000,
+) -> Iterator[list[CodeRow]]:
+    """Stream entries in batches, so loading millions never holds them all as Python objects.
+
+    Args:
+        store: The shared store.
+        sets: Only these sets (by name); all when None.
+        ids: Only these entry ids; all when None.
+        enabled_only: Skip entries of disabled sets.
+        batch: Rows per yielded list.
+
+    """
+    query = select(HashEntry.id, HashSet.name, HashEntry.algorithm, HashEntry.value).join(
+        HashSet, HashSet.id == HashEntry.hash_set_id
+    )
+    if enabled_only:
+        query = query.where(HashSet.enabled.is_(True))
+    if sets is not None:
+        query = query.where(HashSet.name.in_(sorted(sets)))
+    with store.session() as s:
+        conn = s.connection()
+        if ids is not None:
+            out: list[CodeRow] = []
+            for chunk in _chunks(sorted(set(ids))):
+                out.extend(CodeRow(*row) for row in conn.execute(query.where(HashEntry.id.in_(chunk))).all())
+            for start in range(0, len(out), batch):
+                yield out[start : start + batch]
+            return
+        result = conn.execution_options(yield_per=batch).execute(query)
+        for part in result.partitions(batch):
+            yield [CodeRow(*row) for row in part]
+
+
+class EntryInfo(NamedTuple):
+    """How a hit is described: the entry's set, label and classification."""
+
+    hash_set: str
+    label: str | None
+    classification: str | None
+
+
+def describe_entries(store: Store, ids: Collection[int]) -> dict[int, EntryInfo]:
+    """Set, label and classification of the given entries (ids the store no longer has are absent).
+
+    Matchers keep only codes in memory and ask for this when something matched: a hit is rare,
+    and millions of labels would cost gigabytes of RAM.
+    """
+    query = select(HashEntry.id, HashSet.name, HashEntry.label, HashEntry.classification).join(
+        HashSet, HashSet.id == HashEntry.hash_set_id
+    )
+    out: dict[int, EntryInfo] = {}
+    with store.session() as s:
+        conn = s.connection()
+        for chunk in _chunks(sorted(set(ids))):
+            for entry_id, set_name, label, classification in conn.execute(query.where(HashEntry.id.in_(chunk))):
+                out[int(entry_id)] = EntryInfo(set_name, label, classification)
+    return out
 
 
 def enabled_entries(store: Store, ids: Iterable[int] | None = None) -> list[KnownEntry]:

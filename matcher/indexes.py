@@ -1,4 +1,4 @@
-"""Matcher indexes: FAISS binary indexes (flat, multi-hash, automatic) and an exact hash map.
+"""Matcher indexes: FAISS binary indexes (flat, multi-hash) and an exact hash map (see also matcher/mih.py).
 
 Every FAISS index here keeps its own arrays of entry ids, codes and a live flag per position:
 FAISS labels are positions, so ids never have to fit FAISS's id maps and removal works the
@@ -11,6 +11,7 @@ distances strictly below its radius, so it is always called with ``radius + 1``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from abc import abstractmethod
@@ -26,17 +27,6 @@ from matcher.base import Codes, Hits, Ids, IndexAbility, IndexFormatError, Match
 
 TOMBSTONE_FRACTION = 0.25
 """Share of removed positions above which a FAISS index is rebuilt from its live entries."""
-
-AUTO_MULTIHASH_MIN = 2_000_000
-"""Entry count from which ``"auto"`` switches from an exact flat scan to multi-hash buckets.
-
-Measured on a 2-core machine with 256-bit codes at radius 31 (FAISS 1.15): at 100k entries
-the flat scan answered in 0.35 ms per query and built in 2 ms, multi-hash in 0.6-0.9 ms after
-a 1.7-3.5 s build; at 1M, flat 4.7 ms per query (70 ms build), multi-hash 2.2-7.6 ms per
-query after a 19-38 s build. FAISS's multi-hash only wins well above a million entries, and
-its build time would break the sub-second reload, hence the high threshold. Benchmarks in
-``benchmarks/`` should move it.
-"""
 
 FAISS_FILE = "index.faissbin"
 """Name of the FAISS-serialised index inside an index folder."""
@@ -243,8 +233,9 @@ class FaissBinaryIndex(MatchIndex):
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / (FAISS_FILE + ".tmp")
         _faiss().write_index_binary(self._faiss, os.fspath(tmp))
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         tmp.replace(folder / FAISS_FILE)
-        self._write_sidecar(folder, self._ids, {"faiss_file": FAISS_FILE, "count": len(self._ids)})
+        self._write_sidecar(folder, self._ids, {"faiss_file": FAISS_FILE, "count": len(self._ids), "sha256": digest})
 
     @classmethod
     def load(cls, folder: Path) -> Self:
@@ -254,6 +245,8 @@ class FaissBinaryIndex(MatchIndex):
         path = folder / str(doc.get("faiss_file", FAISS_FILE))
         if not path.is_file():
             raise IndexFormatError(f"{path} is missing")
+        if "sha256" in doc and doc["sha256"] != hashlib.sha256(path.read_bytes()).hexdigest():
+            raise IndexFormatError(f"{path} does not match the checksum in its sidecar")
         try:
             native = faiss.read_index_binary(os.fspath(path))
         except RuntimeError as exc:
@@ -296,38 +289,6 @@ class MultiHashIndex(FaissBinaryIndex):
     def _new_faiss(self, n: int) -> Any:
         plan = plan_multihash(self.bits, self._radius, n)
         return _faiss().IndexBinaryMultiHash(self.bits, plan.nhash, plan.b)
-
-
-class AutoIndex(FaissBinaryIndex):
-    """Flat below :data:`AUTO_MULTIHASH_MIN` entries, multi-hash from there (chosen per rebuild).
-
-    Args:
-        bits: Code length in bits.
-        radius_hint: Radius the multi-hash layout is tuned for.
-        multihash_min: Entry count from which multi-hash is used.
-
-    """
-
-    name: ClassVar[str] = "auto"
-    replan_on_growth: ClassVar[bool] = True
-
-    def __init__(self, bits: int, *, radius_hint: int | None = None, multihash_min: int = AUTO_MULTIHASH_MIN) -> None:
-        self.multihash_min = multihash_min
-        super().__init__(bits, radius_hint=radius_hint)
-
-    def _new_faiss(self, n: int) -> Any:
-        faiss = _faiss()
-        if n < self.multihash_min:
-            return faiss.IndexBinaryFlat(self.bits)
-        plan = plan_multihash(self.bits, self._radius, n)
-        return faiss.IndexBinaryMultiHash(self.bits, plan.nhash, plan.b)
-
-    def _maybe_rebuild(self) -> None:
-        total = len(self._ids)
-        if self._built_for < self.multihash_min <= total:
-            self._rebuild()
-        else:
-            super()._maybe_rebuild()
 
 
 class ExactIndex(MatchIndex):

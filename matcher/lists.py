@@ -114,6 +114,19 @@ def _entry(cells: Mapping[str, Any], default_algorithm: HashAlgorithm | None) ->
     )
 
 
+def parse_hash_value(text: str, default_algorithm: HashAlgorithm | None = None) -> ListEntry:
+    """Read one ``hex`` or ``algorithm:hex`` value, as a plain-lines list or ``lookup`` has them.
+
+    Without an algorithm it is ``default_algorithm``, else guessed by length (64 hex is PDQ).
+
+    Raises:
+        ValueError: With the reason, if the value is unusable.
+
+    """
+    algorithm, sep, value = text.strip().rpartition(":")
+    return _entry({"hash": value, "algorithm": algorithm if sep else None}, default_algorithm)
+
+
 class HashListFormat(ABC):
     """A file form of a known hash list: how to recognise, read and write it."""
 
@@ -151,10 +164,8 @@ class LinesFormat(HashListFormat):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            algorithm, sep, value = line.rpartition(":")
             try:
-                cells = {"hash": value, "algorithm": algorithm if sep else None}
-                out.entries.append(_entry(cells, default_algorithm))
+                out.entries.append(parse_hash_value(line, default_algorithm))
             except _BadLine as exc:
                 out.errors.append(LineError(line_no, raw, str(exc)))
         return out

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from matcher.base import MatchIndex, read_index_name
-from matcher.indexes import AutoIndex, ExactIndex, FlatIndex, MultiHashIndex
+from matcher.indexes import ExactIndex, FlatIndex, MultiHashIndex
+from matcher.mih import AutoIndex, MihIndex
 
 _INDEXES: tuple[type[MatchIndex], ...] = (
     FlatIndex,
     MultiHashIndex,
+    MihIndex,
     AutoIndex,
     ExactIndex,
 )

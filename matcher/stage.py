@@ -1,25 +1,28 @@
 """Matching stage handler: HashedMedia in, MatchCandidate to review out.
 
-Media that matches nothing is dropped here: its bytes are not kept anywhere (a staged large
-body is deleted). Media that matches is kept in the blob store as evidence for review, once
-per SHA-256, and every hit is recorded.
+Media decided ``none`` is dropped here: its bytes are not kept anywhere (a staged large body is
+deleted). Media decided ``match`` or ``review`` is kept in the blob store as evidence for review,
+once per SHA-256, every hit is recorded with the variant that reached it, and the fused decision
+travels to review on the candidate. List changes reach the stage from the bus (see
+:mod:`matcher.changes`), not by polling the store.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from core.blobs import BlobStore, evidence_key
 from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import HashedMedia, MatchCandidate, Message, derive_id
 from core.store import Store, insert_ignore
-from core.store.models import HashEntry, HashSet, Match, Media
+from core.store.models import Match, Media
+from matcher.changes import ListFollower, default_replica_id
+from matcher.decision import Decision
 from matcher.engine import Matcher
 
 log = structlog.get_logger(__name__)
@@ -28,55 +31,46 @@ MATCHED = Counter("orbweaver_matcher_media_total", "Hashed media handled by the 
 
 
 class MatchingStage:
-    """Consumes ``media.hashed`` in group ``matcher``.
+    """Consumes ``media.hashed`` in group ``matcher``; follows list changes as its own replica.
 
     Args:
-        reload_check_s: How often the stage looks for changed hash lists and reloads its
-            indexes, so list edits become matchable without a restart.
+        bus: The bus.
+        store: The shared store (hash sets, matches, media).
+        blobs: Where matched media is kept as evidence.
+        matcher: The matcher; loaded here.
+        replica_id: Names this replica's list-change consumer group (default: the matcher
+            settings' ``replica_id``, else unique to this process).
+        resync_s: Period of the safety re-sync (default: the matcher settings' ``resync_s``).
 
     """
 
     group = "matcher"
 
     def __init__(
-        self, bus: Bus, store: Store, blobs: BlobStore, matcher: Matcher, *, reload_check_s: float = 1.0
+        self,
+        bus: Bus,
+        store: Store,
+        blobs: BlobStore,
+        matcher: Matcher,
+        *,
+        replica_id: str | None = None,
+        resync_s: float | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
         self.blobs = blobs
         self.matcher = matcher
-        self.reload_check_s = reload_check_s
-        self._lists_version: tuple[object, ...] | None = None
-        self._checked_at = 0.0
-        self._lock = threading.Lock()
-        self.maybe_reload(force=True)
+        self.follower = ListFollower(
+            bus,
+            matcher,
+            replica_id or matcher.settings.replica_id or default_replica_id(),
+            resync_s=resync_s if resync_s is not None else matcher.settings.resync_s,
+        )
+        self.matcher.load()
 
-    def _version(self) -> tuple[object, ...]:
-        with self.store.session() as s:
-            sets = s.execute(select(func.max(HashSet.updated_at), func.count(HashSet.id))).one()
-            entries = s.execute(select(func.max(HashEntry.id), func.count(HashEntry.id))).one()
-            enabled = s.execute(select(func.count(HashSet.id)).where(HashSet.enabled.is_(True))).scalar_one()
-        return (*sets, *entries, enabled)
-
-    def maybe_reload(self, *, force: bool = False) -> bool:
-        """Reload the indexes if any hash list changed since the last load.
-
-        Returns:
-            True if the indexes were reloaded.
-
-        """
-        now = time.monotonic()
-        with self._lock:
-            if not force and now - self._checked_at < self.reload_check_s:
-                return False
-            self._checked_at = now
-            version = self._version()
-            if not force and version == self._lists_version:
-                return False
-            self.matcher.reload()
-            self._lists_version = version
-        log.info("matcher.lists_loaded", version=str(version))
-        return True
+    def follow_changes(self, stop: threading.Event) -> list[threading.Thread]:
+        """Start applying list changes from the bus (and the slow re-sync) until ``stop`` is set."""
+        return self.follower.start(stop)
 
     def _keep_evidence(self, message: HashedMedia) -> str:
         key = evidence_key(message.sha256)
@@ -93,16 +87,17 @@ class MatchingStage:
         return key
 
     def handle(self, message: Message) -> None:
-        """Match one hashed media item against the known lists."""
+        """Match one hashed media item against the known lists and pass it on if it matched."""
         if not isinstance(message, HashedMedia):
             raise PermanentError(f"matching stage cannot handle {message.schema_name}")
-        self.maybe_reload()
-        hits = self.matcher.match(message.hashes)
-        if not hits:
+        outcome = self.matcher.evaluate(message.hashes)
+        verdict = outcome.verdict
+        if verdict.decision is Decision.NONE:
             if message.blob_key is not None:
                 self.blobs.delete(message.blob_key)
             MATCHED.labels("none").inc()
             return
+        hits = outcome.hits
         key = self._keep_evidence(message)
         with self.store.session() as s:
             for hit in hits:
@@ -114,18 +109,22 @@ class MatchingStage:
                         "hash_entry_id": hit.entry_id,
                         "algorithm": hit.algorithm,
                         "distance": hit.distance,
+                        "variant": hit.variant,
                     },
                     ["sha256", "hash_entry_id", "algorithm"],
                 )
             s.execute(update(Media).where(Media.sha256 == message.sha256).values(evidence_key=key))
-        MATCHED.labels("match").inc()
-        best = hits[0]
+        MATCHED.labels(str(verdict.decision)).inc()
+        best = verdict.best or hits[0]
         log.info(
             "matcher.match",
             media_url=message.ref.media_url,
             sha256=message.sha256,
+            decision=str(verdict.decision),
+            reason=verdict.reason,
             algorithm=best.algorithm,
             distance=best.distance,
+            variant=best.variant,
             hash_set=best.hash_set,
         )
         self.bus.publish(
@@ -136,6 +135,7 @@ class MatchingStage:
                 hashes=message.hashes,
                 hits=hits,
                 evidence_key=key,
+                decision=str(verdict.decision),
             )
         )
         self.bus.flush()

@@ -19,6 +19,8 @@ from core.errors import ConfigError, OrbweaverError
 from core.logging import configure
 from core.settings import describe
 from orbweaver import cli_web
+from orbweaver.cli_hash import hash_files
+from orbweaver.cli_match import hashset, lookup, scan
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -162,107 +164,14 @@ def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_m
     click.echo(json.dumps({"stage": stage, "handled": stats.handled, "dead_lettered": stats.dead_lettered}))
 
 
-@main.command("hash")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per file (the default output).")
-@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-def hash_files(as_json: bool, files: tuple[Path, ...]) -> None:
-    """Hash image files: sha256, md5, sha1, pdq, pdq_quality, phash, or error with a reason."""
-    from hashing.hasher import compute_hashes
-
-    failed = False
-    for path in files:
-        record: dict[str, Any] = {"path": str(path)}
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            record["error"] = f"unreadable: {exc.strerror or exc}"
-            failed = True
-        else:
-            outcome = compute_hashes(data)
-            for h in outcome.hashes:
-                record[h.algorithm] = h.value
-                if h.quality is not None:
-                    record[f"{h.algorithm}_quality"] = h.quality
-            if outcome.errors:
-                record["error"] = "; ".join(outcome.errors)
-                failed = True
-        click.echo(json.dumps(record))
-    sys.exit(1 if failed else 0)
+# The hash command lives in orbweaver/cli_hash.py.
+main.add_command(hash_files)
 
 
-@main.group()
-def hashset() -> None:
-    """Manage known hash lists."""
-
-
-@hashset.command("import")
-@CONFIG_OPTION
-@click.option("--name", required=True, help="Name of the list (created if missing).")
-@click.option("--format", "fmt", type=click.Choice(["lines", "csv", "jsonl"]), default=None,
-              help="File format; guessed from the content when omitted.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def hashset_import(config_path: Path | None, name: str, fmt: str | None, file: Path) -> None:
-    """Import a hash list file; bad lines are reported with their line numbers and skipped."""
-    from core.store import Store
-    from matcher.hashsets import import_entries
-    from matcher.lists import parse_hash_list
-
-    settings = _load(config_path)
-    parsed = parse_hash_list(file.read_text(encoding="utf-8", errors="replace"), fmt)
-    for err in parsed.errors:
-        click.echo(f"{file}:{err.line_no}: skipped: {err.reason}", err=True)
-    store = Store(settings.core.store_url())
-    store.migrate()
-    result = import_entries(store, name, parsed.entries, source=str(file))
-    click.echo(json.dumps({"hashset": name, "added": result.added, "duplicates": result.duplicates,
-                           "bad_lines": len(parsed.errors)}))
-
-
-@hashset.command("list")
-@CONFIG_OPTION
-def hashset_list(config_path: Path | None) -> None:
-    """List known hash lists with their entry counts."""
-    from dataclasses import asdict
-
-    from core.store import Store
-    from matcher.hashsets import list_sets
-
-    settings = _load(config_path)
-    store = Store(settings.core.store_url())
-    store.migrate()
-    for info in list_sets(store):
-        click.echo(json.dumps(asdict(info), default=str))
-
-
-@hashset.command("export")
-@CONFIG_OPTION
-@click.option("--name", required=True)
-@click.option("--format", "fmt", type=click.Choice(["lines", "csv", "jsonl"]), default="csv", show_default=True)
-def hashset_export(config_path: Path | None, name: str, fmt: str) -> None:
-    """Write a list's entries to standard output."""
-    from core.store import Store
-    from matcher.hashsets import export_entries
-    from matcher.lists import write_hash_list
-
-    settings = _load(config_path)
-    store = Store(settings.core.store_url())
-    store.migrate()
-    click.echo(write_hash_list(export_entries(store, name), fmt), nl=False)
-
-
-@hashset.command("remove")
-@CONFIG_OPTION
-@click.option("--name", required=True)
-def hashset_remove(config_path: Path | None, name: str) -> None:
-    """Delete a list and its entries."""
-    from core.store import Store
-    from matcher.hashsets import remove_set
-
-    settings = _load(config_path)
-    store = Store(settings.core.store_url())
-    store.migrate()
-    remove_set(store, name)
-    click.echo(json.dumps({"removed": name}))
+# The hashset group and the scan and lookup commands live in orbweaver/cli_match.py.
+main.add_command(hashset)
+main.add_command(scan)
+main.add_command(lookup)
 
 
 from orbweaver.cli_report import report as _report  # noqa: E402 - commands of other modules join the group here

@@ -247,27 +247,38 @@ def run_stage(
     """
     stage = handler or build_stage(name, rt)
     periodic: threading.Thread | None = None
+    helpers: list[threading.Thread] = []
+    helpers_stop = threading.Event()
     if name is StageName.NOTIFIER:
         from notifier.stage import NotifierStage
 
         assert isinstance(stage, NotifierStage)
         periodic = _every(stop, rt.settings.notifier.flush_every_s, stage.tick)
+    if name is StageName.MATCHING:
+        from matcher.stage import MatchingStage
+
+        assert isinstance(stage, MatchingStage)
+        # Every replica applies every list change from the bus while it consumes media.
+        helpers = stage.follow_changes(helpers_stop)
     maintenance = _every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain)
     log.info("stage.start", stage=str(name), group=stage.group, bus=type(rt.bus).__name__)
     topics = [STAGE_TOPICS[name], *STAGE_EXTRA_TOPICS.get(name, ())]
-    stats = rt.bus.consume(
-        topics,
-        stage.group,
-        stage.handle,
-        stop=stop,
-        max_messages=max_messages,
-        batch=batch,
-        poll_timeout_s=poll_timeout_s,
-        defer_flush=name in DEFER_FLUSH_STAGES,
-        stats=stats,
-    )
+    try:
+        stats = rt.bus.consume(
+            topics,
+            stage.group,
+            stage.handle,
+            stop=stop,
+            max_messages=max_messages,
+            batch=batch,
+            poll_timeout_s=poll_timeout_s,
+            defer_flush=name in DEFER_FLUSH_STAGES,
+            stats=stats,
+        )
+    finally:
+        helpers_stop.set()
     log.info("stage.stop", stage=str(name), handled=stats.handled, dead_lettered=stats.dead_lettered)
-    for thread in (periodic, maintenance):
+    for thread in (periodic, maintenance, *helpers):
         if thread is not None:
             thread.join(timeout=1)
     rt.bus.maintain()

@@ -1,7 +1,7 @@
 """Application settings: every service's section composed into one file (``orbweaver.toml``).
 
 Each stage owns its section model; this is the only place that sees them all. A section's
-keys are also environment variables: ``[matcher] radius`` is ``ORBWEAVER_MATCHER__RADIUS``.
+keys are also environment variables: ``[matcher] min_pdq_quality`` is ``ORBWEAVER_MATCHER__MIN_PDQ_QUALITY``.
 """
 
 from __future__ import annotations

@@ -57,16 +57,13 @@ def _default_scheme() -> list[ClassOption]:
 class ReviewSettings(Section):
     """When a match is confirmed without an analyst, and how the queue is ordered."""
 
-    auto_confirm_distance: dict[str, int] = Field(
-        default_factory=lambda: {"md5": 0, "sha1": 0, "sha256": 0, "pdq": 10, "phash": 2},
+    auto_confirm: bool = Field(
+        default=True,
         description=(
-            "Per algorithm, the largest distance to a classified known entry at which a match is "
-            "confirmed automatically; anything farther waits for analysts. Algorithms not listed never "
-            "auto-confirm."
+            "Confirm a classified entry's confident match (the matcher's decision 'match', thresholds in "
+            "[matcher] thresholds) without an analyst; false sends every match to analysts."
         ),
     )
-    auto_confirm: bool = Field(default=True, description="Turn automatic confirmation off entirely.")
-
     # --- analyst workflow (issue 5) ---
     required_assessments: int = Field(
         default=2,

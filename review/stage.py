@@ -46,17 +46,18 @@ class ReviewStage:
         self.settings = settings
 
     def auto_rule(self, candidate: MatchCandidate) -> MatchHit | None:
-        """The hit that confirms this candidate without an analyst, if any."""
-        if not self.settings.auto_confirm:
+        """The hit that confirms this candidate without an analyst, if any.
+
+        Only a confident ``match`` of the matcher's fused decision (``matcher.decision``)
+        confirms automatically, by the hit that decided it (listed first), and only when that
+        entry carries an actionable classification; every ``review`` waits for analysts.
+        """
+        if not self.settings.auto_confirm or candidate.decision != "match" or not candidate.hits:
             return None
-        for hit in candidate.hits:
-            limit = self.settings.auto_confirm_distance.get(hit.algorithm)
-            if limit is None or hit.distance > limit or not hit.classification:
-                continue
-            if Classification(hit.classification) is Classification.NOT_CSAM:
-                continue
-            return hit
-        return None
+        hit = candidate.hits[0]
+        if not hit.classification or Classification(hit.classification) is Classification.NOT_CSAM:
+            return None
+        return hit
 
     def handle(self, message: Message) -> None:
         """Queue or confirm one match candidate."""
@@ -96,7 +97,7 @@ class ReviewStage:
                     s,
                     item,
                     Classification(rule.classification),
-                    decided_by=f"auto:{rule.algorithm}<={self.settings.auto_confirm_distance[rule.algorithm]}",
+                    decided_by=f"auto:match:{rule.algorithm}",
                     automatic=True,
                     reason=f"{rule.algorithm} distance {rule.distance} to {rule.hash_set} entry {rule.entry_id}",
                 )

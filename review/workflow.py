@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import ACTIONABLE, Classification, HashSetChange, ReviewDecision, derive_id, utcnow
+from core.messages import ACTIONABLE, Classification, ReviewDecision, derive_id, utcnow
 from core.store import Store, insert_ignore
 from core.store.models import (
     AllowEntry,
@@ -37,6 +37,7 @@ from core.store.models import (
     ReviewDecisionRow,
     ReviewItem,
 )
+from matcher.changes import publish_changes
 from matcher.hashsets import UnknownHashSetError, import_entries, remove_entries
 from matcher.lists import ListEntry
 from review.service import SETTLED, announce, record_settlement
@@ -468,9 +469,7 @@ class ReviewWorkflow:
                 entries.append(ListEntry(value=pdq, algorithm="pdq", label=label,
                                          classification=str(classification), source="review"))
             result = import_entries(self.store, name, entries, source="analyst review")
-            if result.added:
-                self.bus.publish(HashSetChange(hash_set=name))
-                self.bus.flush()
+            publish_changes(self.bus, result.changes)
             log.info("review.hash_list_added", item=item_id, hash_set=name, added=result.added)
 
     # --- providers' contests --------------------------------------------------------------------------------
@@ -557,12 +556,11 @@ class ReviewWorkflow:
         name = self.settings.local_hash_list
         if name and previous is not None and Classification(previous) in ACTIONABLE:
             try:
-                removed = remove_entries(self.store, name, [sha256] + ([pdq] if pdq else []))
+                edit = remove_entries(self.store, name, [sha256] + ([pdq] if pdq else []))
             except UnknownHashSetError:
-                removed = []
-            if removed:
-                self.bus.publish(HashSetChange(hash_set=name))
-                self.bus.flush()
+                pass
+            else:
+                publish_changes(self.bus, edit.changes)
         log.info("review.contest_accepted", contest=contest_id, senior=senior, item=entry.review_item_id,
                  withdrawn=withdrawn, was=previous)
         return entry

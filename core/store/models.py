@@ -166,6 +166,9 @@ class HashSet(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Change counter, bumped in the transaction of every change; matcher replicas compare it
+    with the generation they applied to find missed changes (migration 0002)."""
 
 
 class HashEntry(Base):
@@ -196,6 +199,8 @@ class Match(Base):
     algorithm: Mapped[str] = mapped_column(String(40))
     distance: Mapped[int] = mapped_column(Integer)
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    variant: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    """Variant of the media whose hash matched ("" as given, "trimmed", "pdq-dihedral:rot90"...)."""
 
 
 class ReviewItem(Base):

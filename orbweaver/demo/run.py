@@ -77,7 +77,7 @@ def write_known_list(manifest: SiteManifest, known_dir: Path, target: Path) -> i
         if not path.is_file() or path.suffix.lower() not in {".jpg", ".jpeg", ".png"}:
             continue
         outcome = compute_hashes(path.read_bytes())
-        for h in outcome.hashes:
+        for h in outcome.plain:  # the images as given, not their rotations or variants
             if h.algorithm in {"pdq", "phash", "md5"}:
                 # The classification is a stand-in: these are generated benign images.
                 rows.append(f"{h.value},{h.algorithm},{path.stem},baseline_csam,orbweaver-demo")

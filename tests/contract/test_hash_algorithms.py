@@ -1,20 +1,35 @@
 """Contract kit for hash algorithms: every class in ``hashing.registry.ALGORITHMS`` runs all of it.
 
 Registering an algorithm is enough to enrol it: the tests are parametrised over the registry,
-and split by declared ability (exact or perceptual). Test images are benign, generated from a
-seed by ``tests/unit/hashing/synthetic.py`` (gradients, random shapes, a little noise).
+and split by declared ability (exact or perceptual): declarations, round trips, batch equals
+one by one (failures as data), the empty cases, robustness, and the eight rotations and flips.
+Test images are benign, generated from a seed by ``tests/unit/hashing/synthetic.py``
+(gradients, random shapes, a little noise).
 """
 
 from __future__ import annotations
 
+import hashlib
 import string
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
 
-from core.messages import HashValue
-from hashing.base import Ability, HashAlgorithm, MediaInput, hamming_hex
-from hashing.decode import MediaDecodeError
+from core.messages import HashedMedia, HashValue, MediaRef, decode
+from core.messages import encode as encode_message
+from hashing.base import (
+    TRANSPOSITIONS,
+    Ability,
+    HashAlgorithm,
+    MediaInput,
+    PerceptualHash,
+    bits_to_hex,
+    hamming_hex,
+    hex_to_bits,
+)
+from hashing.decode import MediaDecodeError, Raster, transpose_raster
+from hashing.pdq import Dihedral
 from hashing.registry import ALGORITHMS
 from tests.unit.hashing.synthetic import encode, photo
 
@@ -33,6 +48,8 @@ ALL = sorted(ALGORITHMS)
 EXACT = sorted(n for n, a in ALGORITHMS.items() if Ability.EXACT in a.abilities)
 PERCEPTUAL = sorted(n for n, a in ALGORITHMS.items() if Ability.PERCEPTUAL in a.abilities)
 SEEDS = range(6)
+REF = MediaRef(campaign_id="c", page_url="http://h.test/", media_url="http://h.test/a.jpg",
+               final_url="http://h.test/a.jpg", fetched_at=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +151,67 @@ def test_perceptual_hashes_all_eight_orientations(name: str, photos: list[Image.
 def test_perceptual_refuses_undecodable_bytes(name: str) -> None:
     with pytest.raises(MediaDecodeError):
         run(name, b"")
+
+
+# --- batches, empty input, round trips, rotations and flips ---------------------------------
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_batch_equals_one_by_one_with_failures_as_data(name: str, png_bodies: list[bytes]) -> None:
+    bodies = [png_bodies[0], b"", b"<html>not an image</html>", png_bodies[1], png_bodies[0][:200], png_bodies[2]]
+    algorithm = ALGORITHMS[name]()
+    batch = algorithm.compute_batch([MediaInput(b) for b in bodies])
+    assert len(batch) == len(bodies)
+    for body, result in zip(bodies, batch, strict=True):
+        try:
+            expected: HashValue | str = algorithm.compute(MediaInput(body))
+        except MediaDecodeError as exc:
+            expected = exc.reason
+        assert (result.reason if isinstance(result, MediaDecodeError) else result) == expected
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_empty_batch_and_empty_body(name: str) -> None:
+    algorithm = ALGORITHMS[name]()
+    assert algorithm.compute_batch([]) == []
+    if Ability.EXACT in algorithm.abilities:
+        assert algorithm.compute(MediaInput(b"")).value == hashlib.new(name, b"").hexdigest()
+    else:
+        with pytest.raises(MediaDecodeError, match=r"^empty: "):
+            algorithm.compute(MediaInput(b""))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_value_round_trips_through_bits_and_the_bus(name: str, png_bodies: list[bytes]) -> None:
+    value = run(name, png_bodies[0])
+    assert bits_to_hex(hex_to_bits(value.value)) == value.value
+    assert hex_to_bits(value.value).size == ALGORITHMS[name].bits
+    tagged = value.model_copy(update={"variant": "pdq-dihedral:rot90"})
+    message = HashedMedia(ref=REF, sha256="0" * 64, size=1, hashes=[value, tagged])
+    assert decode(encode_message(message)) == message
+
+
+@pytest.mark.parametrize("name", PERCEPTUAL)
+def test_perceptual_batch_of_rasters_equals_one_by_one(name: str, photos: list[Image.Image]) -> None:
+    algorithm = ALGORITHMS[name]()
+    assert isinstance(algorithm, PerceptualHash)
+    rasters = [Raster.plain(p) for p in photos]
+    assert algorithm.hash_rasters(rasters) == [algorithm.hash_raster(r) for r in rasters]
+    assert algorithm.hash_rasters([]) == []
+
+
+@pytest.mark.parametrize("name", PERCEPTUAL)
+def test_perceptual_rotations_and_flips_hash_the_transposed_image(name: str, photos: list[Image.Image]) -> None:
+    algorithm = ALGORITHMS[name]()
+    assert isinstance(algorithm, PerceptualHash)
+    raster = Raster.plain(photos[1])
+    turned = algorithm.dihedral(raster)
+    assert list(turned) == list(Dihedral)
+    plain = algorithm.hash_raster(raster).value
+    # Native implementations (PDQ: from the DCT, as Meta's reference does) may differ from
+    # hashing the transposed image by sampling-grid rounding; by transposition they are equal.
+    near = ALGORITHMS[name].bits // 8 if Ability.DIHEDRAL in algorithm.abilities else 0
+    for turn, value in turned.items():
+        direct = algorithm.hash_raster(transpose_raster(raster, TRANSPOSITIONS[turn])).value
+        assert hamming_hex(value.value, direct) <= near, turn
+        assert hamming_hex(value.value, plain) > ALGORITHMS[name].bits // 8, turn

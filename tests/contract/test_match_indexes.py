@@ -7,6 +7,7 @@ image is involved. Each registered index name must have a subclass of ``MatchInd
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,8 +15,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from matcher import mih
 from matcher.base import IndexAbility, IndexFormatError, MatchIndex
-from matcher.indexes import AutoIndex, MultiHashIndex, plan_multihash
+from matcher.indexes import MultiHashIndex, plan_multihash
+from matcher.mih import AutoIndex, MihIndex, plan_mih
 from matcher.registry import INDEXES, create_index, load_index
 
 Codes = npt.NDArray[np.uint8]
@@ -269,26 +272,104 @@ class TestMultiHash(MatchIndexContract):
         assert index.query(q, radius) == brute_force(base, np.arange(3000), q, radius)
 
 
+class TestMih(MatchIndexContract):
+    index_name = "mih"
+
+    @pytest.mark.parametrize("radius", [0, 5, 11, 12, 13, 31, 32, 33])
+    def test_pigeonhole_edges(self, radius: int) -> None:
+        """Errors spread evenly over the substrings, as many as the radius allows in total."""
+        rng = np.random.default_rng(radius)
+        base = rng.integers(0, 256, size=(3000, 32), dtype=np.uint8)
+        index = MihIndex(256, radius_hint=31)
+        index.build(np.arange(3000), base)
+        plan = index.plan
+        assert plan is not None
+        queries = []
+        for row in base[:30]:
+            bits = np.unpackbits(row, bitorder="little").copy()
+            # Bit i of a code is byte i // 8, bit i % 8 (little-endian words): table t holds bits
+            # [t*b, (t+1)*b). Put radius // m flips in each table, the remainder in the first ones.
+            per, extra = divmod(radius, plan.m)
+            for t in range(plan.m):
+                for j in range(per + (1 if t < extra else 0)):
+                    bits[t * plan.b + j] ^= 1
+            queries.append(np.packbits(bits, bitorder="little"))
+        q = np.array(queries)
+        assert index.query(q, radius) == brute_force(base, np.arange(3000), q, radius)
+
+    def test_plans_follow_the_entry_count(self) -> None:
+        assert (plan_mih(256, 31, 1_000_000).m, plan_mih(256, 31, 1_000_000).b) == (12, 20)
+        assert (plan_mih(256, 31, 10_000_000).m, plan_mih(256, 31, 10_000_000).b) == (11, 23)
+        small = plan_mih(256, 31, 10)
+        assert small.b == 8 and small.m == 32
+
+    def test_the_tail_is_re_indexed_past_its_limit(self, pdq_small, monkeypatch: pytest.MonkeyPatch) -> None:
+        ids, codes, queries = pdq_small
+        monkeypatch.setattr(mih, "TAIL_MAX", 500)
+        index = MihIndex(256, radius_hint=31)
+        index.build(ids[:1000], codes[:1000])
+        index.add(ids[1000:1400], codes[1000:1400])
+        assert index.tail_size == 400  # matchable at once, from the flat tail
+        index.add(ids[1400:2000], codes[1400:2000])
+        assert index.tail_size == 0
+        assert index.query(queries, 31) == brute_force(codes[:2000], ids[:2000], queries, 31)
+
+    def test_background_re_index_keeps_changes_made_while_it_ran(self, pdq_small, monkeypatch) -> None:
+        ids, codes, queries = pdq_small
+        monkeypatch.setattr(mih, "TAIL_MAX", 100)
+        index = MihIndex(256, radius_hint=31, background_min=0)
+        index.build(ids[:3000], codes[:3000])
+        started = threading.Event()
+        release = threading.Event()
+        prepare = index._prepare
+
+        def slow_prepare(*args):  # hold the build open while changes arrive
+            started.set()
+            release.wait(10)
+            return prepare(*args)
+
+        monkeypatch.setattr(index, "_prepare", slow_prepare)
+        index.add(ids[3000:3200], codes[3000:3200])  # past the tail limit: a background re-index starts
+        assert started.wait(10)
+        removed = ids[:50]
+        index.remove(removed)
+        index.add(ids[3200:4500], codes[3200:4500])  # more than the room the new arrays keep: they grow
+        expected_keep = ~np.isin(ids[:4500], removed)
+        expected = brute_force(codes[:4500][expected_keep], ids[:4500][expected_keep], queries, 31)
+        assert index.query(queries, 31) == expected
+        release.set()
+        index.wait(10)
+        assert index.tail_size == 1300  # the codes added during the build stay in the tail
+        assert len(index) == 4500 - 50
+        assert index.query(queries, 31) == expected
+
+
 class TestAuto(MatchIndexContract):
+    """The default index at test sizes: below its threshold, an exact flat scan."""
+
     index_name = "auto"
 
+    def test_starts_flat_and_builds_tables_when_it_grows(self, pdq_small) -> None:
+        ids, codes, queries = pdq_small
+        index = AutoIndex(256, radius_hint=31, tables_min=3_000)
+        index.build(ids[:2_000], codes[:2_000])
+        assert index.plan is None
+        index.add(ids[2_000:], codes[2_000:])
+        assert index.plan is not None and index.tail_size == 0
+        assert index.query(queries, 31) == brute_force(codes, ids, queries, 31)
+        index.remove(ids[:2_500])  # shrinking below the threshold goes back to flat
+        assert index.plan is None
+        keep = slice(2_500, None)
+        assert index.query(queries, 31) == brute_force(codes[keep], ids[keep], queries, 31)
 
-class TestAutoSwitchingToMultiHash(MatchIndexContract):
-    """The automatic index with a low threshold, so the oracle data runs on multi-hash."""
+
+class TestAutoWithTables(MatchIndexContract):
+    """The default index with a low threshold, so the oracle data runs through the tables."""
 
     index_name = "auto"
 
     def make(self, bits: int, radius_hint: int | None = None) -> MatchIndex:
-        return AutoIndex(bits, radius_hint=radius_hint, multihash_min=2_000)
-
-    def test_switches_when_growing_past_the_threshold(self, pdq_small) -> None:
-        ids, codes, queries = pdq_small
-        index = AutoIndex(256, radius_hint=31, multihash_min=3_000)
-        index.build(ids[:2_000], codes[:2_000])
-        assert index.native_kind == "IndexBinaryFlat"
-        index.add(ids[2_000:], codes[2_000:])
-        assert index.native_kind == "IndexBinaryMultiHash"
-        assert index.query(queries, 31) == brute_force(codes, ids, queries, 31)
+        return AutoIndex(bits, radius_hint=radius_hint, tables_min=2_000)
 
 
 class TestExactMap(MatchIndexContract):
@@ -321,6 +402,19 @@ def test_registered_names_are_explicit_and_unique() -> None:
 def test_load_rejects_broken_sidecars(tmp_path: Path, doc: str) -> None:
     (tmp_path / "index.json").write_text(doc, encoding="utf-8")
     with pytest.raises(IndexFormatError):
+        load_index(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["faiss-flat", "faiss-multihash", "mih", "auto"])
+def test_load_rejects_a_changed_faiss_file(tmp_path: Path, name: str) -> None:
+    index = create_index(name, 64)
+    index.build(np.array([1, 2]), np.arange(16, dtype=np.uint8).reshape(2, 8))
+    index.save(tmp_path)
+    [blob] = [p for p in tmp_path.iterdir() if p.name != "index.json"]
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="checksum"):
         load_index(tmp_path)
 
 

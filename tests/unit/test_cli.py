@@ -27,7 +27,7 @@ def test_config_check_accepts_defaults_and_rejects_unknown_keys(tmp_path: Path) 
     assert typo.returncode == 2
     assert "core.buss" in typo.stderr and "ORBWEAVER_CORE__BUSS" in typo.stderr
     config = tmp_path / "orbweaver.toml"
-    config.write_text('[matcher]\nradius = { pdq = 31 }\n[notifer]\nbatch_window_s = 5\n')
+    config.write_text('[matcher.thresholds]\npdq = { match = 16, review = 31 }\n[notifer]\nbatch_window_s = 5\n')
     bad_file = run("config", "check", "--config", str(config))
     assert bad_file.returncode == 2 and "notifer" in bad_file.stderr
 

@@ -70,7 +70,7 @@ def test_media_input_decodes_lazily_once_and_remembers_failure() -> None:
     media = MediaInput(encode(photo(0, (64, 48)), "PNG"))
     assert not media.decode_attempted
     assert media.image is media.image
-    assert media.decode_attempted and media.image.mode == "RGB"
+    assert media.decode_attempted and media.image.mode == "L"
     broken = MediaInput(b"GIF89a")
     with pytest.raises(MediaDecodeError) as first:
         _ = broken.canonical

@@ -14,7 +14,9 @@ from hashing import registry
 from hashing.algorithms import Md5
 from hashing.base import Ability, HashAlgorithm, MediaInput
 from hashing.hasher import DEFAULT_ALGORITHMS, compute_hashes
+from hashing.pdq import Dihedral
 from hashing.settings import HashingSettings
+from hashing.variants import VariantName
 from tests.unit.hashing.synthetic import encode, photo
 
 BODY = encode(photo(2, (400, 300)), "JPEG", quality=90)
@@ -23,8 +25,13 @@ BODY = encode(photo(2, (400, 300)), "JPEG", quality=90)
 def test_default_algorithms_in_order_with_no_errors() -> None:
     outcome = compute_hashes(BODY)
     assert outcome.errors == []
-    assert [h.algorithm for h in outcome.hashes] == list(DEFAULT_ALGORITHMS)
-    by_name = {h.algorithm: h for h in outcome.hashes}
+    assert [h.algorithm for h in outcome.plain] == list(DEFAULT_ALGORITHMS)
+    # then the seven rotations and flips of PDQ, then the query-side variants (pdq and phash each)
+    extras = [h.variant for h in outcome.hashes[len(outcome.plain) :]]
+    assert extras[:7] == [f"pdq-dihedral:{d}" for d in Dihedral]
+    assert extras[7:] and set(extras[7:]) <= set(VariantName)
+    assert len(compute_hashes(BODY, settings=HashingSettings(dihedral=False)).hashes) == 5 + len(extras) - 7
+    by_name = {h.algorithm: h for h in outcome.plain}
     assert by_name["sha256"].value == hashlib.sha256(BODY).hexdigest()
     assert by_name["pdq"].quality is not None and by_name["pdq"].quality >= 80
     assert by_name["phash"].quality is None

@@ -11,13 +11,16 @@ from core.store import Store
 from core.store.models import HashEntry, HashSet
 from matcher.hashsets import (
     UnknownHashSetError,
+    describe_entries,
     enabled_entries,
     export_entries,
     import_entries,
+    iter_code_rows,
     list_sets,
     remove_entries,
     remove_set,
     set_enabled,
+    set_generations,
 )
 from matcher.lists import ListEntry, parse_hash_list, write_hash_list
 
@@ -80,11 +83,12 @@ def test_export_round_trips_through_a_list_file(store: Store) -> None:
 def test_remove_entries_and_set(store: Store) -> None:
     result = import_entries(store, "s", [ListEntry(md5(str(i)), "md5") for i in range(3)])
     before = next(s for s in list_sets(store)).updated_at
-    removed = remove_entries(store, "s", [md5("1").upper(), md5("not there")])
+    removed = remove_entries(store, "s", [md5("1").upper(), md5("not there")]).removed_ids
     assert len(removed) == 1 and removed[0] in result.added_ids
     assert {e.value for e in export_entries(store, "s")} == {md5("0"), md5("2")}
     assert next(s for s in list_sets(store)).updated_at > before
-    assert sorted(remove_set(store, "s")) == sorted(set(result.added_ids) - set(removed))
+    assert remove_entries(store, "s", [md5("not there")]).changes == []  # nothing removed, nothing announced
+    assert remove_set(store, "s").removed_ids == sorted(set(result.added_ids) - set(removed))
     assert list_sets(store) == []
     with store.session() as s:
         assert s.execute(select(HashEntry.id)).first() is None
@@ -111,3 +115,35 @@ def test_enabled_entries_skip_disabled_sets(store: Store) -> None:
     ]
     assert enabled_entries(store, off.added_ids) == []
     assert [e.id for e in enabled_entries(store, on.added_ids + off.added_ids)] == on.added_ids
+
+
+def test_every_change_bumps_the_generation_and_is_announced(store: Store) -> None:
+    first = import_entries(store, "s", [ListEntry(md5("a"), "md5")], source="src")
+    assert [(c.hash_set, c.generation, c.added_ids, c.removed_ids, c.reload) for c in first.changes] == [
+        ("s", 1, first.added_ids, [], False)
+    ]
+    assert import_entries(store, "s", [ListEntry(md5("a"), "md5")]).changes == []  # a duplicate changes nothing
+    removed = remove_entries(store, "s", [md5("a")])
+    assert [(c.generation, c.removed_ids) for c in removed.changes] == [(2, first.added_ids)]
+    toggled = set_enabled(store, "s", False)
+    assert [(c.generation, c.reload) for c in toggled.changes] == [(3, True)]
+    assert set_generations(store) == {"s": (3, False)}
+    assert list_sets(store)[0].generation == 3
+    deleted = remove_set(store, "s")
+    assert [(c.generation, c.reload) for c in deleted.changes] == [(4, True)]
+    assert set_generations(store) == {}
+
+
+def test_describe_and_stream_entries(store: Store) -> None:
+    on = import_entries(store, "on", [ListEntry(PDQ, "pdq", "P", "baseline_csam"), ListEntry(md5("m"), "md5")])
+    off = import_entries(store, "off", [ListEntry(md5("b"), "md5")])
+    set_enabled(store, "off", False)
+    info = describe_entries(store, [*on.added_ids, *off.added_ids, 10**9])
+    assert info[on.added_ids[0]] == ("on", "P", "baseline_csam")
+    assert set(info) == {*on.added_ids, *off.added_ids}
+    rows = [r for batch in iter_code_rows(store, batch=1) for r in batch]
+    assert sorted(r.id for r in rows) == on.added_ids
+    every = [r for batch in iter_code_rows(store, enabled_only=False) for r in batch]
+    assert len(every) == 3
+    assert [r.hash_set for b in iter_code_rows(store, sets=["off"], enabled_only=False) for r in b] == ["off"]
+    assert [r.value for b in iter_code_rows(store, ids=on.added_ids[:1]) for r in b] == [PDQ]

@@ -49,12 +49,15 @@ def sighting(store: Store, r: MediaRef, message_id: str) -> None:
 
 
 def candidate(
-    r: MediaRef, distance: int, classification: str | None = "baseline_csam", algo: str = "pdq"
+    r: MediaRef, distance: int, classification: str | None = "baseline_csam", algo: str = "pdq",
+    decision: str | None = None,
 ) -> MatchCandidate:
+    """A candidate as the matcher sends it; its decision follows the default PDQ thresholds unless given."""
     return MatchCandidate(
         ref=r, sha256=SHA, hashes=[HashValue(algorithm=algo, value="0" * 64)], evidence_key=f"evidence/ab/{SHA}",
         hits=[MatchHit(algorithm=algo, distance=distance, hash_set="known", entry_id=1, entry_label="k1",
                        classification=classification, query_hash="0" * 64)],
+        decision=decision or ("match" if distance <= 16 else "review"),
     )
 
 
@@ -88,6 +91,25 @@ def test_distant_match_waits_for_analysts(env: tuple[EmbeddedBus, Store]) -> Non
     with store.session() as s:
         assert s.scalars(select(ReviewItem)).one().status == "pending"
     assert published(bus, Topic.NOTICE_REQUESTS) == []
+
+
+def test_auto_confirmation_follows_the_matchers_decision(env: tuple[EmbeddedBus, Store]) -> None:
+    bus, store = env
+    r = ref("http://h.test/a.jpg")
+    sighting(store, r, "m1")
+    stage = ReviewStage(bus, store, ReviewSettings())
+    stage.handle(candidate(r, distance=0, decision="review"))  # close, but the matcher was not confident
+    with store.session() as s:
+        assert s.scalars(select(ReviewItem)).one().status == "pending"
+    stage.handle(candidate(r, distance=20, decision="match"))  # e.g. PDQ and pHash jointly close
+    with store.session() as s:
+        item = s.scalars(select(ReviewItem)).one()
+        assert (item.status, item.decided_by) == ("confirmed", "auto:match:pdq")
+    off = ReviewStage(bus, store, ReviewSettings(auto_confirm=False))
+    other = MatchCandidate(**{**candidate(r, distance=0).model_dump(), "sha256": "cd" * 32})
+    off.handle(other)
+    with store.session() as s:
+        assert s.scalars(select(ReviewItem.status).where(ReviewItem.sha256 == "cd" * 32)).one() == "pending"
 
 
 def test_unclassified_entry_never_auto_confirms(env: tuple[EmbeddedBus, Store]) -> None:

@@ -17,8 +17,10 @@ from core.messages import HashValue, MatchCandidate, MatchHit, MediaRef, new_id,
 from core.store import Store, insert_ignore
 from core.store.models import HashEntry, Match, Media, ReviewItem, Sighting
 from hashing.hasher import compute_hashes
+from matcher.decision import decide_with
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
+from matcher.settings import MatcherSettings
 from orbweaver.demo.imagegen import encode, generate
 from review.stage import ReviewStage
 
@@ -62,8 +64,10 @@ def seed_candidate(
 ) -> Seeded:
     """Store media, a sighting, a known entry and a match, then hand the candidate to the review stage."""
     when = when or datetime(2026, 1, 1, tzinfo=UTC)
-    hashes: list[HashValue] = compute_hashes(body).hashes
-    by = {h.algorithm: h for h in hashes}
+    outcome = compute_hashes(body)
+    hashes: list[HashValue] = outcome.hashes
+    # The media row keeps the plain hashes, as the hashing stage does; variants only travel as queries.
+    by = {h.algorithm: h for h in outcome.plain}
     sha, pdq = sha256_hex(body), by["pdq"].value
     key = evidence_key(sha)
     blobs.put(key, body)
@@ -76,7 +80,7 @@ def seed_candidate(
         insert_ignore(s, Media, {"sha256": sha, "size": len(body), "content_type": "image/jpeg",
                                  "md5": by["md5"].value, "sha1": by["sha1"].value, "pdq": pdq,
                                  "pdq_quality": by["pdq"].quality, "phash": by["phash"].value,
-                                 "hashes": [h.model_dump() for h in hashes], "evidence_key": key}, ["sha256"])
+                                 "hashes": [h.model_dump() for h in outcome.plain], "evidence_key": key}, ["sha256"])
         s.add(Sighting(message_id=new_id(), campaign_id=campaign_id, sha256=sha, page_url=page_url,
                        media_url=media_url, final_url=media_url, http_status=200, content_type="image/jpeg",
                        resolved_ip="198.51.100.7", size=len(body), fetched_at=when))
@@ -84,11 +88,12 @@ def seed_candidate(
                                  "distance": distance}, ["sha256", "hash_entry_id", "algorithm"])
     ref = MediaRef(campaign_id=campaign_id, page_url=page_url, media_url=media_url, final_url=media_url,
                    resolved_ip="198.51.100.7", fetched_at=when)
-    stage.handle(MatchCandidate(
-        ref=ref, sha256=sha, hashes=hashes, evidence_key=key,
-        hits=[MatchHit(algorithm="pdq", distance=distance, hash_set=list_name, entry_id=entry_id, entry_label=label,
-                       classification="baseline_csam", query_hash=pdq)],
-    ))
+    hits = [MatchHit(algorithm="pdq", distance=distance, hash_set=list_name, entry_id=entry_id, entry_label=label,
+                     classification="baseline_csam", query_hash=pdq)]
+    # The matcher's own decision rule, so that auto-confirmation follows the default thresholds.
+    verdict = decide_with(hits, MatcherSettings())
+    stage.handle(MatchCandidate(ref=ref, sha256=sha, hashes=hashes, evidence_key=key, hits=hits,
+                                decision=str(verdict.decision)))
     with store.session() as s:
         item_id = s.scalar(select(ReviewItem.id).where(ReviewItem.sha256 == sha))
         assert item_id is not None

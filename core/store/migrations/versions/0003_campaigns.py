@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_campaigns"
-down_revision = "0001"
+down_revision = "0002_matching"
 branch_labels = None
 depends_on = None
 

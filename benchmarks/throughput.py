@@ -1,0 +1,241 @@
+"""Benchmarks, hashing throughput: images per CPU-second for decode + PDQ + pHash + SHA-256, side by side.
+
+Pipelines, each run over the same corpus bytes in one process, one after another, timed with
+``time.process_time`` (CPU time of this process, so other load on the machine does not count):
+
+- ``orbweaver``: :func:`hashing.hasher.compute_hashes_batch` with sha256, pdq and phash (no
+  rotations, variants or frames: the same work as the others), in batches of ``--batch``;
+- ``naive``: Pillow full decode + ``imagehash.phash`` + ``pdqhash.compute`` + ``hashlib.sha256``;
+- ``perception``: Pillow full decode + ``perception``'s ``PDQHash`` and ``PHash`` + SHA-256
+  (skipped, with the reason, when perception is not installed);
+- ``floor``: reduced JPEG decoding alone (Pillow ``draft`` to the working size, luma), the
+  least any pipeline that decodes the image must spend.
+
+It also measures how far orbweaver's PDQ is from ``pdqhash`` on the fully decoded image (the
+interoperability budget: within 10 bits at quality >= 80, mean <= 4) and its pHash from
+``imagehash.phash`` on the full image.
+
+    python -m benchmarks.run throughput [--limit N] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.corpus import DEFAULT_DIR, build, load
+
+RESULTS = Path(__file__).resolve().parent / "results" / "throughput.json"
+ALGORITHMS = ("sha256", "pdq", "phash")
+
+
+def _naive(data: bytes) -> None:
+    import imagehash
+    import pdqhash
+
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    imagehash.phash(image)
+    pdqhash.compute(np.asarray(image))
+    hashlib.sha256(data).hexdigest()
+
+
+def _perception() -> Callable[[bytes], None] | str:
+    try:
+        from perception import hashers
+    except ImportError as exc:
+        return f"not installed ({exc}); see benchmarks/README.md"
+    pdq, phash = hashers.PDQHash(), hashers.PHash()
+
+    def run(data: bytes) -> None:
+        image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        pdq.compute(image)
+        phash.compute(image)
+        hashlib.sha256(data).hexdigest()
+
+    return run
+
+
+def _floor(working_size: int) -> Callable[[bytes], None]:
+    def run(data: bytes) -> None:
+        image = Image.open(io.BytesIO(data))
+        image.draft("L", (working_size, working_size))
+        image.load()
+
+    return run
+
+
+def _per_item(function: Callable[[bytes], None]) -> Callable[[Sequence[bytes]], None]:
+    def run(batch: Sequence[bytes]) -> None:
+        for data in batch:
+            function(data)
+
+    return run
+
+
+def _time(run: Callable[[Sequence[bytes]], None], bodies: Sequence[bytes], batch: int, repeat: int) -> float:
+    """Best images per CPU-second over ``repeat`` passes."""
+    best = 0.0
+    for _ in range(repeat):
+        start = time.process_time()
+        for i in range(0, len(bodies), batch):
+            run(bodies[i : i + batch])
+        elapsed = time.process_time() - start
+        best = max(best, len(bodies) / elapsed)
+    return best
+
+
+def interop(bodies: Sequence[bytes], plan: Any) -> dict[str, Any]:
+    """Bits between orbweaver's PDQ/pHash and the references on the fully decoded image."""
+    import imagehash
+    import pdqhash
+
+    from hashing.base import hamming_hex
+    from hashing.hasher import compute_hashes_batch
+
+    outcomes = compute_hashes_batch(bodies, plan=plan)
+    pdq_bits, phash_bits, low_quality = [], [], 0
+    for data, outcome in zip(bodies, outcomes, strict=True):
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        vector, quality = pdqhash.compute(np.asarray(image))
+        ours = {h.algorithm: h.value for h in outcome.plain}
+        phash_bits.append(hamming_hex(ours["phash"], str(imagehash.phash(image))))
+        if quality < 80:
+            low_quality += 1
+            continue
+        reference = np.packbits(np.asarray(vector, dtype=bool)).tobytes().hex()
+        pdq_bits.append(hamming_hex(ours["pdq"], reference))
+    pdq = np.asarray(pdq_bits)
+    phash = np.asarray(phash_bits)
+    return {
+        "pdq_vs_pdqhash_full_image": {
+            "images_quality_ge_80": len(pdq_bits),
+            "skipped_quality_lt_80": low_quality,
+            "mean_bits": round(float(pdq.mean()), 3),
+            "p95_bits": float(np.percentile(pdq, 95)),
+            "max_bits": int(pdq.max()),
+            "over_10_bits": int((pdq > 10).sum()),
+        },
+        "phash_vs_imagehash_full_image": {
+            "images": len(phash_bits),
+            "mean_bits": round(float(phash.mean()), 3),
+            "max_bits": int(phash.max()),
+            "identical": int((phash == 0).sum()),
+        },
+    }
+
+
+def measure(
+    corpus: Path = DEFAULT_DIR, limit: int | None = None, repeat: int = 3, batch: int = 64, working_size: int = 0
+) -> dict[str, Any]:
+    """Run every pipeline over the corpus and return the results record."""
+    from hashing.decode import DEFAULT_WORKING_SIZE, DecodeLimits
+    from hashing.hasher import HashPlan, compute_hashes_batch
+
+    working_size = working_size or DEFAULT_WORKING_SIZE
+    paths = load(corpus)[:limit]
+    bodies = [p.read_bytes() for p in paths]
+    plan = HashPlan(
+        algorithms=ALGORITHMS,
+        limits=DecodeLimits(working_size=working_size),
+        dihedral=False,
+        variants=False,
+        animation_max_frames=0,
+    )
+
+    def ours(chunk: Sequence[bytes]) -> None:
+        compute_hashes_batch(chunk, plan=plan)
+
+    perception = _perception()
+    pipelines: dict[str, Callable[[Sequence[bytes]], None] | str] = {
+        "orbweaver": ours,
+        "naive": _per_item(_naive),
+        "perception": _per_item(perception) if callable(perception) else perception,
+        "floor": _per_item(_floor(working_size)),
+    }
+    rates: dict[str, float | str] = {}
+    for name, run in pipelines.items():
+        if isinstance(run, str):
+            rates[name] = run
+            continue
+        # one untimed pass warms caches (filter matrices, imports) for every pipeline alike
+        run(bodies[: min(len(bodies), batch)])
+        rates[name] = round(_time(run, bodies, batch if name == "orbweaver" else len(bodies), repeat), 1)
+    ours_rate = float(rates["orbweaver"])
+    ratios = {
+        f"orbweaver_over_{name}": round(ours_rate / float(rate), 2)
+        for name, rate in rates.items()
+        if name != "orbweaver" and not isinstance(rate, str)
+    }
+    sizes = [Image.open(io.BytesIO(b)).size for b in bodies]
+    return {
+        "benchmark": "throughput",
+        "what": "images per CPU-second: decode + PDQ + pHash + SHA-256 (floor: reduced JPEG decode only)",
+        "corpus": {
+            "images": len(bodies),
+            "megapixels_mean": round(float(np.mean([w * h for w, h in sizes])) / 1e6, 3),
+            "bytes_mean": round(float(np.mean([len(b) for b in bodies]))),
+        },
+        "images_per_cpu_second": rates,
+        "ratios": ratios,
+        "interop": interop(bodies, plan),
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+        "repeat": repeat,
+        "batch": batch,
+        "working_size": working_size,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The README table of one result."""
+    rates = result["images_per_cpu_second"]
+    lines = ["| pipeline | images / CPU-s | orbweaver is |", "| --- | ---: | ---: |"]
+    for name, rate in rates.items():
+        if isinstance(rate, str):
+            lines.append(f"| {name} | {rate} | |")
+            continue
+        ratio = "" if name == "orbweaver" else f"{float(rates['orbweaver']) / float(rate):.2f}x"
+        lines.append(f"| {name} | {rate} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Command line: measure, write ``benchmarks/results/throughput.json``, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run throughput", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the throughput benchmark."""
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N corpus images")
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes per pipeline (best is kept)")
+    parser.add_argument("--batch", type=int, default=64, help="orbweaver batch size")
+    parser.add_argument("--working-size", type=int, default=0, help="decode target (default: the hashing default)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run with parsed options (the corpus is built first if it is missing)."""
+    if not (args.corpus / "manifest.json").is_file():
+        build(args.corpus)
+    result = measure(args.corpus, args.limit, args.repeat, args.batch, args.working_size)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(json.dumps({"ratios": result["ratios"], "interop": result["interop"]}, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""Hashing stage, query side: undo common edits of a picture before hashing, as extra named images.
+
+Known lists carry hashes of the pictures as they were first seen, so a copy that was padded,
+shown in a screenshot or given a caption bar matches only if the query side undoes the edit.
+The hasher hashes the image as given, PDQ's rotations and flips, and each :class:`Variant` that
+:func:`query_variants` returns, tagging those hashes with the variant's name
+(``HashValue.variant``). Every variant costs one lookup per algorithm, so there are few:
+
+- ``trimmed``: uniform borders cut away (letterbox bars, padding, mats; nested ones too);
+- ``deframed``: the picture cut out of an interface around it (a screenshot of a browser page,
+  a phone app or an image viewer; a caption bar with text): the rectangle that is picture
+  rather than flat interface colour, its sides moved onto the picture's edges;
+- ``uncropped``: the picture (trimmed or deframed when it was) with its edge pixels repeated
+  outwards by :data:`UNCROP_MARGIN` of each side. A copy cropped by about 5% per side is then
+  back at its original scale, which brings most such copies within pHash's and many within
+  PDQ's review radius (``benchmarks/README.md``, robustness). It is the one variant every
+  image gets (nothing can tell a cropped picture from an uncropped one), except when the two
+  others are both there (a budget of two variants).
+
+The names are storage keys (stored hashes and hits carry them): never rename one. Every
+decision here reads the grayscale luma only; the variant images keep the mode they came in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from hashing.decode import to_gray, to_rgb
+
+FloatArray = npt.NDArray[np.float32]
+Box = tuple[int, int, int, int]
+"""``(left, top, right, bottom)`` in pixels, right and bottom exclusive (Pillow's crop box)."""
+
+
+class VariantName(StrEnum):
+    """Names of the query-side variants; they are storage keys, never rename one."""
+
+    TRIMMED = "trimmed"
+    DEFRAMED = "deframed"
+    UNCROPPED = "uncropped"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One edited copy of a query image, hashed besides the image itself.
+
+    Attributes:
+        name: A :class:`VariantName` value, written into ``HashValue.variant``.
+        image: The copy, in the mode of the image it was made from (L or RGB; others become RGB).
+    """
+
+    name: str
+    image: Image.Image
+
+
+MAX_VARIANTS = 2
+"""Most variants one image gets (each costs a PDQ and a pHash lookup)."""
+MIN_SIDE = 32
+"""Images smaller than this on either side get no variants: too little to judge by."""
+MIN_KEPT = 0.2
+"""A trim or frame must leave at least this share of each side (more would be the picture itself)."""
+MIN_CHANGE = 0.02
+"""A trim or frame must move some side by at least this share of it to be worth a lookup."""
+UNCROP_MARGIN = 0.055
+"""Margin added per side by ``uncropped``: cropping 5% per side leaves 90%, and 5 / 90 = 0.056."""
+
+# Trim. A border line is near-constant (standard deviation along it under _BORDER_STD) and
+# close to the grey of the outermost line (within _BORDER_DRIFT), so a slowly darkening sky is
+# not taken for a bar. The limits leave room for the ringing JPEG puts next to a saturated bar.
+_BORDER_STD = 10.0
+_BORDER_DRIFT = 20.0
+_TRIM_PASSES = 3
+"""Nested borders of different colours (a white mat inside a black frame) go one per pass."""
+
+# Deframe. Interfaces are drawn in a few flat colours that reach the edge of the screenshot, so
+# a pixel is "interface" when it is flat (no step to a neighbour above _FLAT_STEP) and within
+# _COLOUR_TOLERANCE of a grey level that covers at least _DOMINANT of the outermost _RING
+# lines. On a grid of about _CELLS cells across the longer side, a cell is interface when at
+# least _INTERFACE_SHARE of its pixels are (text and icons leave most of a cell bare). The
+# picture is the rectangle that maximises picture cells - _INTERFACE_COST x interface cells.
+_CELLS = 96
+_RING = 2
+_DOMINANT = 0.1
+_COLOUR_TOLERANCE = 4
+_FLAT_STEP = 2.0
+_INTERFACE_SHARE = 0.5
+_INTERFACE_COST = 2.0
+_MIN_FRAME_INTERFACE = 0.7
+"""Share of the cells around the picture that must be interface: a frame, not more picture."""
+_MAX_PICTURE_INTERFACE = 0.3
+"""Share of the cells inside that may be interface-coloured (flat regions of the picture)."""
+_AREA = (0.1, 0.92)
+"""The picture covers this share of the screenshot: less is an icon, more is no frame."""
+_SNAP_CELLS = 6
+"""How far, in cells, a side may move from where the grid put it to the picture's edge."""
+_MARGIN_LINE = 0.9
+"""A row or column across the picture is margin (not picture) when this share of it is interface."""
+
+
+def query_variants(image: Image.Image) -> list[Variant]:
+    """The edited copies of a query image worth hashing besides the image itself.
+
+    Args:
+        image: The query image, any mode Pillow can convert (the hasher passes its grayscale
+            working image); transparency is composited on white, 16-bit grey scaled down.
+
+    Returns:
+        At most :data:`MAX_VARIANTS`, in this order: ``trimmed``, ``deframed``, ``uncropped``;
+        none for an image under :data:`MIN_SIDE` pixels on a side.
+
+    Raises:
+        MediaDecodeError: ``unsupported`` for a pixel mode that cannot be converted.
+    """
+    if min(image.size) < MIN_SIDE:
+        return []
+    base = image if image.mode in {"L", "RGB"} else to_rgb(image)
+    pixels = np.asarray(to_gray(base), dtype=np.float32)
+    variants: list[Variant] = []
+    picture: Box | None = None
+    trimmed = trim_box(pixels)
+    if trimmed is not None:
+        variants.append(Variant(VariantName.TRIMMED, base.crop(trimmed)))
+        picture = trimmed
+    framed = deframe_box(pixels)
+    if framed is not None and (trimmed is None or not _same_box(framed, trimmed, pixels.shape)):
+        variants.append(Variant(VariantName.DEFRAMED, base.crop(framed)))
+        picture = framed
+    if len(variants) < MAX_VARIANTS:
+        inner = base if picture is None else base.crop(picture)
+        variants.append(Variant(VariantName.UNCROPPED, uncrop(inner, UNCROP_MARGIN)))
+    return variants
+
+
+def _same_box(a: Box, b: Box, shape: tuple[int, ...]) -> bool:
+    """Whether no side of ``a`` is :data:`MIN_CHANGE` of the image or more away from that of ``b``."""
+    height, width = shape[:2]
+    sides = (width, height, width, height)
+    return all(abs(p - q) < MIN_CHANGE * side for p, q, side in zip(a, b, sides, strict=True))
+
+
+def _keeps_enough(box: Box, shape: tuple[int, ...]) -> bool:
+    left, top, right, bottom = box
+    height, width = shape[:2]
+    return right - left >= MIN_KEPT * width and bottom - top >= MIN_KEPT * height
+
+
+# Trim ----------------------------------------------------------------------------------------
+
+
+def _border_run(lines: FloatArray) -> int:
+    """How many leading lines of ``lines`` (lines x pixels) form a uniform border."""
+    std = lines.std(axis=1)
+    drift = np.abs(lines.mean(axis=1) - lines[0].mean())
+    uniform = (std < _BORDER_STD) & (drift < _BORDER_DRIFT)
+    if not uniform[0]:
+        return 0
+    return len(uniform) if uniform.all() else int(np.argmin(uniform))
+
+
+def trim_box(pixels: FloatArray) -> Box | None:
+    """The box inside the uniform borders of a grayscale array, or None if there is nothing to trim.
+
+    Trims up to :data:`_TRIM_PASSES` nested borders. None too when no side moves by
+    :data:`MIN_CHANGE` of the image (not worth a lookup) or less than :data:`MIN_KEPT` of a
+    side would remain (a blank image or a thin strip: the "border" is the picture).
+
+    Args:
+        pixels: ``(height, width)`` grey levels.
+    """
+    height, width = pixels.shape
+    left, top, right, bottom = 0, 0, width, height
+    for _ in range(_TRIM_PASSES):
+        inner = pixels[top:bottom, left:right]
+        if min(inner.shape) < MIN_SIDE // 2:
+            return None
+        steps = (_border_run(inner.T), _border_run(inner), _border_run(inner.T[::-1]), _border_run(inner[::-1]))
+        if not any(steps):
+            break
+        left, top, right, bottom = left + steps[0], top + steps[1], right - steps[2], bottom - steps[3]
+    box = (left, top, right, bottom)
+    if not _keeps_enough(box, pixels.shape) or _same_box(box, (0, 0, width, height), pixels.shape):
+        return None
+    return box
+
+
+# Deframe -------------------------------------------------------------------------------------
+
+
+def _interface(pixels: FloatArray, cell: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+    """Which pixels are flat interface colour, and which cells mostly are.
+
+    None when no grey dominates the outer lines (nothing there looks like an interface).
+    """
+    levels = np.clip(np.rint(pixels), 0, 255).astype(np.int64)
+    lines = [*pixels[:_RING], *pixels[-_RING:], *pixels[:, :_RING].T, *pixels[:, -_RING:].T]
+    ring_size = sum(len(line) for line in lines)
+    # Only flat stretches of the outer lines vote: a picture reaching the edge is textured there.
+    flat = [np.rint(line[1:][np.abs(np.diff(line)) <= _FLAT_STEP]).astype(np.int64) for line in lines]
+    counts = np.bincount(np.clip(np.concatenate(flat), 0, 255), minlength=256)
+    around = np.convolve(counts, np.ones(2 * _COLOUR_TOLERANCE + 1, dtype=np.int64), mode="same")
+    dominant = np.flatnonzero((counts > 0) & (around >= _DOMINANT * ring_size))
+    if dominant.size == 0:
+        return None
+    palette = np.zeros(256, dtype=bool)
+    for level in dominant:
+        palette[max(0, level - _COLOUR_TOLERANCE) : level + _COLOUR_TOLERANCE + 1] = True
+    interface = palette[levels]
+    # Interface colours are flat; a textured patch of the same grey belongs to the picture. A
+    # pixel is flat along an axis when it steps little to at least one neighbour on it, so the
+    # page pixel next to the picture's edge is flat (it matches the page beyond it).
+    for axis in (0, 1):
+        steps = np.abs(np.diff(pixels, axis=axis)) <= _FLAT_STEP
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 0)
+        before = np.pad(steps, pad, constant_values=False)
+        pad[axis] = (0, 1)
+        after = np.pad(steps, pad, constant_values=False)
+        interface &= before | after
+    height, width = pixels.shape
+    rows, cols = height // cell, width // cell
+    blocks = interface[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
+    cells: npt.NDArray[np.bool_] = blocks.mean(axis=(1, 3)) >= _INTERFACE_SHARE
+    return interface, cells
+
+
+def best_rectangle(score: FloatArray) -> tuple[float, Box]:
+    """The axis-aligned block of a score grid with the largest sum, and that sum.
+
+    Kadane's maximum-subarray scan down the rows, run for every range of columns at once:
+    ``O(rows x cols^2)``, a few milliseconds on a 96 x 96 grid.
+
+    Returns:
+        The sum and the block as ``(left, top, right, bottom)`` cell indices (exclusive ends).
+    """
+    rows, cols = score.shape
+    prefix = np.zeros((rows, cols + 1), dtype=np.float32)
+    np.cumsum(score, axis=1, out=prefix[:, 1:])
+    starts, ends = np.triu_indices(cols + 1, k=1)
+    strips = prefix[:, ends] - prefix[:, starts]
+    best = np.full(strips.shape[1], -np.inf, dtype=np.float32)
+    best_top = np.zeros(strips.shape[1], dtype=np.int64)
+    best_bottom = np.zeros(strips.shape[1], dtype=np.int64)
+    running = np.zeros(strips.shape[1], dtype=np.float32)
+    running_top = np.zeros(strips.shape[1], dtype=np.int64)
+    for row in range(rows):
+        restart = running <= 0
+        running = np.where(restart, strips[row], running + strips[row])
+        running_top = np.where(restart, row, running_top)
+        better = running > best
+        best = np.where(better, running, best)
+        best_top = np.where(better, running_top, best_top)
+        best_bottom = np.where(better, row + 1, best_bottom)
+    pick = int(np.argmax(best))
+    return float(best[pick]), (int(starts[pick]), int(best_top[pick]), int(ends[pick]), int(best_bottom[pick]))
+
+
+def _snap(interface: npt.NDArray[np.bool_], box: Box, reach: int) -> Box:
+    """Move each side of ``box`` onto the picture's edge, pixel by pixel.
+
+    A line (a row or column across the box) is margin when at least :data:`_MARGIN_LINE` of it
+    is interface. A side first moves in over margin lines, then out over picture lines until the
+    next line out is margin or the image ends, by at most ``reach`` pixels each way: the coarse
+    grid misplaces a side by a few cells where the picture's own edge region happens to look
+    like the interface (a pale sky against a white page).
+    """
+    left, top, right, bottom = box
+    height, width = interface.shape
+    for _ in range(2):  # the second round sees the extents the first one settled
+        rows, cols = interface[top:bottom], interface[:, left:right]
+
+        def margin_col(x: int, rows: npt.NDArray[np.bool_] = rows) -> bool:
+            return bool(rows[:, x].mean() >= _MARGIN_LINE)
+
+        def margin_row(y: int, cols: npt.NDArray[np.bool_] = cols) -> bool:
+            return bool(cols[y].mean() >= _MARGIN_LINE)
+
+        left = _move(left, +1, margin_col, reach, low=0, high=right - 1)
+        right = _move(right - 1, -1, margin_col, reach, low=left, high=width - 1) + 1
+        top = _move(top, +1, margin_row, reach, low=0, high=bottom - 1)
+        bottom = _move(bottom - 1, -1, margin_row, reach, low=top, high=height - 1) + 1
+    return left, top, right, bottom
+
+
+def _move(side: int, inward: int, is_margin: Callable[[int], bool], reach: int, *, low: int, high: int) -> int:
+    """Where the first picture line of a side lies (``inward`` is +1 for left/top, -1 for right/bottom)."""
+    start = side
+    while is_margin(side) and abs(side - start) < reach and low <= side + inward <= high:
+        side += inward
+    start = side
+    while low <= side - inward <= high and not is_margin(side - inward) and abs(side - start) < reach:
+        side -= inward
+    return side
+
+
+def deframe_box(pixels: FloatArray) -> Box | None:
+    """The picture inside an interface frame (screenshot, caption bar) of a grayscale array, or None.
+
+    The picture is the rectangle richest in picture cells (see the module's constants). It is
+    kept only when the frame around it is mostly interface, the rectangle itself mostly
+    picture, and its area within :data:`_AREA` of the image; its sides are then moved onto the
+    picture's edge at full resolution (:func:`_snap`).
+
+    Args:
+        pixels: ``(height, width)`` grey levels.
+    """
+    height, width = pixels.shape
+    cell = max(2, -(-max(height, width) // _CELLS))
+    found = _interface(pixels, cell)
+    if found is None or min(found[1].shape) < 8:
+        return None
+    pixel_interface, interface = found
+    rows, cols = interface.shape
+    score = np.where(interface, np.float32(-_INTERFACE_COST), np.float32(1.0)).astype(np.float32)
+    total, (left, top, right, bottom) = best_rectangle(score)
+    area = (right - left) * (bottom - top)
+    if total <= 0 or not _AREA[0] <= area / interface.size <= _AREA[1]:
+        return None
+    inside = int(interface[top:bottom, left:right].sum())
+    around = int(interface.sum()) - inside
+    if inside > _MAX_PICTURE_INTERFACE * area or around < _MIN_FRAME_INTERFACE * (interface.size - area):
+        return None
+    # Cell to pixel; a side on the grid's last cell is the image's edge (the grid drops a remainder).
+    coarse = (
+        left * cell,
+        top * cell,
+        width if right == cols else right * cell,
+        height if bottom == rows else bottom * cell,
+    )
+    box = _snap(pixel_interface, coarse, _SNAP_CELLS * cell)
+    if not _keeps_enough(box, pixels.shape) or _same_box(box, (0, 0, width, height), pixels.shape):
+        return None
+    return box
+
+
+# Uncrop --------------------------------------------------------------------------------------
+
+
+def uncrop(image: Image.Image, margin: float) -> Image.Image:
+    """The image with its outermost rows and columns repeated outwards by ``margin`` of each side.
+
+    Args:
+        image: Mode L or RGB.
+        margin: Share of the width (height) added on the left and on the right (top, bottom).
+    """
+    pad_x, pad_y = max(1, round(image.width * margin)), max(1, round(image.height * margin))
+    array = np.asarray(image)
+    widths = ((pad_y, pad_y), (pad_x, pad_x)) + (((0, 0),) if array.ndim == 3 else ())
+    return Image.fromarray(np.pad(array, widths, mode="edge"), image.mode)

@@ -1,0 +1,134 @@
+"""Matcher verdict: fuses every hit of one media item (PDQ, pHash, exact) into match, review or none.
+
+The rule, in order:
+
+1. **Exact.** A hit of a cryptographic hash (md5, sha1, sha256; always distance 0) is a match.
+2. **One algorithm, close.** A perceptual hit within its algorithm's ``match`` threshold is a match.
+3. **Two algorithms, jointly close.** A PDQ hit and a pHash hit on the same known item (same list,
+   same non-empty label: lists made from images carry both hashes under the file's name) are a
+   match when ``d_pdq / review_pdq + d_phash / review_phash <= joint_max``. Two independent
+   algorithms agreeing is stronger evidence than either alone; hits on different items never fuse.
+4. **Review.** Any other hit within its algorithm's ``review`` threshold goes to an analyst.
+5. **None** otherwise.
+
+Hits may come from any variant of the media (trimmed, rotated, a video frame); the variant travels
+on the hit and does not change the rule. The function is pure: thresholds in, verdict out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.messages import MatchHit
+from matcher.algorithms import SPECS, HashAlgorithm, parse_algorithm
+from matcher.settings import MatcherSettings, Thresholds
+
+
+class Decision(StrEnum):
+    """The matcher's verdict on one media item (values are storage and output keys)."""
+
+    MATCH = "match"
+    REVIEW = "review"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A decision, the hit that best supports it, and why.
+
+    Attributes:
+        decision: match, review or none.
+        best: The hit that decided it (the closest relevant one); None for ``none``.
+        reason: One line for logs and analysts, e.g. ``"pdq 12 <= 16"``.
+
+    """
+
+    decision: Decision
+    best: MatchHit | None
+    reason: str
+
+
+def relative(hit: MatchHit) -> float:
+    """A hit's distance as a share of its hash length (0.0 for exact hits)."""
+    algo = parse_algorithm(hit.algorithm)
+    return hit.distance / SPECS[algo].bits if algo is not None else 1.0
+
+
+def _limits(hit: MatchHit, thresholds: dict[str, Thresholds]) -> Thresholds | None:
+    """The thresholds of a hit's algorithm: exact ones are 0/0; unknown or unconfigured ones None."""
+    algo = parse_algorithm(hit.algorithm)
+    if algo is None:
+        return None
+    if not SPECS[algo].perceptual:
+        return Thresholds(match=0, review=0)
+    return thresholds.get(algo.value)
+
+
+def _closest(hits: Sequence[MatchHit]) -> MatchHit:
+    return min(hits, key=lambda h: (relative(h), h.algorithm, h.entry_id))
+
+
+def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_max: float = 1.5) -> Verdict:
+    """Fuse one media item's hits into a single verdict (see the module docstring for the rule).
+
+    Args:
+        hits: Every hit of the item, any algorithm and variant.
+        thresholds: ``{algorithm: Thresholds}`` for the perceptual algorithms.
+        joint_max: Bound on the sum of the two review-relative distances for rule 3.
+
+    Returns:
+        The verdict with its deciding hit and reason.
+
+    """
+    relevant: list[tuple[MatchHit, Thresholds]] = []
+    for hit in hits:
+        limits = _limits(hit, thresholds)
+        if limits is not None and 0 <= hit.distance <= limits.review:
+            relevant.append((hit, limits))
+    if not relevant:
+        return Verdict(Decision.NONE, None, "no hit within a review threshold")
+    exact = [h for h, _ in relevant if not SPECS[HashAlgorithm(h.algorithm)].perceptual]
+    if exact:
+        best = _closest(exact)
+        return Verdict(Decision.MATCH, best, f"{best.algorithm} identical")
+    close = [(h, t) for h, t in relevant if h.distance <= t.match]
+    if close:
+        best, limits = min(close, key=lambda ht: (relative(ht[0]), ht[0].algorithm, ht[0].entry_id))
+        return Verdict(Decision.MATCH, best, f"{best.algorithm} {best.distance} <= {limits.match}")
+    joint = _joint(relevant, joint_max)
+    if joint is not None:
+        return joint
+    best = _closest([h for h, _ in relevant])
+    limits = dict((h.algorithm, t) for h, t in relevant)[best.algorithm]
+    return Verdict(Decision.REVIEW, best, f"{best.algorithm} {best.distance} <= {limits.review}")
+
+
+def _joint(relevant: Sequence[tuple[MatchHit, Thresholds]], joint_max: float) -> Verdict | None:
+    """Rule 3: the best PDQ + pHash pair on one known item whose combined distance is small."""
+    pdq = [(h, t) for h, t in relevant if h.algorithm == HashAlgorithm.PDQ and h.entry_label]
+    phash = [(h, t) for h, t in relevant if h.algorithm == HashAlgorithm.PHASH and h.entry_label]
+    best: tuple[float, MatchHit, MatchHit] | None = None
+    for p, pt in pdq:
+        for q, qt in phash:
+            if (p.hash_set, p.entry_label) != (q.hash_set, q.entry_label):
+                continue
+            # A review threshold of 0 would make any nonzero distance infinitely far; it cannot
+            # reach here with a nonzero distance, and a zero distance contributes nothing.
+            score = (p.distance / pt.review if pt.review else 0.0) + (q.distance / qt.review if qt.review else 0.0)
+            if score <= joint_max and (best is None or score < best[0]):
+                best = (score, p, q)
+    if best is None:
+        return None
+    score, p, q = best
+    return Verdict(
+        Decision.MATCH,
+        p,
+        f"pdq {p.distance} and phash {q.distance} on {p.entry_label!r} jointly close ({score:.2f} <= {joint_max:g})",
+    )
+
+
+def decide_with(hits: Sequence[MatchHit], settings: MatcherSettings) -> Verdict:
+    """:func:`decide` with the thresholds and joint bound of ``settings``."""
+    return decide(hits, settings.thresholds, settings.joint_max)

@@ -1,0 +1,91 @@
+"""The ``orbweaver hash`` command: top of the stack, hashing local files the way the pipeline hashes fetched media.
+
+One JSON object per file, in argument order: ``path``, ``sha256``, ``md5``, ``sha1``, ``pdq``
+(64 hex digits), ``pdq_quality``, ``phash`` (16 hex digits); a video or an animation adds
+``frames`` (``[{"at": "frame@2.0s", "pdq": ..., "pdq_quality": ...}]``). A file that could not
+be read or decoded gets ``error`` with a reason (a stable code first, e.g. ``corrupt: ...``),
+besides whatever hashes could still be computed. Exit status 1 when any file has an error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+BATCH_FILES = 64
+BATCH_BYTES = 256 * 1024 * 1024
+"""A batch is hashed together (each distinct file once, perceptual hashes vectorised)."""
+
+
+def _batches(files: Sequence[Path], max_size: int) -> Iterator[list[tuple[Path, bytes | str]]]:
+    """Read the files in batches; a file that cannot be read is its error reason instead of bytes."""
+    batch: list[tuple[Path, bytes | str]] = []
+    size = 0
+    for path in files:
+        item: bytes | str
+        try:
+            length = path.stat().st_size
+            # never read a huge file into memory just to refuse it
+            item = f"too-large: {length} bytes > limit {max_size}" if length > max_size else path.read_bytes()
+        except OSError as exc:
+            item = f"unreadable: {exc.strerror or exc}"
+        batch.append((path, item))
+        size += len(item)
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def hash_records(files: Sequence[Path], settings: Any = None) -> Iterator[dict[str, Any]]:
+    """One record per file, in order (see the module docstring).
+
+    Args:
+        files: Paths to hash.
+        settings: :class:`~hashing.settings.HashingSettings`; defaults when None.
+    """
+    from hashing.hasher import compute_hashes_batch
+    from hashing.settings import HashingSettings
+
+    settings = settings or HashingSettings()
+    plan = settings.plan()
+    for batch in _batches(files, max(settings.max_bytes, settings.video_max_bytes)):
+        readable = [data for _, data in batch if isinstance(data, bytes)]
+        outcomes = iter(compute_hashes_batch(readable, plan=plan))
+        for path, data in batch:
+            record: dict[str, Any] = {"path": str(path)}
+            if isinstance(data, str):
+                record["error"] = data
+                yield record
+                continue
+            outcome = next(outcomes)
+            for value in outcome.plain:
+                record[value.algorithm] = value.value
+                if value.quality is not None:
+                    record[f"{value.algorithm}_quality"] = value.quality
+            frames = [h for h in outcome.hashes if h.variant.startswith("frame@")]
+            if frames:
+                record["frames"] = [
+                    {"at": h.variant, h.algorithm: h.value, f"{h.algorithm}_quality": h.quality} for h in frames
+                ]
+            if outcome.errors:
+                record["error"] = "; ".join(outcome.errors)
+            yield record
+
+
+@click.command("hash")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file (the default output).")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+def hash_files(as_json: bool, files: tuple[Path, ...]) -> None:
+    """Hash files: sha256, md5, sha1, pdq, pdq_quality, phash (frames for videos), or error with a reason."""
+    failed = False
+    for record in hash_records(files):
+        failed = failed or "error" in record
+        click.echo(json.dumps(record))
+    sys.exit(1 if failed else 0)

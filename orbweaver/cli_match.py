@@ -1,0 +1,358 @@
+"""The ``hashset``, ``scan`` and ``lookup`` commands: known lists and matching, for operators and providers.
+
+Every answer is one JSON object per line on standard output; problems with one input (a bad list
+line, an unreadable file, a malformed hash) are reported for that input and the rest goes on.
+List edits are committed to the store and then announced on the bus, so running matchers apply
+them within a second; if the announcement fails the edit stands and matchers pick it up at their
+next re-sync (``[matcher] resync_s``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from core.logging import configure
+from core.messages import HashSetChange, HashValue
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file (TOML). Defaults to $ORBWEAVER_CONFIG, else built-in defaults.",
+)
+
+FORMATS = click.Choice(["lines", "csv", "jsonl"])
+ALGORITHMS = click.Choice(["md5", "sha1", "sha256", "pdq", "phash"])
+
+LOOKUP_BATCH = 2048
+"""Standard-input lines matched per index query by ``lookup`` (bounded memory on endless input)."""
+
+
+def _settings(config_path: Path | None) -> Any:
+    from orbweaver.settings import load_settings
+
+    settings = load_settings(config_path)
+    configure(settings.core.log_level, settings.core.log_format)
+    return settings
+
+
+def _store(settings: Any) -> Any:
+    from core.store import Store
+
+    store = Store(settings.core.store_url())
+    store.migrate()
+    return store
+
+
+def _emit(record: dict[str, Any]) -> None:
+    click.echo(json.dumps(record))
+
+
+def _announce(settings: Any, changes: Sequence[HashSetChange]) -> bool:
+    """Publish committed changes; say on stderr (never fail) when the bus does not take them."""
+    if not changes:
+        return True
+    from core.bus import open_bus
+    from matcher.changes import publish_changes
+
+    try:
+        bus = open_bus(settings.core.bus_url(), client_id="orbweaver-hashset")
+        try:
+            publish_changes(bus, changes)
+        finally:
+            bus.close()
+    except Exception as exc:  # the edit is committed: whatever the bus did, the command must not fail now
+        click.echo(
+            f"orbweaver: the change is saved, but announcing it failed ({exc}); running matchers "
+            f"apply it at their next re-sync (within {settings.matcher.resync_s:g} s)",
+            err=True,
+        )
+        return False
+    return True
+
+
+# hashset ----------------------------------------------------------------------------------
+
+
+@click.group()
+def hashset() -> None:
+    """Manage known hash lists (named, with source, enabled flag, labels and classifications)."""
+
+
+@hashset.command("import")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="Name of the list (created if missing).")
+@click.option("--format", "fmt", type=FORMATS, default=None, help="File format; guessed from the content if omitted.")
+@click.option("--algorithm", type=ALGORITHMS, default=None,
+              help="Algorithm of values that name none (e.g. sha256: 64 hex is read as PDQ otherwise).")
+@click.option("--source", default=None, help="Where the list comes from (default: the file path).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def hashset_import(config_path: Path | None, name: str, fmt: str | None, algorithm: str | None, source: str | None,
+                   file: Path) -> None:
+    """Import a list file: one hash per line, CSV with a header, or JSON lines.
+
+    Lines: `hex` or `algorithm:hex` (32 hex md5, 40 sha1, 64 pdq, 16 phash). CSV header:
+    hash,algorithm,label,classification,source. JSON lines: objects with those keys. Bad lines
+    are reported on stderr as FILE:LINE with the reason and skipped.
+    """
+    from matcher.hashsets import import_entries
+    from matcher.lists import parse_hash_list
+
+    settings = _settings(config_path)
+    text = file.read_bytes().decode("utf-8-sig", errors="replace")
+    parsed = parse_hash_list(text, fmt, default_algorithm=algorithm)
+    for err in parsed.errors:
+        click.echo(f"{file}:{err.line_no}: skipped: {err.reason}", err=True)
+    result = import_entries(_store(settings), name, parsed.entries, source=source or str(file))
+    announced = _announce(settings, result.changes)
+    _emit({"hashset": name, "added": result.added, "duplicates": result.duplicates,
+           "bad_lines": len(parsed.errors), "announced": announced})
+
+
+@hashset.command("add-images")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="Name of the list (created if missing).")
+@click.option("--classification", default=None, help="Classification of every entry (e.g. baseline_csam).")
+@click.option("--source", default=None, help="Where the images come from.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def hashset_add_images(config_path: Path | None, name: str, classification: str | None, source: str | None,
+                       files: tuple[Path, ...]) -> None:
+    """Hash image files into a list; each entry's label is the file name without its extension.
+
+    Every hash of the image as given is added (sha256, md5, sha1, pdq, phash); a PDQ below the
+    matcher's minimum quality is left out, because it would match unrelated flat images.
+    """
+    from hashing.hasher import compute_hashes
+    from matcher.hashsets import import_entries
+    from matcher.lists import ListEntry, parse_hash_list
+
+    settings = _settings(config_path)
+    if classification is not None:
+        check = parse_hash_list(f"hash,classification\n{'0' * 64},{classification}\n", "csv")
+        if check.errors:
+            raise click.BadParameter(check.errors[0].reason, param_hint="--classification")
+    min_quality = settings.matcher.min_pdq_quality
+    entries: list[ListEntry] = []
+    failed = False
+    for path in files:
+        record: dict[str, Any] = {"path": str(path), "label": path.stem}
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
+            failed = True
+            continue
+        outcome = compute_hashes(data)
+        added: list[str] = []
+        for h in outcome.hashes:
+            if h.variant:
+                continue  # lists hold the image as given; the query side tries the variants
+            if h.algorithm == "pdq" and h.quality is not None and h.quality < min_quality:
+                record["skipped"] = f"pdq quality {h.quality} < {min_quality}"
+                continue
+            entries.append(ListEntry(h.value, h.algorithm, path.stem, classification, source))
+            added.append(h.algorithm)
+        record["hashes"] = added
+        if outcome.errors:
+            record["error"] = "; ".join(outcome.errors)
+            failed = True
+        _emit(record)
+    result = import_entries(_store(settings), name, entries, source=source)
+    announced = _announce(settings, result.changes)
+    _emit({"hashset": name, "added": result.added, "duplicates": result.duplicates, "announced": announced})
+    sys.exit(1 if failed else 0)
+
+
+@hashset.command("list")
+@CONFIG_OPTION
+def hashset_list(config_path: Path | None) -> None:
+    """List known hash lists with their entry counts per algorithm."""
+    from dataclasses import asdict
+
+    from matcher.hashsets import list_sets
+
+    for info in list_sets(_store(_settings(config_path))):
+        click.echo(json.dumps(asdict(info), default=str))
+
+
+@hashset.command("export")
+@CONFIG_OPTION
+@click.option("--name", required=True)
+@click.option("--format", "fmt", type=FORMATS, default="csv", show_default=True)
+def hashset_export(config_path: Path | None, name: str, fmt: str) -> None:
+    """Write a list's entries to standard output (import reads it back)."""
+    from matcher.hashsets import export_entries
+    from matcher.lists import write_hash_list
+
+    click.echo(write_hash_list(export_entries(_store(_settings(config_path)), name), fmt), nl=False)
+
+
+@hashset.command("remove")
+@CONFIG_OPTION
+@click.option("--name", required=True)
+@click.option("--hash", "values", multiple=True, help="Remove only this entry (hex; repeatable).")
+@click.option("--file", "values_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Remove only the entries listed in this list file (any import format).")
+def hashset_remove(config_path: Path | None, name: str, values: tuple[str, ...], values_file: Path | None) -> None:
+    """Delete a list, or only some of its entries (--hash, --file)."""
+    from matcher.hashsets import remove_entries, remove_set
+    from matcher.lists import parse_hash_list
+
+    settings = _settings(config_path)
+    store = _store(settings)
+    if not values and values_file is None:
+        edit = remove_set(store, name)
+        _emit({"hashset": name, "deleted": True, "removed": len(edit.removed_ids),
+               "announced": _announce(settings, edit.changes)})
+        return
+    wanted = list(values)
+    if values_file is not None:
+        parsed = parse_hash_list(values_file.read_bytes().decode("utf-8-sig", errors="replace"))
+        for err in parsed.errors:
+            click.echo(f"{values_file}:{err.line_no}: skipped: {err.reason}", err=True)
+        wanted += [e.value for e in parsed.entries]
+    edit = remove_entries(store, name, wanted)
+    _emit({"hashset": name, "deleted": False, "removed": len(edit.removed_ids),
+           "announced": _announce(settings, edit.changes)})
+
+
+def _toggle(config_path: Path | None, name: str, enabled: bool) -> None:
+    from matcher.hashsets import set_enabled
+
+    settings = _settings(config_path)
+    edit = set_enabled(_store(settings), name, enabled)
+    _emit({"hashset": name, "enabled": enabled, "announced": _announce(settings, edit.changes)})
+
+
+@hashset.command("enable")
+@CONFIG_OPTION
+@click.option("--name", required=True)
+def hashset_enable(config_path: Path | None, name: str) -> None:
+    """Match this list again."""
+    _toggle(config_path, name, True)
+
+
+@hashset.command("disable")
+@CONFIG_OPTION
+@click.option("--name", required=True)
+def hashset_disable(config_path: Path | None, name: str) -> None:
+    """Stop matching this list (its entries stay)."""
+    _toggle(config_path, name, False)
+
+
+# scan and lookup ----------------------------------------------------------------------------
+
+
+def _matcher(settings: Any, names: Sequence[str]) -> Any:
+    from matcher.engine import Matcher
+
+    matcher = Matcher(_store(settings), settings.matcher, sets=names)
+    matcher.load()
+    return matcher
+
+
+def _answer(outcome: Any) -> dict[str, Any]:
+    """The fields of one verdict: decision and, if anything matched, the deciding hit."""
+    verdict = outcome.verdict
+    record: dict[str, Any] = {"decision": str(verdict.decision)}
+    best = verdict.best
+    if best is not None:
+        record.update(
+            entry=best.entry_label,
+            algorithm=best.algorithm,
+            distance=best.distance,
+            classification=best.classification,
+            hash_set=best.hash_set,
+            variant=best.variant,
+            reason=verdict.reason,
+        )
+    return record
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--hashset", "names", multiple=True, required=True, help="List to match against (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file (the default output).")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+def scan(config_path: Path | None, names: tuple[str, ...], as_json: bool, files: tuple[Path, ...]) -> None:
+    """Hash files and match them against known lists.
+
+    One JSON object per file: path, decision (match, review, none) and the best match's entry,
+    algorithm and distance; a file that cannot be read or decoded gets an error (exit 1).
+    """
+    from hashing.hasher import compute_hashes
+
+    settings = _settings(config_path)
+    matcher = _matcher(settings, names)
+    failed = False
+    for path in files:
+        record: dict[str, Any] = {"path": str(path)}
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
+            failed = True
+            continue
+        outcome = compute_hashes(data)
+        # Exact hashes exist even for a corrupt file, so it is still matched by them.
+        record.update(_answer(matcher.evaluate(outcome.hashes)))
+        if outcome.errors:
+            record["error"] = "; ".join(outcome.errors)
+            failed = True
+        _emit(record)
+    sys.exit(1 if failed else 0)
+
+
+def _batches(stream: IO[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for line in stream:
+        batch.append(line.rstrip("\r\n"))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--hashset", "names", multiple=True, required=True, help="List to match against (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (the default output).")
+def lookup(config_path: Path | None, names: tuple[str, ...], as_json: bool) -> None:
+    """Match hashes read from standard input, one per line (`algorithm:hex`, or bare hex: 64 is PDQ).
+
+    Answers one JSON object per input line, in input order: query, decision and the best match's
+    entry, algorithm and distance; a malformed line gets an error answer (exit 1) and the rest go on.
+    """
+    from matcher.lists import parse_hash_value
+
+    settings = _settings(config_path)
+    matcher = _matcher(settings, names)
+    failed = False
+    for lines in _batches(sys.stdin, LOOKUP_BATCH):
+        parsed: list[HashValue | str] = []
+        for line in lines:
+            if not line.strip():
+                parsed.append("empty line")
+                continue
+            try:
+                entry = parse_hash_value(line)
+            except ValueError as exc:
+                parsed.append(str(exc))
+                continue
+            parsed.append(HashValue(algorithm=entry.algorithm, value=entry.value))
+        outcomes = iter(matcher.evaluate_many([[p] for p in parsed if isinstance(p, HashValue)]))
+        for line, item in zip(lines, parsed, strict=True):
+            if isinstance(item, str):
+                _emit({"query": line, "error": item})
+                failed = True
+            else:
+                _emit({"query": line, **_answer(next(outcomes))})
+    sys.exit(1 if failed else 0)

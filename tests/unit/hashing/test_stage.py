@@ -1,0 +1,83 @@
+"""Unit tests for the hashing stage handler: own hashes in the media row, variants on the bus, hash once per SHA-256.
+
+Real embedded bus, SQLite store and local blob store in a temporary folder; the media are
+generated photos (``synthetic.photo``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.blobs import LocalBlobStore
+from core.bus.embedded import EmbeddedBus
+from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, decode, sha256_hex
+from core.store import Store
+from core.store.models import Media
+from hashing.settings import HashingSettings
+from hashing.stage import HashingStage
+from tests.unit.hashing.synthetic import encode, photo
+
+BODY = encode(photo(8, (400, 300)), "JPEG", quality=90)
+
+
+def fetched(url: str, body: bytes = BODY) -> FetchedMedia:
+    ref = MediaRef(campaign_id="c", page_url="http://h.test/", media_url=url, final_url=url,
+                   fetched_at=datetime(2026, 1, 1, tzinfo=UTC))
+    return FetchedMedia(ref=ref, http_status=200, content_type="image/jpeg", size=len(body),
+                        sha256=sha256_hex(body), body=body)
+
+
+@pytest.fixture
+def stage(tmp_path: Path) -> HashingStage:
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    return HashingStage(EmbeddedBus(tmp_path / "bus.db"), store, LocalBlobStore(tmp_path / "blobs"),
+                        HashingSettings(cache_size=2))
+
+
+def hashed(stage: HashingStage) -> list[HashedMedia]:
+    assert isinstance(stage.bus, EmbeddedBus)
+    return [m for m in map(decode, stage.bus.read_topic(str(Topic.MEDIA_HASHED))) if isinstance(m, HashedMedia)]
+
+
+def test_media_row_holds_the_plain_hashes_and_the_bus_gets_the_variants(stage: HashingStage) -> None:
+    stage.handle(fetched("http://h.test/a.jpg"))
+    [message] = hashed(stage)
+    plain = {h.algorithm: h for h in message.hashes if not h.variant}
+    assert set(plain) == {"md5", "sha1", "sha256", "pdq", "phash"}
+    assert any(h.variant.startswith("pdq-dihedral:") for h in message.hashes)
+    with stage.store.session() as s:
+        row = s.execute(select(Media)).scalar_one()
+        # the columns are the image's own hashes, never a rotation's
+        assert row.pdq == plain["pdq"].value and row.phash == plain["phash"].value
+        assert len(row.hashes) == len(message.hashes)
+
+
+def test_each_distinct_sha256_is_hashed_once(stage: HashingStage, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashing.stage
+
+    calls: list[int] = []
+    real = hashing.stage.compute_hashes
+
+    def counting(data: bytes, **kwargs: object) -> object:
+        calls.append(len(data))
+        return real(data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashing.stage, "compute_hashes", counting)
+    other = encode(photo(9, (300, 200)), "PNG")
+    for url in ("http://h.test/a.jpg", "http://h.test/b.jpg", "http://h.test/c.jpg"):
+        stage.handle(fetched(url))
+    stage.handle(fetched("http://h.test/o.png", other))
+    assert calls == [len(BODY), len(other)]
+    messages = hashed(stage)
+    assert len(messages) == 4
+    assert messages[0].hashes == messages[1].hashes == messages[2].hashes
+    # evicted from the two-entry cache or not, the same bytes come back with the same hashes
+    stage._recent.clear()
+    stage.handle(fetched("http://h.test/d.jpg"))
+    assert calls == [len(BODY), len(other)]
+    assert hashed(stage)[-1].hashes == messages[0].hashes
