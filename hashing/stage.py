@@ -133,6 +133,9 @@ class HashingStage:
                     "size": message.size,
                     "fetched_at": ref.fetched_at,
                     "error": "; ".join(errors) or None,
+                    # The crawler sends only its selected headers (server, via, cf-ray...): the notifier
+                    # reads them from here to recognise a CDN when the media is confirmed, maybe days later.
+                    "headers": dict(message.headers),
                 },
                 ["message_id"],
             )

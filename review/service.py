@@ -76,7 +76,9 @@ def record_settlement(
     return True
 
 
-def _request(item: ReviewItem, ref: MediaRef, pdq: str | None, first: MediaRef, last: MediaRef) -> NoticeRequest:
+def _request(
+    item: ReviewItem, ref: MediaRef, pdq: str | None, first: MediaRef, last: MediaRef, headers: dict[str, str]
+) -> NoticeRequest:
     assert item.classification is not None
     return NoticeRequest(
         message_id=derive_id("notice-request", str(item.id), ref.media_url),
@@ -88,7 +90,23 @@ def _request(item: ReviewItem, ref: MediaRef, pdq: str | None, first: MediaRef, 
         evidence_key=item.evidence_key,
         first_seen=first.fetched_at,
         last_seen=last.fetched_at,
+        response_headers=headers,
     )
+
+
+def _latest_headers(session: Session, sha256: str) -> dict[str, dict[str, str]]:
+    """Per media URL, the response headers of its latest sighting (CDN evidence for the notifier)."""
+    rows = session.execute(
+        select(Sighting.media_url, Sighting.headers)
+        .where(Sighting.sha256 == sha256)
+        .order_by(Sighting.fetched_at, Sighting.id)
+    ).all()
+    latest: dict[str, dict[str, str]] = {}
+    for media_url, headers in rows:
+        if headers is None:
+            continue  # recorded before migration 0007: no evidence either way, keep an older answer
+        latest[media_url] = {str(k): str(v) for k, v in headers.items()}
+    return latest
 
 
 def _ref(s: Sighting) -> MediaRef:
@@ -136,12 +154,13 @@ def settlement_messages(session: Session, item: ReviewItem, refs: Sequence[Media
     media = session.get(Media, item.sha256)
     pdq = media.pdq if media is not None else None
     ordered = sorted(refs, key=lambda r: r.fetched_at)
+    headers = _latest_headers(session, item.sha256)
     seen: set[str] = set()
     for ref in ordered:
         if ref.media_url in seen:
             continue
         seen.add(ref.media_url)
-        out.append(_request(item, ref, pdq, ordered[0], ordered[-1]))
+        out.append(_request(item, ref, pdq, ordered[0], ordered[-1], headers.get(ref.media_url, {})))
     return out
 
 

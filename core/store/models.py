@@ -153,6 +153,8 @@ class Sighting(Base):
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The response headers the crawler selected (server, via, x-cache, cf-ray...); NULL before 0007."""
 
 
 class HashSet(Base):

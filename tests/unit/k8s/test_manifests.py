@@ -54,16 +54,21 @@ OPERATOR_SECRETS = {"orbweaver-db-app": ("uri",)}
 """Secrets an operator creates: CloudNativePG makes ``<cluster>-app`` for the Cluster in k8s/base/postgres."""
 
 EXTERNAL_SECRETS = {
-    "orbweaver-s3-credentials": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-    "orbweaver-smtp": ("host", "port", "username", "password"),
-    "orbweaver-webhook": ("signing_key",),
+    "orbweaver-s3-credentials": {"AWS_ACCESS_KEY_ID": "placeholder", "AWS_SECRET_ACCESS_KEY": "placeholder"},
+    "orbweaver-smtp": {"host": "smtp.example.org", "port": "587", "username": "placeholder",
+                       "password": "placeholder"},
 }
 """Secrets the prod overlay expects to exist (created from the operator's secret store, never from
-this repository), with their keys; k8s/README.md documents each."""
+this repository), with their keys and a value of the right form for the settings check; k8s/README.md
+documents each."""
 
-PENDING_SECRETS = {"orbweaver-smtp", "orbweaver-webhook"}
-"""Secrets for notifier channels whose settings arrive with issue #6: no role reads them yet. A test
-fails once one is referenced, so that it leaves this list."""
+NOTIFIER_SECRET_ENV = {
+    "ORBWEAVER_NOTIFIER__SMTP_HOST": ("orbweaver-smtp", "host"),
+    "ORBWEAVER_NOTIFIER__SMTP_PORT": ("orbweaver-smtp", "port"),
+    "ORBWEAVER_NOTIFIER__SMTP_USERNAME": ("orbweaver-smtp", "username"),
+    "ORBWEAVER_NOTIFIER__SMTP_PASSWORD": ("orbweaver-smtp", "password"),
+}
+"""The notifier's channel settings that come from Secrets (notifier/settings.py), and where from."""
 
 FOREIGN_ENV = {
     "AWS_ACCESS_KEY_ID": "botocore's environment credential provider",
@@ -656,7 +661,7 @@ def secret_values(docs: list[dict[str, Any]], name: str) -> dict[str, str]:
     if name in OPERATOR_SECRETS:
         return {"uri": CNPG_URI}
     assert name in EXTERNAL_SECRETS, f"Secret {name} is neither rendered nor documented as external"
-    return {key: "placeholder" for key in EXTERNAL_SECRETS[name]}
+    return dict(EXTERNAL_SECRETS[name])
 
 
 def container_environment(docs: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
@@ -718,6 +723,11 @@ def test_foreign_variables_are_the_ones_botocore_reads() -> None:
     assert set(FOREIGN_ENV) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
 
 
+def unhashed(name: str) -> str:
+    """A Secret's name without the content-hash suffix a generator (and the references to it) carry."""
+    return re.sub(r"-[a-z0-9]{10}$", "", name)
+
+
 def referenced_secrets(docs: list[dict[str, Any]]) -> set[str]:
     names = set()
     for _, template in pod_templates(docs):
@@ -742,7 +752,37 @@ def test_secrets_are_rendered_operator_made_or_documented(docs: list[dict[str, A
     assert dev_secrets == set(EXTERNAL_SECRETS)
     for name in EXTERNAL_SECRETS:
         assert set(secret_values(rendered("dev"), name)) == set(EXTERNAL_SECRETS[name])
-    assert referenced_secrets(docs) & PENDING_SECRETS == set(), "a pending Secret is used: take it off PENDING_SECRETS"
+    referenced = {unhashed(n) for n in referenced_secrets(docs)}
+    assert referenced == set(EXTERNAL_SECRETS) | set(OPERATOR_SECRETS), "a Secret no role reads, or an unknown one"
+
+
+def test_notifier_reads_its_channel_settings_from_the_smtp_secret(docs: list[dict[str, Any]]) -> None:
+    (container,) = containers(deployments(docs)["notifier"]["spec"]["template"]["spec"])
+    from_secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    wired = {name: (unhashed(ref["name"]), ref["key"]) for name, ref in from_secrets.items()
+             if ref["name"] not in OPERATOR_SECRETS}
+    assert wired == NOTIFIER_SECRET_ENV
+    # Optional: a notifier that sends to the outbox must start without any SMTP Secret.
+    assert all(from_secrets[name].get("optional") is True for name in NOTIFIER_SECRET_ENV)
+    settings = check_settings_environment(container_environment(docs, container))
+    expected = secret_values(docs, "orbweaver-smtp")
+    assert (settings.notifier.smtp_host, settings.notifier.smtp_port, settings.notifier.smtp_username,
+            settings.notifier.smtp_password) == (expected["host"], int(expected["port"]), expected["username"],
+                                                 expected["password"])
+    for role, deployment in deployments(docs).items():
+        if role != "notifier":
+            (other,) = containers(deployment["spec"]["template"]["spec"])
+            assert not any(e["name"].startswith("ORBWEAVER_NOTIFIER__SMTP") for e in other.get("env") or []), role
+
+
+def test_web_probes_ask_the_apps_health_endpoint(docs: list[dict[str, Any]]) -> None:
+    from web.pages import router
+
+    (container,) = containers(deployments(docs)["web"]["spec"]["template"]["spec"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    # The pages router is mounted at the root (web/app.py) and /healthz needs no session there.
+    assert "/healthz" in {getattr(route, "path", None) for route in router.routes}
 
 
 def test_store_secret_is_the_one_cloudnativepg_creates(docs: list[dict[str, Any]]) -> None:
