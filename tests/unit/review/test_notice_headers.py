@@ -36,6 +36,7 @@ def candidate(r: MediaRef) -> MatchCandidate:
         ref=r, sha256=SHA, hashes=[HashValue(algorithm="pdq", value="0" * 64)],
         hits=[MatchHit(algorithm="pdq", distance=2, hash_set="known", entry_id=1, entry_label="k1",
                        classification="baseline_csam", query_hash="0" * 64)],
+        decision="match",
     )
 
 
