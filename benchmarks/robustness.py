@@ -72,6 +72,10 @@ KNOWN_FIGURE_PDQ = 80
 it shows the corpus's photo (checked by eye on a sample), so it is not a non-matching image.
 Far above every radius calibrated here, so no near miss is hidden by it."""
 BITS = {"pdq": 256, "phash": 64}
+NO_HASH = np.iinfo(np.uint16).max
+"""Distance recorded where a probe has no hash of the algorithm (a PDQ of quality under 50)."""
+LIST_SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
+"""List sizes the false-match rate per image is extrapolated to (see :func:`pair_tail`)."""
 HASH_SET = "robustness"
 
 
@@ -241,9 +245,8 @@ def distances(probes: Sequence[Probe], known: Sequence[str], algorithm: str) -> 
     """
     nbytes = BITS[algorithm] // 8
     table = _codes(known, nbytes)
-    big = np.iinfo(np.uint16).max
-    plain = np.full((len(probes), len(known)), big, dtype=np.uint16)
-    every = np.full((len(probes), len(known)), big, dtype=np.uint16)
+    plain = np.full((len(probes), len(known)), NO_HASH, dtype=np.uint16)
+    every = np.full((len(probes), len(known)), NO_HASH, dtype=np.uint16)
     via = np.full((len(probes), len(known)), -1, dtype=np.int16)
     variants: list[str] = []
     index: dict[str, int] = {}
@@ -449,6 +452,38 @@ def nearest_distractor(probes: Sequence[Probe], d: Distances) -> dict[str, Any]:
             "median": float(np.median(nearest)), "closest": probes[rows[worst]].origin}
 
 
+def pair_tail(probes: Sequence[Probe], d: Distances, radii: Sequence[int], sizes: Sequence[int]) -> dict[str, Any]:
+    """How a false-match rate grows with the list: the distractor-entry distance distribution and its tail.
+
+    The rate per distractor image measured here is for this list's size; a list of ``n``
+    entries gives about ``n`` times the rate per (image, entry) pair. Pairs within the radii
+    that matter are too rare to count, so the tail is also read off a normal fit to every
+    pair's distance (the nearest of the image's hashes): for pHash the fit agrees with the
+    counted pairs where there are some (radius 10-12, within a factor of 2); for PDQ no pair
+    comes near, and the fit is only a sketch.
+    """
+    rows = [i for i, p in enumerate(probes) if p.own < 0]
+    if not rows:
+        return {}
+    every = d.every[rows]
+    unusable = int((every.min(axis=1) == NO_HASH).sum()) if every.size else 0
+    pairs = every[every != NO_HASH].astype(np.float64)
+    if not pairs.size:
+        return {"images_without_a_usable_hash": unusable}
+    mean, sd = float(pairs.mean()), float(pairs.std())
+    out: dict[str, Any] = {"pairs": int(pairs.size), "images_without_a_usable_hash": unusable,
+                           "mean": round(mean, 2), "sd": round(sd, 2), "min": int(pairs.min()), "by_radius": []}
+    for r in radii:
+        fit = 0.5 * math.erfc(-(r + 0.5 - mean) / (sd * math.sqrt(2)))
+        out["by_radius"].append({
+            "radius": r,
+            "counted_pairs": int((pairs <= r).sum()),
+            "fitted_per_pair": float(f"{fit:.3g}"),
+            "fitted_per_image": {str(n): float(f"{min(1.0, n * fit):.3g}") for n in sizes},
+        })
+    return out
+
+
 def recovered_by(probes: Sequence[Probe], d: Distances, radius: int) -> dict[str, dict[str, int]]:
     """Per transform, which hash found the copy: the image as given, a rotation/flip or a variant."""
     out: dict[str, Counter[str]] = defaultdict(Counter)
@@ -523,6 +558,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "recovered_by_pdq": recovered_by(probes, pdq, PDQ_RADIUS),
         "recovered_by_phash": recovered_by(probes, phash, PHASH_RADIUS),
         "nearest_distractor": {"pdq": nearest_distractor(probes, pdq), "phash": nearest_distractor(probes, phash)},
+        "pair_tail": {"pdq": pair_tail(probes, pdq, (16, 24, 31, 40), LIST_SIZES),
+                      "phash": pair_tail(probes, phash, (2, 4, 6, 8, 10, 12), LIST_SIZES)},
         "calibration": {"pdq": curve(probes, pdq, range(0, 65, 2), groups_of),
                         "phash": curve(probes, phash, range(0, 21), groups_of)},
         "seed": args.seed,
