@@ -239,7 +239,7 @@ def test_lookup_answers_every_line_in_order(cli: Any, tmp_path: Path) -> None:
     ))
     cli("hashset", "import", "--name", "known", str(listing))
     lines = [
-        flip(PDQ, 20),  # bare PDQ, review
+        flip(PDQ, 26),  # bare PDQ, review
         f"md5:{md5('file')}",
         "",
         f"pdq:{flip(PDQ, 3)}",
@@ -255,7 +255,7 @@ def test_lookup_answers_every_line_in_order(cli: Any, tmp_path: Path) -> None:
     assert [a["query"] for a in answers] == lines
     assert [a.get("decision") for a in answers] == ["review", "match", None, "match", None, None, None, "none",
                                                      "match"]
-    assert (answers[0]["entry"], answers[0]["algorithm"], answers[0]["distance"]) == ("picture", "pdq", 20)
+    assert (answers[0]["entry"], answers[0]["algorithm"], answers[0]["distance"]) == ("picture", "pdq", 26)
     assert answers[1]["classification"] is None and answers[3]["classification"] == "baseline_csam"
     assert answers[2]["error"] == "empty line"
     assert "not hex" in answers[4]["error"]

@@ -92,7 +92,7 @@ def test_settings_supply_thresholds_and_reject_nonsense() -> None:
     settings = MatcherSettings(thresholds={"pdq": Thresholds(match=8, review=20)}, joint_max=2.0)
     assert decide_with([hit("pdq", 9)], settings).decision is Decision.REVIEW
     assert decide_with([hit("pdq", 21)], settings).decision is Decision.NONE
-    assert settings.thresholds["phash"] == LIMITS["phash"]  # unnamed algorithms keep their defaults
+    assert settings.thresholds["phash"] == MatcherSettings().thresholds["phash"]  # unnamed algorithms keep defaults
     assert decide_with([hit("pdq", 19), hit("phash", 8)], settings).decision is Decision.MATCH
     for bad in (
         {"thresholds": {"pdq": {"match": 32, "review": 31}}},

@@ -111,7 +111,7 @@ def test_evaluate_fuses_hits_and_puts_the_deciding_hit_first(loaded: tuple[Store
     assert [h.algorithm for h in confident.hits] == ["pdq", "phash"]  # pdq decided it, though phash is closer
     review = matcher.evaluate([pdq(flip(PDQ, 25))])
     assert (review.verdict.decision, review.verdict.reason) == (Decision.REVIEW, "pdq 25 <= 31")
-    joint = matcher.evaluate([pdq(flip(PDQ, 20)), HashValue(algorithm="phash", value=flip(PHASH, 6))])
+    joint = matcher.evaluate([pdq(flip(PDQ, 26)), HashValue(algorithm="phash", value=flip(PHASH, 4))])
     assert joint.verdict.decision is Decision.MATCH and "jointly" in joint.verdict.reason
     assert matcher.evaluate([pdq("00" * 32)]).verdict.decision is Decision.NONE
 

@@ -116,7 +116,7 @@ def test_queue_settles_open_items_whose_media_was_classified_meanwhile(
     settings = ReviewSettings()
     store, bus, blobs = parts
     stage = ReviewStage(bus, store, settings)
-    waiting = seed_candidate(store, blobs, stage, image(1), media_url="http://img.test/1.jpg", distance=20)
+    waiting = seed_candidate(store, blobs, stage, image(1), media_url="http://img.test/1.jpg", distance=28)
     flow = ReviewWorkflow(store, bus, settings)
     assert [e.item_id for e in flow.queue("x", senior=False)] == [waiting.item_id]
     # A near copy arrives within the automatic-confirmation distance: the stage confirms it...

@@ -57,7 +57,7 @@ def seed_candidate(
     media_url: str,
     page_url: str = "http://pages.test/gallery",
     label: str = "known entry",
-    distance: int = 20,
+    distance: int = 28,
     campaign_id: str = "c1",
     list_name: str = "known",
     when: datetime | None = None,

@@ -67,11 +67,11 @@ def queue_ids(client: TestClient) -> list[int]:
 def test_queue_orders_by_match_closeness_then_campaign_priority_then_age(env: Env) -> None:
     with env.store.session() as s:
         s.add_all([Campaign(id="low", name="low", priority=0), Campaign(id="high", name="high", priority=5)])
-    # Distances between the matcher's PDQ match (16) and review (31) thresholds: all wait for analysts.
+    # Distances between the matcher's PDQ match (24) and review (31) thresholds: all wait for analysts.
     far = seed(env, 1, distance=30, campaign_id="high")
-    near_old = seed(env, 2, distance=20, campaign_id="low", when=datetime(2026, 1, 1, tzinfo=UTC))
-    near_high = seed(env, 3, distance=20, campaign_id="high")
-    near_new = seed(env, 4, distance=20, campaign_id="low")
+    near_old = seed(env, 2, distance=26, campaign_id="low", when=datetime(2026, 1, 1, tzinfo=UTC))
+    near_high = seed(env, 3, distance=26, campaign_id="high")
+    near_new = seed(env, 4, distance=26, campaign_id="low")
     client, _ = analyst(env, "alice")
     ids = queue_ids(client)
     assert ids[0] == near_high.item_id
@@ -90,7 +90,7 @@ def test_item_page_shows_where_and_what_matched_and_audits_the_view(env: Env) ->
     html = page.text
     assert "http://mirror.test/copy.jpg" in html and "http://img.test/1.jpg" in html  # latest and other sightings
     assert "mirror.test" in html and "http://pages.test/gallery?id=3" in html
-    assert "list entry 7" in html and ">known<" in html and "baseline_csam" in html and ">20<" in html
+    assert "list entry 7" in html and ">known<" in html and "baseline_csam" in html and ">28<" in html
     assert item.sha256 in html
     assert "Cache-Control".lower() in {k.lower() for k in page.headers} and page.headers["cache-control"] == "no-store"
     with env.store.session() as s:
@@ -336,7 +336,7 @@ def test_counts_and_break_reminder(env: Env) -> None:
 
 
 def test_next_opens_the_most_urgent_item_and_shortcuts_are_on_the_page(env: Env) -> None:
-    far, near = seed(env, 1, distance=30), seed(env, 2, distance=20)
+    far, near = seed(env, 1, distance=30), seed(env, 2, distance=26)
     client, _ = analyst(env, "alice")
     response = client.get("/review/next")
     assert response.status_code == 303 and response.headers["location"] == f"/review/items/{near.item_id}"
