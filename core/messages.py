@@ -253,6 +253,8 @@ class NoticeRequest(Message):
     evidence_key: str | None = None
     first_seen: datetime
     last_seen: datetime
+    response_headers: dict[str, str] = Field(default_factory=dict)
+    """Response headers the crawler recorded for the media (server, via, x-cache, cf-ray...): they tell a CDN."""
 
     def partition_key(self) -> str:
         """Keep one host's notice items together for batching."""
@@ -285,6 +287,15 @@ class RecheckResult(Message):
     observed_sha256: str | None = None
     checked_at: datetime = Field(default_factory=utcnow)
     detail: str | None = None
+    # Evidence of the check (issue 4), all optional so results written before them still decode.
+    final_url: str | None = None
+    """Where the last redirect led."""
+    resolved_ip: str | None = None
+    size: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Response headers kept as evidence (server, CDN, cache, type, length, location)."""
+    notice_id: str | None = None
+    """The notice whose removal this verifies, copied from the request."""
 
 
 class HashSetChange(Message):

@@ -37,6 +37,8 @@ class MediaItem:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     error: str | None = None
+    sha256: str | None = None
+    """Set by the pipeline once it has hashed ``body`` (reports such as ``crawl --json`` read it)."""
 
     def __repr__(self) -> str:
         # Scrapy logs items it drops or fails on; media bytes must never reach a log.
@@ -45,3 +47,16 @@ class MediaItem:
             f"MediaItem(media_url={self.media_url!r}, page_url={self.page_url!r}, "
             f"http_status={self.http_status!r}, size={size!r}, error={self.error!r})"
         )
+
+
+@dataclass
+class AssetItem:
+    """One resource fetched only for the links it holds (a stylesheet); nothing is published."""
+
+    campaign_id: str
+    url: str
+    page_url: str
+    fetched_at: datetime
+    http_status: int | None = None
+    media_found: int = 0
+    error: str | None = None

@@ -2,19 +2,26 @@
 
 Twisted's reactor cannot be restarted within a process, and callers (the demo, the CLI, tests)
 may crawl several times, so :func:`run_crawl` runs each crawl in a fresh ``spawn``-ed child
-and relays its running totals back through a queue.
+and relays its running totals (and, if asked, one record per media fetch) back through a queue.
+
+A job with a ``lease_owner`` belongs to a campaign that its caller has claimed
+(:meth:`crawler.campaigns.Campaigns.claim`): its frontier file lets it resume, the
+:class:`crawler.control.CampaignControl` extension heartbeats it, and when the crawl ends the
+campaign becomes finished, paused, stopped, failed or (handed back by a worker) queued.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +30,8 @@ from core.errors import TransientError
 from core.messages import utcnow
 from core.store import Store
 from core.store.models import Campaign
+from crawler.campaigns import Campaigns, CampaignState
+from crawler.scope import Scope
 from crawler.settings import CrawlerSettings
 
 log = structlog.get_logger(__name__)
@@ -44,6 +53,24 @@ class CrawlJob(BaseModel):
     settings: CrawlerSettings = Field(default_factory=CrawlerSettings)
     inline_media_limit: int = Field(ge=0)
     s3_endpoint_url: str | None = None
+    scope: Scope = Field(default_factory=Scope)
+    concurrent_requests: int = Field(default=16, ge=1)
+    max_media: int | None = Field(default=None, ge=1)
+    max_pages_per_host: int | None = Field(default=None, ge=1)
+    proxy: str | None = None
+    render: bool = False
+    frontier_path: str | None = None
+    """The campaign's frontier file (reopened to resume); None: a temporary one."""
+    frontier_commit_interval_s: float = Field(default=0.25, ge=0)
+    lease_owner: str | None = None
+    """Who holds the campaign's lease (set: the crawl heartbeats it and releases it at the end)."""
+    lease_s: float = Field(default=60.0, gt=0)
+    control_poll_s: float = Field(default=1.0, gt=0)
+    interrupted_state: Literal["paused", "queued"] = "paused"
+    """Where a campaign goes when its crawl is shut down by a signal (a worker hands it back)."""
+    base_counters: dict[str, int] = Field(default_factory=dict)
+    report_media: bool = False
+    """Relay one record per media fetch to the caller (``orbweaver crawl --json``)."""
 
 
 @dataclass
@@ -54,6 +81,11 @@ class CrawlSummary:
     media: int = 0
     errors: int = 0
     seconds: float = 0.0
+    queued: int = 0
+    reason: str | None = None
+    """Why the crawl ended (Scrapy's finish reason), in the final summary."""
+    state: str | None = None
+    """The campaign state the crawl left, in the final summary of a leased job."""
 
 
 class CampaignStatus(StrEnum):
@@ -82,6 +114,7 @@ def _mark_campaign(store: Store, job: CrawlJob, status: str) -> None:
 
 
 def _summary_from_stats(stats: dict[str, Any], started: float) -> CrawlSummary:
+    from crawler.frontier import Stat as FrontierStat
     from crawler.pipelines import Stat
 
     return CrawlSummary(
@@ -89,12 +122,68 @@ def _summary_from_stats(stats: dict[str, Any], started: float) -> CrawlSummary:
         media=int(stats.get(Stat.MEDIA.value, 0)),
         errors=int(stats.get(Stat.ERRORS.value, 0)),
         seconds=time.monotonic() - started,
+        queued=int(stats.get(FrontierStat.PENDING.value, 0)),
     )
+
+
+def outcome_of(reason: str | None, job: CrawlJob) -> CampaignState | None:
+    """The campaign state a crawl's close reason leads to (None: the lease was lost; leave it)."""
+    from crawler.control import CloseReason
+
+    if reason == "finished":
+        return CampaignState.FINISHED
+    if reason == CloseReason.PAUSED:
+        return CampaignState.PAUSED
+    if reason == CloseReason.STOPPED:
+        return CampaignState.STOPPED
+    if reason == CloseReason.LEASE_LOST:
+        return None
+    if reason == "shutdown":
+        return CampaignState(job.interrupted_state)
+    return CampaignState.FAILED
+
+
+def media_record(item: Any) -> dict[str, Any] | None:
+    """The report line of one media item (``crawl --json``): URLs, status, sha256 or error; no bytes."""
+    from crawler.items import MediaItem
+
+    if not isinstance(item, MediaItem):
+        return None
+    record: dict[str, Any] = {
+        "media_url": item.media_url,
+        "final_url": item.final_url,
+        "page_url": item.page_url,
+        "status": item.http_status,
+    }
+    if item.error is None and item.sha256 is not None:
+        record["sha256"] = item.sha256
+    else:
+        record["error"] = item.error or "no body"
+    return record
+
+
+class _ScrapyLevelFilter(logging.Filter):
+    """Drops Scrapy's and Twisted's records below the crawl's LOG_LEVEL.
+
+    Scrapy resets its loggers to DEBUG inside ``CrawlerProcess()`` and logs its banner before
+    any caller can cap them again, so the filter sits on the root handlers instead.
+    """
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level or record.name.partition(".")[0] not in ("scrapy", "twisted")
 
 
 def _cap_scrapy_logging(level: str) -> None:
     for name in ("scrapy", "twisted"):
         logging.getLogger(name).setLevel(level)
+    numeric = logging.getLevelName(level.upper())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _ScrapyLevelFilter) for f in handler.filters):
+            handler.addFilter(_ScrapyLevelFilter(numeric if isinstance(numeric, int) else logging.WARNING))
 
 
 def crawl_in_this_process(
@@ -102,15 +191,18 @@ def crawl_in_this_process(
     on_progress: Callable[[CrawlSummary], None] | None = None,
     *,
     install_signal_handlers: bool = True,
+    on_media: Callable[[dict[str, Any]], None] | None = None,
 ) -> CrawlSummary:
     """Run one crawl with Scrapy in this process (at most once per process: see module doc).
 
-    Marks the campaign running, then finished or failed.
+    A job without a lease marks its campaign running, then finished or failed. A leased job's
+    campaign was claimed by the caller; its end state follows the close reason (:func:`outcome_of`).
 
     Args:
         job: The crawl to run.
         on_progress: Called with running totals about every half second.
         install_signal_handlers: Let Ctrl-C stop the crawl gracefully (main thread only).
+        on_media: Called with :func:`media_record` of every media item (if ``job.report_media``).
 
     Returns:
         The final totals.
@@ -123,6 +215,7 @@ def crawl_in_this_process(
     from core.optional import require
 
     require("scrapy", "crawler")
+    from scrapy import signals
     from scrapy.crawler import CrawlerProcess
     from twisted.internet import task
     from twisted.python.failure import Failure
@@ -133,8 +226,9 @@ def crawl_in_this_process(
     started = time.monotonic()
     store = Store(job.store_url)
     store.migrate()
-    _mark_campaign(store, job, CampaignStatus.RUNNING)
-    log.info("crawler.started", campaign_id=job.campaign_id, seeds=job.seeds)
+    if job.lease_owner is None:
+        _mark_campaign(store, job, CampaignStatus.RUNNING)
+    log.info("crawler.started", campaign_id=job.campaign_id, seeds=len(job.seeds), resume=bool(job.base_counters))
 
     settings = scrapy_settings.for_job(job)
     # Scrapy sets its own loggers to DEBUG and relies on its root handler (not installed: see
@@ -150,8 +244,17 @@ def crawl_in_this_process(
         campaign_id=job.campaign_id,
         seeds=job.seeds,
         max_depth=job.settings.max_depth,
-        max_pages=job.settings.max_pages,
+        scope=job.scope,
+        render=job.render,
     )
+    if on_media is not None and job.report_media:
+
+        def item_scraped(item: Any) -> None:
+            record = media_record(item)
+            if record is not None:
+                on_media(record)
+
+        crawler.signals.connect(item_scraped, signal=signals.item_scraped)
 
     def crawl_failed(failure: Failure) -> None:
         failures.append(f"{type(failure.value).__name__}: {failure.value}")
@@ -172,11 +275,19 @@ def crawl_in_this_process(
     stats = crawler.stats.get_stats() if crawler.stats is not None else {}
     summary = _summary_from_stats(stats, started)
     reason = stats.get("finish_reason")
+    summary.reason = None if reason is None else str(reason)
     ok = not failures and reason == "finished"
-    _mark_campaign(store, job, CampaignStatus.FINISHED if ok else CampaignStatus.FAILED)
+    if job.lease_owner is None:
+        _mark_campaign(store, job, CampaignStatus.FINISHED if ok else CampaignStatus.FAILED)
+    else:
+        outcome = CampaignState.FAILED if failures else outcome_of(summary.reason, job)
+        if outcome is not None:
+            why = failures[0] if failures else f"crawl ended: {summary.reason}"
+            written = Campaigns(store).release(job.campaign_id, job.lease_owner, outcome, why)
+            summary.state = None if written is None else written.value
     store.dispose()
     log.info(
-        "crawler.finished", campaign_id=job.campaign_id, ok=ok, reason=reason, **asdict(summary)
+        "crawler.finished", campaign_id=job.campaign_id, ok=ok, **asdict(summary)
     )
     if failures:
         raise TransientError(f"crawl of campaign {job.campaign_id} failed: {failures[0]}")
@@ -189,10 +300,18 @@ def _child_main(job_json: str, out: Any) -> None:
     # Runs in the spawned child: a fresh interpreter with its own reactor.
     from core.logging import configure
 
+    if hasattr(os, "setpgrp"):
+        # Out of the terminal's process group: a Ctrl-C reaches only the parent, which asks
+        # this child to stop once (a second signal would make Scrapy stop uncleanly).
+        os.setpgrp()
     configure(level="warning")
     job = CrawlJob.model_validate_json(job_json)
     try:
-        summary = crawl_in_this_process(job, lambda s: out.put(("progress", asdict(s))))
+        summary = crawl_in_this_process(
+            job,
+            lambda s: out.put(("progress", asdict(s))),
+            on_media=lambda record: out.put(("media", record)),
+        )
     except Exception as exc:  # reported to the parent, which raises it as a TransientError
         out.put(("error", f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from exc
@@ -200,13 +319,22 @@ def _child_main(job_json: str, out: Any) -> None:
 
 
 def run_crawl(
-    job: CrawlJob, on_progress: Callable[[CrawlSummary], None] | None = None
+    job: CrawlJob,
+    on_progress: Callable[[CrawlSummary], None] | None = None,
+    *,
+    on_media: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> CrawlSummary:
     """Run one crawl in a spawned child process and wait for it.
+
+    Ctrl-C (or ``stop``) asks the child to shut down gracefully, once: in-flight requests end,
+    the frontier is saved, and a leased campaign goes to ``job.interrupted_state``.
 
     Args:
         job: The crawl to run.
         on_progress: Called in this process with running totals at least once a second.
+        on_media: Called with one record per media fetch (needs ``job.report_media``).
+        stop: Set it to shut the crawl down gracefully (a worker being stopped).
 
     Returns:
         The final totals.
@@ -228,10 +356,23 @@ def run_crawl(
     final: CrawlSummary | None = None
     error: str | None = None
     last_report = time.monotonic()
+    asked_to_stop = False
+
+    def ask_to_stop() -> None:
+        nonlocal asked_to_stop
+        if not asked_to_stop and child.is_alive():
+            asked_to_stop = True
+            child.terminate()  # SIGTERM: Scrapy shuts down gracefully
+
     try:
         while final is None and error is None:
+            if stop is not None and stop.is_set():
+                ask_to_stop()
             try:
                 kind, payload = messages.get(timeout=0.25)
+            except KeyboardInterrupt:
+                ask_to_stop()
+                continue
             except queue.Empty:
                 if not child.is_alive():
                     # One last look: the child may have put its result just before exiting.
@@ -241,6 +382,10 @@ def run_crawl(
                         break
                 else:
                     kind, payload = "tick", None
+            if kind == "media":
+                if on_media is not None:
+                    on_media(payload)
+                continue
             if kind == "progress":
                 latest = CrawlSummary(**payload)
             elif kind == "done":
@@ -263,19 +408,24 @@ def run_crawl(
         if on_progress is not None:
             on_progress(final)
         return final
-    _mark_failed_after_death(job)
+    _mark_failed_after_death(job, child.exitcode)
     raise TransientError(
         f"crawl child for campaign {job.campaign_id} failed (exit code {child.exitcode})"
         + (f": {error}" if error else "")
     )
 
 
-def _mark_failed_after_death(job: CrawlJob) -> None:
+def _mark_failed_after_death(job: CrawlJob, exit_code: int | None = None) -> None:
     # The child could not record its own end; do it here so the campaign does not stay
-    # "running" forever.
+    # "running" forever (a leased campaign keeps its frontier: resuming it loses nothing).
     store = Store(job.store_url)
     try:
-        _mark_campaign(store, job, CampaignStatus.FAILED)
+        if job.lease_owner is None:
+            _mark_campaign(store, job, CampaignStatus.FAILED)
+        else:
+            Campaigns(store).release(
+                job.campaign_id, job.lease_owner, CampaignState.FAILED, f"crawl process died (exit code {exit_code})"
+            )
     except TransientError as exc:
         log.warning("crawler.mark_failed_failed", campaign_id=job.campaign_id, error=str(exc))
     finally:

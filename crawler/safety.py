@@ -38,14 +38,35 @@ def parse_ip(text: str) -> IPAddress | None:
         return None
 
 
-def classify(address: IPAddress) -> AddressClass | None:
-    """Say why ``address`` must not be fetched, or None if it is a public unicast address.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 
-    IPv4-mapped IPv6 addresses (``::ffff:127.0.0.1``) are judged by the IPv4 address they carry,
-    because that is where a connection to them goes.
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries, for the forms that route to it.
+
+    IPv4-mapped (``::ffff:a.b.c.d``), IPv4-translated (``::ffff:0:a.b.c.d``), IPv4-compatible
+    (``::a.b.c.d``, deprecated), 6to4 (``2002:AABB:CCDD::/48``), NAT64 (``64:ff9b::a.b.c.d``)
+    and Teredo (the obfuscated client address).
     """
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _NAT64_WELL_KNOWN or address in _IPV4_TRANSLATED:
+        return low32
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
+        return low32
+    return None
+
+
+def _classify_plain(address: IPAddress) -> AddressClass | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return AddressClass.PRIVATE  # fec0::/10: deprecated, but stacks still route it locally
     checks = (
         (address.is_unspecified, AddressClass.UNSPECIFIED),
         (address.is_loopback, AddressClass.LOOPBACK),
@@ -54,14 +75,33 @@ def classify(address: IPAddress) -> AddressClass | None:
         # Before is_private: Python counts the reserved 240/4 among its "private" networks.
         (address.is_reserved, AddressClass.RESERVED),
         (address.is_private, AddressClass.PRIVATE),
-        # Catches what the flags above miss: shared address space (100.64/10), 6to4 and
-        # Teredo relays of private space, documentation ranges.
+        # Catches what the flags above miss: shared address space (100.64/10), Teredo relays,
+        # documentation ranges.
         (not address.is_global, AddressClass.NOT_GLOBAL),
     )
     for hit, kind in checks:
         if hit:
             return kind
     return None
+
+
+def classify(address: IPAddress) -> AddressClass | None:
+    """Say why ``address`` must not be fetched, or None if it is a public unicast address.
+
+    IPv6 forms that carry an IPv4 address (mapped, translated, compatible, 6to4, NAT64, Teredo)
+    are refused when the IPv4 address they carry is not public, because that is where a
+    connection to them may end up. An IPv4-mapped or NAT64 address that carries a public IPv4
+    address is public (an IPv6-only crawler behind DNS64 sees every IPv4 site that way).
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            inner_class = _classify_plain(inner)
+            if inner_class is not None:
+                return inner_class
+            if address.ipv4_mapped is not None or address in _NAT64_WELL_KNOWN:
+                return None
+    return _classify_plain(address)
 
 
 def refusal_message(address: IPAddress) -> str:

@@ -29,11 +29,37 @@ ROBOTSTXT_USER_AGENT = "orbweaver"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 DOWNLOADER_MIDDLEWARES = {
+    # Puts the campaign's HTTP proxy on every request; HttpProxyMiddleware (750) does the proxying.
+    "crawler.proxy.CampaignProxyMiddleware": 740,
     # After OffsiteMiddleware (50) and before RobotsTxtMiddleware (100): a refused host is
     # never contacted, not even for its robots.txt.
     "crawler.middlewares.PrivateAddressMiddleware": 60,
+    # After RedirectMiddleware (600), so it sees a 3xx first: a redirect loop becomes an error.
+    "crawler.middlewares.RedirectLoopMiddleware": 650,
+    # Last, after every middleware that prepares a request: answers page requests marked
+    # orbweaver_render with the DOM rendered in Chromium (idle, no browser, otherwise).
+    "crawler.render.RenderMiddleware": 950,
 }
+# Every Twisted connection resolves through this: answers with a non-public address are dropped,
+# so a connect can only reach checked addresses (closes the DNS-rebinding gap).
+TWISTED_DNS_RESOLVER = "crawler.middlewares.PublicAddressResolver"
 ITEM_PIPELINES = {"crawler.pipelines.BusPipeline": 300}
+# The frontier is on disk (crawler/frontier.py): dedupe, caps, and resuming after a restart.
+SCHEDULER = "crawler.frontier.FrontierScheduler"
+SPIDER_MIDDLEWARES = {
+    # Nearest the engine, so it sees a response's output only after every other middleware.
+    "crawler.frontier.FrontierSpiderMiddleware": 10,
+    # The spider counts depth in page hops itself (see DEPTH_LIMIT); Scrapy's counter would
+    # only cost a generator layer per response.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
+# Heartbeats the campaign's lease and carries out pause and stop (crawler/control.py).
+EXTENSIONS = {"crawler.control.CampaignControl": 100}
+# The pipeline is synchronous, so parallel item processing buys nothing, and Scrapy starts
+# CONCURRENT_ITEMS asyncio tasks for every response (100 by default: a third of the crawl's CPU).
+CONCURRENT_ITEMS = 1
+# Per-request byte counts (it serialises every request and response to measure them).
+DOWNLOADER_STATS = False
 
 # Depth is counted by the spider in page hops; Scrapy's own counter would also count the hop
 # to each image and cut off the images of the deepest pages.
@@ -67,10 +93,35 @@ def for_job(job: CrawlJob) -> dict[str, Any]:
         A settings dict for :class:`scrapy.crawler.CrawlerProcess`.
 
     """
+    import json
+
+    from crawler import control, frontier, proxy
+
     fixed = {name: value for name, value in globals().items() if name.isupper()}
     cs = job.settings
     return {
         **fixed,
+        "CONCURRENT_REQUESTS": job.concurrent_requests,
+        frontier.Setting.PATH.value: job.frontier_path,
+        frontier.Setting.COMMIT_INTERVAL_S.value: job.frontier_commit_interval_s,
+        frontier.Setting.MAX_PAGES.value: cs.max_pages,
+        frontier.Setting.MAX_MEDIA.value: job.max_media,
+        frontier.Setting.MAX_PAGES_PER_HOST.value: job.max_pages_per_host,
+        control.Setting.CAMPAIGN_ID.value: job.campaign_id,
+        control.Setting.LEASE_OWNER.value: job.lease_owner,
+        control.Setting.LEASE_S.value: job.lease_s,
+        control.Setting.POLL_S.value: job.control_poll_s,
+        control.Setting.BASE_COUNTERS.value: json.dumps(job.base_counters),
+        proxy.PROXY_SETTING: job.proxy,
+        # Scrapy proxies only over HTTP; a SOCKS5 proxy gets its own handler (crawler/socks.py).
+        "DOWNLOAD_HANDLERS": (
+            {"http": "crawler.socks.SocksDownloadHandler", "https": "crawler.socks.SocksDownloadHandler"}
+            if proxy.is_socks(job.proxy) else {}
+        ),
+        # Rendering loads a browser; only campaigns that ask for it get the middleware (crawler/render.py).
+        "DOWNLOADER_MIDDLEWARES": (
+            {**DOWNLOADER_MIDDLEWARES, "crawler.render.RenderMiddleware": 950} if job.render else DOWNLOADER_MIDDLEWARES
+        ),
         "USER_AGENT": cs.effective_user_agent(),
         "ROBOTSTXT_OBEY": cs.obey_robots,
         "CONCURRENT_REQUESTS_PER_DOMAIN": cs.concurrent_requests_per_host,

@@ -66,6 +66,33 @@ class CrawlerSettings(Section):
             "non-public addresses (tests, lab set-ups); everything else non-public is refused."
         ),
     )
+    operator: str = Field(
+        default="",
+        description=(
+            "Who runs the crawls, named in every campaign's user agent; campaign create and crawl "
+            "use it when --operator is not given (one of the two is required)."
+        ),
+    )
+    frontier_dir: str = Field(
+        default="",
+        description="Folder of the campaigns' on-disk frontiers; empty: data_dir/frontiers.",
+    )
+    frontier_commit_interval_s: float = Field(
+        default=0.25,
+        ge=0,
+        description=(
+            "Most seconds between frontier commits; a killed crawl refetches at most what finished "
+            "in that window. 0 commits every finished request (slower)."
+        ),
+    )
+    lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running campaign's lease; another worker takes it over this long after its crawler died.",
+    )
+    worker_poll_s: float = Field(
+        default=5.0, gt=0, description="How often an idle crawler worker looks for queued or due campaigns."
+    )
 
     def effective_user_agent(self) -> str:
         """Return the User-Agent header sent: the configured one, or the honest default."""

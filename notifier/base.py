@@ -10,7 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from core.store import Store
+    from notifier.settings import NotifierSettings
 
 
 class ChannelAbility(StrEnum):
@@ -34,6 +38,10 @@ class RenderedNotice:
     html: str | None = None
     attachments: tuple[tuple[str, str, bytes], ...] = ()
     """(file name, MIME type, content) of machine-readable reports; never media."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """The notice as structured data (items, X-ARF reports), for machine channels such as webhooks."""
+    signing_secret: str | None = field(default=None, repr=False)
+    """The recipient's shared secret for signed channels (webhook HMAC); never logged."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,16 @@ class NoticeChannel(ABC):
 
     name: ClassVar[str]
     abilities: ClassVar[frozenset[ChannelAbility]] = frozenset()
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
+        """Build the channel from the notifier's settings (the runtime builds every channel this way).
+
+        Raises:
+            ConfigError: If the settings do not describe a usable channel.
+
+        """
 
     @abstractmethod
     def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:

@@ -1,19 +1,59 @@
-"""Notifier stage channels, registered by explicit, never-changing names."""
+"""Notifier stage channels, registered by explicit, never-changing names: outbox, smtp, webhook.
+
+Every channel is idempotent by the delivery's key. The outbox names its file after the key;
+SMTP and webhook channels write the key to a sent journal (in the store) the moment the remote
+side accepted, so a crash between sending and recording the delivery does not send it again.
+The SMTP Message-ID and the webhook ``Idempotency-Key`` header carry the same key, so a
+receiver that deduplicates can also catch the one window left (accepted, then killed before
+the journal write).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import smtplib
+import ssl
 import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, parseaddr
 from pathlib import Path
+from typing import Self
+
+import structlog
 
 from core.errors import ConfigError, PermanentError, TransientError
+from core.messages import utcnow
+from core.store import Store, insert_ignore
+from core.store.models import SentJournal
 from notifier.base import ChannelAbility, NoticeChannel, Receipt, RenderedNotice
+from notifier.settings import NotifierSettings
+from notifier.webhook import signature_headers
+
+log = structlog.get_logger(__name__)
 
 
-def to_email(notice: RenderedNotice, sender: str, reply_to: str | None = None) -> EmailMessage:
-    """An RFC 5322 message for a notice: plain text, optional HTML alternative, attachments."""
+def _safe(key: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+    if not safe:
+        raise PermanentError("empty idempotency key")
+    return safe
+
+
+def message_id(idempotency_key: str, sender: str) -> str:
+    """The Message-ID of a notice e-mail: derived from the delivery's key, so every retry carries the same one."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "orbweaver.invalid"
+    return f"<{_safe(idempotency_key)}@{domain}>"
+
+
+def to_email(
+    notice: RenderedNotice, sender: str, reply_to: str | None = None, *, idempotency_key: str | None = None
+) -> EmailMessage:
+    """An RFC 5322 message: text and HTML as multipart/alternative, X-ARF reports attached (multipart/mixed)."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = notice.recipient
@@ -21,8 +61,8 @@ def to_email(notice: RenderedNotice, sender: str, reply_to: str | None = None) -
         msg["Reply-To"] = reply_to
     msg["Subject"] = notice.subject
     msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = make_msgid(idstring=notice.notice_id.replace("-", ""), domain="orbweaver.invalid")
-    msg["Content-Language"] = notice.language
+    msg["Message-ID"] = message_id(idempotency_key or notice.notice_id, sender)
+    msg["Auto-Submitted"] = "auto-generated"
     for name, value in notice.headers.items():
         msg[name] = value
     msg.set_content(notice.text)
@@ -30,8 +70,32 @@ def to_email(notice: RenderedNotice, sender: str, reply_to: str | None = None) -
         msg.add_alternative(notice.html, subtype="html")
     for filename, mime, content in notice.attachments:
         maintype, subtype = mime.split("/", 1)
+        if maintype in ("image", "video", "audio"):
+            raise PermanentError(f"refusing to attach media ({mime}) to a notice")
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    # Last: set_content and add_attachment move or drop Content-* headers of the top part.
+    msg["Content-Language"] = notice.language
     return msg
+
+
+class StoreJournal:
+    """The sent journal in the store: which idempotency keys a remote receiver has accepted."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    def sent(self, key: str) -> str | None:
+        """The reference recorded for ``key``, or None if it was never accepted."""
+        with self.store.session() as s:
+            row = s.get(SentJournal, key)
+            return None if row is None else (row.reference or key)
+
+    def record(self, key: str, channel: str, reference: str) -> None:
+        """Remember that ``key`` was accepted (idempotent)."""
+        with self.store.session() as s:
+            insert_ignore(s, SentJournal, {"idempotency_key": key, "channel": channel, "reference": reference,
+                                           "sent_at": self.clock()}, ["idempotency_key"])
 
 
 class OutboxChannel(NoticeChannel):
@@ -53,15 +117,17 @@ class OutboxChannel(NoticeChannel):
         except OSError as exc:
             raise ConfigError(f"cannot create outbox folder {folder}: {exc}") from exc
 
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
+        """The outbox folder of the settings."""
+        return cls(settings.outbox_dir, settings.sender, settings.reply_to)
+
     def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
         """Write ``<idempotency_key>.eml`` unless it is already there."""
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in idempotency_key)
-        if not safe:
-            raise PermanentError("empty idempotency key")
-        path = self.folder / f"{safe}.eml"
+        path = self.folder / f"{_safe(idempotency_key)}.eml"
         if path.exists():
             return Receipt(reference=str(path), duplicate=True)
-        data = bytes(to_email(notice, self.sender, self.reply_to))
+        data = bytes(to_email(notice, self.sender, self.reply_to, idempotency_key=idempotency_key))
         try:
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
@@ -74,9 +140,166 @@ class OutboxChannel(NoticeChannel):
         return Receipt(reference=str(path))
 
 
+class SmtpChannel(NoticeChannel):
+    """Sends notices through an SMTP server (plain, STARTTLS or implicit TLS; optional AUTH).
+
+    A 4xx answer or a network failure is transient (retried with backoff); a 5xx answer to the
+    sender, a recipient or the data is permanent (a bounce: the notice escalates).
+    """
+
+    name = "smtp"
+    abilities = frozenset({ChannelAbility.IDEMPOTENT, ChannelAbility.ATTACHMENTS})
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        sender: str,
+        reply_to: str | None = None,
+        security: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 30.0,
+        journal: StoreJournal | None = None,
+    ) -> None:
+        if security not in ("none", "starttls", "tls"):
+            raise ConfigError(f"smtp security must be none, starttls or tls, not {security!r}")
+        self.host, self.port, self.sender, self.reply_to = host, port, sender, reply_to
+        self.security, self.username, self.password, self.timeout_s = security, username, password, timeout_s
+        self.journal = journal
+
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
+        """The SMTP server of the settings; it must be named."""
+        if not settings.smtp_host:
+            raise ConfigError("the smtp channel needs notifier.smtp_host")
+        return cls(settings.smtp_host, settings.smtp_port, sender=settings.sender, reply_to=settings.reply_to,
+                   security=settings.smtp_security, username=settings.smtp_username,
+                   password=settings.smtp_password, timeout_s=settings.smtp_timeout_s, journal=StoreJournal(store))
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+            if self.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+        if self.username:
+            client.login(self.username, self.password or "")
+        return client
+
+    def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
+        """Send one notice e-mail unless its key is in the sent journal."""
+        reference = message_id(idempotency_key, self.sender)
+        if self.journal is not None and self.journal.sent(idempotency_key) is not None:
+            return Receipt(reference=reference, duplicate=True)
+        msg = to_email(notice, self.sender, self.reply_to, idempotency_key=idempotency_key)
+        try:
+            with self._connect() as client:
+                refused = client.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if all(code >= 500 for code in codes):
+                raise PermanentError(f"recipient refused: {exc.recipients}") from exc
+            raise TransientError(f"recipient deferred: {exc.recipients}") from exc
+        except smtplib.SMTPResponseException as exc:
+            text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc)
+            if exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPAuthenticationError):
+                raise PermanentError(f"SMTP {exc.smtp_code}: {text}") from exc
+            raise TransientError(f"SMTP {exc.smtp_code}: {text}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransientError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
+        if refused:
+            raise PermanentError(f"recipient refused: {refused}")
+        if self.journal is not None:
+            self.journal.record(idempotency_key, self.name, reference)
+        return Receipt(reference=reference)
+
+
+class WebhookChannel(NoticeChannel):
+    """POSTs the notice as JSON to the recipient's webhook URL, signed with HMAC-SHA256.
+
+    Headers: ``Idempotency-Key`` (the delivery's key), ``X-Orbweaver-Timestamp`` and
+    ``X-Orbweaver-Signature: v1=<hex>``, the HMAC-SHA256 under the provider's secret of
+    ``<timestamp>.<body>`` (see :mod:`notifier.webhook`). 2xx is delivered; 408, 425, 429 and 5xx
+    are transient; other answers are permanent.
+    """
+
+    name = "webhook"
+    abilities = frozenset({ChannelAbility.IDEMPOTENT})
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 30.0,
+        journal: StoreJournal | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.journal = journal
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
+        """A webhook channel with the settings' timeout and the store's sent journal."""
+        return cls(timeout_s=settings.webhook_timeout_s, journal=StoreJournal(store))
+
+    @staticmethod
+    def body(notice: RenderedNotice) -> bytes:
+        """The JSON body for a notice (stable key order, so a retry sends the same bytes)."""
+        payload = {
+            "notice_id": notice.notice_id,
+            "language": notice.language,
+            "subject": notice.subject,
+            "text": notice.text,
+            "html": notice.html,
+            **notice.data,
+        }
+        return json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+
+    def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
+        """POST one notice unless its key is in the sent journal."""
+        url = notice.recipient
+        if not url.startswith(("https://", "http://")):
+            raise PermanentError(f"webhook URL must be http(s): {url!r}")
+        if not notice.signing_secret:
+            raise PermanentError("webhook recipient has no shared secret; notices are only sent signed")
+        if self.journal is not None and (ref := self.journal.sent(idempotency_key)) is not None:
+            return Receipt(reference=ref, duplicate=True)
+        body = self.body(notice)
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Idempotency-Key": idempotency_key,
+            "User-Agent": "orbweaver-notifier",
+            **signature_headers(notice.signing_secret, body, self.clock()),
+        }
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                status = int(response.status)
+                answer = response.read(2000).decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            if exc.code in (408, 425, 429) or exc.code >= 500:
+                raise TransientError(f"webhook {url}: HTTP {exc.code}") from exc
+            raise PermanentError(f"webhook {url}: HTTP {exc.code}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise TransientError(f"webhook {url}: {exc}") from exc
+        reference = f"{url} {status} {answer[:200]}".strip()
+        if self.journal is not None:
+            self.journal.record(idempotency_key, self.name, reference)
+        return Receipt(reference=reference)
+
+
 CHANNELS: dict[str, type[NoticeChannel]] = {
     OutboxChannel.name: OutboxChannel,
+    SmtpChannel.name: SmtpChannel,
+    WebhookChannel.name: WebhookChannel,
 }
+"""Every notice channel by its storage name. A new channel is one class and one line here."""
+
+EMAIL_CHANNELS = frozenset({OutboxChannel.name, SmtpChannel.name})
 
 
 def _check_unique() -> None:
@@ -86,3 +309,19 @@ def _check_unique() -> None:
 
 
 _check_unique()
+
+
+def build_channels(settings: NotifierSettings, store: Store) -> dict[str, NoticeChannel]:
+    """The channels a notifier uses: its e-mail channel (``settings.channel``) and the webhook.
+
+    Raises:
+        ConfigError: If ``settings.channel`` is not a registered e-mail channel, or is unusable.
+
+    """
+    if settings.channel not in CHANNELS:
+        raise ConfigError(f"unknown notice channel {settings.channel!r}; known: {sorted(CHANNELS)}")
+    if settings.channel not in EMAIL_CHANNELS:
+        raise ConfigError(f"notifier.channel must be an e-mail channel ({sorted(EMAIL_CHANNELS)}), "
+                          f"not {settings.channel!r}; webhooks are chosen per provider")
+    names = [settings.channel, WebhookChannel.name]
+    return {name: CHANNELS[name].from_settings(settings, store) for name in names}

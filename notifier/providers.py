@@ -1,8 +1,10 @@
-"""Notifier stage: who hosts a URL, from the operator's provider directory.
+"""Notifier stage: the operator-maintained provider directory (a TOML file, kept in the store).
 
-The spine resolves by the directory alone (domains and CIDRs); a host the directory does not
-know gets an "unresolved" provider record so its items are kept and visible, and are sent to
-the fallback recipient if one is set. RDAP, ASN and country lookups come with the notifier issue.
+A directory record overrides and enriches what :mod:`notifier.hosting` finds by DNS, offline IP
+data and RDAP: it names the provider, says which domains, CIDRs and AS names are its, how to
+reach it (abuse e-mail, webhook URL and secret, channel), in which languages, and what to do
+when it does not act (notice policy). A host nobody knows gets an "unresolved" provider record
+so its items are kept and visible, and are sent to the fallback recipient if one is set.
 """
 
 from __future__ import annotations
@@ -10,15 +12,27 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from core.errors import ConfigError
 from core.store import Store
 from core.store.models import Provider
+
+
+class NoticePolicy(BaseModel):
+    """What to do beyond noticing the provider itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hotline: Literal["none", "also", "only"] | None = None
+    """Tell the hosting country's hotline too, instead, or not (None: the notifier setting)."""
+    renotice_limit: int | None = Field(default=None, ge=0)
+    """Re-notices before escalating (None: the notifier setting)."""
+    upstream: str | None = None
+    """Name of the directory provider to escalate to (the host's transit or parent provider)."""
 
 
 class ProviderRecord(BaseModel):
@@ -27,15 +41,21 @@ class ProviderRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: str = "host"
+    kind: Literal["host", "cdn", "hotline", "upstream"] = "host"
     abuse_email: str | None = None
     webhook_url: str | None = None
-    languages: list[str] = Field(default_factory=lambda: ["en"])
+    webhook_secret: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    """Preferred notice languages, first first; empty: the hosting country's languages."""
     country: str | None = Field(default=None, min_length=2, max_length=2)
     asns: list[int] = Field(default_factory=list)
+    asn_names: list[str] = Field(default_factory=list)
+    """AS names as the offline IP data spells them (``asns`` numbers are kept for people)."""
     cidrs: list[str] = Field(default_factory=list)
     domains: list[str] = Field(default_factory=list)
-    channel: str = "outbox"
+    channel: str = "default"
+    """A registered channel name, or ``default``: webhook when a webhook URL is set, else e-mail."""
+    policy: NoticePolicy = Field(default_factory=NoticePolicy)
 
 
 def load_directory(store: Store, path: Path) -> int:
@@ -74,42 +94,10 @@ def upsert_providers(store: Store, records: list[ProviderRecord]) -> None:
         for record in records:
             row = s.scalars(select(Provider).where(Provider.name == record.name)).one_or_none()
             values: dict[str, Any] = record.model_dump()
+            values["policy"] = record.policy.model_dump(exclude_none=True)
+            values["source"] = "directory"
             if row is None:
                 s.add(Provider(**values))
             else:
                 for key, value in values.items():
                     setattr(row, key, value)
-
-
-def _host_matches(host: str, domain: str) -> bool:
-    host, domain = host.lower().rstrip("."), domain.lower().rstrip(".")
-    return host == domain or host.endswith("." + domain)
-
-
-def resolve(session: Session, host: str, ip: str | None) -> Provider:
-    """The provider responsible for ``host`` served from ``ip``.
-
-    A domain match wins over a CIDR match (the operator named the site explicitly); with no
-    match, an ``unresolved`` provider for the host is created.
-    """
-    providers = session.scalars(select(Provider).where(Provider.kind != "unresolved")).all()
-    for provider in providers:
-        if any(_host_matches(host, d) for d in provider.domains):
-            return provider
-    if ip:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            address = None
-        if address is not None:
-            for provider in providers:
-                for cidr in provider.cidrs:
-                    if address in ipaddress.ip_network(cidr, strict=False):
-                        return provider
-    name = f"unresolved: {host}"
-    row = session.scalars(select(Provider).where(Provider.name == name)).one_or_none()
-    if row is None:
-        row = Provider(name=name, kind="unresolved", languages=["en"])
-        session.add(row)
-        session.flush()
-    return row

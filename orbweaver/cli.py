@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Any
 
 import click
+import structlog
 from rich.console import Console
 from rich.table import Table
 
@@ -119,30 +120,45 @@ def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: 
 
 @main.command()
 @CONFIG_OPTION
-@click.argument("stage", type=click.Choice(["hashing", "matching", "review", "notifier"]))
-@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@click.argument("stage", metavar="STAGE")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve /metrics and /healthz on this port (overrides [worker] metrics_port).")
 @click.option("--max-messages", type=int, default=None, help="Exit after handling this many messages.")
 def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_messages: int | None) -> None:
-    """Run one stage as a long-lived bus consumer; SIGTERM finishes the message in hand and exits."""
-    from orbweaver.runtime import Runtime, StageName, run_stage
+    """Run one pipeline STAGE (crawler, hashing, matching, review, notifier); more processes of it scale it.
 
-    settings = _load(config_path)
+    The crawler worker claims queued campaigns from the store (a lease per campaign) and answers
+    recheck requests; the others consume their topic in their consumer group.
+
+    SIGTERM or SIGINT stops fetching, finishes and commits the batch in hand, flushes what was
+    published, leaves the group and exits 0. A second signal exits at once (status 130).
+    """
+    # The stage list lives with the runtime, which is slow to import for every other command.
+    from orbweaver.runtime import CRAWLER_WORKER, StageName, run_crawler_process, run_worker
+
+    known = [s.value for s in StageName] + [CRAWLER_WORKER]
+    if stage not in known:
+        raise click.BadParameter(f"{stage!r} is not one of {', '.join(known)}", param_hint="STAGE")
+    overrides: dict[str, Any] = {}
     if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
+        overrides["worker"] = {"metrics_port": metrics_port}
+    settings = _load(config_path, overrides)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise SystemExit(130)
+        log = structlog.get_logger("orbweaver.worker")
+        log.info("worker.stopping", stage=stage, signal=signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    rt = Runtime.open(settings, client_id=f"orbweaver-{stage}")
-    try:
-        stats = run_stage(StageName(stage), rt, stop, max_messages=max_messages)
-    finally:
-        rt.close()
+    if stage == CRAWLER_WORKER:
+        runs = run_crawler_process(settings, stop)
+        click.echo(json.dumps({"stage": stage, "campaign_runs": runs}))
+        return
+    stats = run_worker(StageName(stage), settings, stop, max_messages=max_messages)
     click.echo(json.dumps({"stage": stage, "handled": stats.handled, "dead_lettered": stats.dead_lettered}))
 
 
@@ -249,7 +265,18 @@ def hashset_remove(config_path: Path | None, name: str) -> None:
     click.echo(json.dumps({"removed": name}))
 
 
+from orbweaver.cli_report import report as _report  # noqa: E402 - commands of other modules join the group here
+
+main.add_command(_report)
 cli_web.register(main)
+from orbweaver.cli_campaign import campaign, crawl  # noqa: E402  # registered below, after main exists
+
+main.add_command(campaign)
+main.add_command(crawl)
+
+from orbweaver.cli_recheck import recheck  # noqa: E402  # registered after main exists, like the above
+
+main.add_command(recheck)
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ from crawler.settings import CrawlerSettings
 from hashing.settings import HashingSettings
 from matcher.settings import MatcherSettings
 from notifier.settings import NotifierSettings
+from orbweaver.worker_settings import WorkerSettings
 from review.settings import ReviewSettings
 from web.settings import WebSettings
 
@@ -31,6 +32,7 @@ class Settings(Section):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
 
 def load_settings(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:

@@ -1,78 +1,570 @@
-"""Provider pages (top of the stack): a hosting provider's staff see their own notices, and only those.
+"""Provider portal (top of the stack): a hosting provider's staff follow their notices, report removals, contest items.
 
-A minimal list and detail; the provider portal (issue 6) builds on it.
+A ``provider`` user is bound to one provider and sees only the notices sent to it: another
+provider's notice or item answers 404, exactly like one that does not exist, so nobody learns
+that it does. Admins may read any provider's portal (``?provider=<id>`` on the list) but not act.
+
+Per item the portal shows what the notice listed (URL, page, first seen, last verified present,
+hashes, classification, evidence reference; never media) and where the item stands for this
+provider: ``open``, ``removal claimed`` (the provider said it removed it and an immediate recheck
+was asked of the crawler, exactly as the notifier schedules one), ``rechecking`` (that recheck
+could not tell), ``gone`` (with the time to removal), ``contested`` (waiting for a senior
+analyst; the item gets no further notice meanwhile), ``changed``, or ``withdrawn`` (the contest
+was accepted). Every view and action is audited.
+
+Senior analysts decide contests on ``/review/contests/<id>`` (the queue lists the open ones):
+the media is shown reduced and revealed in audited steps as on the review pages, and the
+decision goes through :meth:`review.workflow.ReviewWorkflow.resolve_contest`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from core.store.models import Notice, NoticeItem, Provider
+from core.errors import TransientError
+from core.messages import RecheckOutcome
+from core.store.models import (
+    Notice,
+    NoticeContest,
+    NoticeEntry,
+    NoticeItem,
+    NoticeRecipient,
+    Provider,
+    Recheck,
+    ReviewItem,
+)
+from notifier.stage import publish_recheck
+from review.workflow import WITHDRAWN, ContestEntry, ContestStatus, ReviewRefusedError
 from web.audit import AuditAction, record
-from web.auth import Principal, Role, requires
-from web.context import context
+from web.auth import Principal, Role, client_ip, requires
+from web.context import WebContext, context
+from web.media import REVEAL_STEPS, MediaUnavailableError, RevealLevel, render_level
+from web.review import _item_details, workflow
 from web.templating import render
 
-router = APIRouter(prefix="/provider", include_in_schema=False)
+router = APIRouter(include_in_schema=False)
+READERS = requires(Role.PROVIDER, Role.ADMIN)
 PROVIDERS = requires(Role.PROVIDER)
+SENIORS = requires(Role.SENIOR_ANALYST)
+
+REASON_MAX = 2000
+"""Longest contest reason (and senior's note) accepted, in characters."""
+CLAIM_RETRY = timedelta(hours=1)
+"""A second "removed" within this time of an unanswered one asks for no new recheck (the first is on its way)."""
+NOTICES_LISTED = 500
 
 
-def _provider_id(principal: Principal) -> int:
-    if principal.provider_id is None:
-        # A provider account is always bound to a provider (Accounts.create_user enforces it).
-        raise HTTPException(403, "this account is not bound to a provider")
-    return principal.provider_id
+class PortalAction(StrEnum):
+    """Audit actions of the portal and of contest review. Values are storage keys."""
+
+    REMOVAL_CLAIM = "provider.removal_claim"
+    CONTEST = "provider.contest"
+    PROVIDERS_VIEW = "provider.providers_view"
+    CONTEST_VIEW = "review.contest_view"
+    CONTEST_DECISION = "review.contest_decision"
 
 
-@router.get("/notices", response_class=HTMLResponse)
-def notices(request: Request, principal: Annotated[Principal, Depends(PROVIDERS)]) -> Response:
-    """This provider's notices, newest first."""
+class ItemState(StrEnum):
+    """Where one noticed item stands, as its provider sees it."""
+
+    OPEN = "open"
+    REMOVAL_CLAIMED = "removal_claimed"
+    RECHECKING = "rechecking"
+    GONE = "gone"
+    CONTESTED = "contested"
+    CHANGED = "changed"
+    WITHDRAWN = "withdrawn"
+
+
+STATE_LABELS = {
+    ItemState.OPEN: "open",
+    ItemState.REMOVAL_CLAIMED: "removal claimed",
+    ItemState.RECHECKING: "rechecking",
+    ItemState.GONE: "gone",
+    ItemState.CONTESTED: "contested",
+    ItemState.CHANGED: "changed",
+    ItemState.WITHDRAWN: "withdrawn (contest accepted)",
+}
+
+DONE_MESSAGES = {
+    "removed": "Thank you. The item is being rechecked now; it closes as soon as the recheck finds it gone.",
+    "pending": "A recheck for this item is already on its way; it closes as soon as the recheck finds it gone.",
+    "contested": "Your contest is recorded. A senior analyst will decide it; no further notice about this item "
+                 "is sent meanwhile.",
+}
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
+@dataclass(frozen=True, slots=True)
+class PortalItem:
+    """One item of a notice as its provider sees it: what the notice said, and where the item stands."""
+
+    id: int
+    url: str
+    page_url: str
+    first_seen: datetime
+    last_verified_present: datetime
+    sha256: str
+    pdq: str | None
+    classification: str
+    evidence_reference: str
+    state: ItemState
+    label: str
+    detail: str
+    removed_at: datetime | None
+    time_to_removal: str | None
+    time_to_removal_hours: float | None
+    removal_claimed_at: datetime | None
+    contest_status: str | None
+    contest_reason: str | None
+    contested_at: datetime | None
+    contest_decided_at: datetime | None
+    contest_note: str | None
+
+    @property
+    def may_act(self) -> bool:
+        """Whether the provider may still say "removed" or contest it."""
+        return self.state not in (ItemState.GONE, ItemState.CHANGED, ItemState.WITHDRAWN)
+
+    def as_json(self) -> dict[str, Any]:
+        """The machine-readable form (ISO times; no media, ever)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = value.isoformat()
+        out["state"] = str(self.state)
+        return out
+
+
+def _at(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M UTC}"
+
+
+def _state(item: NoticeItem, claimed: datetime | None, contest: NoticeContest | None,
+           answer: Recheck | None) -> tuple[ItemState, str]:
+    """The provider's view of one item: its state and a sentence saying why.
+
+    ``answer`` is the latest recheck made since this provider's removal claim, if any.
+    """
+    if item.status == "removed":
+        return ItemState.GONE, f"Verified gone at {_at(item.removed_at)}." if item.removed_at else "Verified gone."
+    if item.status == "changed":
+        return ItemState.CHANGED, "The URL now serves other content; the reported file is gone from it."
+    if item.status == WITHDRAWN:
+        return ItemState.WITHDRAWN, "Closed: the classification was withdrawn."
+    if contest is not None and contest.status == ContestStatus.OPEN:
+        return ItemState.CONTESTED, (f"You contested it at {_at(contest.created_at)}; a senior analyst will decide. "
+                                     "No further notice about it is sent meanwhile.")
+    if claimed is not None and answer is None:
+        return ItemState.REMOVAL_CLAIMED, f"You reported its removal at {_at(claimed)}; a recheck is on its way."
+    if claimed is not None and answer is not None and answer.outcome == RecheckOutcome.ERROR:
+        return ItemState.RECHECKING, (f"The recheck at {_at(answer.checked_at)} could not reach the URL; "
+                                      "it is checked again on schedule.")
+    if claimed is not None and answer is not None and answer.outcome == RecheckOutcome.PRESENT:
+        return ItemState.OPEN, (f"You reported its removal at {_at(claimed)}, but the recheck at "
+                                f"{_at(answer.checked_at)} still found it.")
+    return ItemState.OPEN, "Still online when last verified."
+
+
+def _contest_text(contest: NoticeContest | None) -> str:
+    if contest is None or contest.decided_at is None:
+        return ""
+    if contest.status == ContestStatus.UPHELD:
+        return f" Contest rejected at {_at(contest.decided_at)}."
+    if contest.status == ContestStatus.ACCEPTED:
+        return f" Contest accepted at {_at(contest.decided_at)}."
+    return ""
+
+
+def _listed_item_ids(s: Session, notice_id: str) -> list[int]:
+    """Items a notice listed: its entries, and items noticed before entries were kept (their first notice)."""
+    entries = select(NoticeEntry.notice_item_id).where(NoticeEntry.notice_id == notice_id)
+    listed = or_(NoticeItem.id.in_(entries), NoticeItem.notice_id == notice_id)
+    return list(s.scalars(select(NoticeItem.id).where(listed).order_by(NoticeItem.id)))
+
+
+def _portal_items(s: Session, notice: Notice) -> list[PortalItem]:
+    ids = _listed_item_ids(s, notice.id)
+    if not ids:
+        return []
+    items = s.scalars(select(NoticeItem).where(NoticeItem.id.in_(ids)).order_by(NoticeItem.id)).all()
+    recipients = {r.notice_item_id: r for r in s.scalars(select(NoticeRecipient).where(
+        NoticeRecipient.notice_item_id.in_(ids), NoticeRecipient.provider_id == notice.provider_id))}
+    contests = {c.notice_item_id: c for c in s.scalars(select(NoticeContest).where(
+        NoticeContest.notice_item_id.in_(ids), NoticeContest.provider_id == notice.provider_id))}
+    claims = [r.removal_claimed_at for r in recipients.values() if r.removal_claimed_at is not None]
+    answers: dict[tuple[str, str], list[Recheck]] = {}
+    if claims:
+        # Only rechecks made after this provider's claim answer it.
+        for row in s.scalars(select(Recheck).where(Recheck.media_url.in_({i.media_url for i in items}),
+                                                   Recheck.checked_at >= min(claims))
+                             .order_by(Recheck.checked_at, Recheck.id)):
+            answers.setdefault((row.media_url, row.expected_sha256), []).append(row)
+    out: list[PortalItem] = []
+    for item in items:
+        recipient, contest = recipients.get(item.id), contests.get(item.id)
+        claimed = recipient.removal_claimed_at if recipient is not None else None
+        later = [a for a in answers.get((item.media_url, item.sha256), []) if claimed and a.checked_at >= claimed]
+        state, detail = _state(item, claimed, contest, later[-1] if later else None)
+        to_removal = None
+        if state is ItemState.GONE and item.removed_at is not None and item.first_noticed_at is not None:
+            to_removal = max(item.removed_at - item.first_noticed_at, timedelta(0))
+        out.append(PortalItem(
+            id=item.id, url=item.media_url, page_url=item.page_url, first_seen=item.first_seen,
+            last_verified_present=item.last_seen, sha256=item.sha256, pdq=item.pdq,
+            classification=item.classification, evidence_reference=f"{notice.id}/{item.id}", state=state,
+            label=STATE_LABELS[state], detail=detail + _contest_text(contest), removed_at=item.removed_at,
+            time_to_removal=_duration(to_removal) if to_removal is not None else None,
+            time_to_removal_hours=round(to_removal.total_seconds() / 3600, 2) if to_removal is not None else None,
+            removal_claimed_at=claimed, contest_status=contest.status if contest is not None else None,
+            contest_reason=contest.reason if contest is not None else None,
+            contested_at=contest.created_at if contest is not None else None,
+            contest_decided_at=contest.decided_at if contest is not None else None,
+            contest_note=contest.note if contest is not None else None,
+        ))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Who sees what
+
+
+def _acting_provider(principal: Principal) -> int | None:
+    """The provider a provider user is bound to; None for an admin reading."""
+    if principal.has(Role.PROVIDER):
+        if principal.provider_id is None:
+            # A provider account is always bound to a provider (Accounts.create_user enforces it).
+            raise HTTPException(403, "this account is not bound to a provider")
+        return principal.provider_id
+    return None
+
+
+def _notice_for(s: Session, principal: Principal, notice_id: str) -> Notice:
+    """The notice if this caller may see it; 404 otherwise, never saying whether it exists."""
+    own = _acting_provider(principal)
+    row = s.get(Notice, notice_id)
+    if row is None or (own is not None and row.provider_id != own):
+        raise HTTPException(404, "no such notice")
+    return row
+
+
+def _item_for(s: Session, principal: Principal, notice_id: str, item_id: int) -> tuple[Notice, NoticeItem]:
+    """A provider's item of one of its notices; 404 for anything else (another provider's, or not listed there)."""
+    notice = _notice_for(s, principal, notice_id)
+    item = s.get(NoticeItem, item_id)
+    if item is None or item_id not in _listed_item_ids(s, notice.id):
+        raise HTTPException(404, "no such item in this notice")
+    return notice, item
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider pages
+
+
+@router.get("/provider/notices", response_class=HTMLResponse)
+def notices(
+    request: Request, principal: Annotated[Principal, Depends(READERS)], provider: int | None = None
+) -> Response:
+    """This provider's notices, newest first (an admin names the provider, or gets the list of providers)."""
     ctx = context(request)
-    provider_id = _provider_id(principal)
+    own = _acting_provider(principal)
+    if own is None and provider is None:
+        return _providers_index(request, ctx, principal)
+    provider_id = own if own is not None else provider
+    assert provider_id is not None
     with ctx.store.session() as s:
-        provider = s.get(Provider, provider_id)
-        counts = (
-            select(NoticeItem.notice_id, func.count().label("items"))
-            .where(NoticeItem.provider_id == provider_id)
-            .group_by(NoticeItem.notice_id)
-            .subquery()
-        )
-        rows = s.execute(
-            select(Notice, func.coalesce(counts.c["items"], 0))
-            .outerjoin(counts, counts.c.notice_id == Notice.id)
-            .where(Notice.provider_id == provider_id)
-            .order_by(Notice.created_at.desc(), Notice.id)
-            .limit(500)
-        ).all()
-        listed = [{"id": n.id, "status": n.status, "created_at": n.created_at, "sent_at": n.sent_at,
-                   "sequence": n.sequence, "items": int(c)} for n, c in rows]
-        name = provider.name if provider is not None else f"provider {provider_id}"
+        row = s.get(Provider, provider_id)
+        if row is None:
+            raise HTTPException(404, "no such provider")
+        notices = s.scalars(select(Notice).where(Notice.provider_id == provider_id)
+                            .order_by(Notice.created_at.desc(), Notice.id).limit(NOTICES_LISTED)).all()
+        ids = [n.id for n in notices]
+        listed: dict[str, set[int]] = {n: set() for n in ids}
+        for notice_id, item_id in s.execute(select(NoticeEntry.notice_id, NoticeEntry.notice_item_id)
+                                            .where(NoticeEntry.notice_id.in_(ids))):
+            listed[notice_id].add(item_id)
+        for item_id, first_notice in s.execute(select(NoticeItem.id, NoticeItem.notice_id)
+                                               .where(NoticeItem.notice_id.in_(ids))):
+            listed[str(first_notice)].add(item_id)
+        every: set[int] = set()
+        for members in listed.values():
+            every |= members
+        status = dict(s.execute(select(NoticeItem.id, NoticeItem.status).where(NoticeItem.id.in_(every))).all())
+        contested = set(s.scalars(select(NoticeContest.notice_item_id).where(
+            NoticeContest.notice_item_id.in_(every), NoticeContest.provider_id == provider_id,
+            NoticeContest.status == ContestStatus.OPEN)))
+        shown = [{"id": n.id, "status": n.status, "created_at": n.created_at, "sent_at": n.sent_at,
+                  "sequence": n.sequence, "renotice": n.sequence - 1, "language": n.language, "role": n.role,
+                  "item_count": len(listed[n.id]), "open": sum(status.get(i) == "open" for i in listed[n.id]),
+                  "closed": sum(status.get(i) != "open" for i in listed[n.id]),
+                  "contested": len(listed[n.id] & contested)} for n in notices]
+        name = row.name
     record(ctx.store, principal.name, AuditAction.NOTICES_VIEW, f"provider:{provider_id}", at=ctx.clock(),
-           shown=len(listed))
-    return render(request, "provider_notices.html", principal, title="Notices", provider_name=name, notices=listed)
+           shown=len(shown), **({"read_only": True} if own is None else {}))
+    return render(request, "provider_notices.html", principal, title="Notices", provider_name=name,
+                  provider_id=provider_id, read_only=own is None, notices=shown)
 
 
-@router.get("/notices/{notice_id}", response_class=HTMLResponse)
-def notice(request: Request, notice_id: str, principal: Annotated[Principal, Depends(PROVIDERS)]) -> Response:
-    """One of this provider's notices with its items; another provider's notice is 404, as if absent."""
-    ctx = context(request)
-    provider_id = _provider_id(principal)
+def _providers_index(request: Request, ctx: WebContext, principal: Principal) -> Response:
     with ctx.store.session() as s:
-        row = s.get(Notice, notice_id)
-        if row is None or row.provider_id != provider_id:
-            raise HTTPException(404, "no such notice")
-        items = s.scalars(
-            select(NoticeItem).where(NoticeItem.notice_id == notice_id, NoticeItem.provider_id == provider_id)
-            .order_by(NoticeItem.id)
+        rows = s.execute(
+            select(Provider.id, Provider.name, Provider.kind, func.count(Notice.id))
+            .outerjoin(Notice, Notice.provider_id == Provider.id)
+            .group_by(Provider.id, Provider.name, Provider.kind)
+            .order_by(Provider.name)
         ).all()
-        shown = [{"media_url": i.media_url, "page_url": i.page_url, "sha256": i.sha256,
-                  "classification": i.classification, "status": i.status, "first_seen": i.first_seen,
-                  "removed_at": i.removed_at} for i in items]
+    providers = [{"id": pid, "name": name, "kind": kind, "notices": int(count)} for pid, name, kind, count in rows]
+    record(ctx.store, principal.name, PortalAction.PROVIDERS_VIEW, None, at=ctx.clock(), shown=len(providers))
+    return render(request, "provider_index.html", principal, title="Provider portals", providers=providers)
+
+
+def _notice_view(request: Request, notice_id: str, principal: Principal, *, as_json: bool) -> Response:
+    ctx = context(request)
+    with ctx.store.session() as s:
+        row = _notice_for(s, principal, notice_id)
+        provider = s.get(Provider, row.provider_id)
+        items = _portal_items(s, row)
         data = {"id": row.id, "status": row.status, "created_at": row.created_at, "sent_at": row.sent_at,
-                "sequence": row.sequence}
-    record(ctx.store, principal.name, AuditAction.NOTICE_VIEW, f"notice:{notice_id}", at=ctx.clock())
-    return render(request, "provider_notice.html", principal, title=f"Notice {notice_id}", notice=data, items=shown)
+                "sequence": row.sequence, "renotice": row.sequence - 1, "language": row.language, "role": row.role,
+                "provider": provider.name if provider is not None else str(row.provider_id),
+                "provider_id": row.provider_id}
+    read_only = _acting_provider(principal) is None
+    record(ctx.store, principal.name, AuditAction.NOTICE_VIEW, f"notice:{notice_id}", at=ctx.clock(),
+           **({"format": "json"} if as_json else {}), **({"read_only": True} if read_only else {}))
+    if as_json:
+        body = {**{k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()},
+                "items": [i.as_json() for i in items]}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    done = request.query_params.get("done", "")
+    return render(request, "provider_notice.html", principal, title=f"Notice {notice_id}", notice=data, items=items,
+                  read_only=read_only, message=DONE_MESSAGES.get(done), reason_max=REASON_MAX)
+
+
+@router.get("/provider/notices/{notice_id}.json")
+def notice_json(request: Request, notice_id: str, principal: Annotated[Principal, Depends(READERS)]) -> Response:
+    """One notice and its items as JSON, for the provider's own tooling; same access rule as the page."""
+    return _notice_view(request, notice_id, principal, as_json=True)
+
+
+@router.get("/provider/notices/{notice_id}", response_class=HTMLResponse)
+def notice(request: Request, notice_id: str, principal: Annotated[Principal, Depends(READERS)]) -> Response:
+    """One notice with its items (JSON when asked with ``Accept: application/json``); 404 if not the caller's."""
+    return _notice_view(request, notice_id, principal, as_json=_wants_json(request))
+
+
+def _after_action(request: Request, notice_id: str, item_id: int, principal: Principal, done: str) -> Response:
+    if _wants_json(request):
+        ctx = context(request)
+        with ctx.store.session() as s:
+            row = _notice_for(s, principal, notice_id)
+            item = next(i for i in _portal_items(s, row) if i.id == item_id)
+        return JSONResponse({"done": done, "item": item.as_json()}, headers={"Cache-Control": "no-store"})
+    return RedirectResponse(f"/provider/notices/{notice_id}?done={done}#item-{item_id}", status_code=303)
+
+
+@router.post("/provider/notices/{notice_id}/items/{item_id}/removed")
+def mark_removed(request: Request, notice_id: str, item_id: int,
+                 principal: Annotated[Principal, Depends(PROVIDERS)]) -> Response:
+    """The provider says it removed the item: record the claim and ask the crawler to recheck it now."""
+    ctx = context(request)
+    provider_id = _acting_provider(principal)
+    now = ctx.clock()
+    with ctx.store.session() as s:
+        _item_for(s, principal, notice_id, item_id)
+        row = s.get(NoticeItem, item_id)
+        assert row is not None
+        if row.status != "open":
+            raise HTTPException(409, "this item is already closed")
+        recipient = s.scalars(select(NoticeRecipient).where(NoticeRecipient.notice_item_id == item_id,
+                                                            NoticeRecipient.provider_id == provider_id)).first()
+        if recipient is None:
+            raise HTTPException(404, "no such item in this notice")
+        claimed = recipient.removal_claimed_at
+        answered = claimed is not None and s.scalar(select(Recheck.id).where(
+            Recheck.media_url == row.media_url, Recheck.expected_sha256 == row.sha256,
+            Recheck.checked_at >= claimed)) is not None
+    if claimed is not None and not answered and now - claimed < CLAIM_RETRY:
+        record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now,
+               notice=notice_id, provider=provider_id, repeated=True, ip=client_ip(request))
+        return _after_action(request, notice_id, item_id, principal, "pending")
+    # Published before the claim is stored: a bus failure leaves nothing half done and the provider may retry.
+    request_sent = publish_recheck(ctx.bus, ctx.store, item_id, now=now)
+    if request_sent is None:
+        raise HTTPException(409, "this item is already closed")
+    with ctx.store.session() as s:
+        recipient = s.scalars(select(NoticeRecipient).where(NoticeRecipient.notice_item_id == item_id,
+                                                            NoticeRecipient.provider_id == provider_id)).one()
+        recipient.removal_claimed_at = now
+    record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now, notice=notice_id,
+           provider=provider_id, recheck=request_sent.message_id, ip=client_ip(request))
+    return _after_action(request, notice_id, item_id, principal, "removed")
+
+
+@router.post("/provider/notices/{notice_id}/items/{item_id}/contest")
+def contest(request: Request, notice_id: str, item_id: int, principal: Annotated[Principal, Depends(PROVIDERS)],
+            reason: Annotated[str, Form(max_length=REASON_MAX)] = "") -> Response:
+    """The provider disputes the item's classification: notices pause and a senior analyst decides."""
+    ctx = context(request)
+    provider_id = _acting_provider(principal)
+    assert provider_id is not None
+    text = reason.strip()
+    now = ctx.clock()
+    try:
+        with ctx.store.session() as s:
+            _item_for(s, principal, notice_id, item_id)
+            if not text:
+                raise HTTPException(422, "a contest needs a reason")
+            row = s.get(NoticeItem, item_id)
+            assert row is not None
+            if row.status != "open":
+                raise HTTPException(409, "this item is already closed")
+            earlier = s.scalars(select(NoticeContest).where(NoticeContest.notice_item_id == item_id,
+                                                            NoticeContest.provider_id == provider_id)).first()
+            if earlier is not None:
+                raise HTTPException(409, f"you already contested this item (contest {earlier.status})")
+            entry = NoticeContest(notice_item_id=item_id, provider_id=provider_id, review_item_id=row.review_item_id,
+                                  notice_id=notice_id, reason=text, status=ContestStatus.OPEN,
+                                  created_by=principal.name, created_at=now)
+            s.add(entry)
+            s.flush()
+            contest_id = entry.id
+    except IntegrityError:
+        # Two submissions raced; the other one was stored.
+        raise HTTPException(409, "you already contested this item") from None
+    record(ctx.store, principal.name, PortalAction.CONTEST, f"notice-item:{item_id}", at=now, notice=notice_id,
+           provider=provider_id, contest=contest_id, reason=text, ip=client_ip(request))
+    return _after_action(request, notice_id, item_id, principal, "contested")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Senior analysts: contests
+
+
+def _find_contest(ctx: WebContext, contest_id: int) -> ContestEntry:
+    found = workflow(ctx).contest(contest_id)
+    if found is None:
+        raise HTTPException(404, "no such contest")
+    return found
+
+
+def _contest_item(ctx: WebContext, entry: ContestEntry) -> ReviewItem:
+    with ctx.store.session() as s:
+        item = s.get(ReviewItem, entry.review_item_id)
+        if item is None:
+            raise HTTPException(404, "the contested review item is gone")
+        return item
+
+
+@router.get("/review/contests/{contest_id}", response_class=HTMLResponse)
+def contest_page(request: Request, contest_id: int, principal: Annotated[Principal, Depends(SENIORS)]) -> Response:
+    """A provider's contest: its reason, the item's match and history, the reduced media, uphold or accept."""
+    ctx = context(request)
+    entry = _find_contest(ctx, contest_id)
+    item = _contest_item(ctx, entry)
+    level = RevealLevel(ctx.accounts.reveal_level(principal, item.id))
+    record(ctx.store, principal.name, PortalAction.CONTEST_VIEW, f"contest:{contest_id}", at=ctx.clock(),
+           item=item.id, level=int(level), ip=client_ip(request))
+    next_step = next((name for name, lvl in REVEAL_STEPS.items() if lvl == level + 1), None)
+    wf = workflow(ctx)
+    return render(request, "provider_contest.html", principal, title=f"Contest {contest_id}", contest=entry,
+                  item=item, level=int(level), next_step=next_step, assessments=wf.assessments(item.id),
+                  label=wf.label(item.classification) if item.classification else "", reason_max=REASON_MAX,
+                  is_open=entry.status == ContestStatus.OPEN, **_item_details(ctx, item))
+
+
+@router.get("/review/contests/{contest_id}/media")
+def contest_media(request: Request, contest_id: int, principal: Annotated[Principal, Depends(SENIORS)]) -> Response:
+    """The contested item's image at the level this session revealed (reduced until then); open contests only."""
+    ctx = context(request)
+    entry = _find_contest(ctx, contest_id)
+    if entry.status != ContestStatus.OPEN:
+        raise HTTPException(404, "this contest is decided; its media is no longer shown")
+    item = _contest_item(ctx, entry)
+    if not item.evidence_key:
+        raise HTTPException(404, "no evidence kept for this item")
+    try:
+        data = ctx.blobs.get(item.evidence_key)
+    except KeyError:
+        raise HTTPException(404, "the evidence is missing from the blob store") from None
+    level = RevealLevel(ctx.accounts.reveal_level(principal, item.id))
+    web = ctx.settings.web
+    try:
+        shown = render_level(data, level, preview_px=web.preview_px, blur_radius=web.blur_radius,
+                             max_pixels=web.max_image_pixels)
+    except MediaUnavailableError as exc:
+        raise HTTPException(422, str(exc)) from None
+    record(ctx.store, principal.name, AuditAction.MEDIA_VIEW, f"item:{item.id}", at=ctx.clock(), level=int(level),
+           width=shown.width, height=shown.height, contest=contest_id)
+    return Response(shown.data, media_type=shown.content_type,
+                    headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
+
+
+@router.post("/review/contests/{contest_id}/reveal")
+def contest_reveal(request: Request, contest_id: int, principal: Annotated[Principal, Depends(SENIORS)],
+                   step: Annotated[str, Form(max_length=20)]) -> Response:
+    """Lift one reduction of the contested item's image; each step is its own audited request."""
+    ctx = context(request)
+    entry = _find_contest(ctx, contest_id)
+    if entry.status != ContestStatus.OPEN:
+        raise HTTPException(409, "this contest is decided")
+    target = REVEAL_STEPS.get(step)
+    if target is None:
+        raise HTTPException(422, f"unknown reveal step {step!r}; steps: {', '.join(REVEAL_STEPS)}")
+    if principal.session_id is None:
+        raise HTTPException(409, "reveals belong to a browser session; API tokens see the reduced image only")
+    item_id = entry.review_item_id
+    current = ctx.accounts.reveal_level(principal, item_id)
+    if target > current + 1:
+        raise HTTPException(409, "reveal one step at a time: unblur, then colour, then full size")
+    if target > current:
+        ctx.accounts.set_reveal_level(principal, item_id, int(target))
+        record(ctx.store, principal.name, AuditAction.REVEAL, f"item:{item_id}", at=ctx.clock(), step=step,
+               level=int(target), contest=contest_id, ip=client_ip(request))
+    return RedirectResponse(f"/review/contests/{contest_id}#media", status_code=303)
+
+
+@router.post("/review/contests/{contest_id}/decision")
+def contest_decision(request: Request, contest_id: int, principal: Annotated[Principal, Depends(SENIORS)],
+                     outcome: Annotated[str, Form(max_length=20)],
+                     note: Annotated[str, Form(max_length=REASON_MAX)] = "") -> Response:
+    """Uphold the classification (notices resume) or accept the contest (not CSAM, item withdrawn, allow-listed)."""
+    ctx = context(request)
+    _find_contest(ctx, contest_id)
+    if outcome not in ("uphold", "accept"):
+        raise HTTPException(422, "outcome is uphold or accept")
+    try:
+        decided = workflow(ctx).resolve_contest(contest_id, principal.name, accept=outcome == "accept",
+                                                note=note.strip() or None)
+    except ReviewRefusedError as exc:
+        raise HTTPException(409, exc.reason) from None
+    except TransientError as exc:
+        # Accepting commits before it announces: audit the attempt, whatever reached the bus.
+        record(ctx.store, principal.name, PortalAction.CONTEST_DECISION, f"contest:{contest_id}", at=ctx.clock(),
+               outcome=outcome, error=str(exc), ip=client_ip(request))
+        raise
+    record(ctx.store, principal.name, PortalAction.CONTEST_DECISION, f"contest:{contest_id}", at=ctx.clock(),
+           outcome=outcome, status=decided.status, item=decided.review_item_id, notice_item=decided.notice_item_id,
+           note=note.strip() or None, ip=client_ip(request))
+    return RedirectResponse(f"/review?done=contest-{decided.status}", status_code=303)

@@ -35,8 +35,15 @@ DONE_MESSAGES = {
 }
 
 
+CONTEST_MESSAGES = {
+    "contest-upheld": "Contest rejected: the classification stands and notices about the item resume.",
+    "contest-accepted": "Contest accepted: the item is not CSAM, its notices are withdrawn, the media allow-listed.",
+}
+"""Flash messages after a senior analyst decides a provider's contest (web/provider.py)."""
+
+
 def _done_message(done: str) -> str | None:
-    return DONE_MESSAGES[Outcome(done)] if done in {o.value for o in Outcome} else None
+    return DONE_MESSAGES[Outcome(done)] if done in {o.value for o in Outcome} else CONTEST_MESSAGES.get(done)
 
 
 def workflow(ctx: WebContext) -> ReviewWorkflow:
@@ -80,10 +87,13 @@ def queue_page(request: Request, principal: Annotated[Principal, Depends(REVIEWE
     """The analyst's queue, most urgent first."""
     ctx = context(request)
     entries = workflow(ctx).queue(principal.name, senior=_senior(principal))
-    record(ctx.store, principal.name, AuditAction.QUEUE_VIEW, None, at=ctx.clock(), shown=len(entries))
+    # Providers' contests of settled items wait for senior analysts only (web/provider.py decides them).
+    contests = workflow(ctx).contests() if _senior(principal) else []
+    record(ctx.store, principal.name, AuditAction.QUEUE_VIEW, None, at=ctx.clock(), shown=len(entries),
+           **({"contests": len(contests)} if contests else {}))
     message = _done_message(done)
     return render(request, "review_queue.html", principal, title="Review queue", entries=entries,
-                  now=ctx.clock(), wellbeing=wellbeing(ctx, principal), message=message)
+                  now=ctx.clock(), wellbeing=wellbeing(ctx, principal), message=message, contests=contests)
 
 
 @router.get("/next")

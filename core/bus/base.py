@@ -1,9 +1,11 @@
 """The bus interface every stage talks through, and the consume loop all implementations share.
 
 A bus delivers each message of a topic to one consumer of each named group, at least once.
-The shared loop commits a message only after its handler returned, dead-letters it on a
-:class:`~core.errors.PermanentError` (or an undecodable payload), and retries a
-:class:`~core.errors.TransientError` with backoff. Handlers are therefore written to be
+The shared loop takes a small batch, runs the handler on each message, dead-letters one that
+raises :class:`~core.errors.PermanentError` (or cannot be decoded), retries a
+:class:`~core.errors.TransientError` with backoff and then gives the message back. Once the
+batch is through it flushes what the handlers published and commits the batch in one go:
+nothing is committed before its outputs are durable. Handlers are therefore written to be
 idempotent: a redelivered message must change nothing twice.
 """
 
@@ -12,17 +14,28 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import structlog
 
+from core.bus.metrics import ERRORS, HANDLE_SECONDS, LAST_POLL, MESSAGES, ErrorKind, Outcome
 from core.errors import PermanentError, TransientError
 from core.messages import Message, Topic, dead_letter_topic, decode, encode
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Message], None]
+
+_KEPT_ERRORS = 100
+"""Most recent errors a :class:`ConsumeStats` keeps: a long-lived worker must not hoard them."""
+
+_FETCH_BACKOFF_MAX_S = 5.0
+"""Longest pause between fetches while the transport keeps failing."""
+
+_deferral = threading.local()
+"""Which bus this thread's consume loop is batching flushes for (see :meth:`Bus.flush`)."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +51,22 @@ class Delivery:
 
 @dataclass
 class ConsumeStats:
-    """What one consume loop did, for progress displays and tests."""
+    """What one consume loop did, updated as it goes, for progress displays, health checks and tests."""
 
     handled: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    batches: int = 0
     errors: list[str] = field(default_factory=list)
+    """The most recent errors (at most 100)."""
+    last_poll: float | None = None
+    """``time.monotonic()`` when the loop last fetched successfully (None before the first fetch)."""
+
+    def note_error(self, error: str) -> None:
+        """Remember an error, forgetting the oldest beyond the limit."""
+        self.errors.append(error)
+        if len(self.errors) > _KEPT_ERRORS:
+            del self.errors[: len(self.errors) - _KEPT_ERRORS]
 
 
 @dataclass(frozen=True)
@@ -79,9 +102,25 @@ class Bus(ABC):
 
         """
 
-    @abstractmethod
     def flush(self) -> None:
-        """Block until everything published so far is durably stored."""
+        """Block until everything this thread published so far is durably stored.
+
+        Inside a consume loop started with ``defer_flush=True`` this returns at once: the loop
+        flushes once for the whole batch before it commits any of it, which keeps the
+        guarantee (no input is committed before its outputs are durable) at a fraction of the
+        round trips.
+
+        Raises:
+            TransientError: If a publish failed; the caller should publish again.
+
+        """
+        if getattr(_deferral, "bus", None) is self:
+            return
+        self._flush()
+
+    @abstractmethod
+    def _flush(self) -> None:
+        """Block until everything this thread published so far is durably stored."""
 
     @abstractmethod
     def _fetch(self, topics: Sequence[str], group: str, max_messages: int, timeout_s: float) -> list[Delivery]:
@@ -91,9 +130,22 @@ class Bus(ABC):
     def _commit(self, group: str, delivery: Delivery) -> None:
         """Mark a delivery as done for ``group``; it is never handed to the group again."""
 
+    def _commit_many(self, group: str, deliveries: Sequence[Delivery]) -> None:
+        """Commit a finished batch (implementations override this to do it in one round trip)."""
+        for delivery in deliveries:
+            self._commit(group, delivery)
+
     @abstractmethod
-    def _release(self, group: str, delivery: Delivery) -> None:
-        """Give a delivery back so it is handed out again (after a transient failure)."""
+    def _release(self, group: str, delivery: Delivery, *, count_attempt: bool = True) -> None:
+        """Give a delivery back so it is handed out again (after a transient failure).
+
+        Args:
+            group: The consumer group.
+            delivery: What to give back.
+            count_attempt: False when the message itself is not to blame (its batch could not
+                be flushed), so the redelivery does not bring it closer to ``max_deliveries``.
+
+        """
 
     @abstractmethod
     def _publish_raw(self, topic: str, key: str, payload: bytes) -> None:
@@ -103,6 +155,13 @@ class Bus(ABC):
     def lag(self, topic: str, group: str) -> int:
         """Messages of ``topic`` that ``group`` has not committed yet."""
 
+    def lag_by_partition(self, topic: str, group: str) -> dict[int, int]:
+        """Uncommitted messages of ``topic`` for ``group`` per partition.
+
+        Buses without partitions report the whole topic as partition 0.
+        """
+        return {0: self.lag(topic, group)}
+
     @abstractmethod
     def close(self) -> None:
         """Release connections; pending publishes are flushed first."""
@@ -111,14 +170,28 @@ class Bus(ABC):
         """Periodic housekeeping, called by every running stage (default: nothing to do)."""
 
     def dead_letter(self, group: str, delivery: Delivery, reason: str) -> None:
-        """Move a delivery to its topic's dead-letter topic, with the reason in the envelope."""
+        """Move a delivery to its topic's dead-letter topic, with the reason in the envelope.
+
+        A payload too large to fit in a dead letter is left out and the reason says so, so
+        that the message still leaves the stage's way instead of stopping it for good.
+
+        Raises:
+            TransientError: If the dead letter could not be published; the delivery stays.
+
+        """
         import msgpack
 
-        envelope = msgpack.packb(
-            {"reason": reason, "group": group, "topic": delivery.topic, "payload": delivery.payload},
-            use_bin_type=True,
-        )
-        self._publish_raw(dead_letter_topic(delivery.topic), group, envelope)
+        def envelope(payload: bytes, why: str) -> bytes:
+            packed: bytes = msgpack.packb(
+                {"reason": why, "group": group, "topic": delivery.topic, "payload": payload}, use_bin_type=True
+            )
+            return packed
+
+        try:
+            self._publish_raw(dead_letter_topic(delivery.topic), group, envelope(delivery.payload, reason))
+        except PermanentError as exc:
+            reason = f"{reason} (payload of {len(delivery.payload)} bytes not kept: {exc.reason})"
+            self._publish_raw(dead_letter_topic(delivery.topic), group, envelope(b"", reason))
         self.flush()
         log.warning("bus.dead_letter", topic=delivery.topic, group=group, reason=reason)
 
@@ -132,6 +205,8 @@ class Bus(ABC):
         max_messages: int | None = None,
         poll_timeout_s: float = 0.5,
         batch: int = 8,
+        defer_flush: bool = False,
+        stats: ConsumeStats | None = None,
     ) -> ConsumeStats:
         """Run ``handler`` on every message of ``topics`` for consumer group ``group``.
 
@@ -142,32 +217,132 @@ class Bus(ABC):
                 ``PermanentError`` to dead-letter. Other exceptions are treated as transient
                 because they are usually bugs or outages that a restart may fix, and dropping
                 the message would lose data.
-            stop: Set it to end the loop after the message in hand.
+            stop: Set it to end the loop: no more fetches; the batch in hand is finished and
+                committed (a transient failure in it is given back at once, not retried).
             max_messages: Stop after handling this many (tests, drain runs).
             poll_timeout_s: How long one fetch waits for new messages.
-            batch: Most deliveries fetched at once. Small, because a Kafka member that spends
-                longer than its max poll interval on one batch is dropped from its group and the
-                batch is redone by another.
+            batch: Most deliveries fetched and held at once; this bounds the loop's memory. Kept
+                small because a Kafka member that spends longer than its max poll interval on
+                one batch is dropped from its group and the batch is redone by another.
+            defer_flush: Let the handler's ``flush()`` calls wait for one flush per batch. Only
+                for handlers whose publishing is their last act: one that records "published"
+                after its flush (review's announce) needs the flush to be real.
+            stats: Counts to update as the loop goes (health checks read them while it runs).
 
         Returns:
             Counts of what happened.
 
+        Raises:
+            ValueError: If ``batch`` is not positive.
+
         """
+        if batch < 1:
+            raise ValueError(f"consume batch must be at least 1, got {batch}")
         names = [str(topics)] if isinstance(topics, str) else [str(t) for t in topics]
-        stats = ConsumeStats()
+        stats = stats if stats is not None else ConsumeStats()
         stop = stop or threading.Event()
+        backoff = self.retry_backoff_s
         while not stop.is_set():
-            if max_messages is not None and stats.handled + stats.dead_lettered >= max_messages:
+            left = None if max_messages is None else max_messages - stats.handled - stats.dead_lettered
+            if left is not None and left <= 0:
                 break
-            want = batch if max_messages is None else min(batch, max_messages - stats.handled - stats.dead_lettered)
-            deliveries = self._fetch(names, group, want, poll_timeout_s)
-            for index, delivery in enumerate(deliveries):
-                if stop.is_set():
-                    for rest in deliveries[index:]:
-                        self._release(group, rest)
-                    break
-                self._handle_one(group, delivery, handler, stats, stop)
+            try:
+                deliveries = self._fetch(names, group, batch if left is None else min(batch, left), poll_timeout_s)
+            except TransientError as exc:
+                # The transport is down: keep trying (a health check sees the stalled polls)
+                # rather than crash and lose the group membership for nothing.
+                ERRORS.labels(group, ErrorKind.FETCH).inc()
+                stats.note_error(f"fetch: {exc}")
+                log.warning("bus.fetch_failed", group=group, topics=names, error=str(exc), retry_in_s=backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, _FETCH_BACKOFF_MAX_S)
+                continue
+            backoff = self.retry_backoff_s
+            stats.last_poll = time.monotonic()
+            LAST_POLL.labels(group).set_to_current_time()
+            if deliveries:
+                self._run_batch(group, deliveries, handler, stats, stop, defer_flush=defer_flush)
         return stats
+
+    @contextmanager
+    def _deferring_flushes(self, enabled: bool) -> Iterator[None]:
+        if not enabled:
+            yield
+            return
+        _deferral.bus = self
+        try:
+            yield
+        finally:
+            _deferral.bus = None
+
+    def _run_batch(
+        self,
+        group: str,
+        deliveries: Sequence[Delivery],
+        handler: Handler,
+        stats: ConsumeStats,
+        stop: threading.Event,
+        *,
+        defer_flush: bool,
+    ) -> None:
+        finished: list[tuple[Delivery, Outcome]] = []
+        with self._deferring_flushes(defer_flush):
+            for delivery in deliveries:
+                started = time.perf_counter()
+                outcome = self._handle_one(group, delivery, handler, stats, stop)
+                HANDLE_SECONDS.labels(group, delivery.topic).observe(time.perf_counter() - started)
+                if outcome is Outcome.TRANSIENT:
+                    MESSAGES.labels(group, delivery.topic, outcome).inc()
+                else:
+                    finished.append((delivery, outcome))
+        if not finished:
+            return
+        try:
+            self._flush()
+        except TransientError as exc:
+            # Some output of this batch may not be stored: redo all of it (idempotent handlers).
+            ERRORS.labels(group, ErrorKind.FLUSH).inc()
+            stats.note_error(f"flush: {exc}")
+            log.warning("bus.batch_flush_failed", group=group, messages=len(finished), error=str(exc))
+            for delivery, _ in finished:
+                self._give_back(group, delivery, count_attempt=False)
+                MESSAGES.labels(group, delivery.topic, Outcome.TRANSIENT).inc()
+            stats.retried += len(finished)
+            return
+        try:
+            self._commit_many(group, [d for d, _ in finished])
+        except TransientError as exc:
+            # Handled but not recorded as done: the messages come back and are handled again.
+            ERRORS.labels(group, ErrorKind.COMMIT).inc()
+            stats.note_error(f"commit: {exc}")
+            log.warning("bus.batch_commit_failed", group=group, messages=len(finished), error=str(exc))
+        stats.batches += 1
+        for delivery, outcome in finished:
+            MESSAGES.labels(group, delivery.topic, outcome).inc()
+            if outcome is Outcome.OK:
+                stats.handled += 1
+            else:
+                stats.dead_lettered += 1
+
+    def _give_back(self, group: str, delivery: Delivery, *, count_attempt: bool = True) -> None:
+        try:
+            self._release(group, delivery, count_attempt=count_attempt)
+        except TransientError as exc:
+            # Only the embedded bus fails here (a locked file): the delivery is not committed,
+            # so its lease runs out and it is handed out again all the same.
+            log.warning("bus.release_failed", topic=delivery.topic, group=group, error=str(exc))
+
+    def _dead_letter_or_release(self, group: str, delivery: Delivery, reason: str, stats: ConsumeStats) -> Outcome:
+        try:
+            self.dead_letter(group, delivery, reason)
+        except TransientError as exc:
+            ERRORS.labels(group, ErrorKind.DEAD_LETTER).inc()
+            stats.note_error(f"dead letter: {exc}")
+            log.warning("bus.dead_letter_failed", topic=delivery.topic, group=group, error=str(exc))
+            self._give_back(group, delivery, count_attempt=False)
+            return Outcome.TRANSIENT
+        stats.note_error(reason)
+        return Outcome.DEAD_LETTERED
 
     def _handle_one(
         self,
@@ -176,27 +351,21 @@ class Bus(ABC):
         handler: Handler,
         stats: ConsumeStats,
         stop: threading.Event,
-    ) -> None:
+    ) -> Outcome:
         try:
             message = decode(delivery.payload)
         except PermanentError as exc:
-            self.dead_letter(group, delivery, exc.reason)
-            self._commit(group, delivery)
-            stats.dead_lettered += 1
-            stats.errors.append(exc.reason)
-            return
+            return self._dead_letter_or_release(group, delivery, exc.reason, stats)
         delay = self.retry_backoff_s
         for attempt in range(1, self.max_transient_attempts + 1):
             try:
                 handler(message)
             except PermanentError as exc:
-                self.dead_letter(group, delivery, exc.reason)
-                self._commit(group, delivery)
-                stats.dead_lettered += 1
-                stats.errors.append(exc.reason)
-                return
+                return self._dead_letter_or_release(group, delivery, exc.reason, stats)
             except Exception as exc:  # unknown errors are retried, see consume()
-                kind = "transient" if isinstance(exc, TransientError) else "unexpected"
+                transient = isinstance(exc, TransientError)
+                kind = "transient" if transient else "unexpected"
+                ERRORS.labels(group, ErrorKind.HANDLER_TRANSIENT if transient else ErrorKind.HANDLER_UNEXPECTED).inc()
                 log.warning(
                     "bus.handler_failed",
                     kind=kind,
@@ -208,23 +377,19 @@ class Bus(ABC):
                 )
                 stats.retried += 1
                 if attempt == self.max_transient_attempts or stop.is_set():
-                    stats.errors.append(f"{kind}: {exc}")
+                    stats.note_error(f"{kind}: {exc}")
                     if delivery.attempt >= self.max_deliveries and not stop.is_set():
                         reason = f"failed {delivery.attempt} deliveries; last error {type(exc).__name__}: {exc}"
-                        self.dead_letter(group, delivery, reason)
-                        self._commit(group, delivery)
-                        stats.dead_lettered += 1
-                        return
+                        return self._dead_letter_or_release(group, delivery, reason, stats)
                     # Give it back rather than drop it: another member, or this one after a
                     # restart, gets it again.
-                    self._release(group, delivery)
-                    return
+                    self._give_back(group, delivery)
+                    return Outcome.TRANSIENT
                 stop.wait(delay)
                 delay *= 2
                 continue
-            self._commit(group, delivery)
-            stats.handled += 1
-            return
+            return Outcome.OK
+        raise AssertionError("unreachable: the last attempt returns")
 
     def publish_many(self, messages: Sequence[Message]) -> None:
         """Publish several messages, then flush once."""

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.bus.base import Bus, Delivery, encode_for
+from core.bus.metrics import PUBLISH_WAIT_SECONDS
 from core.errors import TransientError
-from core.messages import Message
+from core.messages import Message, dead_letter_topic
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -56,13 +57,24 @@ class EmbeddedBus(Bus):
         path: The database file; created with its folder if missing.
         lease_s: How long a handed-out delivery stays reserved for its consumer. A consumer
             that dies holding it blocks it this long, then it is handed out again.
+        max_topic_size: Back-pressure: a publish waits while its topic stores this many
+            messages or more (0: no limit). Finished messages leave at the next compaction,
+            so the bound is the slowest group's backlog plus one maintenance interval.
+            Dead-letter topics are never limited.
+        max_block_s: Longest a publish waits for room before it fails transiently.
 
     """
 
-    def __init__(self, path: str | Path, *, lease_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, lease_s: float = 60.0, max_topic_size: int = 0, max_block_s: float = 30.0
+    ) -> None:
+        if max_topic_size < 0:
+            raise ValueError(f"max_topic_size must not be negative, got {max_topic_size}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lease_s = lease_s
+        self.max_topic_size = max_topic_size
+        self.max_block_s = max_block_s
         self._local = threading.local()
         self._owner = f"{os.getpid()}"
         self._closed = False
@@ -96,13 +108,44 @@ class EmbeddedBus(Bus):
         self._publish_raw(topic, key, payload)
 
     def _publish_raw(self, topic: str, key: str, payload: bytes) -> None:
+        if self.max_topic_size and not topic.endswith(dead_letter_topic("")):
+            self._wait_for_room(topic)
         self._write(
             "publish",
             "INSERT INTO messages (topic, key, payload, created) VALUES (?, ?, ?, ?)",
             (topic, key, payload, time.time()),
         )
 
-    def flush(self) -> None:
+    def _wait_for_room(self, topic: str) -> None:
+        """Block while ``topic`` stores ``max_topic_size`` messages or more (TransientError after ``max_block_s``)."""
+        room: dict[str, int] = getattr(self._local, "room", None) or {}
+        self._local.room = room
+        if room.get(topic, 0) > 0:
+            # Known room from the last count: spend it without asking the file again.
+            room[topic] -= 1
+            return
+        started = time.monotonic()
+        delay = 0.01
+        while True:
+            stored = self.topic_size(topic)
+            if stored < self.max_topic_size:
+                # Other publishers may fill the same room; re-count after half of it.
+                room[topic] = (self.max_topic_size - stored) // 2
+                break
+            waited = time.monotonic() - started
+            if waited >= self.max_block_s:
+                PUBLISH_WAIT_SECONDS.labels(topic, "topic_full").inc(waited)
+                raise TransientError(
+                    f"embedded bus topic {topic!r} holds {stored} messages (limit {self.max_topic_size}) "
+                    f"after waiting {waited:.1f}s for its consumers"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        waited = time.monotonic() - started
+        if waited > 0.01:
+            PUBLISH_WAIT_SECONDS.labels(topic, "topic_full").inc(waited)
+
+    def _flush(self) -> None:
         """Nothing to do: every publish is already committed."""
 
     def _floor(self, conn: sqlite3.Connection, group: str, topic: str) -> int:
@@ -170,11 +213,30 @@ class EmbeddedBus(Bus):
             (group, delivery.token),
         )
 
-    def _release(self, group: str, delivery: Delivery) -> None:
+    def _commit_many(self, group: str, deliveries: Sequence[Delivery]) -> None:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "UPDATE deliveries SET state = 'done' WHERE grp = ? AND message_id = ?",
+                    [(group, d.token) for d in deliveries],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise TransientError(f"embedded bus commit failed: {exc}") from exc
+
+    def _release(self, group: str, delivery: Delivery, *, count_attempt: bool = True) -> None:
+        # Attempts are counted when a delivery is leased; a release that is not the message's
+        # fault takes that count back.
         self._write(
             "release",
-            "UPDATE deliveries SET lease_until = 0 WHERE grp = ? AND message_id = ? AND state = 'leased'",
-            (group, delivery.token),
+            "UPDATE deliveries SET lease_until = 0, attempts = MAX(attempts - ?, 0) "
+            "WHERE grp = ? AND message_id = ? AND state = 'leased'",
+            (0 if count_attempt else 1, group, delivery.token),
         )
 
     def lag(self, topic: str, group: str) -> int:

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 
 from core.bus.base import Bus, Delivery, encode_for
+from core.bus.metrics import ERRORS, PUBLISH_BUFFER_BYTES, PUBLISH_WAIT_SECONDS, ErrorKind
 from core.errors import ConfigError, PermanentError, TransientError
 from core.messages import Message, Topic, dead_letter_topic
 from core.optional import require
@@ -63,6 +64,18 @@ class KafkaBusOptions:
     """How long one broker request may take before it counts as failed."""
     max_block_ms: int = 30_000
     """How long ``publish`` may wait for metadata or buffer space before failing transiently."""
+    buffer_bytes: int = 32 * 1024 * 1024
+    """Most bytes published but not yet acknowledged, per bus object (one per worker). A publish that would go past
+    it waits for acknowledgements (up to ``max_block_ms``), so a slow or frozen broker makes
+    producers wait instead of filling memory (kafka-python 3 has no bound of its own)."""
+    fetch_max_bytes: int = 16 * 1024 * 1024
+    """Most bytes one fetch may bring back, so a consumer's read-ahead stays bounded (a single
+    message larger than this is still fetched)."""
+    linger_ms: int = 5
+    """How long the producer waits to fill a batch before sending it."""
+    batch_bytes: int = 256 * 1024
+    """Size of one partition's record batch in the producer. Media messages are several KiB, so
+    the client's 16 KiB default sends (and wakes its I/O thread) every few records."""
     media_retention_ms: int = 24 * 3600 * 1000
     """Retention of the topics that carry media bytes (and their dead letters): long enough for
     any backlog to drain, short enough that unmatched media does not linger on the brokers."""
@@ -73,6 +86,11 @@ class KafkaBusOptions:
     def __post_init__(self) -> None:
         if not _TOPIC_CHARS.fullmatch(self.topic_prefix):
             raise ConfigError(f"kafka topic_prefix {self.topic_prefix!r} may only hold letters, digits, '.', '_', '-'")
+        if self.buffer_bytes < self.max_message_bytes:
+            raise ConfigError(
+                f"kafka buffer_bytes ({self.buffer_bytes}) must hold at least one message of "
+                f"max_message_bytes ({self.max_message_bytes})"
+            )
 
     @classmethod
     def from_query(cls, query: str) -> KafkaBusOptions:
@@ -89,7 +107,7 @@ class KafkaBusOptions:
                 value = int(raw[-1])
             except ValueError as exc:
                 raise ConfigError(f"kafka bus URL parameter {name}={raw[-1]!r} is not an integer") from exc
-            if value <= 0:
+            if value <= 0 and not (name == "linger_ms" and value == 0):
                 raise ConfigError(f"kafka bus URL parameter {name} must be positive, got {value}")
             values[name] = value
         return cls(**values)
@@ -162,6 +180,9 @@ class KafkaBus(Bus):
         self._members: list[_Member] = []
         self._ready_topics: set[str] = set()
         self._closed = False
+        self._buffer = threading.Condition()
+        self._buffered = 0
+        """Bytes sent to the producer and not yet acknowledged or failed (see ``buffer_bytes``)."""
 
     @classmethod
     def from_url(cls, url: str, *, client_id: str = "orbweaver") -> KafkaBus:
@@ -217,7 +238,8 @@ class KafkaBus(Bus):
                     enable_idempotence=True,
                     max_request_size=self.options.max_message_bytes,
                     max_block_ms=self.options.max_block_ms,
-                    linger_ms=5,
+                    linger_ms=self.options.linger_ms,
+                    batch_size=self.options.batch_bytes,
                 )
             return self._producer
 
@@ -312,16 +334,59 @@ class KafkaBus(Bus):
         wire = self._wire(topic)
         self._ensure_topics([wire])
         producer = self._producer_client()
+        size = len(payload) + len(key)
+        self._reserve(topic, size)
         try:
             future = producer.send(wire, key=key.encode(), value=payload)
-        except self._errors.KafkaError as exc:
-            raise TransientError(f"kafka publish to {topic!r} failed: {exc}") from exc
+        except BaseException as exc:
+            self._unreserve(size)
+            if isinstance(exc, self._errors.KafkaError):
+                raise TransientError(f"kafka publish to {topic!r} failed: {exc}") from exc
+            raise
+        future.add_both(self._acknowledged, size)
         pending = self._pending()
         pending.append((topic, future))
         if len(pending) >= _PRUNE_PENDING_AT:
             # A thread that publishes a lot between flushes must not hoard finished futures;
             # failed ones stay so that the next flush still reports them.
             pending[:] = [(t, f) for t, f in pending if not (f.is_done and f.succeeded())]
+
+    def _reserve(self, topic: str, size: int) -> None:
+        """Wait until ``size`` more bytes fit in the send buffer, then claim them."""
+        limit = self.options.buffer_bytes
+        with self._buffer:
+            if self._buffered + size > limit:
+                started = time.monotonic()
+                deadline = started + self.options.max_block_ms / 1000
+                while self._buffered + size > limit:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        PUBLISH_WAIT_SECONDS.labels(topic, "buffer_full").inc(time.monotonic() - started)
+                        ERRORS.labels("", ErrorKind.PUBLISH_BUFFER_FULL).inc()
+                        raise TransientError(
+                            f"kafka send buffer full: {self._buffered} of {limit} bytes unacknowledged "
+                            f"after {self.options.max_block_ms} ms; is the broker slow or down?"
+                        )
+                    self._buffer.wait(left)
+                PUBLISH_WAIT_SECONDS.labels(topic, "buffer_full").inc(time.monotonic() - started)
+            self._buffered += size
+            PUBLISH_BUFFER_BYTES.set(self._buffered)
+
+    def _unreserve(self, size: int) -> None:
+        with self._buffer:
+            self._buffered -= size
+            PUBLISH_BUFFER_BYTES.set(self._buffered)
+            self._buffer.notify_all()
+
+    def _acknowledged(self, size: int, _outcome: object) -> None:
+        # Runs on the producer's I/O thread when a record is acknowledged or has failed.
+        self._unreserve(size)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes published by this process and not yet acknowledged or failed."""
+        with self._buffer:
+            return self._buffered
 
     def _pending(self) -> list[tuple[str, Any]]:
         pending: list[tuple[str, Any]] | None = getattr(self._local, "pending", None)
@@ -330,7 +395,7 @@ class KafkaBus(Bus):
             self._local.pending = pending
         return pending
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         """Wait until everything this thread published is acknowledged by all in-sync replicas.
 
         Raises:
@@ -377,6 +442,7 @@ class KafkaBus(Bus):
             session_timeout_ms=self.options.session_timeout_ms,
             heartbeat_interval_ms=self.options.heartbeat_interval_ms,
             max_partition_fetch_bytes=self.options.max_message_bytes,
+            fetch_max_bytes=self.options.fetch_max_bytes,
         )
         member = _Member(consumer=consumer, group=group, topics=key[1])
         consumer.subscribe(topics=list(key[1]), listener=_listener(self._kafka, member))
@@ -453,11 +519,48 @@ class KafkaBus(Bus):
                 error=f"{type(exc).__name__}: {exc}",
             )
 
-    def _release(self, group: str, delivery: Delivery) -> None:
+    def _commit_many(self, group: str, deliveries: Sequence[Delivery]) -> None:
+        """Commit a finished batch with one request per consumer: each partition's highest offset.
+
+        A batch is handled in offset order and every delivery in it is finished before this
+        runs, so the highest finished offset of a partition covers the ones before it; the
+        released-offset rule of :meth:`_commit` still holds back what lies past a rewind.
+        """
+        highest: dict[int, tuple[_Member, dict[Any, int]]] = {}
+        for delivery in deliveries:
+            token = _token(delivery)
+            member, partition = token.member, token.partition
+            member.redeliveries.pop((partition, token.offset), None)
+            held = member.released.get(partition)
+            if held is not None and token.offset >= held:
+                log.debug("bus.commit_deferred", topic=delivery.topic, group=group, offset=token.offset, released=held)
+                continue
+            offsets = highest.setdefault(id(member), (member, {}))[1]
+            offsets[partition] = max(token.offset, offsets.get(partition, -1))
+        for member, offsets in highest.values():
+            assigned = member.consumer.assignment()
+            gone = [p for p in offsets if p not in assigned]
+            if gone:
+                log.warning("bus.commit_skipped_revoked", group=group, partitions=[p.partition for p in gone])
+            commit = {
+                p: self._structs.OffsetAndMetadata(offset + 1, "", -1) for p, offset in offsets.items() if p in assigned
+            }
+            if not commit:
+                continue
+            try:
+                member.consumer.commit(commit, timeout_ms=self.options.request_timeout_ms)
+            except self._errors.KafkaError as exc:
+                # As in _commit: the partitions' next owner redoes these from the last commit.
+                log.warning(
+                    "bus.commit_failed", group=group, partitions=len(commit), error=f"{type(exc).__name__}: {exc}"
+                )
+
+    def _release(self, group: str, delivery: Delivery, *, count_attempt: bool = True) -> None:
         token = _token(delivery)
         member, partition = token.member, token.partition
         key = (partition, token.offset)
-        member.redeliveries[key] = member.redeliveries.get(key, 0) + 1
+        if count_attempt:
+            member.redeliveries[key] = member.redeliveries.get(key, 0) + 1
         if partition not in member.consumer.assignment():
             log.info("bus.release_revoked", topic=delivery.topic, group=group, offset=token.offset)
             return
@@ -469,6 +572,14 @@ class KafkaBus(Bus):
 
     def lag(self, topic: str, group: str) -> int:
         """Messages of ``topic`` that ``group`` has not committed (0 for an unknown topic).
+
+        Raises:
+            TransientError: If the broker cannot be asked.
+        """
+        return sum(self.lag_by_partition(topic, group).values())
+
+    def lag_by_partition(self, topic: str, group: str) -> dict[int, int]:
+        """Uncommitted messages of ``topic`` for ``group``, per partition (empty for an unknown topic).
 
         Raises:
             TransientError: If the broker cannot be asked.
@@ -487,19 +598,19 @@ class KafkaBus(Bus):
                     for p in t.get("partitions", [])
                 ]
                 if not partitions:
-                    return 0
+                    return {}
                 latest = admin.list_partition_offsets({tp: admin_mod.OffsetSpec.LATEST for tp in partitions})
                 earliest = admin.list_partition_offsets({tp: admin_mod.OffsetSpec.EARLIEST for tp in partitions})
                 committed = admin.list_group_offsets({group: partitions}).get(group, {})
         except self._errors.KafkaError as exc:
             raise TransientError(f"kafka lag of {group!r} on {topic!r} unavailable: {exc}") from exc
         ends = self._high_watermarks({tp: int(latest[tp].offset) for tp in partitions})
-        total = 0
+        lags: dict[int, int] = {}
         for tp in partitions:
             done = committed.get(tp)
             start = int(done.offset) if done is not None and int(done.offset) >= 0 else int(earliest[tp].offset)
-            total += max(0, ends[tp] - start)
-        return total
+            lags[int(tp.partition)] = max(0, ends[tp] - start)
+        return lags
 
     def _high_watermarks(self, listed: dict[Any, int]) -> dict[Any, int]:
         """End offsets as Fetch reports them, never below what ListOffsets said.
@@ -538,7 +649,7 @@ class KafkaBus(Bus):
             return
         try:
             if self._producer is not None:
-                self.flush()
+                self._flush()
         finally:
             with self._lock:
                 self._closed = True

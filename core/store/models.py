@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -72,6 +73,26 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Campaign life (migration 0003_campaigns): see crawler/campaigns.py.
+    robots_override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why this campaign does not obey robots.txt (required to override it; shown in status)."""
+    run_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    """When a recurring campaign's next run is due (set when a run finishes)."""
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """The crawl holding the lease renews it; past this time its process is presumed dead."""
+    lease_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped by every lease change, so a claim is a compare-and-set."""
+    frontier_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pages_fetched: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    media_fetched: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    fetch_errors: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    queued: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Requests waiting in the frontier at the last heartbeat."""
+    last_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the last run ended (finished, paused, the error of a failed run)."""
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Page(Base):
@@ -233,6 +254,14 @@ class Provider(Base):
     domains: Mapped[list[Any]] = mapped_column(JSON, default=list)
     channel: Mapped[str] = mapped_column(String(40), default="email")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # notifier (0005): who hosts it, how to reach it, and what to do when it does not act.
+    asn_names: Mapped[list[Any] | None] = mapped_column(JSON, default=list, nullable=True)
+    """AS names as the offline IP data spells them (geoip2fast has names, not numbers); NULL on rows before 0005."""
+    webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict, nullable=True)
+    """Notice policy: ``hotline`` ("also"/"only"/"none"), ``renotice_limit``, ``upstream``."""
+    source: Mapped[str] = mapped_column(String(20), default="directory", server_default=text("'directory'"))
+    """Where the record came from: directory, rdap, cdn, hotline, unresolved."""
 
 
 class Notice(Base):
@@ -249,6 +278,10 @@ class Notice(Base):
     """1 for the first notice of its items, 2+ for re-notices."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # notifier (0005)
+    role: Mapped[str] = mapped_column(String(20), default="host", server_default=text("'host'"))
+    """Why the recipient gets it: host, cdn, hotline, upstream."""
+    escalated_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class NoticeItem(Base):
@@ -274,6 +307,66 @@ class NoticeItem(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # notifier (0005): hosting facts, and the follow-up until removal.
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True, index=True)
+    asn_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    first_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the first notice about it was delivered: time to removal counts from here."""
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class NoticeRecipient(Base):
+    """One party that must be told about one item (host, CDN, hotline, upstream) and how often it was."""
+
+    __tablename__ = "notice_recipients"
+    __table_args__ = (UniqueConstraint("notice_item_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_item_id: Mapped[int] = mapped_column(ForeignKey("notice_items.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="host")
+    escalated_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pending: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    """Waiting to be listed in this recipient's next notice."""
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    notices_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_notice_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    last_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    removal_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """provider portal (0006): when this recipient said it removed the item (an immediate recheck was asked)."""
+
+
+class NoticeEntry(Base):
+    """Which items one notice listed (an item is listed again in every re-notice)."""
+
+    __tablename__ = "notice_entries"
+
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    notice_item_id: Mapped[int] = mapped_column(ForeignKey("notice_items.id"), primary_key=True)
+
+
+class SentJournal(Base):
+    """Idempotency keys a channel has handed to a remote receiver, written the moment it accepted."""
+
+    __tablename__ = "sent_journal"
+
+    idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class RdapAnswer(Base):
+    """A cached RDAP answer (or the fact that there was none), kept for a time to live."""
+
+    __tablename__ = "rdap_cache"
+
+    query: Mapped[str] = mapped_column(String(300), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
 class Delivery(Base):
@@ -294,6 +387,8 @@ class Delivery(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """While ``status`` is ``sending``: when the sender's claim lapses (it died) and another may retry."""
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """notifier (0005): after a transient failure, not before this time (exponential backoff)."""
 
 
 class Recheck(Base):
@@ -402,3 +497,33 @@ class AllowEntry(Base):
     added_by: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+# --- provider portal (migration 0006_portal): providers' contests of an item's classification ---
+
+
+class NoticeContest(Base):
+    """A provider's dispute of one noticed item's classification; a senior analyst upholds or accepts it.
+
+    While one is open the item gets no further notices (it is still rechecked); accepted, the item's
+    media is reclassified as not CSAM and its notice items close as ``withdrawn``.
+    """
+
+    __tablename__ = "notice_contests"
+    __table_args__ = (UniqueConstraint("notice_item_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_item_id: Mapped[int] = mapped_column(ForeignKey("notice_items.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    review_item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    notice_id: Mapped[str] = mapped_column(String(64))
+    """The notice the provider contested from (its portal page)."""
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    """open, upheld (the classification stands) or accepted (not CSAM)."""
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The senior analyst's word to the provider, if any."""

@@ -1,9 +1,15 @@
-"""Crawler stage spider: walk one site from its seed pages and request every image it shows.
+"""Crawler stage spider: walk one campaign's scope from its seed pages and request every image it shows.
 
-Pages are followed only on the seeds' own hosts, up to a link depth and a page budget. Media is
-requested wherever it is hosted (images commonly live on a CDN), once per page that shows it,
-because each (page, media) pair is a separate sighting. Every outcome becomes an item: the
-spider never drops a fetch silently, and it knows nothing of the bus or the store.
+Pages (and frames) are followed only within the campaign's scope (:mod:`crawler.scope`) and
+link depth. Media are requested wherever they are hosted (images commonly live on a CDN), once
+per page that shows them, because each (page, media) pair is a separate sighting; linked
+stylesheets are fetched for the media and ``@import`` they name. What a page names is found by
+:func:`crawler.extract.extract_page`. A link whose type its URL does not tell is fetched as a
+page and turned into a media fetch if its Content-Type and magic bytes say it is media.
+
+Dedupe, the page, media and per-host caps, and resuming after a restart are the frontier's
+business (:mod:`crawler.frontier`, the ``SCHEDULER``); every outcome here becomes an item, so
+the spider never drops a fetch silently, and it knows nothing of the bus or the store.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ from scrapy.exceptions import (
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.items import MediaItem, PageItem
+from crawler.extract import extract_page, extract_stylesheet, sniff_media
+from crawler.items import AssetItem, MediaItem, PageItem
 from crawler.middlewares import RefusedRequest
+from crawler.scope import Scope, ScopeRule
 
 SELECTED_HEADERS = (
     "content-type",
@@ -50,8 +58,15 @@ SELECTED_HEADERS = (
 """Response headers kept with a fetch: they help attribute the host, CDN and cache for notices."""
 
 # Let 4xx/5xx responses reach the callbacks (HttpErrorMiddleware drops them otherwise) while
-# leaving 3xx to RedirectMiddleware, which handle_httpstatus_all would switch off.
+# leaving 3xx to RedirectMiddleware, which handle_httpstatus_all would switch off. Set on the
+# spider, not in each request's meta, so the frontier does not store 200 numbers per request.
 RECORDED_STATUSES = list(range(400, 600))
+
+MAX_FRAME_NESTING = 3
+"""Frames are part of the page that shows them (no depth hop), up to this nesting."""
+
+MAX_IMPORT_NESTING = 4
+"""Stylesheets ``@import``-ed from stylesheets are fetched up to this nesting."""
 
 
 class Meta(StrEnum):
@@ -60,13 +75,21 @@ class Meta(StrEnum):
     KIND = "orbweaver_kind"
     DEPTH = "orbweaver_depth"
     PAGE_URL = "orbweaver_page_url"
+    """For media and stylesheets: the page that shows them. For pages: the page that linked them."""
+    NESTING = "orbweaver_nesting"
+    """Frame nesting of a page, or ``@import`` nesting of a stylesheet."""
+    RENDER = "orbweaver_render"
+    """Set on page requests of campaigns rendered in a browser (``crawler.render.RENDER_META``)."""
+    RENDERED_MEDIA = "orbweaver_rendered_media"
+    """Set by the renderer on a page: media URLs the browser loaded (``crawler.render.RENDERED_MEDIA_META``)."""
 
 
 class FetchKind(StrEnum):
-    """What a request fetches."""
+    """What a request fetches; values are stored in the frontier."""
 
     PAGE = "page"
     MEDIA = "media"
+    STYLESHEET = "stylesheet"
 
 
 def utcnow() -> datetime:
@@ -79,7 +102,6 @@ def clean_url(link: str, base: Response | None = None) -> str | None:
 
     Returns:
         The URL, or None if it is not fetchable (``data:``, ``javascript:``, a bad port...).
-        Inline ``data:`` images are skipped for now: they carry no host to notify.
 
     """
     link = link.strip()
@@ -97,14 +119,6 @@ def clean_url(link: str, base: Response | None = None) -> str | None:
     return url
 
 
-def srcset_urls(srcset: str) -> Iterator[str]:
-    """Yield the candidate URLs of a ``srcset`` attribute (``"a.png 1x, b.png 2x"``)."""
-    for candidate in srcset.split(","):
-        words = candidate.split()
-        if words:
-            yield words[0]
-
-
 def select_headers(response: Response) -> dict[str, str]:
     """Return the response headers worth keeping, lower-cased, decoded as Latin-1 (HTTP's)."""
     kept: dict[str, str] = {}
@@ -113,6 +127,12 @@ def select_headers(response: Response) -> dict[str, str]:
         if value is not None:
             kept[name] = value.decode("latin-1")
     return kept
+
+
+def content_type_header(response: Response) -> str | None:
+    """The raw Content-Type header of a response, if any."""
+    raw = response.headers.get("content-type")
+    return None if raw is None else raw.decode("latin-1")
 
 
 def describe_failure(failure: Failure, maxsize: int | None = None) -> str:
@@ -136,25 +156,32 @@ def describe_failure(failure: Failure, maxsize: int | None = None) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _flag(value: bool | str) -> bool:
+    return value if isinstance(value, bool) else value.strip().lower() in ("1", "true", "yes", "on")
+
+
 class SiteSpider(scrapy.Spider):
-    """Crawl the seeds' sites and request every image on every page.
+    """Crawl a campaign's scope and request every image on every page.
 
     Args:
         campaign_id: The campaign the fetches belong to.
         seeds: Start URLs (a list, or a comma-separated string from ``scrapy crawl -a``).
         max_depth: Link hops followed from a seed.
-        max_pages: Most pages requested in all.
+        scope: The campaign's :class:`crawler.scope.Scope` (or its JSON); default: the seeds' hosts.
+        render: Ask for page requests to be rendered in a browser.
 
     """
 
     name = "site"
+    handle_httpstatus_list = RECORDED_STATUSES
 
     def __init__(
         self,
         campaign_id: str = "",
         seeds: Iterable[str] | str = (),
         max_depth: int | str = 3,
-        max_pages: int | str = 1000,
+        scope: Scope | str | None = None,
+        render: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,10 +191,10 @@ class SiteSpider(scrapy.Spider):
         raw = seeds.split(",") if isinstance(seeds, str) else list(seeds)
         self.seeds = [u for u in (clean_url(s) for s in raw) if u is not None]
         self.max_depth = int(max_depth)
-        self.max_pages = int(max_pages)
-        self.hosts = frozenset(urlsplit(u).hostname or "" for u in self.seeds)
-        self.pages_requested = 0
-        self._seen_pages: set[str] = set()
+        if isinstance(scope, str):
+            scope = Scope.model_validate_json(scope)
+        self.scope_rule: ScopeRule = (scope or Scope()).rule(self.seeds)
+        self.render = _flag(render)
         self._maxsize: int | None = None
 
     @classmethod
@@ -178,34 +205,60 @@ class SiteSpider(scrapy.Spider):
         return spider
 
     def in_scope(self, url: str) -> bool:
-        """Whether a page URL is on one of the seeds' hosts."""
-        return (urlsplit(url).hostname or "") in self.hosts
+        """Whether a page URL is within the campaign's scope."""
+        return self.scope_rule.allows(url)
 
-    def _page_request(self, url: str, depth: int) -> scrapy.Request | None:
-        if url in self._seen_pages or self.pages_requested >= self.max_pages:
-            return None
-        self._seen_pages.add(url)
-        self.pages_requested += 1
+    # -- requests
+
+    def _page_request(self, url: str, depth: int, referrer: str | None = None, nesting: int = 0) -> scrapy.Request:
+        meta: dict[str, Any] = {
+            Meta.KIND.value: FetchKind.PAGE.value,
+            Meta.DEPTH.value: depth,
+        }
+        if referrer is not None:
+            meta[Meta.PAGE_URL.value] = referrer
+        if nesting:
+            meta[Meta.NESTING.value] = nesting
+        if self.render:
+            meta[Meta.RENDER.value] = True
+        return scrapy.Request(url, callback=self.parse, errback=self.page_failed, meta=meta)
+
+    def _media_request(self, url: str, page_url: str) -> scrapy.Request:
         return scrapy.Request(
             url,
-            callback=self.parse,
-            errback=self.page_failed,
+            callback=self.parse_media,
+            errback=self.media_failed,
+            # Media before further pages, so a page's images follow it closely and the queue
+            # stays short.
+            priority=1,
             meta={
-                Meta.KIND.value: FetchKind.PAGE.value,
-                Meta.DEPTH.value: depth,
-                "handle_httpstatus_list": RECORDED_STATUSES,
-            },
+                Meta.KIND.value: FetchKind.MEDIA.value,
+                Meta.PAGE_URL.value: page_url,
+                },
+        )
+
+    def _stylesheet_request(self, url: str, page_url: str, nesting: int) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_stylesheet,
+            errback=self.stylesheet_failed,
+            priority=1,
+            meta={
+                Meta.KIND.value: FetchKind.STYLESHEET.value,
+                Meta.PAGE_URL.value: page_url,
+                Meta.NESTING.value: nesting,
+                },
         )
 
     async def start(self) -> AsyncIterator[Any]:
-        """Request each seed page at depth 0."""
+        """Request each seed page at depth 0 (on a resumed crawl the frontier drops them as seen)."""
         for url in self.seeds:
-            request = self._page_request(url, 0)
-            if request is not None:
-                yield request
+            yield self._page_request(url, 0)
+
+    # -- callbacks
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        """Record a page, request its media, and follow its in-scope links."""
+        """Record a page, request its media and stylesheets, and follow its in-scope links and frames."""
         depth = int(response.meta.get(Meta.DEPTH.value, 0))
         page = PageItem(
             campaign_id=self.campaign_id,
@@ -219,64 +272,74 @@ class SiteSpider(scrapy.Spider):
             yield page
             return
         if not self.in_scope(response.url):
-            page.error = f"redirected off-site to {response.url}"
+            page.error = f"redirected out of scope to {response.url}"
             yield page
             return
+        content_type = content_type_header(response)
+        if sniff_media(response.body[:512], content_type) is not None:
+            # A link that did not look like media (no extension) turned out to be media.
+            yield self._media_item(response, page_url=response.meta.get(Meta.PAGE_URL.value) or response.url)
+            return
         if not isinstance(response, TextResponse):
-            content_type = (response.headers.get("content-type") or b"").decode("latin-1")
             page.error = f"not an HTML page ({content_type or 'no content-type'})"
             yield page
             return
         try:
-            media, links = self._extract(response)
+            links = extract_page(response.url, response.body, content_type, response.encoding)
         except (ValueError, LxmlError) as exc:
-            # lxml recovers from almost any markup; what it cannot parse is recorded, and the
-            # crawl goes on with the other pages.
+            # The extractor recovers from almost any markup; what it cannot parse is recorded,
+            # and the crawl goes on with the other pages.
             page.error = f"unparseable HTML: {type(exc).__name__}: {exc}"
             yield page
             return
-        page.media_found = len(media)
+        rendered = response.meta.get(Meta.RENDERED_MEDIA.value) or []
+        media_urls = list(dict.fromkeys([m.url for m in links.media] + [u for u in rendered if isinstance(u, str)]))
+        page.media_found = len(media_urls)
         yield page
-        for media_url in media:
-            yield scrapy.Request(
-                media_url,
-                callback=self.parse_media,
-                errback=self.media_failed,
-                # One fetch per (page, media): each is its own sighting.
-                dont_filter=True,
-                # Media before further pages, so a page's images follow it closely.
-                priority=1,
-                meta={
-                    Meta.KIND.value: FetchKind.MEDIA.value,
-                    Meta.PAGE_URL.value: response.url,
-                    "handle_httpstatus_list": RECORDED_STATUSES,
-                },
-            )
+        for media_url in media_urls:
+            yield self._media_request(media_url, response.url)
+        for sheet in links.stylesheets:
+            yield self._stylesheet_request(sheet, response.url, 0)
+        nesting = int(response.meta.get(Meta.NESTING.value, 0))
+        if nesting < MAX_FRAME_NESTING:
+            for frame in links.frames:
+                if self.in_scope(frame):
+                    yield self._page_request(frame, depth, response.url, nesting + 1)
         if depth >= self.max_depth:
             return
-        for link in links:
-            request = self._page_request(link, depth + 1)
-            if request is not None:
-                yield request
+        for link in links.pages:
+            if self.in_scope(link):
+                yield self._page_request(link, depth + 1, response.url)
 
-    def _extract(self, response: TextResponse) -> tuple[list[str], list[str]]:
-        raw_media: list[str] = []
-        raw_media += response.css("img::attr(src)").getall()
-        raw_media += response.css("img::attr(data-src)").getall()
-        for srcset in response.css("img::attr(srcset), picture source::attr(srcset)").getall():
-            raw_media += list(srcset_urls(srcset))
-        media = list(dict.fromkeys(u for u in (clean_url(m, response) for m in raw_media) if u))
-        raw_links = response.css("a::attr(href), area::attr(href)").getall()
-        cleaned = dict.fromkeys(clean_url(h, response) for h in raw_links)
-        links = [u for u in cleaned if u and self.in_scope(u)]
-        return media, links
-
-    def parse_media(self, response: Response) -> Iterator[MediaItem]:
-        """Turn a media response (2xx, 4xx or 5xx) into one item."""
-        ok = 200 <= response.status < 300
-        yield MediaItem(
+    def parse_stylesheet(self, response: Response) -> Iterator[Any]:
+        """Request the media a stylesheet names, and the stylesheets it imports."""
+        page_url = str(response.meta[Meta.PAGE_URL.value])
+        asset = AssetItem(
             campaign_id=self.campaign_id,
-            page_url=response.meta[Meta.PAGE_URL.value],
+            url=response.url,
+            page_url=page_url,
+            fetched_at=utcnow(),
+            http_status=response.status,
+        )
+        if response.status >= 400:
+            asset.error = f"http {response.status}"
+            yield asset
+            return
+        links = extract_stylesheet(response.url, response.body, content_type_header(response))
+        asset.media_found = len(links.media)
+        yield asset
+        for media in links.media:
+            yield self._media_request(media.url, page_url)
+        nesting = int(response.meta.get(Meta.NESTING.value, 0))
+        if nesting < MAX_IMPORT_NESTING:
+            for imported in links.imports:
+                yield self._stylesheet_request(imported, page_url, nesting + 1)
+
+    def _media_item(self, response: Response, page_url: str) -> MediaItem:
+        ok = 200 <= response.status < 300
+        return MediaItem(
+            campaign_id=self.campaign_id,
+            page_url=page_url,
             media_url=self._origin_url(response),
             final_url=response.url,
             fetched_at=utcnow(),
@@ -287,6 +350,10 @@ class SiteSpider(scrapy.Spider):
             error=None if ok else f"http {response.status}",
         )
 
+    def parse_media(self, response: Response) -> Iterator[MediaItem]:
+        """Turn a media response (2xx, 4xx or 5xx) into one item."""
+        yield self._media_item(response, page_url=str(response.meta[Meta.PAGE_URL.value]))
+
     @staticmethod
     def _origin_url(response: Response) -> str:
         # After redirects, the URL the page pointed at is the first of the chain.
@@ -294,6 +361,8 @@ class SiteSpider(scrapy.Spider):
         if redirects:
             return str(redirects[0])
         return response.request.url if response.request is not None else response.url
+
+    # -- errbacks: each yields exactly one item (the frontier finishes the request on it)
 
     def media_failed(self, failure: Failure) -> Iterator[MediaItem]:
         """Record a media fetch that produced no response."""
@@ -315,6 +384,17 @@ class SiteSpider(scrapy.Spider):
             campaign_id=self.campaign_id,
             url=request.url,
             depth=int(request.meta.get(Meta.DEPTH.value, 0)),
+            fetched_at=utcnow(),
+            error=describe_failure(failure, self._maxsize),
+        )
+
+    def stylesheet_failed(self, failure: Failure) -> Iterator[AssetItem]:
+        """Record a stylesheet fetch that produced no response."""
+        request = failure.request  # type: ignore[attr-defined]
+        yield AssetItem(
+            campaign_id=self.campaign_id,
+            url=request.url,
+            page_url=str(request.meta.get(Meta.PAGE_URL.value, "")),
             fetched_at=utcnow(),
             error=describe_failure(failure, self._maxsize),
         )

@@ -226,3 +226,51 @@ def test_wrong_password_and_csrf_in_the_browser(site: Site, playwright: Playwrig
         assert time.monotonic() - started < 30
     finally:
         ctx.close()
+
+
+def test_provider_marks_an_item_removed_in_the_browser(site: Site, playwright: Playwright, tmp_path: Path) -> None:
+    # Imported here to keep this provider flow in one block of a file the analyst flows own.
+    from core.messages import RecheckRequest
+    from core.store.models import Provider
+    from notifier.channels import OutboxChannel
+    from notifier.providers import ProviderRecord, upsert_providers
+    from notifier.settings import NotifierSettings
+    from notifier.stage import NotifierStage
+    from tests.unit.notifier.helpers import confirmed
+
+    upsert_providers(site.store, [ProviderRecord(name="Host A", abuse_email="abuse@a.test", domains=["a.test"])])
+    with site.store.session() as s:
+        s.add(ReviewItem(id=1, sha256="01" * 32, status="confirmed", classification="baseline_csam",
+                         best_algorithm="pdq", best_distance=3))
+    notifier = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none")
+    stage = NotifierStage(site.bus, site.store, notifier, OutboxChannel(notifier.outbox_dir, notifier.sender))
+    stage.handle(confirmed("http://files.a.test/<b>1</b>.jpg"))
+    [notice_id] = stage.flush()
+    with site.store.session() as s:
+        provider_id = s.scalars(select(Provider.id).where(Provider.name == "Host A")).one()
+    site.app.state.ctx.accounts.create_user("staff-a", PASSWORD, ["provider"], actor="test", provider_id=provider_id)
+
+    ctx = browser(playwright, tmp_path / "provider")
+    try:
+        page = ctx.new_page()
+        page.goto(f"{site.base_url}/provider/notices")
+        assert "/login?next=" in page.url
+        page.fill("#name", "staff-a")
+        page.fill("#password", PASSWORD)
+        page.click("#sign-in")
+        page.wait_for_url(f"{site.base_url}/provider/notices")
+        page.click(f"tr[data-notice='{notice_id}'] a")
+        page.wait_for_url(f"{site.base_url}/provider/notices/{notice_id}")
+        item = page.locator(".portal-item").first
+        assert "http://files.a.test/<b>1</b>.jpg" in item.inner_text()  # a URL is text, not markup
+        assert item.locator(".state").inner_text() == "open"
+        with page.expect_navigation():
+            item.locator("button.removed").click()
+        assert "?done=removed" in page.url
+        assert "being rechecked now" in page.inner_text("#flash")
+        assert page.locator(".portal-item .state").first.inner_text() == "removal claimed"
+        assert page.locator("button.removed").count() == 0  # pending: nothing to press twice
+    finally:
+        ctx.close()
+    [request] = site.published(Topic.RECHECK_REQUESTS)
+    assert isinstance(request, RecheckRequest) and request.media_url == "http://files.a.test/<b>1</b>.jpg"

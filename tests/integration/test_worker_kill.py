@@ -128,7 +128,10 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(pipeline_env: Env) ->
         _wait("hashing to finish", lambda: bus.lag(Topic.MEDIA_FETCHED, "hashing") == 0)
         _wait("matching to finish", lambda: bus.lag(Topic.MEDIA_HASHED, "matcher") == 0)
         _wait("review to finish", lambda: bus.lag(Topic.MATCH_CANDIDATES, "review") == 0)
-        # The notifier starts once every item is known, so exactly one batch is due.
+        # The notifier starts once every item is known, and its batching window outlasts the
+        # time it takes to record them all, so exactly one batch is due (with no window, a
+        # flush round that falls between two items would rightly send two notices).
+        env.env["ORBWEAVER_NOTIFIER__BATCH_WINDOW_S"] = "3"
         notifier = _start(env, "notifier")
         procs.append(notifier)
         _wait("notices", lambda: _count(env.store, NoticeItem) >= KNOWN

@@ -113,13 +113,21 @@ def test_failed_media_become_sightings_not_messages(pipeline: BusPipeline, tmp_p
     assert pipeline.stats.get_value(Stat.ERRORS.value) == 2
 
 
-def test_pages_are_upserted_per_campaign_and_url(pipeline: BusPipeline) -> None:
+def test_pages_are_upserted_per_campaign_and_url(pipeline: BusPipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("crawler.pipelines.PAGE_FLUSH_S", 3600.0)
     pipeline.process_item(PageItem("c1", "http://s.example/", 0, NOW, http_status=500, error="http 500"))
+    pipeline.flush_pages()
+    pipeline.process_item(PageItem("c1", "http://s.example/", 0, NOW, http_status=404, error="http 404"))
     pipeline.process_item(PageItem("c1", "http://s.example/", 0, NOW, http_status=200, media_found=3))
+    pipeline.process_item(PageItem("c1", "http://s.example/b", 1, NOW, http_status=200))
     assert pipeline.store is not None
     with pipeline.store.session() as s:
-        (row,) = list(s.scalars(select(Page)))
-    assert (row.http_status, row.media_found, row.error) == (200, 3, None)
+        assert len(list(s.scalars(select(Page)))) == 1  # the rest is still buffered
+    pipeline.flush_pages()  # as close_spider does
+    with pipeline.store.session() as s:
+        rows = {r.url: r for r in s.scalars(select(Page))}
+    row = rows["http://s.example/"]
+    assert (row.http_status, row.media_found, row.error) == (200, 3, None) and len(rows) == 2
 
 
 def test_settings_are_required() -> None:

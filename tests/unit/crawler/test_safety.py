@@ -84,3 +84,54 @@ def test_allow_list_by_host_address_and_network() -> None:
     assert check_addresses("x", [ip("127.0.0.2")], allow) == (
         "refused: 127.0.0.2 is a private/loopback address"
     )
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("::127.0.0.2", AddressClass.LOOPBACK),  # IPv4-compatible (deprecated)
+        ("::10.0.0.1", AddressClass.PRIVATE),
+        ("::ffff:0:127.0.0.2", AddressClass.LOOPBACK),  # IPv4-translated
+        ("::ffff:127.0.0.2", AddressClass.LOOPBACK),  # IPv4-mapped
+        ("::ffff:7f00:2", AddressClass.LOOPBACK),  # the same, written in hex
+        ("2002:7f00:2::1", AddressClass.LOOPBACK),  # 6to4 of 127.0.0.2
+        ("2002:c0a8:101::1", AddressClass.PRIVATE),  # 6to4 of 192.168.1.1
+        ("2002:a9fe:a9fe::", AddressClass.LINK_LOCAL),  # 6to4 of 169.254.169.254
+        ("64:ff9b::127.0.0.2", AddressClass.LOOPBACK),  # NAT64 well-known prefix
+        ("64:ff9b::a9fe:a9fe", AddressClass.LINK_LOCAL),
+        ("64:ff9b::10.1.2.3", AddressClass.PRIVATE),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffd", AddressClass.LOOPBACK),  # Teredo client 127.0.0.2
+        ("fec0::1", AddressClass.PRIVATE),  # site-local (deprecated)
+        ("::ffff:0.0.0.0", AddressClass.UNSPECIFIED),
+        ("::ffff:224.0.0.1", AddressClass.MULTICAST),
+        ("255.255.255.255", AddressClass.RESERVED),
+        ("198.18.0.1", AddressClass.PRIVATE),  # benchmarking
+        ("192.0.2.1", AddressClass.PRIVATE),  # documentation
+    ],
+)
+def test_ipv6_forms_carrying_private_ipv4_are_refused(address: str, kind: AddressClass) -> None:
+    assert classify(ip(address)) == kind
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::8.8.8.8", "2002:808:808::1", "::ffff:8.8.4.4"])
+def test_ipv6_forms_carrying_public_ipv4_are_public(address: str) -> None:
+    assert classify(ip(address)) is None
+
+
+def test_ipv4_compatible_form_of_a_public_address_is_still_refused() -> None:
+    # ::8.8.8.8 is not routed by modern stacks; there is no reason to connect to it.
+    assert classify(ip("::8.8.8.8")) == AddressClass.RESERVED
+
+
+def test_embedded_ipv4() -> None:
+    from crawler.safety import embedded_ipv4
+
+    def v6(text: str) -> ipaddress.IPv6Address:
+        return ipaddress.IPv6Address(text)
+
+    assert str(embedded_ipv4(v6("::ffff:1.2.3.4"))) == "1.2.3.4"
+    assert str(embedded_ipv4(v6("2002:102:304::"))) == "1.2.3.4"
+    assert str(embedded_ipv4(v6("64:ff9b::102:304"))) == "1.2.3.4"
+    assert embedded_ipv4(v6("::1")) is None
+    assert embedded_ipv4(v6("::")) is None
+    assert embedded_ipv4(v6("2606:4700::1111")) is None

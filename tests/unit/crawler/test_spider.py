@@ -1,4 +1,4 @@
-"""Unit tests of the site spider's parsing, scoping and error recording (no network)."""
+"""Unit tests of the site spider's requests, scope and error records (no network; links come from crawler.extract)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, Igno
 from scrapy.http import HtmlResponse, Response
 from twisted.python.failure import Failure
 
-from crawler.items import MediaItem, PageItem
+from crawler.items import AssetItem, MediaItem, PageItem
 from crawler.middlewares import RefusedRequest
-from crawler.spiders.site import Meta, SiteSpider, clean_url, describe_failure, srcset_urls
+from crawler.scope import Scope, ScopeMode
+from crawler.spiders.site import FetchKind, Meta, SiteSpider, clean_url, describe_failure
 
 SITE = "http://site.example"
 
 
 def spider(**kwargs: Any) -> SiteSpider:
-    args: dict[str, Any] = {"campaign_id": "c1", "seeds": [f"{SITE}/"], "max_depth": 2, "max_pages": 100}
+    args: dict[str, Any] = {"campaign_id": "c1", "seeds": [f"{SITE}/"], "max_depth": 2}
     args.update(kwargs)
     return SiteSpider(**args)
 
@@ -37,7 +38,7 @@ def split(outputs: list[Any]) -> tuple[list[PageItem], list[Request], list[Reque
     return pages, media, links
 
 
-def test_images_from_src_srcset_and_data_src_are_requested_once_each() -> None:
+def test_every_media_link_is_requested_once_per_page_with_its_page() -> None:
     html = """<html><body>
       <img src="/a.png"><img src="/a.png#dup"><img src="b.png">
       <img srcset="/c-1x.png 1x, /c-2x.png 2x" src="/c-1x.png">
@@ -48,21 +49,73 @@ def test_images_from_src_srcset_and_data_src_are_requested_once_each() -> None:
     s = spider()
     pages, media, _ = split(list(s.parse(page(f"{SITE}/dir/index.html", html))))
     urls = [r.url for r in media]
-    assert urls == [
-        f"{SITE}/a.png",
-        f"{SITE}/dir/b.png",
-        f"{SITE}/c-1x.png",
-        f"{SITE}/d.png",
-        "https://cdn.example/e.png",
-        f"{SITE}/lazy.png",
-        f"{SITE}/c-2x.png",
-        f"{SITE}/d.webp",
-    ]
+    assert set(urls) == {
+        f"{SITE}/a.png", f"{SITE}/dir/b.png", f"{SITE}/c-1x.png", f"{SITE}/c-2x.png", f"{SITE}/d.png",
+        f"{SITE}/d.webp", f"{SITE}/lazy.png", "https://cdn.example/e.png",
+    }
+    assert len(urls) == len(set(urls))
     assert pages[0].media_found == len(urls)
     for r in media:
-        assert r.dont_filter  # one fetch per (page, media): each is a sighting
+        # Dedupe is the frontier's (keyed on page and media URL), so the request is filterable.
+        assert not r.dont_filter and r.priority == 1
         assert r.meta[Meta.PAGE_URL.value] == f"{SITE}/dir/index.html"
-        assert 404 in r.meta["handle_httpstatus_list"] and 302 not in r.meta["handle_httpstatus_list"]
+        assert "handle_httpstatus_list" not in r.meta  # the spider's own list applies
+    assert 404 in SiteSpider.handle_httpstatus_list and 302 not in SiteSpider.handle_httpstatus_list
+
+
+def test_stylesheets_are_fetched_and_their_media_and_imports_requested() -> None:
+    s = spider()
+    html = '<link rel="stylesheet" href="/css/site.css"><div style="background:url(/inline.png)"></div>'
+    _, media, _ = split(list(s.parse(page(f"{SITE}/", html))))
+    sheets = [o for o in s.parse(page(f"{SITE}/", html)) if isinstance(o, Request)
+              and o.meta[Meta.KIND.value] == FetchKind.STYLESHEET]
+    assert [r.url for r in media] == [f"{SITE}/inline.png"]
+    assert [r.url for r in sheets] == [f"{SITE}/css/site.css"] and sheets[0].meta[Meta.PAGE_URL.value] == f"{SITE}/"
+    request = Request(f"{SITE}/css/site.css", meta={Meta.PAGE_URL.value: f"{SITE}/", Meta.NESTING.value: 0})
+    css = Response(request.url, body=b"@import 'more.css'; body{background:url(../bg.jpg)}",
+                   headers={"Content-Type": "text/css"}, request=request)
+    out = list(s.parse_stylesheet(css))
+    (asset,) = [o for o in out if isinstance(o, AssetItem)]
+    assert asset.media_found == 1 and asset.error is None
+    requests = {o.url: o.meta[Meta.KIND.value] for o in out if isinstance(o, Request)}
+    assert requests == {f"{SITE}/bg.jpg": FetchKind.MEDIA, f"{SITE}/css/more.css": FetchKind.STYLESHEET}
+    media_request = next(o for o in out if isinstance(o, Request) and o.url.endswith("bg.jpg"))
+    assert media_request.meta[Meta.PAGE_URL.value] == f"{SITE}/"  # the sighting's page is the HTML page
+
+
+def test_a_link_without_extension_that_serves_an_image_becomes_a_media_item() -> None:
+    s = spider()
+    request = Request(f"{SITE}/photo?id=7", meta={Meta.DEPTH.value: 1, Meta.PAGE_URL.value: f"{SITE}/gallery"})
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    response = Response(request.url, body=png, headers={"Content-Type": "application/octet-stream"}, request=request)
+    (item,) = list(s.parse(response))
+    assert isinstance(item, MediaItem)
+    assert item.page_url == f"{SITE}/gallery" and item.media_url == f"{SITE}/photo?id=7" and item.body == png
+
+
+def test_frames_are_followed_in_scope_without_a_depth_hop_and_rendered_media_are_requested() -> None:
+    s = spider(render=True)
+    html = '<iframe src="/frame.html"></iframe><iframe src="http://other.example/f"></iframe><a href="/next">n</a>'
+    response = page(f"{SITE}/", html, depth=2)
+    response.meta[Meta.RENDERED_MEDIA.value] = [f"{SITE}/scripted.png"]
+    _, media, links = split(list(s.parse(response)))
+    assert [r.url for r in media] == [f"{SITE}/scripted.png"]
+    # At the depth limit (2) the <a> is not followed, but the in-scope frame is, at the same depth.
+    assert [(r.url, r.meta[Meta.DEPTH.value], r.meta[Meta.NESTING.value]) for r in links] == [
+        (f"{SITE}/frame.html", 2, 1)
+    ]
+    assert links[0].meta[Meta.RENDER.value] is True
+
+
+def test_scope_rules_pick_what_pages_are_followed() -> None:
+    html = '<a href="/x">a</a><a href="http://sub.site.example/y">b</a><a href="http://www.site.example/z">c</a>'
+    site_wide = spider(scope=Scope(mode=ScopeMode.SITE, exclude=["/x$"]))
+    _, _, links = split(list(site_wide.parse(page(f"{SITE}/", html))))
+    assert [r.url for r in links] == ["http://sub.site.example/y", "http://www.site.example/z"]
+    as_json = spider(scope=Scope(mode=ScopeMode.HOST).model_dump_json())
+    _, _, links = split(list(as_json.parse(page(f"{SITE}/", html))))
+    assert [r.url for r in links] == [f"{SITE}/x"]
+    assert [r.meta[Meta.PAGE_URL.value] for r in links] == [f"{SITE}/"]
 
 
 def test_only_same_host_links_are_followed_within_depth() -> None:
@@ -78,13 +131,10 @@ def test_only_same_host_links_are_followed_within_depth() -> None:
     assert deeper == [] and len(media) == 1
 
 
-def test_page_budget_counts_seeds_and_is_never_exceeded() -> None:
-    s = spider(max_pages=3)
-    html = "".join(f'<a href="/p{i}">{i}</a>' for i in range(10))
-    seeds = [r for r in _collect_start(s)]
-    _, _, links = split(list(s.parse(page(f"{SITE}/", html))))
-    assert len(seeds) == 1 and len(links) == 2
-    assert s.pages_requested == 3
+def test_seeds_are_requested_at_depth_zero() -> None:
+    s = spider(seeds=[f"{SITE}/", f"{SITE}/b"])
+    seeds = _collect_start(s)
+    assert [(r.url, r.meta[Meta.DEPTH.value]) for r in seeds] == [(f"{SITE}/", 0), (f"{SITE}/b", 0)]
 
 
 def _collect_start(s: SiteSpider) -> list[Request]:
@@ -99,7 +149,7 @@ def _collect_start(s: SiteSpider) -> list[Request]:
 def test_seeds_may_be_a_comma_separated_string() -> None:
     s = SiteSpider(campaign_id="c", seeds="http://a.example/, javascript:x ,http://b.example/p")
     assert s.seeds == ["http://a.example/", "http://b.example/p"]
-    assert s.hosts == {"a.example", "b.example"}
+    assert s.in_scope("http://b.example/other") and not s.in_scope("http://c.example/")
     with pytest.raises(ValueError, match="campaign_id"):
         SiteSpider(seeds="http://a.example/")
 
@@ -128,7 +178,7 @@ def test_error_pages_and_non_html_are_recorded_without_following() -> None:
     assert isinstance(item, PageItem) and item.error == "not an HTML page (application/pdf)"
     redirected = page("http://elsewhere.example/", '<img src="/a.png">')
     (off,) = list(s.parse(redirected))
-    assert isinstance(off, PageItem) and (off.error or "").startswith("redirected off-site")
+    assert isinstance(off, PageItem) and (off.error or "").startswith("redirected out of scope")
 
 
 def media_response(url: str, status: int, body: bytes, **meta: Any) -> Response:
@@ -190,7 +240,6 @@ def test_failed_media_and_pages_become_items_with_errors() -> None:
 
 
 def test_url_helpers() -> None:
-    assert list(srcset_urls(" a.png 1x,b.png   2x , ,c.png")) == ["a.png", "b.png", "c.png"]
     assert clean_url("http://h.example:99999/") is None
     assert clean_url("HTTP://h.example/a#b") == "http://h.example/a"
     assert clean_url("//cdn.example/x.png", page(f"{SITE}/", "")) == "http://cdn.example/x.png"

@@ -128,6 +128,8 @@ def test_transient_failure_is_retried_later(store: Store, tmp_path: Path) -> Non
     with store.session() as s:
         d = s.scalars(select(Delivery)).one()
         assert (d.status, d.attempts, d.last_error) == ("pending", 1, "outbox disk full")
+    assert st.flush() == []  # backing off: not before retry_base_s
+    clock.now += timedelta(seconds=st.settings.retry_base_s)
     assert len(st.flush()) == 1
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
 

@@ -1,0 +1,100 @@
+"""Notifier stage: how long removal took, per provider and per country (what Project Arachnid publishes).
+
+Time to removal counts from the first delivered notice about an item to the recheck that found
+it gone (or changed). Items removed before any notice was delivered are counted apart, and
+open items are reported with how long they have been online since their first notice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from core.messages import utcnow
+from core.store import Store
+from core.store.models import NoticeItem, Provider
+
+CLOSED = ("removed", "changed")
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (``p`` in 0..100) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class RemovalRow:
+    """Removal times of one group of items (hours)."""
+
+    group: str
+    items: int
+    removed: int
+    removed_before_notice: int
+    still_open: int
+    median_hours: float | None
+    p90_hours: float | None
+    fastest_hours: float | None
+    slowest_hours: float | None
+    oldest_open_hours: float | None
+
+
+def _row(group: str, items: Iterable[NoticeItem], now: datetime) -> RemovalRow:
+    hours: list[float] = []
+    open_hours: list[float] = []
+    before = still_open = total = 0
+    for item in items:
+        total += 1
+        if item.status in CLOSED and item.removed_at is not None:
+            if item.first_noticed_at is None or item.removed_at < item.first_noticed_at:
+                before += 1
+            else:
+                hours.append((item.removed_at - item.first_noticed_at).total_seconds() / 3600)
+        elif item.status == "open":
+            still_open += 1
+            if item.first_noticed_at is not None:
+                open_hours.append((now - item.first_noticed_at).total_seconds() / 3600)
+    rounded = [round(h, 2) for h in hours]
+
+    def r(value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+    return RemovalRow(
+        group=group, items=total, removed=len(hours), removed_before_notice=before, still_open=still_open,
+        median_hours=r(percentile(rounded, 50)), p90_hours=r(percentile(rounded, 90)),
+        fastest_hours=r(min(hours)) if hours else None, slowest_hours=r(max(hours)) if hours else None,
+        oldest_open_hours=r(max(open_hours)) if open_hours else None,
+    )
+
+
+def removal_report(store: Store, now: datetime | None = None) -> dict[str, list[RemovalRow]]:
+    """Removal statistics per provider, per country, and over all items (key ``all``)."""
+    now = now or utcnow()
+    by_provider: dict[str, list[NoticeItem]] = defaultdict(list)
+    by_country: dict[str, list[NoticeItem]] = defaultdict(list)
+    everything: list[NoticeItem] = []
+    with store.session() as s:
+        rows = s.execute(select(NoticeItem, Provider.name).join(Provider, Provider.id == NoticeItem.provider_id)).all()
+        for item, provider_name in rows:
+            by_provider[provider_name].append(item)
+            by_country[item.country or "??"].append(item)
+            everything.append(item)
+    return {
+        "providers": [_row(name, items, now) for name, items in sorted(by_provider.items())],
+        "countries": [_row(code, items, now) for code, items in sorted(by_country.items())],
+        "all": [_row("all", everything, now)],
+    }
+
+
+def as_json(report: dict[str, list[RemovalRow]]) -> dict[str, Any]:
+    """The report as plain JSON-able data."""
+    return {key: [asdict(row) for row in rows] for key, rows in report.items()}

@@ -1,0 +1,63 @@
+"""The ``orbweaver report`` commands: what the notifier achieved, for operators (top of the stack)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file (TOML). Defaults to $ORBWEAVER_CONFIG, else built-in defaults.",
+)
+
+
+@click.group()
+def report() -> None:
+    """Reports on notices and removals."""
+
+
+def _hours(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} d"
+
+
+@report.command("removal")
+@CONFIG_OPTION
+@click.option("--json", "as_json_flag", is_flag=True, help="Print the report as JSON.")
+def removal(config_path: Path | None, as_json_flag: bool) -> None:
+    """Time to removal per provider and per country: median, p90, still open (from the first notice)."""
+    from core.logging import configure
+    from core.store import Store
+    from notifier.report import as_json, removal_report
+    from orbweaver.settings import load_settings
+
+    settings = load_settings(config_path)
+    configure(settings.core.log_level, settings.core.log_format)
+    store = Store(settings.core.store_url())
+    store.migrate()
+    try:
+        data = removal_report(store)
+    finally:
+        store.dispose()
+    if as_json_flag:
+        click.echo(json.dumps(as_json(data), sort_keys=True))
+        return
+    console = Console()
+    for key, title in (("providers", "provider"), ("countries", "country"), ("all", "all items")):
+        table = Table(title=f"Time to removal by {title}" if key != "all" else "Time to removal, all items")
+        for column in ("group", "items", "removed", "median", "p90", "fastest", "slowest", "still open",
+                       "oldest open", "removed before notice"):
+            table.add_column(column, justify="left" if column == "group" else "right")
+        for row in data[key]:
+            table.add_row(row.group, str(row.items), str(row.removed), _hours(row.median_hours),
+                          _hours(row.p90_hours), _hours(row.fastest_hours), _hours(row.slowest_hours),
+                          str(row.still_open), _hours(row.oldest_open_hours), str(row.removed_before_notice))
+        console.print(table)
