@@ -211,6 +211,12 @@ class LimitedBodyRoute(APIRoute):
         setting = _BODY_LIMITS.get(self.path, "api_max_request_bytes")
 
         async def limited(request: Request) -> Response:
+            multipart = "multipart/" in request.headers.get("content-type", "").lower()
+            if multipart and "authorization" not in request.headers:
+                # Without a token the sign-in check would parse the form for a CSRF field, and the form parser
+                # spools large files to disk; uploaded media must never touch a disk, so refuse first.
+                return JSONResponse({"detail": "the hash-check API takes API tokens (Authorization: Bearer <token>)"},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
             limit: int = getattr(context(request).settings.web, setting)
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:

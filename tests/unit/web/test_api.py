@@ -211,6 +211,9 @@ def test_a_browser_session_may_not_use_the_api(api: Env) -> None:
     csrf = client.get("/").text.split('name="csrf_token" value="')[1].split('"')[0]
     refused = client.post("/v1/hashes", json={"items": []}, headers={"X-CSRF-Token": csrf})
     assert refused.status_code == 403 and "API tokens only" in refused.json()["detail"]
+    # An upload without a token is refused before any form parsing (which could spool the file to disk).
+    upload = client.post("/v1/media", files=[("file", ("a.jpg", image(1), "image/jpeg"))], data={"csrf_token": csrf})
+    assert upload.status_code == 401 and "API tokens" in upload.json()["detail"]
 
 
 def test_list_changes_and_disabled_lists_reach_the_api(api: Env) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -19,22 +20,28 @@ from core.errors import TransientError
 from core.messages import HashValue, MatchCandidate, MediaRef
 from core.store import Store
 from core.store.models import AuditEvent, HashEntry, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
+from crawler.campaigns import Campaigns, CampaignSpec, parse_spec
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
+from orbweaver.cli_campaign import RESUMABLE_STATES as CLI_RESUMABLE_STATES
 from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS
 from review.stage import ReviewStage
 from tests.unit.web.conftest import Env, FakeClock, make_settings
+from tests.unit.web.seed import csrf_of
 from web.app import create_app
 from web.auth import Role
 from web.charts import Bin, Point, bar_chart, histogram, line_chart
-from web.dashboard import STAGE_QUEUES, bucket_counts
+from web.dashboard import RESUMABLE_STATES, STAGE_QUEUES, bucket_counts
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script>'
 
 
 def operator(env: Env, role: Role = Role.OPERATOR) -> TestClient:
-    return env.signed_in(env.user(f"op-{role.value}", role))
+    name = f"op-{role.value}"
+    if name not in {u.name for u in env.accounts.list_users()}:
+        env.user(name, role)
+    return env.signed_in(name)
 
 
 def media(env: Env, n: int, at: datetime, prefix: str = "m") -> list[str]:
@@ -76,7 +83,7 @@ def notice(env: Env, provider: int, notice_id: str, sent: datetime | None, remov
             s.add(NoticeItem(review_item_id=item_id, provider_id=provider, notice_id=notice_id,
                              media_url=f"http://h.test/{i}.jpg", page_url="http://h.test/", host="h.test",
                              sha256=f"{notice_id}-{i}".ljust(64, "0"), classification="baseline_csam",
-                             first_seen=NOW, last_seen=NOW, removed_at=gone,
+                             first_seen=NOW, last_seen=NOW, removed_at=gone, first_noticed_at=sent,
                              status="removed" if gone else "open"))
 
 
@@ -125,7 +132,9 @@ def test_throughput_queues_matches_and_removal_times_are_shown(env: Env) -> None
     assert re.search(r'data-stage="hashing">.*?<td>0</td></tr>', html, re.S)
     assert 'id="review-queue">1 / 1<' in html
     text = " ".join(html.split())
-    assert "Removed after notice: 2 items; still reported and not removed: 2. Median 12.2 h, 90th percentile" in text
+    assert ("Removed after notice: 2 items; still online: 2. Median 0.5 h, 90th percentile 24.0 h, slowest 24.0 h. "
+            "Oldest still online: 48.0 h since its first notice.") in text
+    assert re.search(r"<td>host-a</td><td>4</td><td>2</td><td>2</td>\s*<td>0.5 h</td>", html)
     assert "<title>&lt; 1 h: 1 items</title>" in html and "<title>6-24 h: 0 items</title>" in html
     assert "<title>1-3 d: 1 items</title>" in html
     assert html.count(">no data</text>") == 0
@@ -215,3 +224,149 @@ def test_line_chart_and_histogram() -> None:
     hist = str(histogram("h", "t", [0.5, 1, 5, 100], [Bin("low", 0, 1), Bin("mid", 1, 10), Bin("high", 10, None)]))
     assert "<title>low: 1 items</title>" in hist and "<title>mid: 2 items</title>" in hist
     assert "<title>high: 1 items</title>" in hist
+
+
+# --- campaigns -------------------------------------------------------------------------------------------------
+
+
+def spec(name: str = "gallery sweep", **kw: object) -> CampaignSpec:
+    return parse_spec({"name": name, "seeds": ["http://gallery.test/"], "operator": "Hotline Lab",
+                       "contact_url": "https://hotline.test/crawler", **kw})
+
+
+def row(html: str, campaign_id: str) -> str:
+    found = re.search(rf'<tr data-campaign="{re.escape(campaign_id)}">(.*?)</tr>', html, re.S)
+    assert found is not None, campaign_id
+    return found.group(1)
+
+
+def buttons(html: str, campaign_id: str) -> list[str]:
+    return re.findall(r'name="action" value="(\w+)"', row(html, campaign_id))
+
+
+def act(client: TestClient, campaign_id: str, action: str, *, csrf: bool = True) -> Any:
+    token = csrf_of(client.get("/dashboard").text) if csrf else ""
+    return client.post(f"/dashboard/campaigns/{campaign_id}/{action}", data={"csrf_token": token})
+
+
+def test_campaigns_are_listed_with_their_progress_and_the_actions_their_state_allows(env: Env) -> None:
+    campaigns = Campaigns(env.store, env.clock)
+    idle = campaigns.create(spec("idle one", robots={"obey": False, "override_reason": "lab site, own server"},
+                                 recurrence_hours=24))
+    busy = campaigns.create(spec("busy one"), queued=True)
+    assert campaigns.claim(busy.id, "worker-1", 60) is not None
+    campaigns.heartbeat(busy.id, "worker-1", 60, {"pages_fetched": 12, "media_fetched": 30, "fetch_errors": 2})
+    html = operator(env).get("/dashboard").text
+    busy_row = " ".join(row(html, busy.id).split())
+    assert 'class="state">running' in busy_row
+    assert '<td class="pages">12</td> <td class="media">30</td> <td class="errors">2</td>' in busy_row
+    assert buttons(html, busy.id) == ["pause", "stop"]
+    assert buttons(html, idle.id) == ["start", "stop"]
+    assert "lab site, own server" in row(html, idle.id) and "every 24.0 h" in row(html, idle.id)
+    env.clock.advance(seconds=120)  # the worker stopped renewing its lease: it died
+    html = operator(env).get("/dashboard").text
+    assert "crawler died" in row(html, busy.id) and buttons(html, busy.id) == ["resume", "stop"]
+
+
+def test_no_campaigns(env: Env) -> None:
+    assert 'id="no-campaigns"' in operator(env).get("/dashboard").text
+
+
+def test_start_pause_resume_and_stop_change_the_state_and_are_audited(env: Env) -> None:
+    client = operator(env)
+    campaigns = Campaigns(env.store, env.clock)
+    cid = campaigns.create(spec()).id
+    steps = [("start", "queued"), ("pause", "paused"), ("resume", "queued"), ("stop", "stopped")]
+    for action, state in steps:
+        done = act(client, cid, action)
+        assert done.status_code == 303 and done.headers["location"] == f"/dashboard?changed={cid}#campaigns"
+        assert campaigns.get(cid).state.value == state
+        page = client.get(done.headers["location"]).text
+        assert f"Campaign gallery sweep ({cid}) is now {state}." in page
+    refused = act(client, cid, "pause")
+    assert refused.status_code == 409 and "cannot be paused" in refused.text
+    assert campaigns.get(cid).state.value == "stopped"
+    assert act(client, cid, "resume").status_code == 409
+    assert act(client, "c-nope", "stop").status_code == 409
+    with env.store.session() as s:
+        events = s.execute(select(AuditEvent.action, AuditEvent.subject, AuditEvent.detail)
+                           .where(AuditEvent.action.like("campaign.%")).order_by(AuditEvent.id)).all()
+    assert [(a, d.get("outcome"), d.get("state")) for a, _, d in events] == [
+        ("campaign.start", "done", "queued"), ("campaign.pause", "done", "paused"),
+        ("campaign.resume", "done", "queued"), ("campaign.stop", "done", "stopped"),
+        ("campaign.pause", "refused", None), ("campaign.resume", "refused", None), ("campaign.stop", "refused", None)]
+    assert {subject for _, subject, _ in events[:-1]} == {f"campaign:{cid}"}
+
+
+def test_pausing_a_live_crawl_asks_it_to_wind_down(env: Env) -> None:
+    campaigns = Campaigns(env.store, env.clock)
+    cid = campaigns.create(spec(), queued=True).id
+    assert campaigns.claim(cid, "worker-1", 60) is not None
+    assert act(operator(env), cid, "pause").status_code == 303
+    assert campaigns.get(cid).state.value == "pausing"
+
+
+def test_campaign_actions_need_the_csrf_token_and_a_known_action(env: Env) -> None:
+    client = operator(env)
+    cid = Campaigns(env.store, env.clock).create(spec()).id
+    assert act(client, cid, "start", csrf=False).status_code == 403
+    assert act(client, cid, "explode").status_code == 422
+    assert Campaigns(env.store, env.clock).get(cid).state.value == "created"
+
+
+def form_fields(**over: str) -> dict[str, str]:
+    fields = {"name": "new sweep", "seeds": "http://gallery.test/\n\nhttp://gallery.test/more\n",
+              "scope_mode": "site", "domains": "", "include": "", "exclude": "/logout\n", "max_depth": "2",
+              "max_pages": "500", "max_media": "", "max_pages_per_host": "", "concurrent_requests_per_host": "1",
+              "concurrent_requests": "8", "download_delay_s": "1.5", "robots_reason": "",
+              "robots_obey": "on", "operator": "Hotline Lab", "contact_url": "https://hotline.test/crawler",
+              "proxy": "", "recurrence_hours": "12", "render": "on"}
+    fields.update(over)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def test_a_campaign_created_from_the_form_is_stored_as_the_command_line_would(env: Env) -> None:
+    client = operator(env)
+    form = client.get("/dashboard/campaigns/new")
+    assert form.status_code == 200 and 'name="max_depth" type="number" min="0" value="3"' in form.text
+    created = client.post("/dashboard/campaigns", data={"csrf_token": csrf_of(form.text), **form_fields(start="on")})
+    assert created.status_code == 303
+    cid = created.headers["location"].split("changed=")[1].split("#")[0]
+    record = Campaigns(env.store, env.clock).get(cid)
+    assert record.state.value == "queued"
+    assert record.spec == spec("new sweep", seeds=["http://gallery.test/", "http://gallery.test/more"],
+                               scope={"mode": "site", "exclude": ["/logout"]},
+                               limits={"max_depth": 2, "max_pages": 500},
+                               rate={"concurrent_requests_per_host": 1, "concurrent_requests": 8,
+                                     "download_delay_s": 1.5, "autothrottle": False},
+                               render=True, recurrence_hours=12)
+    with env.store.session() as s:
+        detail = s.scalar(select(AuditEvent.detail).where(AuditEvent.action == "campaign.create"))
+    assert detail == {"name": "new sweep", "seeds": 2, "queued": True, "robots_obeyed": True,
+                      "robots_override_reason": None}
+
+
+def test_a_robots_override_needs_a_reason_and_bad_forms_come_back_with_the_error(env: Env) -> None:
+    client = operator(env)
+    csrf = csrf_of(client.get("/dashboard/campaigns/new").text)
+    no_reason = client.post("/dashboard/campaigns", data={"csrf_token": csrf, **form_fields(robots_obey="")})
+    assert no_reason.status_code == 422 and "needs a reason" in no_reason.text
+    bad = client.post("/dashboard/campaigns", data={"csrf_token": csrf, **form_fields(
+        name=f"x {HOSTILE}", seeds=f"javascript:{HOSTILE}", max_depth="-1")})
+    assert bad.status_code == 422
+    assert HOSTILE not in bad.text and "&lt;script&gt;" in bad.text
+    assert "must be an absolute http(s) URL" in bad.text
+    with_reason = client.post("/dashboard/campaigns", data={"csrf_token": csrf, **form_fields(
+        robots_obey="", robots_reason="our own test site")})
+    assert with_reason.status_code == 303
+    assert [r.robots_override_reason for r in Campaigns(env.store, env.clock).list_all()] == ["our own test site"]
+
+
+def test_campaign_names_and_reasons_are_escaped_in_the_list(env: Env) -> None:
+    Campaigns(env.store, env.clock).create(spec(f"n {HOSTILE}", robots={"obey": False, "override_reason": HOSTILE}))
+    html = operator(env).get("/dashboard").text
+    assert HOSTILE not in html and html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 2
+
+
+def test_resume_accepts_the_states_the_command_line_does() -> None:
+    assert RESUMABLE_STATES == CLI_RESUMABLE_STATES
