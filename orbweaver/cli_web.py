@@ -96,7 +96,7 @@ def user() -> None:
 @CONFIG_OPTION
 @click.option("--name", required=True, help="User name.")
 @click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["admin", "operator", "analyst", "senior_analyst", "provider"]),
+              type=click.Choice(["admin", "operator", "analyst", "senior_analyst", "provider", "hash_check"]),
               help="Role (repeat for several).")
 @click.option("--provider", "provider_id", type=int, default=None,
               help="Provider id a provider user is bound to (see the providers table).")

@@ -81,6 +81,8 @@ class Role(StrEnum):
     ANALYST = "analyst"
     SENIOR_ANALYST = "senior_analyst"
     PROVIDER = "provider"
+    HASH_CHECK = "hash_check"
+    """An industry member's account: may call the hash-check API (``/v1/hashes``, ``/v1/media``) with a token."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,3 +53,21 @@ class WebSettings(Section):
         default=45, ge=0, description="Remind an analyst to take a break after this many minutes (0: never)."
     )
     audit_page_size: int = Field(default=200, ge=1, le=5000, description="Audit events per page.")
+    # --- hash-check API (web/api.py) ---
+    api_max_batch: int = Field(default=1000, ge=1, description="Most hashes in one POST /v1/hashes (more: 413).")
+    api_max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest POST /v1/hashes body, bytes (more: 413)."
+    )
+    api_max_media_items: int = Field(default=16, ge=1, description="Most files in one POST /v1/media (more: 413).")
+    api_max_media_bytes: int = Field(
+        default=33_554_432, ge=1024, description="Largest POST /v1/media body, bytes, all files together (more: 413)."
+    )
+    api_rate_per_minute: float = Field(
+        default=120.0, gt=0, description="Requests per minute each API token may make on average (token bucket)."
+    )
+    api_burst: int = Field(
+        default=30, ge=1, description="Requests an API token may make at once before the per-minute rate applies."
+    )
+    api_lists_check_s: float = Field(
+        default=5.0, ge=0, description="How often the API looks for changed hash lists and reloads its indexes."
+    )
