@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,8 +40,8 @@ from core.messages import HashValue, MatchHit
 from hashing.decode import DecodeLimits
 from hashing.hasher import compute_hashes
 from matcher.algorithms import SPECS, HashAlgorithm, is_hex, parse_algorithm
-from matcher.engine import Matcher
-from matcher.stage import MatchingStage
+from matcher.decision import Decision
+from matcher.engine import Matcher, MatchOutcome
 from web.audit import record
 from web.auth import Principal, Role, requires
 from web.context import Clock, WebContext, context
@@ -113,6 +114,13 @@ class ItemResult(BaseModel):
 
     index: int = Field(ge=0, description="Position of the item in the request.")
     status: ItemStatus
+    decision: Decision | None = Field(
+        default=None,
+        description=(
+            "orbweaver's decision fusing every hash of the item: `match` (confident), `review` (near enough "
+            "that a person should look) or `none`; absent when nothing matched."
+        ),
+    )
     classification: str | None = Field(default=None, description="Classification of the best match.")
     match_type: MatchType | None = Field(default=None, description="Closeness of the best match.")
     distance: int | None = Field(default=None, ge=0, description="Distance of the best match, bits.")
@@ -290,32 +298,35 @@ class TokenBuckets:
 
 
 class ListsMatcher:
-    """The API's matcher over the enabled known lists: built on first use, reloaded when a list changes.
+    """The API's matcher over the enabled known lists: loaded on first use, re-synced when a list changes.
 
-    Reuses the matching stage's reload check (list versions polled every ``[web] api_lists_check_s``),
-    so the API sees list edits as the pipeline does. The stage object is only used for that check:
-    it never handles a message here, so nothing is published or kept.
+    Every ``[web] api_lists_check_s`` it compares the lists' generations in the store with the ones it
+    applied (:meth:`matcher.engine.Matcher.resync`) and re-reads the sets that changed, so the API sees
+    list edits without a restart, as the pipeline's matchers do.
     """
 
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self._stage: MatchingStage | None = None
+        self._matcher: Matcher | None = None
+        self._checked_at = 0.0
         self._lock = threading.Lock()
 
-    def stage(self) -> MatchingStage:
-        """The (loaded) stage, built on first use."""
+    def matcher(self) -> Matcher:
+        """The loaded matcher, re-synced with the store when the check interval has passed."""
         with self._lock:
-            if self._stage is None:
-                ctx = self.ctx
-                self._stage = MatchingStage(ctx.bus, ctx.store, ctx.blobs, Matcher(ctx.store, ctx.settings.matcher),
-                                            reload_check_s=ctx.settings.web.api_lists_check_s)
-            return self._stage
+            now = time.monotonic()
+            if self._matcher is None:
+                self._matcher = Matcher(self.ctx.store, self.ctx.settings.matcher)
+                self._matcher.load()
+                self._checked_at = now
+            elif now - self._checked_at >= self.ctx.settings.web.api_lists_check_s:
+                self._matcher.resync()
+                self._checked_at = now
+            return self._matcher
 
-    def match(self, hashes: Sequence[HashValue]) -> list[MatchHit]:
-        """Every known entry within its algorithm's radius of one item's hashes, best first."""
-        stage = self.stage()
-        stage.maybe_reload()
-        return stage.matcher.match(hashes)
+    def evaluate(self, hashes: Sequence[HashValue]) -> MatchOutcome:
+        """Every known entry within its algorithm's review radius of one item's hashes, and the fused decision."""
+        return self.matcher().evaluate(hashes)
 
 
 @dataclass
@@ -345,8 +356,9 @@ def _match_out(hit: MatchHit) -> MatchOut:
                     query_hash=hit.query_hash)
 
 
-def _fill(result: ItemResult, hits: Sequence[MatchHit]) -> None:
-    """Set ``result``'s status and best-match fields from ``hits`` (best first)."""
+def _fill(result: ItemResult, outcome: MatchOutcome) -> None:
+    """Set ``result``'s status, decision and best-match fields from a matcher outcome (deciding hit first)."""
+    hits = outcome.hits
     if not hits:
         if result.status is not ItemStatus.ERROR:
             result.status = ItemStatus.NO_MATCH
@@ -354,6 +366,7 @@ def _fill(result: ItemResult, hits: Sequence[MatchHit]) -> None:
     result.matches = [_match_out(h) for h in hits]
     best = result.matches[0]
     result.status = ItemStatus.MATCH
+    result.decision = outcome.verdict.decision
     result.classification = best.classification
     result.match_type = best.match_type
     result.distance = best.distance
@@ -392,7 +405,7 @@ def check_hashes(state: ApiState, queries: Sequence[HashQuery]) -> list[ItemResu
             out.append(ItemResult(index=index, status=ItemStatus.ERROR, error=parsed))
             continue
         result = ItemResult(index=index, status=ItemStatus.NO_MATCH)
-        _fill(result, state.matcher.match([parsed]))
+        _fill(result, state.matcher.evaluate([parsed]))
         out.append(result)
     return out
 
@@ -412,7 +425,7 @@ def check_media(state: ApiState, bodies: Sequence[bytes], limits: DecodeLimits) 
         result = MediaItemResult(index=index, status=ItemStatus.ERROR if outcome.errors else ItemStatus.NO_MATCH,
                                  size=len(body), hashes=[HashOut(algorithm=a, hash=h.value) for a, h in own.items()],
                                  error="; ".join(outcome.errors)[:_ERROR_CHARS] or None)
-        _fill(result, state.matcher.match(outcome.hashes))
+        _fill(result, state.matcher.evaluate(outcome.hashes))
         out.append(result)
     return out
 

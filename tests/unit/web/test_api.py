@@ -58,7 +58,7 @@ def token(env: Env, name: str = "acme", role: Role = Role.HASH_CHECK) -> dict[st
 
 
 def hashes_of(body: bytes) -> dict[str, str]:
-    return {h.algorithm: h.value for h in compute_hashes(body).hashes}
+    return {h.algorithm: h.value for h in compute_hashes(body).plain}
 
 
 def listed(env: Env, value: str, algorithm: str = "pdq", *, label: str = "entry 1", list_name: str = "known",
@@ -85,7 +85,8 @@ def test_exact_near_and_no_match_in_one_batch(api: Env) -> None:
     out = check(api.client(), token(api), ("pdq", a["pdq"]), ("PDQ", b["pdq"].upper()), ("pdq", c["pdq"]),
                 ("sha256", a["sha256"]))
     exact, near, none, sha = out["items"]
-    assert exact == {"index": 0, "status": "match", "classification": "baseline_csam", "match_type": "exact",
+    assert exact == {"index": 0, "status": "match", "decision": "match", "classification": "baseline_csam",
+                     "match_type": "exact",
                      "distance": 0, "algorithm": "pdq", "hash_list": "known", "entry_label": "gallery/one.jpg",
                      "matches": [{"algorithm": "pdq", "distance": 0, "match_type": "exact",
                                   "classification": "baseline_csam", "hash_list": "known",
@@ -93,6 +94,7 @@ def test_exact_near_and_no_match_in_one_batch(api: Env) -> None:
                      "error": None}
     assert (near["status"], near["match_type"], near["distance"], near["hash_list"], near["entry_label"]) == (
         "match", "near", 12, "partner", "gallery/two.jpg")
+    assert near["decision"] == "match"  # within PDQ's confident threshold
     assert none["status"] == "no_match" and none["matches"] == [] and none["match_type"] is None
     assert (sha["status"], sha["match_type"], sha["algorithm"], sha["distance"]) == ("match", "exact", "sha256", 0)
     assert out["summary"] == {"match": 3, "no_match": 1, "error": 0}
@@ -100,7 +102,7 @@ def test_exact_near_and_no_match_in_one_batch(api: Env) -> None:
 
 def test_a_hash_just_outside_the_review_radius_does_not_match(api: Env) -> None:
     a = hashes_of(image(1))
-    radius = api.settings.matcher.radius["pdq"]
+    radius = api.settings.matcher.thresholds["pdq"].review
     listed(api, flip_bits(a["pdq"], radius), label="at radius")
     listed(api, flip_bits(a["pdq"], radius + 1), label="outside", list_name="other")
     out = check(api.client(), token(api), ("pdq", a["pdq"]))
