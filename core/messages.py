@@ -167,6 +167,28 @@ class FetchedMedia(Message):
         return _host_key(self.ref.media_url)
 
 
+class MediaSighted(Message):
+    """Crawler → hashing: another page shows media this crawl run already fetched; it is not fetched again.
+
+    Carries the first fetch's outcome (final URL, status, address, time, SHA-256) with this page's
+    URL and no bytes: the hashing stage records it as a sighting and hashes nothing.
+    """
+
+    schema_name: ClassVar[str] = "media_sighted"
+    schema_version: ClassVar[int] = 1
+    topic: ClassVar[Topic] = Topic.MEDIA_FETCHED
+
+    ref: MediaRef
+    http_status: int
+    content_type: str | None = None
+    size: int
+    sha256: str
+
+    def partition_key(self) -> str:
+        """The media's host, like its FetchedMedia, so the sighting follows the fetch on one partition."""
+        return _host_key(self.ref.media_url)
+
+
 class HashedMedia(Message):
     """Hashing → matcher: the hashes of one piece of media.
 
@@ -339,6 +361,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.schema_name: cls
     for cls in (
         FetchedMedia,
+        MediaSighted,
         HashedMedia,
         MatchCandidate,
         ReviewDecision,

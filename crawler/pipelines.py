@@ -1,15 +1,23 @@
 """Crawler stage item pipeline: the one place where crawl results leave Scrapy.
 
 Each 2xx media response becomes a :class:`core.messages.FetchedMedia` on the bus (bytes inline
-up to the inline limit, else staged in the blob store). Failed media fetches are recorded as
-:class:`core.store.models.Sighting` rows with their error, and pages as
+up to the inline limit, else staged in the blob store); a repeat sighting of media this run
+already fetched becomes a bodiless :class:`core.messages.MediaSighted`. Failed media fetches are
+recorded as :class:`core.store.models.Sighting` rows with their error, and pages as
 :class:`core.store.models.Page` rows, upserted on (campaign, URL) so a re-crawl never
 duplicates them. Running totals go to Scrapy's stats, which :mod:`crawler.run` reports.
+
+Back-pressure: a publish the bus refuses for now (:class:`core.errors.TransientError`: a full
+send buffer or topic) is retried with backoff, and with ``max_media_backlog`` set the pipeline
+waits while the hashing group's lag is over it. Either way ``process_item`` returns an awaitable
+that sleeps on the reactor, so Scrapy pauses the crawl without blocking it. A publish that still
+fails after ``PUBLISH_ATTEMPTS`` is recorded as a per-item error, never dropped silently.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, Self
 
@@ -19,9 +27,10 @@ from scrapy.statscollectors import StatsCollector
 
 from core.blobs import BlobStore, open_blobs, staging_key
 from core.bus import Bus, open_bus
-from core.errors import ConfigError
-from core.messages import FetchedMedia, MediaRef, new_id, sha256_hex
-from core.store import Store
+from core.bus.throttle import BacklogThrottle
+from core.errors import ConfigError, TransientError
+from core.messages import FetchedMedia, MediaRef, MediaSighted, Topic, derive_id, new_id, sha256_hex
+from core.store import Store, insert_ignore
 from core.store.models import Page, Sighting
 from crawler.items import MediaItem, PageItem
 
@@ -34,6 +43,28 @@ PAGE_BATCH = 500
 PAGE_FLUSH_S = 1.0
 """Longest a page row waits in the buffer (while items keep arriving)."""
 
+PUBLISH_ATTEMPTS = 8
+"""Tries of one publish the bus refuses transiently before the item is recorded as an error."""
+
+PUBLISH_BACKOFF_S = 0.25
+"""First pause between tries of a publish; doubles each time, up to ``PUBLISH_BACKOFF_MAX_S``."""
+
+PUBLISH_BACKOFF_MAX_S = 8.0
+
+HASHING_GROUP = "hashing"
+"""Consumer group of the hashing stage (orbweaver.runtime.STAGE_GROUPS), whose lag the throttle watches."""
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def reactor_sleep(seconds: float) -> None:
+    """Wait on the Twisted reactor without blocking it (Scrapy keeps downloading meanwhile)."""
+    from scrapy.utils.defer import maybe_deferred_to_future
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    await maybe_deferred_to_future(deferLater(reactor, seconds, lambda: None))
+
 
 class Setting(StrEnum):
     """Scrapy settings that carry the crawl's infrastructure to the pipeline."""
@@ -43,6 +74,7 @@ class Setting(StrEnum):
     BLOBS_URL = "ORBWEAVER_BLOBS_URL"
     S3_ENDPOINT_URL = "ORBWEAVER_S3_ENDPOINT_URL"
     INLINE_MEDIA_LIMIT = "ORBWEAVER_INLINE_MEDIA_LIMIT"
+    MAX_MEDIA_BACKLOG = "ORBWEAVER_MAX_MEDIA_BACKLOG"
 
 
 class Stat(StrEnum):
@@ -52,6 +84,10 @@ class Stat(StrEnum):
     MEDIA = "orbweaver/media"
     ERRORS = "orbweaver/errors"
     STAGED = "orbweaver/media_staged"
+    REPEATS = "orbweaver/media_repeats"
+    """Media sightings recorded without a fetch (the URL was fetched earlier in the run); also in MEDIA."""
+    PUBLISH_RETRIES = "orbweaver/publish_retries"
+    BACKLOG_WAIT_MS = "orbweaver/backlog_wait_ms"
 
 
 def content_type_of(headers: dict[str, str]) -> str | None:
@@ -74,6 +110,10 @@ class BusPipeline:
         inline_media_limit: Largest body carried inside a message.
         stats: Scrapy's stats collector, for running totals.
         s3_endpoint_url: Endpoint of a non-AWS S3 server, if the blob store is one.
+        max_media_backlog: Wait while the hashing group's lag on ``media.fetched`` is over this
+            (0: never wait on lag; the bus's own buffer limits still apply).
+        bus: An open bus to use instead of opening ``bus_url`` (tests); closed with the pipeline.
+        sleep: How to wait between tries (default: a reactor timer; tests pass their own).
 
     """
 
@@ -86,7 +126,12 @@ class BusPipeline:
         inline_media_limit: int,
         stats: StatsCollector,
         s3_endpoint_url: str | None = None,
+        max_media_backlog: int = 0,
+        bus: Bus | None = None,
+        sleep: Sleep = reactor_sleep,
     ) -> None:
+        if max_media_backlog < 0:
+            raise ConfigError(f"max_media_backlog must not be negative, got {max_media_backlog}")
         self.store_url = store_url
         self.bus_url = bus_url
         self.blobs_url = blobs_url
@@ -96,8 +141,11 @@ class BusPipeline:
         self.store: Store | None = None
         self._pages: dict[tuple[str, str], dict[str, Any]] = {}
         self._pages_flushed = time.monotonic()
-        self.bus: Bus | None = None
+        self.bus: Bus | None = bus
         self.blobs: BlobStore | None = None
+        self.max_media_backlog = max_media_backlog
+        self.throttle: BacklogThrottle | None = None
+        self._sleep = sleep
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -121,12 +169,16 @@ class BusPipeline:
             inline_media_limit=settings.getint(Setting.INLINE_MEDIA_LIMIT.value, 4 * 1024 * 1024),
             stats=crawler.stats,
             s3_endpoint_url=settings.get(Setting.S3_ENDPOINT_URL.value) or None,
+            max_media_backlog=settings.getint(Setting.MAX_MEDIA_BACKLOG.value, 0),
         )
 
     def open_spider(self) -> None:
         """Open the store, the bus and the blob store for this crawl."""
         self.store = Store(self.store_url)
-        self.bus = open_bus(self.bus_url, client_id="orbweaver-crawler")
+        if self.bus is None:
+            self.bus = open_bus(self.bus_url, client_id="orbweaver-crawler")
+        if self.max_media_backlog:
+            self.throttle = BacklogThrottle(self.bus, Topic.MEDIA_FETCHED, HASHING_GROUP, self.max_media_backlog)
         self.blobs = open_blobs(self.blobs_url, s3_endpoint_url=self.s3_endpoint_url)
         for stat in Stat:
             self.stats.set_value(stat.value, 0)
@@ -141,19 +193,66 @@ class BusPipeline:
             self.store.dispose()
 
     def process_item(self, item: Any) -> Any:
-        """Publish or record one item; other item types pass through untouched."""
+        """Publish or record one item; other item types pass through untouched.
+
+        Returns:
+            The item, or an awaitable of it when the publish has to wait (back-pressure).
+
+        """
         if isinstance(item, MediaItem):
-            if item.error is None and item.body is not None:
-                self._publish(item)
-            else:
-                self._record_failed(item)
+            if item.error is None and (item.body is not None or item.repeat):
+                return self._publish(item)
+            self._record_failed(item)
         elif isinstance(item, PageItem):
             self._record_page(item)
         return item
 
-    def _publish(self, item: MediaItem) -> None:
-        assert self.bus is not None and self.blobs is not None and item.body is not None
-        assert item.http_status is not None
+    def _publish(self, item: MediaItem) -> Any:
+        message = self._sighting(item) if item.repeat else self._fetched(item)
+        if self.throttle is None or self.throttle.try_acquire():
+            try:
+                self._send(message, item)
+            except TransientError as exc:
+                return self._publish_later(message, item, exc)
+            return item
+        return self._publish_later(message, item, None)
+
+    async def _publish_later(
+        self, message: FetchedMedia | MediaSighted, item: MediaItem, error: TransientError | None
+    ) -> MediaItem:
+        # Scrapy awaits this before it takes the next item of the response, and stops pulling
+        # new requests while its scraper backlog is full: the crawl pauses, the reactor runs on.
+        if error is None:
+            await self._wait_for_backlog()
+        backoff = PUBLISH_BACKOFF_S
+        attempt = 1 if error is not None else 0
+        while True:
+            if error is not None:
+                if attempt >= PUBLISH_ATTEMPTS:
+                    self._give_up(message, item, error)
+                    return item
+                self.stats.inc_value(Stat.PUBLISH_RETRIES.value)
+                log.info("crawler.publish_retry", media_url=item.media_url, attempt=attempt, error=str(error))
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, PUBLISH_BACKOFF_MAX_S)
+            try:
+                self._send(message, item)
+                return item
+            except TransientError as exc:
+                error = exc
+                attempt += 1
+
+    async def _wait_for_backlog(self) -> None:
+        assert self.throttle is not None
+        started = time.monotonic()
+        while not self.throttle.try_acquire():
+            await self._sleep(self.throttle.check_every_s)
+        waited = time.monotonic() - started
+        self.throttle.waited_s += waited
+        self.stats.inc_value(Stat.BACKLOG_WAIT_MS.value, round(waited * 1000))
+
+    def _fetched(self, item: MediaItem) -> FetchedMedia:
+        assert self.blobs is not None and item.body is not None and item.http_status is not None
         body = item.body
         message_id = new_id()
         inline = len(body) <= self.inline_media_limit
@@ -162,48 +261,91 @@ class BusPipeline:
             blob_key = staging_key(message_id)
             self.blobs.put(blob_key, body)
             self.stats.inc_value(Stat.STAGED.value)
-        message = FetchedMedia(
+        return FetchedMedia(
             message_id=message_id,
-            ref=MediaRef(
-                campaign_id=item.campaign_id,
-                page_url=item.page_url,
-                media_url=item.media_url,
-                final_url=item.final_url,
-                resolved_ip=item.resolved_ip,
-                fetched_at=item.fetched_at,
-            ),
+            ref=self._ref(item),
             http_status=item.http_status,
             headers=item.headers,
             content_type=content_type_of(item.headers),
             size=len(body),
-            sha256=sha256_hex(body),
+            sha256=item.sha256 or sha256_hex(body),
             body=body if inline else None,
             blob_key=blob_key,
         )
+
+    def _sighting(self, item: MediaItem) -> MediaSighted:
+        assert item.sha256 is not None and item.size is not None and item.http_status is not None
+        return MediaSighted(
+            # The same repeat delivered twice (a resumed crawl) is one sighting row.
+            message_id=derive_id("sighting", item.campaign_id, item.page_url, item.media_url, item.sha256,
+                                 item.fetched_at.isoformat()),
+            ref=self._ref(item),
+            http_status=item.http_status,
+            content_type=content_type_of(item.headers),
+            size=item.size,
+            sha256=item.sha256,
+        )
+
+    @staticmethod
+    def _ref(item: MediaItem) -> MediaRef:
+        return MediaRef(
+            campaign_id=item.campaign_id,
+            page_url=item.page_url,
+            media_url=item.media_url,
+            final_url=item.final_url,
+            resolved_ip=item.resolved_ip,
+            fetched_at=item.fetched_at,
+        )
+
+    def _send(self, message: FetchedMedia | MediaSighted, item: MediaItem) -> None:
+        assert self.bus is not None
         self.bus.publish(message)
         item.sha256 = message.sha256
         self.stats.inc_value(Stat.MEDIA.value)
+        if item.repeat:
+            self.stats.inc_value(Stat.REPEATS.value)
+
+    def _give_up(self, message: FetchedMedia | MediaSighted, item: MediaItem, error: TransientError) -> None:
+        # The bytes cannot go on; the sighting is kept as an error so the loss is visible and
+        # a later crawl or recheck fetches the media again.
+        if isinstance(message, FetchedMedia) and message.blob_key is not None and self.blobs is not None:
+            self.blobs.delete(message.blob_key)
+        log.warning("crawler.publish_failed", media_url=item.media_url, attempts=PUBLISH_ATTEMPTS, error=str(error))
+        item.error = f"bus refused the item after {PUBLISH_ATTEMPTS} attempts: {error}"
+        item.body = None
+        self._record_failed(item)
 
     def _record_failed(self, item: MediaItem) -> None:
         assert self.store is not None
+        # A repeat of a failed fetch gets a stable id, so recording it twice is one row.
+        message_id = (
+            derive_id("failed-sighting", item.campaign_id, item.page_url, item.media_url, item.fetched_at.isoformat())
+            if item.repeat
+            else new_id()
+        )
         with self.store.session() as s:
-            s.add(
-                Sighting(
-                    message_id=new_id(),
-                    campaign_id=item.campaign_id,
-                    sha256=None,
-                    page_url=item.page_url,
-                    media_url=item.media_url,
-                    final_url=item.final_url,
-                    http_status=item.http_status,
-                    content_type=content_type_of(item.headers),
-                    resolved_ip=item.resolved_ip,
-                    size=None,
-                    fetched_at=item.fetched_at,
-                    error=item.error or "no body",
-                )
+            insert_ignore(
+                s,
+                Sighting,
+                {
+                    "message_id": message_id,
+                    "campaign_id": item.campaign_id,
+                    "sha256": None,
+                    "page_url": item.page_url,
+                    "media_url": item.media_url,
+                    "final_url": item.final_url,
+                    "http_status": item.http_status,
+                    "content_type": content_type_of(item.headers),
+                    "resolved_ip": item.resolved_ip,
+                    "size": None,
+                    "fetched_at": item.fetched_at,
+                    "error": item.error or "no body",
+                },
+                ["message_id"],
             )
         self.stats.inc_value(Stat.ERRORS.value)
+        if item.repeat:
+            self.stats.inc_value(Stat.REPEATS.value)
         log.info("crawler.media_failed", media_url=item.media_url, error=item.error)
 
     def _record_page(self, item: PageItem) -> None:

@@ -36,6 +36,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.PrivateAddressMiddleware": 60,
     # After RedirectMiddleware (600), so it sees a 3xx first: a redirect loop becomes an error.
     "crawler.middlewares.RedirectLoopMiddleware": 650,
+    # Inside RetryMiddleware (550) and RedirectMiddleware (600), so it remembers final outcomes:
+    # answers repeat media requests of a run without downloading them again (crawler/fetch_once.py).
+    "crawler.fetch_once.FetchOnceMiddleware": 540,
     # Last, after every middleware that prepares a request: answers page requests marked
     # orbweaver_render with the DOM rendered in Chromium (idle, no browser, otherwise).
     "crawler.render.RenderMiddleware": 950,
@@ -138,4 +141,5 @@ def for_job(job: CrawlJob) -> dict[str, Any]:
         Setting.BLOBS_URL.value: job.blobs_url,
         Setting.S3_ENDPOINT_URL.value: job.s3_endpoint_url,
         Setting.INLINE_MEDIA_LIMIT.value: job.inline_media_limit,
+        Setting.MAX_MEDIA_BACKLOG.value: cs.max_media_backlog,
     }

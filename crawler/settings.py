@@ -90,6 +90,15 @@ class CrawlerSettings(Section):
         gt=0,
         description="A running campaign's lease; another worker takes it over this long after its crawler died.",
     )
+    max_media_backlog: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Pause the crawl while the hashing stage has more than this many fetched media waiting "
+            "on the bus (its consumer lag); 0: never (the bus's own buffer limits still apply). Set it "
+            "only where hashing workers drain the bus while the crawl runs, or the crawl waits for them."
+        ),
+    )
     worker_poll_s: float = Field(
         default=5.0, gt=0, description="How often an idle crawler worker looks for queued or due campaigns."
     )

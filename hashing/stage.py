@@ -1,8 +1,9 @@
 """Hashing stage handler: FetchedMedia from the crawler in, HashedMedia to the matcher out.
 
 Every fetch becomes one sighting row; every distinct SHA-256 is hashed once (a second sighting
-of the same bytes reuses the hashes, from a bounded in-memory cache or else the store). Media
-bytes are never stored here: they ride on to the matcher, which keeps them only if they match.
+of the same bytes reuses the hashes, from a bounded in-memory cache or else the store). A
+``MediaSighted`` (a page showing media the crawl already fetched) becomes a sighting row only.
+Media bytes are never stored here: they ride on to the matcher, which keeps them only if they match.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from core.blobs import BlobStore
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import FetchedMedia, HashedMedia, HashValue, Message, derive_id, sha256_hex
+from core.messages import FetchedMedia, HashedMedia, HashValue, MediaSighted, Message, derive_id, sha256_hex
 from core.store import Store, insert_ignore
 from core.store.models import Media, Sighting
 from hashing.hasher import HashOutcome, compute_hashes
@@ -107,8 +108,38 @@ class HashingStage:
             )
         return outcome.hashes, list(outcome.errors)
 
+    def _record_sighting(self, message: MediaSighted) -> None:
+        # A page showing media the crawl already fetched: the bytes (and so the hashes and any
+        # match) are the first fetch's, so only the sighting is new; nothing goes downstream.
+        ref = message.ref
+        with self.store.session() as s:
+            insert_ignore(
+                s,
+                Sighting,
+                {
+                    "message_id": message.message_id,
+                    "campaign_id": ref.campaign_id,
+                    "sha256": message.sha256,
+                    "page_url": ref.page_url,
+                    "media_url": ref.media_url,
+                    "final_url": ref.final_url,
+                    "http_status": message.http_status,
+                    "content_type": message.content_type,
+                    "resolved_ip": ref.resolved_ip,
+                    "size": message.size,
+                    "fetched_at": ref.fetched_at,
+                    "error": None,
+                },
+                ["message_id"],
+            )
+            _touch_last_seen(s, message.sha256, ref.fetched_at)
+        HASHED.labels("sighting").inc()
+
     def handle(self, message: Message) -> None:
         """Hash one fetched media item, record its sighting, and pass its hashes on."""
+        if isinstance(message, MediaSighted):
+            self._record_sighting(message)
+            return
         if not isinstance(message, FetchedMedia):
             raise PermanentError(f"hashing stage cannot handle {message.schema_name}")
         data = self._body(message)

@@ -2,7 +2,9 @@
 
 Pages (and frames) are followed only within the campaign's scope (:mod:`crawler.scope`) and
 link depth. Media are requested wherever they are hosted (images commonly live on a CDN), once
-per page that shows them, because each (page, media) pair is a separate sighting; linked
+per page that shows them, because each (page, media) pair is a separate sighting; but a media URL
+is downloaded once per run: later requests for it are answered from :attr:`SiteSpider.media_memo`
+(:mod:`crawler.fetch_once`) and become repeat items without bytes. Linked
 stylesheets are fetched for the media and ``@import`` they name. What a page names is found by
 :func:`crawler.extract.extract_page`. A link whose type its URL does not tell is fetched as a
 page and turned into a media fetch if its Content-Type and magic bytes say it is media.
@@ -34,7 +36,9 @@ from scrapy.exceptions import (
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
+from core.messages import sha256_hex
 from crawler.extract import extract_page, extract_stylesheet, sniff_media
+from crawler.fetch_once import REPEAT_FLAG, REPEAT_META, FetchOutcome, MediaMemo
 from crawler.items import AssetItem, MediaItem, PageItem
 from crawler.middlewares import RefusedRequest
 from crawler.scope import Scope, ScopeRule
@@ -196,6 +200,8 @@ class SiteSpider(scrapy.Spider):
         self.scope_rule: ScopeRule = (scope or Scope()).rule(self.seeds)
         self.render = _flag(render)
         self._maxsize: int | None = None
+        self.media_memo = MediaMemo()
+        """This run's media fetch outcomes, so each media URL is downloaded once (crawler.fetch_once)."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -351,8 +357,46 @@ class SiteSpider(scrapy.Spider):
         )
 
     def parse_media(self, response: Response) -> Iterator[MediaItem]:
-        """Turn a media response (2xx, 4xx or 5xx) into one item."""
-        yield self._media_item(response, page_url=str(response.meta[Meta.PAGE_URL.value]))
+        """Turn a media response (2xx, 4xx or 5xx), or a repeat of one, into one item."""
+        page_url = str(response.meta[Meta.PAGE_URL.value])
+        if REPEAT_FLAG in response.flags:
+            yield self._repeat_item(response, page_url)
+            return
+        item = self._media_item(response, page_url=page_url)
+        if item.body is not None:
+            # Hashed here so a repeat sighting can carry it; the pipeline reuses it.
+            item.sha256 = sha256_hex(item.body)
+        self.media_memo.record(
+            item.media_url,
+            FetchOutcome(
+                final_url=item.final_url,
+                http_status=response.status,
+                fetched_at=item.fetched_at,
+                resolved_ip=item.resolved_ip,
+                headers=item.headers,
+                size=None if item.body is None else len(item.body),
+                sha256=item.sha256,
+            ),
+        )
+        yield item
+
+    def _repeat_item(self, response: Response, page_url: str) -> MediaItem:
+        first: FetchOutcome = response.meta[REPEAT_META]
+        ok = 200 <= first.http_status < 300
+        return MediaItem(
+            campaign_id=self.campaign_id,
+            page_url=page_url,
+            media_url=response.url,
+            final_url=first.final_url,
+            fetched_at=first.fetched_at,
+            http_status=first.http_status,
+            resolved_ip=first.resolved_ip,
+            headers=first.headers,
+            error=None if ok else f"http {first.http_status}",
+            sha256=first.sha256,
+            size=first.size,
+            repeat=True,
+        )
 
     @staticmethod
     def _origin_url(response: Response) -> str:
@@ -368,10 +412,12 @@ class SiteSpider(scrapy.Spider):
         """Record a media fetch that produced no response."""
         request = failure.request  # type: ignore[attr-defined]
         redirects = request.meta.get("redirect_urls") or []
+        media_url = str(redirects[0]) if redirects else request.url
+        self.media_memo.failed(media_url)
         yield MediaItem(
             campaign_id=self.campaign_id,
             page_url=request.meta[Meta.PAGE_URL.value],
-            media_url=str(redirects[0]) if redirects else request.url,
+            media_url=media_url,
             final_url=request.url,
             fetched_at=utcnow(),
             error=describe_failure(failure, self._maxsize),

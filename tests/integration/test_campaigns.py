@@ -220,9 +220,10 @@ def test_pause_and_resume_across_a_process_restart_fetch_everything_exactly_once
         assert resumed.returncode == 0, resumed.stderr
         assert json.loads(resumed.stdout.splitlines()[-1])["state"] == "finished"
     after = site.counts()
-    # Every page and every (page, image) fetch happened exactly once over the two processes.
+    # Every page was fetched exactly once over the two processes; an image at most once per
+    # process (a run fetches a media URL once however many pages show it; /private/ never).
     assert fetched_pages(site) == Counter({p: 1 for p in site.page_paths()})
-    assert sum(after[p] for p in site.images) == PAGES  # one image per page; /private/ is never fetched
+    assert 0 < sum(after[p] for p in site.images) < PAGES and all(after[p] <= 2 for p in site.images), after
     assert all(n == 1 for (path, _), n in site.fetches.items() if path != "/robots.txt"), site.fetches
     row = record(tmp_path, cid)
     assert row.state is CampaignState.FINISHED and row.pages_fetched == PAGES + 2 and row.run_count == 1

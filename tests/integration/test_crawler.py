@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
-from core.messages import FetchedMedia, Topic, decode, sha256_hex
+from core.messages import FetchedMedia, MediaSighted, Topic, decode, sha256_hex
 from core.store import Store
 from core.store.models import Campaign, Page, Sighting
 from crawler.run import CrawlJob, CrawlSummary, run_crawl
@@ -203,6 +203,8 @@ class CrawlResult:
     campaign: Campaign
     blobs: LocalBlobStore
     private: Site | None = None
+    repeats: list[MediaSighted] = field(default_factory=list)
+    """Pages showing media the crawl had already fetched: sighted, not fetched again."""
 
 
 def crawl(
@@ -242,8 +244,10 @@ def crawl(
     progress: list[CrawlSummary] = []
     summary = run_crawl(job, on_progress=progress.append)
     bus = EmbeddedBus(tmp / "bus.sqlite3")
-    media = [m for m in (decode(p) for p in bus.read_topic(Topic.MEDIA_FETCHED)) if isinstance(m, FetchedMedia)]
-    assert len(media) == bus.topic_size(Topic.MEDIA_FETCHED)
+    messages = [decode(p) for p in bus.read_topic(Topic.MEDIA_FETCHED)]
+    media = [m for m in messages if isinstance(m, FetchedMedia)]
+    repeats = [m for m in messages if isinstance(m, MediaSighted)]
+    assert len(media) + len(repeats) == bus.topic_size(Topic.MEDIA_FETCHED)
     bus.close()
     with store.session() as s:
         pages = list(s.scalars(select(Page)))
@@ -252,7 +256,8 @@ def crawl(
     store.dispose()
     assert campaign is not None
     return CrawlResult(
-        site, images, summary, progress, media, pages, sightings, campaign, LocalBlobStore(tmp / "blobs")
+        site, images, summary, progress, media, pages, sightings, campaign, LocalBlobStore(tmp / "blobs"),
+        repeats=repeats,
     )
 
 
@@ -283,7 +288,7 @@ def by_path(result: CrawlResult) -> dict[str, list[FetchedMedia]]:
 def test_every_image_of_every_in_scope_page_is_published_once(main_crawl: CrawlResult) -> None:
     site = main_crawl.site
     got = {
-        (m.ref.page_url, m.ref.media_url.split(f":{site.port}", 1)[1]) for m in main_crawl.media
+        (m.ref.page_url, m.ref.media_url.split(f":{site.port}", 1)[1]) for m in [*main_crawl.media, *main_crawl.repeats]
     }
     expected = {
         (site.url("/"), "/img/a.png"),
@@ -299,8 +304,11 @@ def test_every_image_of_every_in_scope_page_is_published_once(main_crawl: CrawlR
         (site.url("/broken.html"), "/img/in-broken.png"),
     }
     assert got == expected
-    # Exactly one message per (page, image): the repeated <img> on the index counts once.
-    assert len(main_crawl.media) == len(expected)
+    # Exactly one message per (page, image): the repeated <img> on the index counts once; a.png,
+    # shown on two pages, is fetched once and sighted again without its bytes.
+    assert len(main_crawl.media) + len(main_crawl.repeats) == len(expected)
+    assert [m.ref.media_url for m in main_crawl.repeats] == [site.url("/img/a.png")]
+    assert site.hits["/img/a.png"] == 1
 
 
 def test_published_media_carry_correct_hash_size_and_payload(main_crawl: CrawlResult) -> None:
@@ -381,7 +389,7 @@ def test_pages_are_recorded_and_scope_depth_and_robots_hold(main_crawl: CrawlRes
 
 def test_summary_progress_and_campaign_status(main_crawl: CrawlResult) -> None:
     s = main_crawl.summary
-    assert s.media == len(main_crawl.media)
+    assert s.media == len(main_crawl.media) + len(main_crawl.repeats)  # media sightings, fetched or repeated
     assert s.pages == len(main_crawl.pages)
     assert s.errors == len(main_crawl.sightings) + sum(1 for p in main_crawl.pages if p.error)
     assert main_crawl.progress and main_crawl.progress[-1] == s
