@@ -288,8 +288,7 @@ def run_frontier_benchmark(sizes: list[int]) -> list[dict[str, Any]]:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pages", type=int, default=10_000, help="Article pages in the generated site.")
     parser.add_argument("--image-pool", type=int, default=500, help="Distinct images the pages draw from.")
     parser.add_argument("--variants", default="0.25:2,0:2,0.25:0",
@@ -298,7 +297,9 @@ def main() -> None:
     parser.add_argument("--skip-crawl", action="store_true")
     parser.add_argument("--skip-frontier", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
     result: dict[str, Any] = {
         "benchmark": "crawl",
         "command": f"python -m benchmarks.crawl --pages {args.pages} --image-pool {args.image_pool} "
@@ -314,6 +315,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    run(parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -214,8 +214,7 @@ def summary_table(runs: list[Run]) -> Table:
     return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=int, default=100_000, help="media items per run (default 100000)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--buses", nargs="+", choices=["embedded", "kafka"], default=["embedded", "kafka"])
@@ -223,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=96, help="image edge in pixels (default 96)")
     parser.add_argument("--batch", type=int, default=16, help="worker consume batch (default 16)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.items < 10 or any(w < 1 for w in args.workers):
-        parser.error("need at least 10 items and 1 worker")
+        raise SystemExit("need at least 10 items and 1 worker")
     console = Console(stderr=True)
     bodies = pictures(args.size)
     ceiling = hash_ceiling(bodies)
@@ -249,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                          for w in args.workers if ("kafka", w) in by and ("embedded", w) in by}
     result = {
         "benchmark": "pipeline",
-        "command": "python -m benchmarks.pipeline " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": f"python -m benchmarks.pipeline --items {args.items} --workers {' '.join(map(str, args.workers))} "
+        f"--buses {' '.join(args.buses)}" + (" --matching" if args.matching else ""),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_average_before": [round(x, 2) for x in load_before],
@@ -271,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]fewer handled than published: {[(r.bus, r.workers, r.handled) for r in missing]}")
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

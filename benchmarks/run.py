@@ -4,6 +4,8 @@
     python -m benchmarks.run throughput [options]   # one; see --help of each benchmark
     python -m benchmarks.run matching [options]
     python -m benchmarks.run robustness [options]
+    python -m benchmarks.run crawl [options]
+    python -m benchmarks.run pipeline [options]
 
 A benchmark module offers ``add_arguments(parser)`` and ``run(args)``; registering one is a line
 in ``BENCHMARKS``.
@@ -14,12 +16,14 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from benchmarks import matching, robustness, throughput
+from benchmarks import crawl, matching, pipeline, robustness, throughput
 
 BENCHMARKS: dict[str, ModuleType] = {
     "throughput": throughput,
     "matching": matching,
     "robustness": robustness,
+    "crawl": crawl,
+    "pipeline": pipeline,
 }
 
 
