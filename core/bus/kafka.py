@@ -430,7 +430,9 @@ class KafkaBus(Bus):
         member = members.get(key)
         if member is not None:
             return member
-        self._ensure_topics(key[1])
+        # Dead-letter topics too, before the first message: a topic created mid-batch is unknown to the
+        # producer's metadata, and its first dead letter then waited out the whole flush timeout (30 s).
+        self._ensure_topics([*key[1], *(self._wire(dead_letter_topic(t)) for t in topics)])
         consumer = self._connect(
             f"consumer of group {group!r}",
             self._kafka.KafkaConsumer,

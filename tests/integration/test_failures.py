@@ -52,7 +52,7 @@ def seed_known(store: Store, indices: list[int]) -> None:
     entries = [
         ListEntry(value=h.value, algorithm=h.algorithm, label=f"known-{i}", classification="baseline_csam")
         for i in indices
-        for h in compute_hashes(media_bytes(i)).hashes
+        for h in compute_hashes(media_bytes(i)).plain
         if h.algorithm == "pdq"
     ]
     import_entries(store, "known", entries, source="test")

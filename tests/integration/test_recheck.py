@@ -211,7 +211,7 @@ def test_stage_answers_each_request_on_the_bus(servers: Servers, tmp_path: Path)
     # A redelivered request yields the same result id (consumers can drop the repeat).
     assert present.message_id == derive_id(requests[0].message_id, "recheck")
     with pytest.raises(PermanentError):
-        stage.handle(HashSetChange(hash_set="x"))
+        stage.handle(HashSetChange(hash_set="x", generation=1))
     bus.close()
 
 

@@ -131,7 +131,7 @@ def test_confirmed_match_is_noticed_in_french_renoticed_while_present_and_closed
     blobs = LocalBlobStore(tmp_path / "blobs")
     import_entries(store, "known", [
         ListEntry(value=h.value, algorithm="pdq", label="known-17", classification="baseline_csam")
-        for h in compute_hashes(IMAGE).hashes if h.algorithm == "pdq"
+        for h in compute_hashes(IMAGE).plain if h.algorithm == "pdq"
     ], source="test")
     upsert_providers(store, [
         ProviderRecord(name="Hébergeur Exemple SAS", abuse_email="abuse@hebergeur.test", domains=[HOST],
