@@ -111,28 +111,8 @@ class HashingStage:
     def _record_sighting(self, message: MediaSighted) -> None:
         # A page showing media the crawl already fetched: the bytes (and so the hashes and any
         # match) are the first fetch's, so only the sighting is new; nothing goes downstream.
-        ref = message.ref
         with self.store.session() as s:
-            insert_ignore(
-                s,
-                Sighting,
-                {
-                    "message_id": message.message_id,
-                    "campaign_id": ref.campaign_id,
-                    "sha256": message.sha256,
-                    "page_url": ref.page_url,
-                    "media_url": ref.media_url,
-                    "final_url": ref.final_url,
-                    "http_status": message.http_status,
-                    "content_type": message.content_type,
-                    "resolved_ip": ref.resolved_ip,
-                    "size": message.size,
-                    "fetched_at": ref.fetched_at,
-                    "error": None,
-                },
-                ["message_id"],
-            )
-            _touch_last_seen(s, message.sha256, ref.fetched_at)
+            _store_sighting(s, message, error=None, headers=None)
         HASHED.labels("sighting").inc()
 
     def handle(self, message: Message) -> None:
@@ -148,29 +128,9 @@ class HashingStage:
         hashes, errors = self._hash_once(message, data)
         ref = message.ref
         with self.store.session() as s:
-            insert_ignore(
-                s,
-                Sighting,
-                {
-                    "message_id": message.message_id,
-                    "campaign_id": ref.campaign_id,
-                    "sha256": message.sha256,
-                    "page_url": ref.page_url,
-                    "media_url": ref.media_url,
-                    "final_url": ref.final_url,
-                    "http_status": message.http_status,
-                    "content_type": message.content_type,
-                    "resolved_ip": ref.resolved_ip,
-                    "size": message.size,
-                    "fetched_at": ref.fetched_at,
-                    "error": "; ".join(errors) or None,
-                    # The crawler sends only its selected headers (server, via, cf-ray...): the notifier
-                    # reads them from here to recognise a CDN when the media is confirmed, maybe days later.
-                    "headers": dict(message.headers),
-                },
-                ["message_id"],
-            )
-            _touch_last_seen(s, message.sha256, ref.fetched_at)
+            # The crawler sends only its selected headers (server, via, cf-ray...): the notifier reads
+            # them from the sighting to recognise a CDN when the media is confirmed, maybe days later.
+            _store_sighting(s, message, error="; ".join(errors) or None, headers=dict(message.headers))
         self.bus.publish(
             HashedMedia(
                 message_id=derive_id(message.message_id, "hashed"),
@@ -185,6 +145,34 @@ class HashingStage:
             )
         )
         self.bus.flush()
+
+
+def _store_sighting(
+    s: Session, message: FetchedMedia | MediaSighted, *, error: str | None, headers: dict[str, str] | None
+) -> None:
+    """One sighting row per crawler message (idempotent by message id), and the media's last-seen time."""
+    ref = message.ref
+    insert_ignore(
+        s,
+        Sighting,
+        {
+            "message_id": message.message_id,
+            "campaign_id": ref.campaign_id,
+            "sha256": message.sha256,
+            "page_url": ref.page_url,
+            "media_url": ref.media_url,
+            "final_url": ref.final_url,
+            "http_status": message.http_status,
+            "content_type": message.content_type,
+            "resolved_ip": ref.resolved_ip,
+            "size": message.size,
+            "fetched_at": ref.fetched_at,
+            "error": error,
+            "headers": headers,
+        },
+        ["message_id"],
+    )
+    _touch_last_seen(s, message.sha256, ref.fetched_at)
 
 
 def _touch_last_seen(session: Session, sha256: str, seen: datetime) -> None:

@@ -16,27 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import ConfigError, OrbweaverError
-from core.logging import configure
 from core.settings import describe
 from orbweaver import cli_web
 from orbweaver.cli_hash import hash_files
 from orbweaver.cli_match import hashset, lookup, scan
+from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (TOML). Defaults to $ORBWEAVER_CONFIG, else built-in defaults.",
-)
-
-
-def _load(config_path: Path | None, overrides: dict[str, Any] | None = None) -> Any:
-    from orbweaver.settings import load_settings
-
-    settings = load_settings(config_path, overrides)
-    configure(settings.core.log_level, settings.core.log_format)
-    return settings
+_load = load_cli_settings
 
 
 @click.group()

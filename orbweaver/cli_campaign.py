@@ -33,22 +33,12 @@ from crawler.campaigns import (
     read_seeds_file,
 )
 from crawler.settings import DEFAULT_CONTACT_URL, CrawlerSettings
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (TOML). Defaults to $ORBWEAVER_CONFIG, else built-in defaults.",
-)
+from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
 
 RESUMABLE_STATES = frozenset({CampaignState.PAUSED, CampaignState.FAILED, CampaignState.QUEUED})
 
 
-def _settings(config_path: Path | None) -> Any:
-    from orbweaver.cli import _load
-
-    return _load(config_path)
+_settings = load_cli_settings
 
 
 def _campaigns(settings: Any) -> Campaigns:

@@ -17,16 +17,8 @@ from typing import IO, Any
 
 import click
 
-from core.logging import configure
 from core.messages import HashSetChange, HashValue
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (TOML). Defaults to $ORBWEAVER_CONFIG, else built-in defaults.",
-)
+from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
 
 FORMATS = click.Choice(["lines", "csv", "jsonl"])
 ALGORITHMS = click.Choice(["md5", "sha1", "sha256", "pdq", "phash"])
@@ -35,12 +27,7 @@ LOOKUP_BATCH = 2048
 """Standard-input lines matched per index query by ``lookup`` (bounded memory on endless input)."""
 
 
-def _settings(config_path: Path | None) -> Any:
-    from orbweaver.settings import load_settings
-
-    settings = load_settings(config_path)
-    configure(settings.core.log_level, settings.core.log_format)
-    return settings
+_settings = load_cli_settings
 
 
 def _store(settings: Any) -> Any:

@@ -9,13 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (TOML). Defaults to $ORBWEAVER_CONFIG, else built-in defaults.",
-)
+from orbweaver.cli_options import CONFIG_OPTION
 
 
 @click.group()

@@ -10,24 +10,10 @@ from typing import Any
 
 import click
 
-from core.logging import configure
 from core.optional import require
+from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (TOML). Defaults to $ORBWEAVER_CONFIG, else built-in defaults.",
-)
-
-
-def _settings(config_path: Path | None, overrides: dict[str, Any] | None = None) -> Any:
-    from orbweaver.settings import load_settings
-
-    settings = load_settings(config_path, overrides)
-    configure(settings.core.log_level, settings.core.log_format)
-    return settings
+_settings = load_cli_settings
 
 
 def _actor() -> str:
