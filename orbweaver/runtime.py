@@ -8,7 +8,8 @@ workers of a stage may run: they share its consumer group, so each message goes 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +23,7 @@ from core.messages import Message, Topic
 from core.store import Store
 from orbweaver.health import HealthServer, WorkerMonitor, health_app
 from orbweaver.settings import Settings
+from orbweaver.worker_settings import WorkerSettings
 
 if TYPE_CHECKING:
     from crawler.worker import CrawlInfrastructure
@@ -202,19 +204,26 @@ def run_crawler_process(settings: Settings, stop: threading.Event) -> int:
     try:
         stats = ConsumeStats()
         monitor = WorkerMonitor(RecheckStage.group, [Topic.RECHECK_REQUESTS], rt.bus, rt.store, stats, worker)
-        server: HealthServer | None = None
-        if worker.metrics_port is not None:
-            server = HealthServer(worker.metrics_host, worker.metrics_port, health_app(monitor.health)).start()
-            log.info("worker.serving", stage=CRAWLER_WORKER, host=worker.metrics_host, port=server.port)
-        monitor.start()
-        try:
+        with _watched(CRAWLER_WORKER, monitor, worker):
             return run_crawler_worker(rt, stop, stats=stats)
-        finally:
-            monitor.stop()
-            if server is not None:
-                server.stop()
     finally:
         rt.close()
+
+
+@contextmanager
+def _watched(name: str, monitor: WorkerMonitor, worker: WorkerSettings) -> Iterator[None]:
+    """Keep ``monitor`` fresh and serve ``/metrics`` and ``/healthz`` (when a port is set) while the body runs."""
+    server: HealthServer | None = None
+    if worker.metrics_port is not None:
+        server = HealthServer(worker.metrics_host, worker.metrics_port, health_app(monitor.health)).start()
+        log.info("worker.serving", stage=name, host=worker.metrics_host, port=server.port)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.stop()
+        if server is not None:
+            server.stop()
 
 
 def _every(stop: threading.Event, seconds: float, fn: Callable[[], object]) -> threading.Thread:
@@ -304,12 +313,7 @@ def run_worker(
         stage = build_stage(name, rt)
         stats = ConsumeStats()
         monitor = WorkerMonitor(stage.group, [STAGE_TOPICS[name]], rt.bus, rt.store, stats, worker)
-        server: HealthServer | None = None
-        if worker.metrics_port is not None:
-            server = HealthServer(worker.metrics_host, worker.metrics_port, health_app(monitor.health)).start()
-            log.info("worker.serving", stage=str(name), host=worker.metrics_host, port=server.port)
-        monitor.start()
-        try:
+        with _watched(str(name), monitor, worker):
             run_stage(
                 name,
                 rt,
@@ -320,10 +324,6 @@ def run_worker(
                 batch=worker.batch,
                 poll_timeout_s=worker.poll_timeout_s,
             )
-        finally:
-            monitor.stop()
-            if server is not None:
-                server.stop()
     finally:
         rt.close()
     return stats

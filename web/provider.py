@@ -47,8 +47,8 @@ from review.workflow import WITHDRAWN, ContestEntry, ContestStatus, ReviewRefuse
 from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
-from web.media import REVEAL_STEPS, MediaUnavailableError, RevealLevel, render_level
-from web.review import _item_details, workflow
+from web.media import REVEAL_STEPS, RevealLevel
+from web.review import _item_details, reduced_media, workflow
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -501,24 +501,7 @@ def contest_media(request: Request, contest_id: int, principal: Annotated[Princi
     entry = _find_contest(ctx, contest_id)
     if entry.status != ContestStatus.OPEN:
         raise HTTPException(404, "this contest is decided; its media is no longer shown")
-    item = _contest_item(ctx, entry)
-    if not item.evidence_key:
-        raise HTTPException(404, "no evidence kept for this item")
-    try:
-        data = ctx.blobs.get(item.evidence_key)
-    except KeyError:
-        raise HTTPException(404, "the evidence is missing from the blob store") from None
-    level = RevealLevel(ctx.accounts.reveal_level(principal, item.id))
-    web = ctx.settings.web
-    try:
-        shown = render_level(data, level, preview_px=web.preview_px, blur_radius=web.blur_radius,
-                             max_pixels=web.max_image_pixels)
-    except MediaUnavailableError as exc:
-        raise HTTPException(422, str(exc)) from None
-    record(ctx.store, principal.name, AuditAction.MEDIA_VIEW, f"item:{item.id}", at=ctx.clock(), level=int(level),
-           width=shown.width, height=shown.height, contest=contest_id)
-    return Response(shown.data, media_type=shown.content_type,
-                    headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
+    return reduced_media(ctx, principal, _contest_item(ctx, entry), contest=contest_id)
 
 
 @router.post("/review/contests/{contest_id}/reveal")

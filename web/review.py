@@ -193,28 +193,37 @@ def item_page(
     )
 
 
-@router.get("/items/{item_id}/media")
-def item_media(request: Request, item_id: int, principal: Annotated[Principal, Depends(REVIEWERS)]) -> Response:
-    """The item's image at the level this session revealed (blurred, greyscale and small until then)."""
-    ctx = context(request)
-    item = _open_item(ctx, principal, item_id)
+def reduced_media(ctx: WebContext, principal: Principal, item: ReviewItem, **audit: Any) -> Response:
+    """An item's evidence image at the level this session revealed (reduced until then), the view audited.
+
+    Shared by the analysts' item page and the senior analysts' contest page: both show one review item's
+    media under the same reveal steps, never cached by the browser.
+    """
     if not item.evidence_key:
         raise HTTPException(404, "no evidence kept for this item")
     try:
         data = ctx.blobs.get(item.evidence_key)
     except KeyError:
         raise HTTPException(404, "the evidence is missing from the blob store") from None
-    level = RevealLevel(ctx.accounts.reveal_level(principal, item_id))
+    level = RevealLevel(ctx.accounts.reveal_level(principal, item.id))
     web = ctx.settings.web
     try:
         shown = render_level(data, level, preview_px=web.preview_px, blur_radius=web.blur_radius,
                              max_pixels=web.max_image_pixels)
     except MediaUnavailableError as exc:
         raise HTTPException(422, str(exc)) from None
-    record(ctx.store, principal.name, AuditAction.MEDIA_VIEW, f"item:{item_id}", at=ctx.clock(),
-           level=int(level), width=shown.width, height=shown.height)
+    record(ctx.store, principal.name, AuditAction.MEDIA_VIEW, f"item:{item.id}", at=ctx.clock(),
+           level=int(level), width=shown.width, height=shown.height, **audit)
     return Response(shown.data, media_type=shown.content_type,
                     headers={"Cache-Control": "no-store", "Content-Disposition": "inline"})
+
+
+@router.get("/items/{item_id}/media")
+def item_media(request: Request, item_id: int, principal: Annotated[Principal, Depends(REVIEWERS)]) -> Response:
+    """The item's image at the level this session revealed (blurred, greyscale and small until then)."""
+    ctx = context(request)
+    item = _open_item(ctx, principal, item_id)
+    return reduced_media(ctx, principal, item)
 
 
 @router.post("/items/{item_id}/reveal")

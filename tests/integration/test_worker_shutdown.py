@@ -117,3 +117,19 @@ def test_worker_serves_metrics_and_health(kafka_url: str, tmp_path: Path) -> Non
         env.kill_all()
         bus.close()
         env.store.dispose()
+
+
+def test_crawler_worker_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = worker_env(tmp_path, f"embedded:{tmp_path / 'bus.sqlite'}")
+    port = free_port()
+    crawler = env.start("crawler", "--metrics-port", str(port))
+
+    def healthy() -> bool:
+        status, body = http_get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        return status == 200 and json.loads(body)["status"] == "ok"
+
+    wait_until("the crawler worker's /healthz to answer 200", healthy, timeout=60, every=0.3)
+    metrics = scrape(port)
+    # Its liveness is the recheck consumer's polling, in the recheck group.
+    assert sample(metrics, "orbweaver_bus_last_poll_timestamp_seconds", group="recheck") is not None
+    assert stop_gracefully(crawler) == {"stage": "crawler", "campaign_runs": 0}
