@@ -68,6 +68,10 @@ STARTABLE_STATES = frozenset(
         CampaignState.STOPPED,
     }
 )
+"""States a campaign may be started from (queued for a worker or crawled in the foreground)."""
+
+RESUMABLE_STATES = frozenset({CampaignState.PAUSED, CampaignState.FAILED, CampaignState.QUEUED})
+"""States ``resume`` accepts, from the command line and the dashboard: it continues a saved queue."""
 
 
 class CampaignError(OrbweaverError):

@@ -35,9 +35,6 @@ from crawler.campaigns import (
 from crawler.settings import DEFAULT_CONTACT_URL, CrawlerSettings
 from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
 
-RESUMABLE_STATES = frozenset({CampaignState.PAUSED, CampaignState.FAILED, CampaignState.QUEUED})
-
-
 _settings = load_cli_settings
 
 
@@ -352,6 +349,8 @@ def campaign_start(config_path: Path | None, campaign_id: str, detach: bool, as_
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def campaign_resume(config_path: Path | None, campaign_id: str, detach: bool, as_json: bool) -> None:
     """Resume a paused, failed or crashed campaign from its saved queue, fetching nothing twice."""
+    from crawler.campaigns import RESUMABLE_STATES
+
     _start(config_path, campaign_id, detach, as_json, RESUMABLE_STATES)
 
 

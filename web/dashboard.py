@@ -25,6 +25,7 @@ from core.store import Store
 from core.store.models import HashEntry, HashSet, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
 from crawler.campaigns import (
     ACTIVE_STATES,
+    RESUMABLE_STATES,
     STARTABLE_STATES,
     CampaignError,
     CampaignLimits,
@@ -270,8 +271,6 @@ def overview(ctx: WebContext) -> Overview:
 # Campaigns
 
 
-RESUMABLE_STATES = frozenset({CampaignState.PAUSED, CampaignState.FAILED, CampaignState.QUEUED})
-"""States ``orbweaver campaign resume`` accepts (as orbweaver/cli_campaign.py says; web may not import it)."""
 CAMPAIGN_AUDIT = "campaign."
 """Audit actions of campaign changes: ``campaign.create``, ``campaign.start``, ..."""
 

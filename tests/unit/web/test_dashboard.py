@@ -23,7 +23,6 @@ from core.store.models import AuditEvent, HashEntry, Match, Media, Notice, Notic
 from crawler.campaigns import Campaigns, CampaignSpec, parse_spec
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
-from orbweaver.cli_campaign import RESUMABLE_STATES as CLI_RESUMABLE_STATES
 from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS
 from review.stage import ReviewStage
 from tests.unit.web.conftest import Env, FakeClock, make_settings
@@ -31,7 +30,7 @@ from tests.unit.web.seed import csrf_of
 from web.app import create_app
 from web.auth import Role
 from web.charts import Bin, Point, bar_chart, histogram, line_chart
-from web.dashboard import RESUMABLE_STATES, STAGE_QUEUES, bucket_counts
+from web.dashboard import STAGE_QUEUES, bucket_counts
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script>'
@@ -367,6 +366,3 @@ def test_campaign_names_and_reasons_are_escaped_in_the_list(env: Env) -> None:
     html = operator(env).get("/dashboard").text
     assert HOSTILE not in html and html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 2
 
-
-def test_resume_accepts_the_states_the_command_line_does() -> None:
-    assert RESUMABLE_STATES == CLI_RESUMABLE_STATES
