@@ -6,13 +6,11 @@ some of them.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from core.messages import Topic, dead_letter_topic
 from core.store import Store
 from core.store.models import Match, Media, Notice, NoticeItem, ReviewItem, Sighting
 from tests.fixtures.media import publish_media, seed_known_list
+from tests.fixtures.workers import WorkerEnv, prefixed, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -31,49 +30,26 @@ KNOWN = 12
 ORBWEAVER = str(Path(sys.executable).parent / "orbweaver")
 
 
-@dataclass
-class Env:
-    tmp: Path
-    bus_url: str
-    store: Store
-    env: dict[str, str]
-
-
 @pytest.fixture(params=["embedded", "kafka"])
-def pipeline_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+def pipeline_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkerEnv]:
     if request.param == "kafka":
-        base = request.getfixturevalue("kafka_url")
-        sep = "&" if "?" in base else "?"
         # A fresh topic namespace per test keeps runs independent on the shared broker.
-        bus_url = f"{base}{sep}topic_prefix=kill{int(time.time() * 1000) % 10**8}."
+        bus_url = prefixed(request.getfixturevalue("kafka_url"), "kill")
     else:
         bus_url = f"embedded:{tmp_path / 'bus.sqlite3'}?lease_s=2"
-    store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    store = Store(store_url)
-    store.migrate()
-    env = {
-        **os.environ,
-        "ORBWEAVER_CORE__DATA_DIR": str(tmp_path / "state"),
-        "ORBWEAVER_CORE__BUS": bus_url,
-        "ORBWEAVER_CORE__STORE": store_url,
-        "ORBWEAVER_CORE__BLOBS": str(tmp_path / "evidence"),
-        "ORBWEAVER_CORE__LOG_FORMAT": "json",
-        "ORBWEAVER_NOTIFIER__OUTBOX_DIR": str(tmp_path / "outbox"),
-        "ORBWEAVER_NOTIFIER__BATCH_WINDOW_S": "0",
-        "ORBWEAVER_NOTIFIER__FLUSH_EVERY_S": "0.5",
-    }
-    yield Env(tmp_path, bus_url, store, env)
-    store.dispose()
+    env = worker_env(tmp_path, bus_url)
+    yield env
+    env.store.dispose()
 
 
-def _publish_media(env: Env) -> None:
+def _publish_media(env: WorkerEnv) -> None:
     seed_known_list(env.store, KNOWN)
     bus = open_bus(env.bus_url)
     publish_media(bus, TOTAL, campaign_id="kill")
     bus.close()
 
 
-def _start(env: Env, stage: str) -> subprocess.Popen[bytes]:
+def _start(env: WorkerEnv, stage: str) -> subprocess.Popen[bytes]:
     with open(env.tmp / f"{stage}.log", "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([ORBWEAVER, "worker", stage], env=env.env, stdout=subprocess.DEVNULL, stderr=log)
 
@@ -103,7 +79,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     assert proc.wait(timeout=30) == 0, "worker did not stop cleanly on SIGTERM"
 
 
-def test_killed_workers_lose_nothing_and_duplicate_nothing(pipeline_env: Env) -> None:
+def test_killed_workers_lose_nothing_and_duplicate_nothing(pipeline_env: WorkerEnv) -> None:
     env = pipeline_env
     _publish_media(env)
     bus = open_bus(env.bus_url)
