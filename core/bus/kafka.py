@@ -80,8 +80,10 @@ class KafkaBusOptions:
     """Retention of the topics that carry media bytes (and their dead letters): long enough for
     any backlog to drain, short enough that unmatched media does not linger on the brokers."""
     topic_prefix: str = ""
-    """Put before every topic name on the broker, so several deployments (or test runs) can
-    share one cluster without reading each other's messages."""
+    """Put before every topic and consumer-group name on the broker, so several deployments (or
+    test runs) can share one cluster without reading each other's messages or joining each
+    other's groups (a shared group rebalances, and so pauses, whenever any deployment's member
+    comes or goes)."""
 
     def __post_init__(self) -> None:
         if not _TOPIC_CHARS.fullmatch(self.topic_prefix):
@@ -268,6 +270,10 @@ class KafkaBus(Bus):
         """The broker's name of a bus topic."""
         return self.options.topic_prefix + topic
 
+    def _wire_group(self, group: str) -> str:
+        """The broker's name of a consumer group (logs and metrics keep the bus's own name)."""
+        return self.options.topic_prefix + group
+
     def _topic_configs(self, wire_topic: str) -> dict[str, str]:
         configs = {"max.message.bytes": str(self.options.max_message_bytes)}
         name = wire_topic.removeprefix(self.options.topic_prefix)
@@ -436,7 +442,7 @@ class KafkaBus(Bus):
         consumer = self._connect(
             f"consumer of group {group!r}",
             self._kafka.KafkaConsumer,
-            group_id=group,
+            group_id=self._wire_group(group),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             allow_auto_create_topics=False,
@@ -603,7 +609,8 @@ class KafkaBus(Bus):
                     return {}
                 latest = admin.list_partition_offsets({tp: admin_mod.OffsetSpec.LATEST for tp in partitions})
                 earliest = admin.list_partition_offsets({tp: admin_mod.OffsetSpec.EARLIEST for tp in partitions})
-                committed = admin.list_group_offsets({group: partitions}).get(group, {})
+                wire_group = self._wire_group(group)
+                committed = admin.list_group_offsets({wire_group: partitions}).get(wire_group, {})
         except self._errors.KafkaError as exc:
             raise TransientError(f"kafka lag of {group!r} on {topic!r} unavailable: {exc}") from exc
         ends = self._high_watermarks({tp: int(latest[tp].offset) for tp in partitions})

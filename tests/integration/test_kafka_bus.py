@@ -330,6 +330,29 @@ def test_one_bus_shared_by_stage_threads_with_their_own_groups(
     assert bus.lag(TOPIC, "hashing") == bus.lag(TOPIC, "audit") == 0
 
 
+def test_topic_prefix_keeps_deployments_topics_and_groups_apart(
+    open_kafka_bus: Callable[..., KafkaBus], fresh_kafka_broker: KafkaBroker
+) -> None:
+    blue, green = open_kafka_bus("topic_prefix=blue."), open_kafka_bus("topic_prefix=green.")
+    blue.publish_many([fetched(i) for i in range(3)])
+    green.publish_many([fetched(i) for i in range(3, 8)])
+    got: list[str] = []
+    assert consume_bounded(blue, "hashing", lambda m: got.append(m.ref.media_url), 3).handled == 3
+    assert sorted(got) == [f"http://host{i}.example.test/{i}.jpg" for i in range(3)]
+    # Blue's group committed on blue's topic only; green's group of the same name has not started.
+    assert (blue.lag(TOPIC, "hashing"), green.lag(TOPIC, "hashing")) == (0, 5)
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=fresh_kafka_broker.bootstrap)
+    try:
+        listed = admin.list_groups()
+    finally:
+        admin.close()
+    groups = {str(g["group_id"] if isinstance(g, dict) else g[0]) for g in listed}
+    # A shared group would rebalance (and pause) both deployments whenever either's members change.
+    assert "blue.hashing" in groups and "hashing" not in groups and "green.hashing" not in groups
+
+
 def test_session_broker_fixture_serves_a_bus(kafka_url: str, kafka_broker: KafkaBroker) -> None:
     bus = open_bus(kafka_url)
     try:

@@ -613,7 +613,7 @@ def test_keda_scales_hashing_and_matching_on_orbweaver_groups_and_topics(docs: l
         (trigger,) = spec["triggers"]
         assert trigger["type"] == "kafka"
         meta = trigger["metadata"]
-        assert meta["consumerGroup"] == STAGE_GROUPS[stage]
+        assert meta["consumerGroup"] == options.topic_prefix + STAGE_GROUPS[stage]
         assert meta["topic"] == options.topic_prefix + STAGE_TOPICS[stage]
         assert meta["bootstrapServers"] == host
         assert meta["offsetResetPolicy"] == "earliest"
