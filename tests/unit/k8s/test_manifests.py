@@ -664,6 +664,10 @@ def secret_values(docs: list[dict[str, Any]], name: str) -> dict[str, str]:
     return dict(EXTERNAL_SECRETS[name])
 
 
+POD_FIELDS = {"metadata.name": "orbweaver-matching-7d9c5b6f4-x2x9q"}
+"""Downward-API fields the manifests may read, with a value of the form Kubernetes gives."""
+
+
 def container_environment(docs: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
     """The environment a container starts with, Secrets not in the render filled with placeholders."""
     environ: dict[str, str] = {}
@@ -677,6 +681,8 @@ def container_environment(docs: list[dict[str, Any]], container: dict[str, Any])
     for env in container.get("env") or []:
         if "value" in env:
             environ[env["name"]] = env["value"]
+        elif "fieldRef" in env["valueFrom"]:
+            environ[env["name"]] = POD_FIELDS[env["valueFrom"]["fieldRef"]["fieldPath"]]
         else:
             ref = env["valueFrom"]["secretKeyRef"]
             environ[env["name"]] = secret_values(docs, ref["name"])[ref["key"]]
@@ -707,6 +713,17 @@ def test_manifest_environments_are_accepted_by_orbweaver_settings(docs: list[dic
     assert checked == 7
 
 
+def test_matching_replicas_name_their_list_change_groups_after_their_pods(docs: list[dict[str, Any]]) -> None:
+    for role, deployment in deployments(docs).items():
+        (container,) = containers(deployment["spec"]["template"]["spec"])
+        from_pod = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container.get("env") or []
+                    if "fieldRef" in e.get("valueFrom", {})}
+        assert from_pod == ({"ORBWEAVER_MATCHER__REPLICA_ID": "metadata.name"} if role == "matching" else {}), role
+        if role == "matching":
+            settings = check_settings_environment(container_environment(docs, container))
+            assert settings.matcher.replica_id == POD_FIELDS["metadata.name"]
+
+
 def test_settings_check_rejects_unknown_names() -> None:
     with pytest.raises(ConfigError, match="unknown setting"):
         check_settings_environment({"ORBWEAVER_CORE__BUSS": "kafka://x:9092"})
@@ -733,7 +750,8 @@ def referenced_secrets(docs: list[dict[str, Any]]) -> set[str]:
     for _, template in pod_templates(docs):
         for container in containers(template["spec"]):
             names |= {s["secretRef"]["name"] for s in container.get("envFrom") or [] if "secretRef" in s}
-            names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env") or [] if "valueFrom" in e}
+            names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env") or []
+                      if "secretKeyRef" in e.get("valueFrom", {})}
     return names
 
 
@@ -758,7 +776,8 @@ def test_secrets_are_rendered_operator_made_or_documented(docs: list[dict[str, A
 
 def test_notifier_reads_its_channel_settings_from_the_smtp_secret(docs: list[dict[str, Any]]) -> None:
     (container,) = containers(deployments(docs)["notifier"]["spec"]["template"]["spec"])
-    from_secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    from_secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                    if "secretKeyRef" in e.get("valueFrom", {})}
     wired = {name: (unhashed(ref["name"]), ref["key"]) for name, ref in from_secrets.items()
              if ref["name"] not in OPERATOR_SECRETS}
     assert wired == NOTIFIER_SECRET_ENV
