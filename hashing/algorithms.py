@@ -26,6 +26,15 @@ featureless images, can come out differently from scipy's FFT.)
 
 **dHash** is likewise ``str(imagehash.dhash(image))``: grayscale, LANCZOS to 9x8, a bit per
 pair of horizontal neighbours, set where the left pixel is darker than the right.
+
+:func:`phash_hex` and :func:`dhash_hex` are those exact twins. The registered pHash resizes
+the working image with Pillow's ``reducing_gap`` (:data:`RESIZE_REDUCING_GAP`): a box reduction
+by a whole factor first, then LANCZOS over the last 3x or more. A LANCZOS kernel spans the whole
+scale factor, so this cuts the resize from about 0.7 ms to 0.3 ms a working image, and the
+working image is itself a reduced decode, not the pixels imagehash would see: measured against
+``imagehash`` on the fully decoded benchmark corpus, pHash was identical for 325 of 400 files
+with it and 328 without (mean 0.47 and 0.46 bits; ``benchmarks/README.md``, Throughput). dHash
+keeps the plain resize: its 9x8 grid moves by several bits with it, and it is not on by default.
 """
 
 from __future__ import annotations
@@ -154,8 +163,13 @@ def _dct_rows(size: int, keep: int) -> npt.NDArray[np.float64]:
     return matrix
 
 
-def _phash_pixels(image: Image.Image) -> npt.NDArray[np.float64]:
-    gray = image.convert("L").resize((_PHASH_IMAGE, _PHASH_IMAGE), Image.Resampling.LANCZOS)
+RESIZE_REDUCING_GAP = 3.0
+"""Pillow ``reducing_gap`` of the registered pHash (see the module docstring)."""
+
+
+def _phash_pixels(image: Image.Image, reducing_gap: float | None = None) -> npt.NDArray[np.float64]:
+    size = (_PHASH_IMAGE, _PHASH_IMAGE)
+    gray = image.convert("L").resize(size, Image.Resampling.LANCZOS, reducing_gap=reducing_gap)
     return np.asarray(gray, dtype=np.float64)
 
 
@@ -184,13 +198,13 @@ class PHash(PerceptualHash):
 
     def hash_raster(self, raster: Raster) -> HashValue:
         """Compute the pHash of a working image."""
-        return self.hash_value(phash_hex(raster.image))
+        return self.hash_rasters([raster])[0]
 
     def hash_rasters(self, rasters: Sequence[Raster]) -> list[HashValue]:
         """Compute the pHashes of many working images with one batched DCT."""
         if not rasters:
             return []
-        bits = _phash_bits(np.stack([_phash_pixels(r.image) for r in rasters]))
+        bits = _phash_bits(np.stack([_phash_pixels(r.image, RESIZE_REDUCING_GAP) for r in rasters]))
         return [self.hash_value(bits_to_hex(b)) for b in bits]
 
 
@@ -214,7 +228,7 @@ class DHash(PerceptualHash):
 
     def hash_raster(self, raster: Raster) -> HashValue:
         """Compute the dHash of a working image."""
-        return self.hash_value(dhash_hex(raster.image))
+        return self.hash_rasters([raster])[0]
 
     def hash_rasters(self, rasters: Sequence[Raster]) -> list[HashValue]:
         """Compute the dHashes of many working images in one comparison."""
