@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +112,25 @@ def insert_ignore(session: Session, model: type[models.Base], values: dict[str, 
         True if a row was inserted.
 
     """
-    dialect = session.get_bind().dialect.name
+    stmt = _insert_ignore_statement(session.get_bind().dialect.name, model, tuple(keys))
+    return session.execute(stmt, values).first() is not None
+
+
+@lru_cache(maxsize=128)
+def _insert_ignore_statement(dialect: str, model: type[models.Base], keys: tuple[str, ...]) -> Any:
+    """The INSERT ... ON CONFLICT DO NOTHING RETURNING statement, values left to the execution.
+
+    Built once per table: building it with the values in it, as SQLAlchemy's ``values()`` does,
+    took most of a hashing worker's time outside hashing.
+    """
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt: Any = pg_insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+        stmt: Any = pg_insert(model).on_conflict_do_nothing(index_elements=list(keys))
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+        stmt = sqlite_insert(model).on_conflict_do_nothing(index_elements=list(keys))
     # RETURNING tells the two cases apart on every backend; rowcount does not (psycopg reports
     # the skipped row as inserted).
-    primary_key = sa_inspect(model).primary_key
-    return session.execute(stmt.returning(*primary_key)).first() is not None
+    return stmt.returning(*sa_inspect(model).primary_key)
