@@ -10,6 +10,10 @@ The hasher hashes the image as given, PDQ's rotations and flips, and each :class
 - ``deframed``: the picture cut out of an interface around it (a screenshot of a browser page,
   a phone app or an image viewer; a caption bar with text): the rectangle that is picture
   rather than flat interface colour, its sides moved onto the picture's edges;
+- ``unrotated``: a picture turned by a small angle inside a frame of its own size (the corners
+  it leaves bare filled with one flat colour) turned back, its bare corners and the corners it
+  lost filled with its mean colour. The angle comes from the edges of the four bare corner
+  triangles, and all four must agree, so photos without such corners almost never get it;
 - ``uncropped``: the picture (trimmed or deframed when it was) with its edge pixels repeated
   outwards by :data:`UNCROP_MARGIN` of each side. A copy cropped by about 5% per side is then
   back at its original scale, which brings most such copies within pHash's and many within
@@ -43,6 +47,7 @@ class VariantName(StrEnum):
 
     TRIMMED = "trimmed"
     DEFRAMED = "deframed"
+    UNROTATED = "unrotated"
     UNCROPPED = "uncropped"
 
 
@@ -103,6 +108,21 @@ _MARGIN_LINE = 0.9
 """A row or column across the picture is margin (not picture) when this share of it is interface."""
 
 
+# Unrotate. The bare corners are pixels within _CORNER_TOLERANCE of the grey of the four corner
+# pixels (JPEG and resampling smear a flat fill by about that much). In each corner triangle the
+# depth of the bare run falls by tan(angle) a pixel along the triangle's long leg; a robust
+# line fit there gives the angle to a few hundredths of a degree on a 192-pixel working image,
+# where the short leg (a few pixels) could not.
+_CORNER_TOLERANCE = 24.0
+_ANGLE_RANGE = (0.5, 20.0)
+"""Turns smaller than this are not worth a lookup; larger ones do not leave triangle corners."""
+_ANGLE_AGREEMENT = 0.5
+"""Degrees by which the corners' angles may differ from their median."""
+_MIN_LEG = 8
+"""Pixels a triangle's long leg needs for its angle to count."""
+_SLOPE_POINTS = 60
+
+
 def query_variants(image: Image.Image) -> list[Variant]:
     """The edited copies of a query image worth hashing besides the image itself.
 
@@ -111,8 +131,8 @@ def query_variants(image: Image.Image) -> list[Variant]:
             working image); transparency is composited on white, 16-bit grey scaled down.
 
     Returns:
-        At most :data:`MAX_VARIANTS`, in this order: ``trimmed``, ``deframed``, ``uncropped``;
-        none for an image under :data:`MIN_SIDE` pixels on a side.
+        At most :data:`MAX_VARIANTS`, in this order: ``trimmed``, ``deframed``, ``unrotated``,
+        ``uncropped``; none for an image under :data:`MIN_SIDE` pixels on a side.
 
     Raises:
         MediaDecodeError: ``unsupported`` for a pixel mode that cannot be converted.
@@ -131,6 +151,8 @@ def query_variants(image: Image.Image) -> list[Variant]:
     if framed is not None and (trimmed is None or not _same_box(framed, trimmed, pixels.shape)):
         variants.append(Variant(VariantName.DEFRAMED, base.crop(framed)))
         picture = framed
+    if len(variants) < MAX_VARIANTS and (turned := rotation_angle(pixels)) is not None:
+        variants.append(Variant(VariantName.UNROTATED, unrotate(base, turned)))
     if len(variants) < MAX_VARIANTS:
         inner = base if picture is None else base.crop(picture)
         variants.append(Variant(VariantName.UNCROPPED, uncrop(inner, UNCROP_MARGIN)))
@@ -336,6 +358,109 @@ def deframe_box(pixels: FloatArray) -> Box | None:
     if not _keeps_enough(box, pixels.shape) or _same_box(box, (0, 0, width, height), pixels.shape):
         return None
     return box
+
+
+# Unrotate ------------------------------------------------------------------------------------
+
+_TURNS = {
+    # (side, end) whose corner triangle has its long leg along that side, for each direction:
+    # Pillow's counter-clockwise (positive) turn, and the clockwise one.
+    1.0: frozenset({("top", 0), ("bottom", 1), ("left", 1), ("right", 0)}),
+    -1.0: frozenset({("top", 1), ("bottom", 0), ("left", 0), ("right", 1)}),
+}
+
+
+def _bare_depth(bare: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Per column of ``bare`` (rows from the edge inwards), how many leading pixels are bare."""
+    covered = ~bare
+    depth: npt.NDArray[np.int64] = np.where(covered.any(axis=0), np.argmax(covered, axis=0), bare.shape[0])
+    return depth.astype(np.int64)
+
+
+def _robust_slope(depth: npt.NDArray[np.int64]) -> float:
+    """Theil-Sen slope of ``depth`` against position, on at most :data:`_SLOPE_POINTS` points."""
+    picks = np.linspace(0, len(depth) - 1, min(len(depth), _SLOPE_POINTS)).astype(np.int64)
+    x, y = picks.astype(np.float64), depth[picks].astype(np.float64)
+    dx, dy = x[None, :] - x[:, None], y[None, :] - y[:, None]
+    ahead = dx > 0
+    return float(np.median(dy[ahead] / dx[ahead]))
+
+
+def _corner_angles(bare: npt.NDArray[np.bool_]) -> dict[tuple[str, int], float]:
+    """Angle, in degrees, of each bare corner triangle measured along its long leg."""
+    sides = {"top": bare, "bottom": bare[::-1], "left": bare.T, "right": bare.T[::-1]}
+    angles: dict[tuple[str, int], float] = {}
+    for name, lines in sides.items():
+        depth = _bare_depth(lines[: max(1, lines.shape[0] // 4)])
+        for end in (0, 1):
+            run = depth if end == 0 else depth[::-1]
+            if run[0] < 1:
+                continue
+            stop = int(np.argmax(run == 0)) if (run == 0).any() else len(run)
+            if stop < _MIN_LEG or stop > 0.9 * len(run):
+                continue
+            slope = _robust_slope(run[1 : stop - 1])
+            if slope < 0 and (angle := float(np.degrees(np.arctan(-slope)))) < 45:
+                angles[(name, end)] = angle
+    return angles
+
+
+def rotation_angle(pixels: FloatArray) -> float | None:
+    """The angle a picture was turned by inside a same-size frame with bare corners, or None.
+
+    Args:
+        pixels: ``(height, width)`` grey levels.
+
+    Returns:
+        Degrees counter-clockwise, as Pillow's ``rotate`` takes them (negative: clockwise);
+        None unless at least three corner triangles, all on the same turn's legs, agree within
+        :data:`_ANGLE_AGREEMENT` on an angle in :data:`_ANGLE_RANGE`.
+    """
+    corners = np.array([pixels[0, 0], pixels[0, -1], pixels[-1, 0], pixels[-1, -1]], dtype=np.float32)
+    fill = float(np.median(corners))
+    if float(np.abs(corners - fill).max()) > _CORNER_TOLERANCE:
+        return None
+    angles = _corner_angles(np.abs(pixels - fill) <= _CORNER_TOLERANCE)
+    for sign, legs in _TURNS.items():
+        found = [angle for key, angle in angles.items() if key in legs]
+        if len(found) < 3 or len(found) < len(angles):
+            continue
+        middle = float(np.median(found))
+        if max(abs(a - middle) for a in found) <= _ANGLE_AGREEMENT and _ANGLE_RANGE[0] <= middle <= _ANGLE_RANGE[1]:
+            return sign * middle
+    return None
+
+
+def _bare_mask(width: int, height: int, degrees: float) -> npt.NDArray[np.bool_]:
+    """Pixels that a turn by ``degrees`` (Pillow's sense, same size) leaves without picture."""
+    angle = np.radians(degrees)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
+    dx, dy = xs - width / 2, ys - height / 2
+    # Where Pillow's rotate samples each output pixel from (checked against it in the tests).
+    src_x = np.cos(angle) * dx - np.sin(angle) * dy + width / 2
+    src_y = np.sin(angle) * dx + np.cos(angle) * dy + height / 2
+    mask: npt.NDArray[np.bool_] = (src_x < 0) | (src_x >= width) | (src_y < 0) | (src_y >= height)
+    return mask
+
+
+def unrotate(image: Image.Image, degrees: float) -> Image.Image:
+    """Turn a picture back by ``degrees``, its bare and lost corners filled with its mean colour.
+
+    A flat mean fill keeps the low frequencies PDQ and pHash read closer to the original's than
+    the black (or other) fill of the bare corners would.
+
+    Args:
+        image: Mode L or RGB, turned by ``degrees`` (see :func:`rotation_angle`).
+        degrees: Counter-clockwise angle the picture was turned by.
+    """
+    array = np.asarray(image, dtype=np.float32)
+    bare = _bare_mask(image.width, image.height, degrees)
+    mean = array[~bare].mean(axis=0)
+    array = array.copy()
+    array[bare] = mean
+    filled = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), image.mode)
+    fill = tuple(round(float(v)) for v in np.atleast_1d(mean))
+    return filled.rotate(-degrees, resample=Image.Resampling.BILINEAR, fillcolor=fill[0] if len(fill) == 1 else fill)
 
 
 # Uncrop --------------------------------------------------------------------------------------
