@@ -23,6 +23,7 @@ import structlog
 from core.errors import PermanentError
 from core.messages import HashSetChange, HashValue, MatchHit
 from core.store import Store
+from matcher import snapshots
 from matcher.algorithms import SPECS, HashAlgorithm, hex_to_codes, is_hex, parse_algorithm
 from matcher.base import Codes, Ids, MatchIndex
 from matcher.decision import Verdict, decide_with, relative
@@ -143,9 +144,49 @@ class Matcher:
     def _in_scope(self, name: str) -> bool:
         return self.scope is None or name in self.scope
 
+    def _basis(self, generations: dict[str, tuple[int, bool]]) -> snapshots.Basis:
+        """What indexes built now would be built from: the lists' state and this matcher's settings."""
+        return snapshots.Basis(
+            generations=generations,
+            scope=self.scope,
+            algorithms={a.value: (self.settings.index if SPECS[a].perceptual else "exact", self.radius(a))
+                        for a in HashAlgorithm},
+        )
+
     def load(self) -> None:
-        """Read the sets and build the indexes (same as :meth:`reload`)."""
+        """Load the indexes: from the ``index_dir`` snapshot if still current, else from the store.
+
+        The snapshot is current when no list in scope changed since it was saved and the index
+        settings are the same (see :mod:`matcher.snapshots`); otherwise this is :meth:`reload`.
+
+        Raises:
+            TransientError: If the store is unavailable.
+            UnknownHashSetError: If the matcher is scoped to a set the store does not hold.
+
+        """
+        if self.settings.index_dir is not None:
+            with self._changes:
+                generations = self._stored_generations()
+                found = snapshots.load(self.settings.index_dir, self._basis(generations))
+                if found is not None:
+                    algorithms = {a: HashAlgorithm(a) for a in found.indexes}
+                    built = {algo: _AlgorithmIndex(algo, self.radius(algo), found.indexes[a])
+                             for a, algo in algorithms.items()}
+                    with self._lock:
+                        self._indexes = built
+                        self._members = found.members
+                        self._generations = {n: g for n, (g, _) in generations.items()}
+                    log.info("matcher.loaded", counts=self.counts(), sets=len(generations), source="snapshot")
+                    return
         self.reload()
+
+    def _stored_generations(self) -> dict[str, tuple[int, bool]]:
+        generations = {n: g for n, g in set_generations(self.store).items() if self._in_scope(n)}
+        if self.scope is not None:
+            missing = sorted(self.scope - set(generations))
+            if missing:
+                raise UnknownHashSetError(missing[0])
+        return generations
 
     def reload(self) -> None:
         """Rebuild every index from the store and swap it in; matching goes on meanwhile.
@@ -158,11 +199,8 @@ class Matcher:
         with self._changes:
             # Generations first: the entries read after them are at least that new, and a
             # change announced meanwhile is applied again harmlessly (adds replace, removes ignore).
-            generations = {n: g for n, (g, _) in set_generations(self.store).items() if self._in_scope(n)}
-            if self.scope is not None:
-                missing = sorted(self.scope - set(generations))
-                if missing:
-                    raise UnknownHashSetError(missing[0])
+            stored = self._stored_generations()
+            generations = {n: g for n, (g, _) in stored.items()}
             loaded = _Loaded()
             for rows in self._rows():
                 loaded.add(rows)
@@ -175,10 +213,11 @@ class Matcher:
                 self._indexes = built
                 self._members = loaded.member_ids()
                 self._generations = generations
+                members = self._members
             if self.settings.index_dir is not None:
-                for algo, held in built.items():
-                    held.index.save(self.settings.index_dir / algo.value)
-        log.info("matcher.loaded", counts=self.counts(), sets=len(generations))
+                snapshots.save(self.settings.index_dir, self._basis(stored),
+                               {a.value: held.index for a, held in built.items()}, members)
+        log.info("matcher.loaded", counts=self.counts(), sets=len(generations), source="store")
 
     # Changes ------------------------------------------------------------------------------
 

@@ -79,9 +79,10 @@ class MatcherSettings(Section):
     index_dir: Path | None = Field(
         default=None,
         description=(
-            "Folder where the built indexes are saved after each full reload (FAISS file plus "
-            "JSON sidecar per algorithm); empty keeps them in memory only. The store stays the "
-            "source of truth."
+            "Folder where the built indexes are saved after each full reload (a snapshot: FAISS file "
+            "or arrays plus JSON sidecar per algorithm, and a manifest); at start a replica loads the "
+            "snapshot instead of rebuilding when no list changed since and the index settings are the "
+            "same. Empty keeps indexes in memory only. The store stays the source of truth."
         ),
     )
     replica_id: str = Field(

@@ -245,9 +245,10 @@ def test_reload_saves_indexes_when_a_folder_is_set(store: Store, tmp_path: Path)
     import_entries(store, "s", [ListEntry(PDQ, "pdq"), ListEntry(md5("x"), "md5")])
     matcher = Matcher(store, MatcherSettings(index_dir=tmp_path / "idx"))
     matcher.reload()
-    pdq_index = load_index(tmp_path / "idx" / "pdq")
+    (folder,) = (tmp_path / "idx").glob("snapshot-*")
+    pdq_index = load_index(folder / "pdq")
     assert len(pdq_index) == 1
-    assert len(load_index(tmp_path / "idx" / "md5")) == 1
+    assert len(load_index(folder / "md5")) == 1
 
 
 def test_match_is_consistent_while_reloading(store: Store) -> None:
