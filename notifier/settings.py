@@ -66,6 +66,13 @@ class NotifierSettings(Section):
     max_attempts: int = Field(
         default=48, ge=1, description="Attempts before a transiently failing delivery counts as failed (escalates)."
     )
+    bounce_maildir: Path | None = Field(
+        default=None,
+        description=(
+            "Maildir folder the sender's bounce mailbox is delivered to; a notifier worker reads it on every "
+            "tick and escalates notices whose delivery failed for good (DSN, RFC 3464). Empty: not read."
+        ),
+    )
 
     # Follow-up
     recheck_every_s: float = Field(

@@ -49,6 +49,8 @@ from core.store.models import (
 )
 from notifier import xarf
 from notifier.base import NoticeChannel, RenderedNotice
+from notifier.bounces import BounceSummary
+from notifier.bounces import collect as collect_bounces
 from notifier.channels import EMAIL_CHANNELS, WebhookChannel
 from notifier.hosting import HostingLookup, notice_language
 from notifier.render import NoticeContext, NoticeRole, render_notice
@@ -603,7 +605,14 @@ class NotifierStage:
         return [notice_id for delivery_id, notice_id in pending if self._deliver(delivery_id)]
 
     def tick(self) -> list[str]:
-        """The periodic job of a running notifier: send what is due, then ask for due rechecks."""
+        """The periodic job of a running notifier: read bounces, send what is due, ask for due rechecks."""
+        self.collect_bounces()
         sent = self.flush()
         self.schedule_rechecks()
         return sent
+
+    def collect_bounces(self) -> BounceSummary | None:
+        """Read the bounce Maildir of the settings, if one is set (see :mod:`notifier.bounces`)."""
+        if self.settings.bounce_maildir is None:
+            return None
+        return collect_bounces(self.settings.bounce_maildir, self.store, self.record_bounce)

@@ -160,9 +160,11 @@ main.add_command(scan)
 main.add_command(lookup)
 
 
+from orbweaver.cli_report import bounces as _bounces  # noqa: E402
 from orbweaver.cli_report import report as _report  # noqa: E402 - commands of other modules join the group here
 
 main.add_command(_report)
+main.add_command(_bounces)
 cli_web.register(main)
 from orbweaver.cli_campaign import campaign, crawl  # noqa: E402  # registered below, after main exists
 

@@ -55,3 +55,44 @@ def removal(config_path: Path | None, as_json_flag: bool) -> None:
                           _hours(row.p90_hours), _hours(row.fastest_hours), _hours(row.slowest_hours),
                           str(row.still_open), _hours(row.oldest_open_hours), str(row.removed_before_notice))
         console.print(table)
+
+
+@click.command("bounces")
+@CONFIG_OPTION
+@click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Maildir of the bounce mailbox (default: [notifier] bounce_maildir).")
+@click.option("--json", "as_json_flag", is_flag=True, help="Print what was done as JSON.")
+def bounces(config_path: Path | None, maildir: Path | None, as_json_flag: bool) -> None:
+    """Read bounced notices from a Maildir and escalate them, as a running notifier worker does each tick.
+
+    Each message read moves to a sub-folder by outcome (orbweaver-bounced, -delayed, -unmatched).
+    """
+    from core.logging import configure
+    from notifier.bounces import collect
+    from notifier.stage import NotifierStage
+    from orbweaver.runtime import Runtime, StageName, build_stage
+    from orbweaver.settings import load_settings
+
+    settings = load_settings(config_path)
+    configure(settings.core.log_level, settings.core.log_format)
+    folder = maildir or settings.notifier.bounce_maildir
+    if folder is None:
+        raise click.UsageError("no Maildir: pass --maildir or set [notifier] bounce_maildir")
+    rt = Runtime.open(settings)
+    try:
+        stage = build_stage(StageName.NOTIFIER, rt)
+        assert isinstance(stage, NotifierStage)
+        summary = collect(folder, rt.store, stage.record_bounce)
+    finally:
+        rt.close()
+    if as_json_flag:
+        click.echo(json.dumps({"read": summary.read, "by_outcome": summary.by_outcome,
+                               "bounced_notices": summary.bounced_notices, "escalated_to": summary.escalated_to},
+                              sort_keys=True))
+        return
+    click.echo(f"read {summary.read}: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.by_outcome.items()))
+               if summary.read else "no messages")
+    for notice in summary.bounced_notices:
+        click.echo(f"bounced: {notice}")
+    for name in summary.escalated_to:
+        click.echo(f"escalated to: {name}")
