@@ -22,6 +22,7 @@ decision lifts the pause or withdraws the item.
 
 from __future__ import annotations
 
+import mailbox
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -606,7 +607,11 @@ class NotifierStage:
 
     def tick(self) -> list[str]:
         """The periodic job of a running notifier: read bounces, send what is due, ask for due rechecks."""
-        self.collect_bounces()
+        try:
+            self.collect_bounces()
+        except (OSError, mailbox.Error) as exc:
+            # An unreadable bounce folder must not stop notices from going out.
+            log.error("notifier.bounces_unreadable", maildir=str(self.settings.bounce_maildir), error=str(exc))
         sent = self.flush()
         self.schedule_rechecks()
         return sent

@@ -184,3 +184,13 @@ def test_collect_keeps_every_message(tmp_path: Path) -> None:
     deliver(tmp_path / "box", "Subject: one\n\n1\n", "Subject: two\n\n2\n")
     summary = collect(tmp_path / "box", store, lambda notice, reason: pytest.fail("nothing bounced"))
     assert summary.read == 2 and folder_counts(tmp_path / "box")["orbweaver-unmatched"] == 2
+
+
+def test_an_unreadable_bounce_folder_does_not_stop_sending(
+    sent: tuple[NotifierStage, Store, str, str], tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    stage, _store, _notice, _headers = sent
+    (tmp_path / "bounces").write_text("a file where the Maildir should be")
+    stage.handle(confirmed("http://files.site.test/b.jpg"))
+    assert len(stage.tick()) == 1
+    assert len(smtp_server.received) == 2
