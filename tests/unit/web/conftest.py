@@ -85,9 +85,9 @@ def make_settings(tmp_path: Path, **web: Any) -> Settings:
                                     "web": {**FAST_ARGON2, **web}})
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    settings = make_settings(tmp_path)
+def make_env(tmp_path: Path, **web: Any) -> Iterator[Env]:
+    """An app over a fresh store, bus and blob folder, with these web settings; closed when resumed."""
+    settings = make_settings(tmp_path, **web)
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate()
     bus = EmbeddedBus(tmp_path / "bus.db")
@@ -98,3 +98,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
               stage=ReviewStage(bus, store, settings.review))
     bus.close()
     store.dispose()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    yield from make_env(tmp_path)

@@ -17,39 +17,25 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core.blobs import LocalBlobStore
-from core.bus.embedded import EmbeddedBus
 from core.messages import Topic
-from core.store import Store
 from core.store.models import AuditEvent, Match, Media, ReviewItem, Sighting
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries, set_enabled
 from matcher.lists import ListEntry
-from review.stage import ReviewStage
-from tests.unit.web.conftest import Env, FakeClock, make_settings
+from tests.unit.web.conftest import Env, FakeClock, make_env
 from tests.unit.web.seed import flip_bits, image
 from web.api import AUDIT_ACTION, TokenBuckets
-from web.app import create_app
 from web.auth import Role
 
 
-def make_env(tmp_path: Path, **web: Any) -> Iterator[Env]:
-    settings = make_settings(tmp_path, **{"api_lists_check_s": 0, **web})
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    store.migrate()
-    bus = EmbeddedBus(tmp_path / "bus.db")
-    blobs = LocalBlobStore(tmp_path / "blobs")
-    clock = FakeClock()
-    app = create_app(settings, store=store, bus=bus, blobs=blobs, clock=clock)
-    yield Env(app=app, store=store, bus=bus, blobs=blobs, clock=clock, settings=settings,
-              stage=ReviewStage(bus, store, settings.review))
-    bus.close()
-    store.dispose()
+def api_env(tmp_path: Path, **web: Any) -> Iterator[Env]:
+    """The web test app with list changes checked on every API call."""
+    return make_env(tmp_path, **{"api_lists_check_s": 0, **web})
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Env]:
-    yield from make_env(tmp_path)
+    yield from api_env(tmp_path)
 
 
 def token(env: Env, name: str = "acme", role: Role = Role.HASH_CHECK) -> dict[str, str]:
@@ -139,7 +125,7 @@ def test_malformed_requests_are_refused_with_a_clear_422(api: Env) -> None:
 
 
 def test_batches_over_the_limit_get_422_and_bodies_over_the_limit_413(tmp_path: Path) -> None:
-    for env in make_env(tmp_path, api_max_batch=3, api_max_request_bytes=2048):
+    for env in api_env(tmp_path, api_max_batch=3, api_max_request_bytes=2048):
         client, auth = env.client(), token(env)
         ok = client.post("/v1/hashes", headers=auth, json={"items": [{"algorithm": "md5", "hash": "0" * 32}] * 3})
         assert ok.status_code == 200
@@ -164,7 +150,7 @@ def test_batches_over_the_limit_get_422_and_bodies_over_the_limit_413(tmp_path: 
 
 
 def test_each_token_has_its_own_rate_limit_with_retry_after(tmp_path: Path) -> None:
-    for env in make_env(tmp_path, api_burst=2, api_rate_per_minute=30):
+    for env in api_env(tmp_path, api_burst=2, api_rate_per_minute=30):
         client, first, second = env.client(), token(env, "acme"), token(env, "globex")
         body = {"items": [{"algorithm": "md5", "hash": "0" * 32}]}
         assert [client.post("/v1/hashes", headers=first, json=body).status_code for _ in range(2)] == [200, 200]
@@ -288,7 +274,7 @@ def test_corrupt_media_listed_by_md5_still_matches(api: Env) -> None:
 
 
 def test_malformed_and_oversized_uploads_are_refused(tmp_path: Path) -> None:
-    for env in make_env(tmp_path, api_max_media_items=2, api_max_media_bytes=200_000):
+    for env in api_env(tmp_path, api_max_media_items=2, api_max_media_bytes=200_000):
         client, auth = env.client(), token(env)
         assert client.post("/v1/media", headers=auth, content=b"").status_code == 422
         three = [("file", (f"{i}.jpg", image(i), "image/jpeg")) for i in range(3)]
