@@ -169,9 +169,8 @@ class Matcher:
                 generations = self._stored_generations()
                 found = snapshots.load(self.settings.index_dir, self._basis(generations))
                 if found is not None:
-                    algorithms = {a: HashAlgorithm(a) for a in found.indexes}
-                    built = {algo: _AlgorithmIndex(algo, self.radius(algo), found.indexes[a])
-                             for a, algo in algorithms.items()}
+                    built = {algo: _AlgorithmIndex(algo, self.radius(algo), index)
+                             for algo, index in ((HashAlgorithm(a), i) for a, i in found.indexes.items())}
                     with self._lock:
                         self._indexes = built
                         self._members = found.members
@@ -209,11 +208,11 @@ class Matcher:
                 held = self._new_index(algo)
                 held.index.build(*loaded.arrays(algo))
                 built[algo] = held
+            members = loaded.member_ids()
             with self._lock:
                 self._indexes = built
-                self._members = loaded.member_ids()
+                self._members = members
                 self._generations = generations
-                members = self._members
             if self.settings.index_dir is not None:
                 snapshots.save(self.settings.index_dir, self._basis(stored),
                                {a.value: held.index for a, held in built.items()}, members)

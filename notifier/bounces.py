@@ -157,11 +157,10 @@ def collect(
             message = box.get_message(key)
         except (KeyError, FileNotFoundError):
             continue  # another reader took it first
-        outcome, notice = _judge(message, store)
-        if outcome is Outcome.BOUNCED and notice is not None:
-            report = delivery_report(message)
-            reason = f"bounce: {report.reason}" if report is not None else "bounce"
-            summary.escalated_to.extend(record_bounce(notice, reason))
+        report = delivery_report(message)
+        outcome, notice = _judge(report, store)
+        if outcome is Outcome.BOUNCED and notice is not None and report is not None:
+            summary.escalated_to.extend(record_bounce(notice, f"bounce: {report.reason}"))
             summary.bounced_notices.append(notice)
         folders[outcome].add(message)
         box.remove(key)
@@ -171,8 +170,7 @@ def collect(
     return summary
 
 
-def _judge(message: mailbox.MaildirMessage, store: Store) -> tuple[Outcome, str | None]:
-    report = delivery_report(message)
+def _judge(report: DeliveryReport | None, store: Store) -> tuple[Outcome, str | None]:
     if report is None:
         return Outcome.UNMATCHED, None
     notice = notice_for(store, report.message_ids)
