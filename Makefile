@@ -1,41 +1,53 @@
-# The two commands of the README. Everything they need is installed by them.
+# The two commands of the README. Everything they need is installed by them, from the lock files in
+# requirements/ (every dependency pinned; `make lock` regenerates them from pyproject.toml's ranges).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# A stamp per profile, named after the lock and pyproject it installed: a changed lock reinstalls.
+stamp   = $(VENV)/.installed-$(1)-$(shell cat requirements/$(1).txt pyproject.toml | sha1sum | cut -c1-12)
+# --no-deps: the lock is complete, so pip resolves nothing and installs exactly what it names.
+install = $(BIN)/pip install -qq --no-deps -r requirements/$(1).txt \
+	&& $(BIN)/pip install -qq --no-deps --no-build-isolation -e . \
+	&& $(BIN)/pip check >/dev/null \
+	&& rm -f $(VENV)/.installed-$(1)-* && touch $(call stamp,$(1))
 
-.PHONY: demo test venv lint typecheck clean bench
+.PHONY: demo test venv venv-test lint typecheck clean bench lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[test]"
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+$(call stamp,demo): $(BIN)/python requirements/demo.txt pyproject.toml
+	$(call install,demo)
 
-venv: $(STAMP)
+$(call stamp,test): $(BIN)/python requirements/test.txt pyproject.toml
+	$(call install,test)
 
-## make demo: create .venv, install, run the demo on the embedded default (no servers).
+venv: $(call stamp,demo)
+venv-test: $(call stamp,test)
+
+## make demo: create .venv, install what the demo needs (requirements/demo.txt), run it on the embedded default.
 demo: venv
 	$(BIN)/orbweaver demo
 
-## make test: install what the tests need, make sure the real servers are available, run pytest.
-test: venv
+## make test: install the test tooling too (requirements/test.txt), make sure the real servers are there, run the checks.
+test: venv-test
 	bash scripts/ensure-test-servers.sh
 	$(BIN)/ruff check core crawler hashing matcher review notifier web orbweaver tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+## make lock: re-resolve requirements/*.txt from pyproject.toml (after changing a dependency, or to upgrade).
+lock:
+	bash scripts/lock.sh
+
 ## make bench: build the benchmark corpus if missing, then run every benchmark (results in benchmarks/results/).
-bench: venv
-	$(BIN)/pip install --quiet -e ".[test,bench]"
-	$(BIN)/pip install --quiet --no-deps "perception==0.9.3"
+bench: venv-test
+	$(call install,bench)
+	$(BIN)/pip install -qq --no-deps "perception==0.9.3"
 	$(BIN)/python -m benchmarks.run
 
-lint: venv
+lint: venv-test
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) demo-output .orbweaver .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock demo-output .orbweaver .pytest_cache .mypy_cache .ruff_cache

@@ -394,17 +394,11 @@ def _charset_of(content_type: str | None) -> str | None:
     return None
 
 
-def _guess_encoding(data: bytes) -> str:
-    # Only reached when neither a BOM, the header nor a <meta> names a charset.
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
-
-
 def decode_html(body: bytes, content_type: str | None = None, encoding: str | None = None) -> str:
     """Text of an HTML body: BOM, then ``encoding`` or the Content-Type charset, then ``<meta>``, then a guess.
+
+    The guess is w3lib's, a browser's: UTF-8 where the bytes are valid UTF-8, else the legacy encoding
+    the bytes look like (windows-1252 for Western text).
 
     Undecodable bytes become U+FFFD; this never raises.
     """
@@ -413,7 +407,7 @@ def decode_html(body: bytes, content_type: str | None = None, encoding: str | No
         with contextlib.suppress(LookupError):
             header = f"text/html; charset={codecs.lookup(encoding).name}"
     try:
-        _name, text = html_to_unicode(header, body, auto_detect_fun=_guess_encoding)
+        _name, text = html_to_unicode(header, body)
     except (LookupError, ValueError, TypeError):
         return body.decode("utf-8", "replace")
     return text
