@@ -14,20 +14,22 @@ install = $(BIN)/pip install -qq --no-deps -r requirements/$(1).txt \
 .PHONY: demo test venv venv-test lint typecheck clean bench lock
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV)
 
 $(call stamp,demo): $(BIN)/python requirements/demo.txt pyproject.toml
-	$(call install,demo)
+	@echo "Installing the demo's dependencies into $(VENV) from requirements/demo.txt (once; about 1.5 min)..."
+	@$(call install,demo)
 
 $(call stamp,test): $(BIN)/python requirements/test.txt pyproject.toml
-	$(call install,test)
+	@echo "Installing the test tooling into $(VENV) from requirements/test.txt (once; about 1.5 min)..."
+	@$(call install,test)
 
 venv: $(call stamp,demo)
 venv-test: $(call stamp,test)
 
 ## make demo: create .venv, install what the demo needs (requirements/demo.txt), run it on the embedded default.
 demo: venv
-	$(BIN)/orbweaver demo
+	@$(BIN)/orbweaver demo
 
 ## make test: install the test tooling too (requirements/test.txt), make sure the real servers are there, run the checks.
 test: venv-test

@@ -81,9 +81,17 @@ def migrate(config_path: Path | None) -> None:
 @click.option("--images", default=1000, show_default=True, help="Background images in the generated site.")
 @click.option("--planted", default=40, show_default=True, help="Altered copies of known images to plant.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the generated site.")
+@click.option("--verbose", is_flag=True, help="Show the structured log live too (it always goes to the log file).")
 def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: Path, pages: int, images: int,
-         planted: int, seed: int) -> None:
-    """Run the whole pipeline against a generated local website of benign images."""
+         planted: int, seed: int, verbose: bool) -> None:
+    """Run the whole pipeline against a generated local website of benign images.
+
+    The terminal shows progress and the summary; every stage's structured log goes to
+    ``<workdir>/orbweaver-demo.log`` (JSON lines), and ``--verbose`` shows it live as well.
+    """
+    import shutil
+
+    from core.logging import configure
     from orbweaver.demo.run import run_demo, summary_table
 
     workdir = workdir.resolve()
@@ -95,11 +103,18 @@ def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: 
     if bus_url:
         overrides["core"]["bus"] = bus_url
     settings = _load(config_path, overrides)
+    # The folder is emptied here rather than in run_demo, so the log file opened next survives the run.
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    log_file = workdir / "orbweaver-demo.log"
+    configure(settings.core.log_level, settings.core.log_format, log_file=log_file, echo=verbose)
     console = Console(stderr=True)
+    # soft_wrap: a path is printed whole, to be copied, never broken over lines.
+    console.print(f"Log: [bold]{log_file}[/]" + ("" if verbose else " (--verbose to show it here)"), soft_wrap=True)
     summary = run_demo(settings, workdir, pages=pages, images=images, known=max(planted, 1), planted=planted,
-                       seed=seed, console=console)
+                       seed=seed, console=console, fresh=False)
     console.print(summary_table(summary))
-    console.print(f"Notices written to [bold]{summary.outbox}[/]")
+    console.print(f"Notices written to [bold]{summary.outbox}[/]", soft_wrap=True)
     if as_json:
         from dataclasses import asdict
 

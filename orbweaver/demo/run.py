@@ -14,9 +14,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -252,10 +253,22 @@ def run_demo(
 
 
 def summary_table(summary: DemoSummary) -> Table:
-    """The summary as a rich table."""
-    table = Table(title="orbweaver demo", show_header=True)
+    """The summary as a compact rich table (the JSON form has every field on its own)."""
+    table = Table(title="orbweaver demo", show_header=False, box=box.SIMPLE)
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key, value in asdict(summary).items():
-        table.add_row(key.replace("_", " "), str(value))
+    unreadable = f" ({summary.media_errors:,} unreadable)" if summary.media_errors else ""
+    rows = [
+        ("pages crawled", f"{summary.pages:,}"),
+        ("media hashed", f"{summary.media:,}{unreadable}"),
+        ("time, speed", f"{summary.seconds:.1f} s, {summary.media_per_second:.1f} media/s"),
+        ("matches", f"{summary.matches:,}: {summary.auto_confirmed:,} auto-confirmed, "
+                    f"{summary.queued_for_review:,} for analysts"),
+        ("planted copies found", f"{summary.matched_planted:,} of {summary.planted:,}"),
+        ("false matches", f"{summary.false_matches:,}"),
+        ("notices sent", f"{summary.notices:,}"),
+        ("bus", summary.bus),
+    ]
+    for row in rows:
+        table.add_row(*row)
     return table

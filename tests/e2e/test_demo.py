@@ -35,6 +35,13 @@ def test_demo_command_on_the_embedded_bus(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=600, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-4000:]
+    # A quiet terminal: progress and the summary on one screen, the structured log in a file.
+    log_file = workdir / "orbweaver-demo.log"
+    assert str(log_file) in result.stderr
+    assert len(result.stderr.splitlines()) <= 40, result.stderr
+    assert '"event"' not in result.stderr
+    logged = [json.loads(line)["event"] for line in log_file.read_text(encoding="utf-8").splitlines()]
+    assert logged.count("stage.start") == 4 and "notifier.notice_sent" in logged
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["planted"] == 12
     assert summary["matched_planted"] == summary["planted"]
