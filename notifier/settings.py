@@ -46,6 +46,18 @@ class NotifierSettings(Section):
         default=None, description="Operator-maintained provider directory (TOML) loaded at start."
     )
     attach_xarf: bool = Field(default=True, description="Attach an X-ARF v4 content/csam report per item to e-mails.")
+    # X-ARF names two parties: the reporter (whose complaint it is: the operator, from operator_name and
+    # the From: address) and the sender (who transmits it), which differs only when a service files
+    # the reports on the operator's behalf; hence only the sender can be set apart.
+    xarf_sender_org: str | None = Field(
+        default=None, max_length=200, description="X-ARF sender organisation; empty: operator_name."
+    )
+    xarf_sender_contact: str | None = Field(
+        default=None, description="X-ARF sender e-mail address; empty: the address in sender (From:)."
+    )
+    xarf_sender_domain: str | None = Field(
+        default=None, description="X-ARF sender domain; empty: the domain of the sender's contact address."
+    )
 
     # Delivery channels
     smtp_host: str | None = Field(default=None, description="SMTP server of the smtp channel.")

@@ -140,6 +140,8 @@ class NotifierStage:
             self.email_channel = email[0] if email else None
         self.clock = clock
         self.hosting = hosting or HostingLookup(hotline_policy=settings.hotline_policy)
+        # At start: settings that cannot name the reports' parties are a ConfigError, not failed notices.
+        self.xarf_parties = xarf.parties(settings)
 
     @property
     def channel(self) -> NoticeChannel:
@@ -372,8 +374,8 @@ class NotifierStage:
         if len(host_names) == 1:
             host_row = s.get(Provider, next(iter(host_names)))
             hosting_name = host_row.name if host_row is not None and host_row.kind != "unresolved" else None
-        reports = xarf.reports(notice, items, reporter_org=self.settings.operator_name, sender=self.settings.sender,
-                               hosting_provider=hosting_name)
+        reporter, sender = self.xarf_parties
+        reports = xarf.reports(notice, items, reporter=reporter, sender=sender, hosting_provider=hosting_name)
         data = {
             "notice_id": notice.id,
             "role": notice.role,

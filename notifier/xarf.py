@@ -2,32 +2,139 @@
 
 X-ARF v4 reports one incident per report, so a notice listing several items carries several
 reports. They hold URLs, hashes, times and classifications; the only evidence item is a short
-text summary of the hash match. Every report is validated against ``schemas/`` before it is sent.
+text summary of the hash match. Every report is validated against the released X-ARF 4.0.0
+schemas vendored in ``schemas/v4/`` (see ``schemas/README.md``) before it is sent.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import ipaddress
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from core.errors import PermanentError
+from core.errors import ConfigError, PermanentError
 from core.messages import Classification
 from core.optional import require
 from core.store.models import Notice, NoticeItem
+from notifier.settings import NotifierSettings
 
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "xarf-v4-content-csam.schema.json"
+SCHEMA_DIR = Path(__file__).parent / "schemas" / "v4"
+SCHEMA_FILES = ("xarf-core.json", "types/content-base.json", "types/content-csam.json")
+"""The vendored schemas, relative to ``SCHEMA_DIR``: content-csam and everything it refers to."""
+CSAM_SCHEMA_ID = "https://xarf.org/schemas/v4/types/content-csam.json"
 XARF_VERSION = "4.0.0"
+"""The release the vendored schemas come from."""
 _DOMAIN = re.compile(r"^([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}$")
 _TAG_PART = re.compile(r"[^a-z0-9_]+")
+
+
+class XarfClassification(StrEnum):
+    """X-ARF's ``classification`` of a csam report: INTERPOL's baseline, or an industry category.
+
+    The categories are A (prepubescent) or B (pubescent), 1 (sex act) or 2 (lascivious exhibition).
+    """
+
+    BASELINE = "baseline"
+    A1 = "A1"
+    A2 = "A2"
+    B1 = "B1"
+    B2 = "B2"
+
+
+class XarfDetectionMethod(StrEnum):
+    """X-ARF's ``detection_method`` of a csam report."""
+
+    HASH_MATCH = "hash_match"
+    AI_DETECTION = "ai_detection"
+    MANUAL_REVIEW = "manual_review"
+    USER_REPORT = "user_report"
+    AUTOMATED_SCAN = "automated_scan"
+
+
+XARF_CLASSIFICATION: Final[Mapping[Classification, XarfClassification | None]] = MappingProxyType({
+    Classification.BASELINE_CSAM: XarfClassification.BASELINE,
+    # orbweaver's review records legality, not the victim's age group or the act, so the other
+    # actionable classes cannot name A1..B2 from facts. They take B2, the least severe category,
+    # so that a report never overstates; the exact orbweaver class travels with it in the tag
+    # orbweaver_class:<class> and in the description.
+    Classification.NATIONALLY_ILLEGAL: XarfClassification.B2,
+    Classification.HARMFUL_ABUSIVE: XarfClassification.B2,
+    # Not actionable: such an item never reaches a notice, so a report of one is a defect.
+    Classification.NOT_CSAM: None,
+    Classification.UNABLE_TO_ASSESS: None,
+})
+"""orbweaver classification -> X-ARF classification: the one table (shown in the README's Notices)."""
+
+DETECTION_METHOD: Final = XarfDetectionMethod.HASH_MATCH
+"""Every orbweaver match is a hash-list match, exact (SHA-256) or perceptual (PDQ, pHash) alike."""
+
+
+def xarf_classification(value: str) -> XarfClassification:
+    """X-ARF's classification for an orbweaver one.
+
+    Raises:
+        PermanentError: If ``value`` is not actionable or not a known classification.
+
+    """
+    try:
+        mapped = XARF_CLASSIFICATION[Classification(value)]
+    except ValueError:
+        mapped = None
+    if mapped is None:
+        raise PermanentError(f"no X-ARF classification for orbweaver classification {value!r}")
+    return mapped
+
+
+@dataclass(frozen=True)
+class Party:
+    """An X-ARF ``reporter`` or ``sender``: organisation, contact address, domain."""
+
+    org: str
+    contact: str
+    domain: str
+
+    def as_json(self) -> dict[str, str]:
+        """The party as X-ARF's ``contact_info`` object."""
+        return {"org": self.org[:200], "contact": self.contact, "domain": self.domain}
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def parties(settings: NotifierSettings) -> tuple[Party, Party]:
+    """The reporter (the operator) and the sender of the reports, from the notifier settings.
+
+    Raises:
+        ConfigError: If no contact address or domain can be had from them.
+
+    """
+    address = parseaddr(settings.sender)[1]
+    if "@" not in address or not _domain_of(address):
+        raise ConfigError(f"[notifier] sender has no e-mail address for X-ARF reports: {settings.sender!r}")
+    reporter = Party(org=settings.operator_name, contact=address, domain=_domain_of(address))
+    contact = settings.xarf_sender_contact or address
+    if "@" not in contact or not _domain_of(contact):
+        raise ConfigError(f"[notifier] xarf_sender_contact is not an e-mail address: {contact!r}")
+    sender = Party(
+        org=settings.xarf_sender_org or settings.operator_name,
+        contact=contact,
+        domain=(settings.xarf_sender_domain or _domain_of(contact)).lower(),
+    )
+    return reporter, sender
 
 
 def _iso(value: datetime) -> str:
@@ -36,6 +143,15 @@ def _iso(value: datetime) -> str:
 
 def _tag(namespace: str, value: str) -> str:
     return f"{namespace}:{_TAG_PART.sub('_', value.lower()).strip('_') or 'none'}"
+
+
+def _port(url: str) -> int | None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
 def report_id(notice_id: str, item_id: int) -> str:
@@ -47,12 +163,21 @@ def build_report(
     notice: Notice,
     item: NoticeItem,
     *,
-    reporter_org: str,
-    reporter_contact: str,
+    reporter: Party,
+    sender: Party,
     hosting_provider: str | None = None,
 ) -> dict[str, Any]:
-    """One item's X-ARF v4 content/csam report (not yet validated)."""
+    """One item's X-ARF v4 content/csam report (not yet validated).
+
+    Raises:
+        PermanentError: If the item's classification has no X-ARF classification.
+
+    """
     host = (urlsplit(item.media_url).hostname or item.host or "").lower()
+    hash_values = {"sha256": item.sha256.lower()}
+    if item.pdq:
+        # Not among the names X-ARF lists (md5, sha1, sha256, photodna); it allows others.
+        hash_values["pdq"] = item.pdq.lower()
     summary = (
         f"Hash match. sha256={item.sha256} pdq={item.pdq or '-'} classification={item.classification} "
         f"evidence={notice.id}/{item.id}. This report contains no media."
@@ -61,32 +186,39 @@ def build_report(
         "xarf_version": XARF_VERSION,
         "report_id": report_id(notice.id, item.id),
         "timestamp": _iso(item.first_seen),
-        "reporter": {"org": reporter_org[:200], "contact": reporter_contact, "type": "automated"},
+        "reporter": reporter.as_json(),
+        "sender": sender.as_json(),
+        # The spec asks for the abuse source's IP or domain: the IP the crawler fetched it from, if known.
         "source_identifier": item.resolved_ip or host,
-        "class": "content",
+        "category": "content",
         "type": "csam",
         "url": item.media_url,
+        "classification": str(xarf_classification(item.classification)),
+        "detection_method": str(DETECTION_METHOD),
+        "media_type": "image",
+        "hash_values": hash_values,
+        "content_removed": item.removed_at is not None,
         "evidence_source": "crawler",
         "verified_at": _iso(item.last_seen),
         "verification_method": "automated_crawler",
-        "detection_method": "hash_match",
-        "media_type": "image",
-        "file_hash": {"sha256": item.sha256.lower()},
         "description": (f"Known child sexual abuse material found at this URL (page {item.page_url}); "
-                        f"notice {notice.id}.")[:1000],
+                        f"orbweaver classification {item.classification}; notice {notice.id}.")[:1000],
         "tags": [_tag("orbweaver_notice", notice.id), _tag("orbweaver_class", item.classification)],
         "confidence": 1.0,
         "evidence": [{
             "content_type": "text/plain",
             "description": "Hash match summary (no media)",
             "payload": base64.b64encode(summary).decode("ascii"),
+            "hash": f"sha256:{hashlib.sha256(summary).hexdigest()}",
             "size": len(summary),
         }],
     }
+    port = _port(item.media_url)
+    if port is not None:
+        report["source_port"] = port
+    # X-ARF's domain pattern has no room for IP literals or punycode labels (xn--); those go without.
     if _DOMAIN.match(host):
         report["domain"] = host
-    if item.classification == Classification.BASELINE_CSAM:
-        report["classification"] = "baseline"
     if item.country:
         report["country_code"] = item.country.upper()
     if hosting_provider:
@@ -99,36 +231,58 @@ def build_report(
 @lru_cache(maxsize=1)
 def _validator() -> Any:
     jsonschema = require("jsonschema", "notifier")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    referencing = require("referencing", "notifier")
+    resources = []
+    for name in SCHEMA_FILES:
+        schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(schema)
+        resources.append((schema["$id"], referencing.jsonschema.DRAFT202012.create_resource(schema)))
+    # Only these resources: a $ref to anything else fails instead of going to the network.
+    registry = referencing.Registry().with_resources(resources)
+    return jsonschema.Draft202012Validator(
+        {"$ref": CSAM_SCHEMA_ID}, registry=registry, format_checker=jsonschema.FormatChecker()
+    )
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def validate(report: dict[str, Any]) -> None:
-    """Check one report against the X-ARF v4 content/csam schema.
+    """Check one report against the vendored X-ARF 4.0.0 content/csam schema.
 
     Raises:
-        PermanentError: If it does not validate (the reason lists the first problems).
+        PermanentError: If it does not validate (the reason names the first problem).
 
     """
-    errors = sorted(_validator().iter_errors(report), key=lambda e: list(e.path))
     url = urlsplit(str(report.get("url", "")))
     if url.scheme not in ("http", "https") or not url.netloc:
         raise PermanentError(f"X-ARF report url is not an absolute http(s) URL: {report.get('url')!r}")
-    if errors:
-        raise PermanentError("X-ARF report invalid: " + "; ".join(
-            f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5]))
+    source = str(report.get("source_identifier", ""))
+    if source and not (_is_address(source) or source == (url.hostname or "").lower()):
+        raise PermanentError(f"X-ARF report source_identifier {source!r} is neither an IP nor the URL's host")
+    first = min(_validator().iter_errors(report), key=lambda e: (list(map(str, e.path)), e.message), default=None)
+    if first is not None:
+        where = "/".join(map(str, first.path)) or "(root)"
+        raise PermanentError(f"X-ARF report invalid: {where}: {first.message}")
 
 
 def reports(
-    notice: Notice, items: Sequence[NoticeItem], *, reporter_org: str, sender: str, hosting_provider: str | None
+    notice: Notice, items: Sequence[NoticeItem], *, reporter: Party, sender: Party, hosting_provider: str | None
 ) -> list[dict[str, Any]]:
-    """Validated reports for every item of a notice."""
-    contact = parseaddr(sender)[1] or "notices@orbweaver.invalid"
+    """Validated reports for every item of a notice.
+
+    Raises:
+        PermanentError: If any item's report does not validate.
+
+    """
     out = []
     for item in items:
-        report = build_report(notice, item, reporter_org=reporter_org, reporter_contact=contact,
-                              hosting_provider=hosting_provider)
+        report = build_report(notice, item, reporter=reporter, sender=sender, hosting_provider=hosting_provider)
         validate(report)
         out.append(report)
     return out

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
 from core.store.models import Delivery, Notice, NoticeRecipient
-from notifier import xarf
 from notifier.base import NoticeChannel, Receipt, RenderedNotice
 from notifier.channels import SmtpChannel, WebhookChannel, build_channels, message_id
 from notifier.hosting import HostingLookup, HotlineRecord
@@ -29,6 +28,7 @@ from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from notifier.webhook import verify
 from tests.fixtures.smtp import SmtpServer
+from tests.fixtures.xarf_reports import check_report, notice_reports
 from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
 from tests.unit.notifier.http_servers import Behaviour, http_server
 from tests.unit.notifier.test_hosting import TableGeo
@@ -90,12 +90,11 @@ def test_provider_gets_a_multipart_notice_in_its_language_with_valid_xarf(
     assert "Eintrag 2 von 2" in text and f"Notice ID: {notice_id}" in text  # German first, then English
     assert f"https://orbweaver.example/provider/notices/{notice_id}" in text
     assert '<html lang="de" dir="ltr">' in html and '<section lang="en" dir="ltr">' in html
-    reports = [json.loads(p.get_content()) for p in msg.iter_attachments()]
     assert [p.get_content_type() for p in msg.iter_attachments()] == ["application/json"] * 2
-    for report in reports:
-        xarf.validate(report)
+    reports = notice_reports(msg)  # vendored X-ARF 4.0.0 schemas, the xarf package, no media parts
     assert {r["url"] for r in reports} == {"http://files.site.test/a.jpg", "http://files.site.test/b.jpg"}
-    assert not any(p.get_content_maintype() in ("image", "video") for p in msg.walk())
+    party = {"org": "Test Operator", "contact": "notices@operator.test", "domain": "operator.test"}
+    assert all(r["reporter"] == r["sender"] == party for r in reports)
 
 
 class CrashAfterSend(SmtpChannel):
@@ -233,8 +232,9 @@ def test_signed_webhook_is_retried_with_backoff_and_accepted_once(store: Store, 
         payload = json.loads(final.body)
         assert payload["notice_id"] == notice_id and payload["items"][0]["url"] == "http://files.site.test/a.jpg"
         assert payload["portal_url"] == f"https://orbweaver.example/provider/notices/{notice_id}"
+        assert payload["xarf"]
         for report in payload["xarf"]:
-            xarf.validate(report)
+            check_report(report)
         assert smtp_server.received == []  # a webhook provider gets no e-mail
 
 

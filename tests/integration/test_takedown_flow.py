@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import jsonschema
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -49,7 +48,6 @@ from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
 from matcher.settings import MatcherSettings
 from matcher.stage import MatchingStage
-from notifier import xarf
 from notifier.channels import build_channels
 from notifier.hosting import HostingLookup
 from notifier.providers import ProviderRecord, upsert_providers
@@ -63,6 +61,7 @@ from tests.fixtures.fakedns import ENV as FAKE_DNS_ENV
 from tests.fixtures.fakedns import getaddrinfo as fake_getaddrinfo
 from tests.fixtures.smtp import SmtpServer
 from tests.fixtures.traps import Route, TrapServer, serve
+from tests.fixtures.xarf_reports import notice_reports
 from tests.unit.notifier.helpers import Clock
 from tests.unit.notifier.test_hosting import TableGeo
 
@@ -179,11 +178,10 @@ def test_confirmed_match_is_noticed_in_french_renoticed_while_present_and_closed
     assert "Élément 1 sur 1" in text and "To the abuse team of Hébergeur Exemple SAS," in text  # French, then English
     assert url in text and IMAGE_SHA in text
     assert '<html lang="fr" dir="ltr">' in html and '<section lang="en" dir="ltr">' in html
-    [report] = [json.loads(p.get_content()) for p in msg.iter_attachments()]
-    xarf.validate(report)
-    jsonschema.Draft202012Validator(json.loads(xarf.SCHEMA_PATH.read_text(encoding="utf-8"))).validate(report)
-    assert report["url"] == url and report["file_hash"]["sha256"] == IMAGE_SHA
-    assert not any(p.get_content_maintype() in ("image", "video") for p in msg.walk())
+    [report] = notice_reports(msg)  # vendored X-ARF 4.0.0 schemas, the xarf package, no media parts
+    assert report["url"] == url and report["hash_values"]["sha256"] == IMAGE_SHA
+    assert (report["category"], report["type"], report["classification"]) == ("content", "csam", "baseline")
+    assert report["source_identifier"] == "127.0.0.1" and report["detection_method"] == "hash_match"
     assert IMAGE not in mail.data and IMAGE[:64] not in mail.data
 
     def day(hours: float) -> tuple[list[RecheckOutcome], list[str]]:
