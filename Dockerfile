@@ -6,7 +6,7 @@
 #   docker build -t ghcr.io/orbweaver/orbweaver:0.1.0 .
 #
 # The build stage has a compiler because pdqhash is published only as source; it turns orbweaver and
-# every dependency of its "all" extra into wheels. The runtime stage starts again from the same
+# every dependency of its "all" extra, at the versions of requirements/demo.txt, into wheels. The runtime stage starts again from the same
 # Python base, installs those wheels without any index and without a compiler, and runs as a fixed
 # non-root user (UID 10001, which k8s/ also names in each pod's securityContext).
 
@@ -21,6 +21,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# The lock (`make lock`): the image gets exactly the versions the tests ran with.
+COPY requirements/demo.txt ./requirements/demo.txt
 COPY core ./core
 COPY crawler ./crawler
 COPY hashing ./hashing
@@ -29,8 +31,10 @@ COPY review ./review
 COPY notifier ./notifier
 COPY web ./web
 COPY orbweaver ./orbweaver
-# orbweaver's own wheel and a wheel of every dependency, compiled ones included.
-RUN python -m pip wheel --wheel-dir /wheels ".[all]"
+# orbweaver's own wheel and a wheel of every dependency at its locked version, compiled ones included;
+# the lock travels with the wheels so the runtime install is held to it as well.
+RUN python -m pip wheel --wheel-dir /wheels -c requirements/demo.txt ".[all]" \
+    && cp requirements/demo.txt /wheels/lock.txt
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -43,7 +47,7 @@ RUN groupadd --system --gid 10001 orbweaver \
     && install --directory --owner=10001 --group=10001 --mode=0750 /var/lib/orbweaver
 # The wheels are mounted for this one step, so they never become a layer of the image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    python -m pip install --no-index --find-links=/wheels "orbweaver[all]"
+    python -m pip install --no-index --find-links=/wheels -c /wheels/lock.txt "orbweaver[all]"
 USER 10001:10001
 WORKDIR /var/lib/orbweaver
 # The only folder orbweaver writes to (Kubernetes mounts an emptyDir here, the root filesystem
