@@ -176,8 +176,8 @@ def test_dockerignore_sends_only_the_sources() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert patterns[0] == "*"
-    for path in ("pyproject.toml", "README.md", "requirements/demo.txt", "core/settings.py", "orbweaver/cli.py", "web/__init__.py",
-                 "core/store/migrations/versions/0001_initial_schema.py"):
+    for path in ("pyproject.toml", "README.md", "requirements/demo.txt", "core/settings.py", "orbweaver/cli.py",
+                 "web/__init__.py", "core/store/migrations/versions/0001_initial_schema.py"):
         assert not ignored(patterns, path), path
     for path in (".venv/bin/python", ".git/config", "tests/conftest.py", "demo-output/outbox/a.eml",
                  ".orbweaver/bus.sqlite3", "core/__pycache__/settings.cpython-311.pyc", "k8s/README.md",
