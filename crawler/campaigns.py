@@ -26,6 +26,7 @@ from core.errors import ConfigError, OrbweaverError
 from core.messages import utcnow
 from core.store import Store
 from core.store.models import Campaign
+from crawler.safety import PROXY_SCHEMES, AllowList, proxy_refusal
 from crawler.scope import Scope
 from crawler.settings import CrawlerSettings
 
@@ -35,7 +36,6 @@ Clock = Callable[[], datetime]
 USER_AGENT_PRODUCT = "orbweaver/0.1"
 """Product token of every user agent (robots.txt groups are matched on ``orbweaver``)."""
 
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 class CampaignState(StrEnum):
@@ -145,7 +145,13 @@ class CampaignSpec(BaseModel):
     limits: CampaignLimits = Field(default_factory=CampaignLimits)
     rate: RateLimits = Field(default_factory=RateLimits)
     robots: RobotsPolicy = Field(default_factory=RobotsPolicy)
-    proxy: str | None = Field(default=None, description="http://, https://, socks5:// or socks5h:// proxy URL.")
+    proxy: str | None = Field(
+        default=None,
+        description=(
+            "http://, https://, socks5:// or socks5h:// proxy URL. A proxy at a non-public address must be "
+            "listed in this campaign's allow_private_hosts."
+        ),
+    )
     render: bool = Field(default=False, description="Render pages in headless Chromium before extraction.")
     recurrence_hours: float | None = Field(
         default=None, gt=0, description="Crawl again this many hours after each run finishes."
@@ -191,6 +197,15 @@ class CampaignSpec(BaseModel):
         if parts.scheme.startswith("socks") and port is None:
             raise ValueError("a SOCKS proxy URL needs a port, e.g. socks5h://127.0.0.1:1080")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _proxy_address_allowed(self) -> Self:
+        # Checked again when the crawl connects, against the crawl's whole allow list.
+        if self.proxy is not None:
+            reason = proxy_refusal(self.proxy, AllowList.parse(self.allow_private_hosts))
+            if reason is not None:
+                raise ValueError(reason)
+        return self
 
     @model_validator(mode="after")
     def _seeds_in_scope(self) -> Self:

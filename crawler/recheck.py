@@ -45,6 +45,7 @@ from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import Message, RecheckOutcome, RecheckRequest, RecheckResult, derive_id, utcnow
 from crawler.extract import sniff_media
+from crawler.pinned import PinnedHTTPConnection, PinnedHTTPSConnection
 from crawler.safety import AllowList, IPAddress, check_addresses, parse_ip
 
 log = structlog.get_logger(__name__)
@@ -107,30 +108,6 @@ class FetchedBody:
     redirects: list[str] = field(default_factory=list)
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """An HTTP connection to a checked address, whatever its host name resolves to now."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """An HTTPS connection to a checked address; the certificate is verified against the host name."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.address = address
-        self.tls = context
-
-    def connect(self) -> None:
-        raw = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
-
-
 class SafeFetcher:
     """Fetches one URL under the crawler's address policy and caps, hashing the body as it streams.
 
@@ -179,6 +156,10 @@ class SafeFetcher:
         if not addresses:
             raise FetchFailed(FailureKind.DNS, f"dns: no address for {host}")
         return addresses
+
+    def _timed_out(self, url: str) -> FetchFailed:
+        reason = f"timeout: no complete answer within {self.timeout_s:g} s"
+        return FetchFailed(FailureKind.TIMEOUT, reason, final_url=url)
 
     def fetch(self, url: str) -> FetchedBody:
         """Fetch ``url``, following redirects; the body is hashed and dropped.
@@ -231,14 +212,13 @@ class SafeFetcher:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         last_error: OSError | None = None
         for address in addresses:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FetchFailed(FailureKind.TIMEOUT, "timeout", final_url=url)
+            if deadline - time.monotonic() <= 0:
+                raise self._timed_out(url)
             connection: http.client.HTTPConnection
             if parts.scheme == "https":
-                connection = _PinnedHTTPSConnection(host, port, str(address), remaining, self.tls)
+                connection = PinnedHTTPSConnection(host, port, str(address), deadline, self.tls)
             else:
-                connection = _PinnedHTTPConnection(host, port, str(address), remaining)
+                connection = PinnedHTTPConnection(host, port, str(address), deadline)
             try:
                 connection.request(
                     "GET",
@@ -252,7 +232,7 @@ class SafeFetcher:
                 continue
             except TimeoutError as exc:
                 connection.close()
-                raise FetchFailed(FailureKind.TIMEOUT, "timeout", final_url=url) from exc
+                raise self._timed_out(url) from exc
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 raise FetchFailed(FailureKind.NETWORK, f"{type(exc).__name__}: {exc}", final_url=url) from exc
@@ -277,7 +257,7 @@ class SafeFetcher:
         try:
             while True:
                 if time.monotonic() > deadline:
-                    raise FetchFailed(FailureKind.TIMEOUT, "timeout", final_url=url)
+                    raise self._timed_out(url)
                 chunk = response.read1(CHUNK)
                 if not chunk:
                     break
@@ -301,7 +281,7 @@ class SafeFetcher:
                 digest.update(rest)
                 head = (head + rest)[:SNIFF_BYTES]
         except TimeoutError as exc:
-            raise FetchFailed(FailureKind.TIMEOUT, "timeout", final_url=url) from exc
+            raise self._timed_out(url) from exc
         except (OSError, http.client.HTTPException, zlib.error) as exc:
             raise FetchFailed(FailureKind.NETWORK, f"{type(exc).__name__}: {exc}", final_url=url) from exc
         return digest.hexdigest(), size, head

@@ -10,6 +10,17 @@ time caps, the connect-time resolver and the user agent all apply, and hands the
 browser. Anything the route handler does not fulfil (a WebSocket, a preconnect) reaches only
 the closed proxy port.
 
+WebRTC is the one way out that neither path sees: its UDP (STUN and TURN to page-chosen servers,
+ICE checks to page-chosen candidates) goes straight from the browser. So WebRTC is off twice:
+Chromium is launched with the policy that allows no UDP outside the proxy
+(``disable_non_proxied_udp``; the proxy is the closed port), and an init script removes
+``RTCPeerConnection`` and its kin from every frame before any page script runs.
+
+Denying the browser process UDP to non-public addresses at the OS level would take a network
+namespace or a firewall rule for the process (root, ``CAP_NET_ADMIN``, or unprivileged user
+namespaces, which hardened hosts and default container profiles disable), so it is left to the
+deployment; the two layers above need no privilege.
+
 A render loads the page, scrolls it to the bottom step by step (lazy loaders watch the
 viewport), waits for the network to settle, and returns the rendered DOM plus every media
 response the browser received (images a script loaded without putting them in the DOM, CSS
@@ -77,8 +88,35 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
     # Without this Chromium sends loopback requests around the proxy.
     "--proxy-bypass-list=<-loopback>",
+    # WebRTC sends UDP (STUN, TURN, ICE checks to page-chosen candidates) that neither the proxy
+    # nor the route handler sees. This policy lets WebRTC use no UDP that would not go through
+    # the proxy, and the proxy is a closed port: no UDP at all. Debian's Chromium 156 reads it
+    # from --webrtc-ip-handling-policy (tests/integration/test_render.py proves it alone stops
+    # the UDP); --force-webrtc-ip-handling-policy, which it ignores, is for builds that read that
+    # spelling instead.
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 """Launch flags (plus ``--proxy-server``, set per browser; Playwright adds a fresh ``--user-data-dir``)."""
+
+WEBRTC_BLOCK_SCRIPT = """
+(() => {
+  // Runs in every frame before the page's own scripts: a page gets no WebRTC to drive.
+  const names = [
+    'RTCPeerConnection', 'webkitRTCPeerConnection', 'RTCDataChannel', 'RTCSessionDescription',
+    'RTCIceCandidate', 'RTCRtpSender', 'RTCRtpReceiver', 'RTCRtpTransceiver', 'RTCDtlsTransport',
+    'RTCIceTransport', 'RTCSctpTransport', 'RTCCertificate', 'RTCDTMFSender', 'RTCPeerConnectionIceEvent',
+    'RTCDataChannelEvent', 'RTCTrackEvent', 'RTCError', 'RTCErrorEvent', 'RTCEncodedAudioFrame',
+    'RTCEncodedVideoFrame', 'RTCRtpScriptTransform',
+  ];
+  for (const name of names) {
+    try {
+      Object.defineProperty(globalThis, name, { value: undefined, writable: false, configurable: false });
+    } catch (e) {}
+  }
+})();
+"""
+"""Init script of every rendering context: removes WebRTC from every frame (the launch flags are the first line)."""
 
 _HOP_BY_HOP = frozenset(
     {"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive", "set-cookie"}
@@ -279,6 +317,7 @@ class Renderer:
         )
         session = _RenderSession(self, url)
         try:
+            await context.add_init_script(script=WEBRTC_BLOCK_SCRIPT)
             await context.route("**/*", session.handle)
             page = await context.new_page()
             page.set_default_timeout(opts.timeout_s * 1000)

@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -166,3 +167,36 @@ def check_addresses(host: str, addresses: Iterable[IPAddress], allow: AllowList)
         if classify(address) is not None and not allow.allows_address(address):
             return refusal_message(address)
     return None
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+"""Proxy URL schemes a campaign may name."""
+
+
+def proxy_refusal(url: str, allow: AllowList, addresses: Iterable[IPAddress] = ()) -> str | None:
+    """Say why a campaign's proxy must not be used, or None: the one check every proxy scheme goes through.
+
+    The proxy is where the crawler connects, so its address is held to the same policy as any
+    fetched host: a proxy at ``127.0.0.2`` would otherwise reach the operator's own network
+    whatever the targets are. An address literal is judged here; a host name is judged on
+    ``addresses`` when the caller resolved it, and otherwise where it is resolved for the
+    connection (the crawl's connect-time resolver, :mod:`crawler.middlewares`).
+
+    Args:
+        url: The proxy URL (``http``, ``https``, ``socks5`` or ``socks5h``).
+        allow: Hosts and addresses allowed although not public.
+        addresses: What the proxy's host name resolved to, if the caller resolved it.
+
+    Returns:
+        None if the proxy may be used, else the refusal message.
+
+    """
+    parts = urlsplit(url.strip())
+    host = parts.hostname
+    if parts.scheme not in PROXY_SCHEMES or not host:
+        return f"refused: proxy must be a URL with scheme {', '.join(PROXY_SCHEMES)} and a host"
+    literal = parse_ip(host)
+    reason = check_addresses(host, [literal] if literal is not None else addresses, allow)
+    if reason is None:
+        return None
+    return f"proxy {host}: {reason} (list it in allow_private_hosts to use it)"

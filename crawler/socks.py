@@ -7,7 +7,8 @@ carries credentials), then TLS is started inside the tunnel for https. ``socks5h
 resolve host names; ``socks5`` resolves them here, through the crawl's resolver, so the
 connect-time address filter applies. Either way the downloader middleware's check of each target
 host still runs before a request is sent, and the proxy's own address must be public or
-allow-listed like any other.
+allow-listed like any other: :class:`crawler.proxy.ProxyGuard` checks it (address literals
+included, which no resolver sees) before every download.
 
 The handler reuses Scrapy's HTTP/1.1 handler and its (private) agent classes; the import fails
 loudly, naming the Scrapy version needed, rather than crawling without the proxy.
@@ -31,7 +32,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.python.failure import Failure
 
 from core.errors import ConfigError
-from crawler.proxy import PROXY_SETTING, is_socks
+from crawler.proxy import PROXY_SETTING, ProxyGuard, is_socks
 
 try:  # Scrapy's HTTP/1.1 internals (2.13+); checked here so a mismatch fails at start, not silently.
     from scrapy.core.downloader.handlers.http11 import (
@@ -308,6 +309,7 @@ class SocksDownloadHandler(HTTP11DownloadHandler):
         if not is_socks(url):
             raise NotConfigured
         self.proxy = SocksProxy.parse(str(url))
+        self.guard = ProxyGuard.from_crawler(crawler, str(url))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -315,7 +317,14 @@ class SocksDownloadHandler(HTTP11DownloadHandler):
         return cls(crawler)
 
     async def download_request(self, request: Request) -> Response:
-        """Download through the SOCKS proxy."""
+        """Download through the SOCKS proxy.
+
+        Raises:
+            RefusedRequest: If the proxy is at an address the crawl may not connect to.
+
+        """
+        # Before any connection: a literal address never passes the crawl's resolver.
+        await self.guard.check()
         agent = _SocksScrapyAgent(
             proxy=self.proxy,
             contextFactory=self._contextFactory,

@@ -10,19 +10,21 @@ the journal write).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import smtplib
+import socket
 import ssl
 import tempfile
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
+from urllib.parse import SplitResult, urlsplit
 
 import structlog
 
@@ -30,11 +32,16 @@ from core.errors import ConfigError, PermanentError, TransientError
 from core.messages import utcnow
 from core.store import Store, insert_ignore
 from core.store.models import SentJournal
+from crawler.pinned import PinnedHTTPConnection, PinnedHTTPSConnection
+from crawler.safety import AllowList, IPAddress, check_addresses, parse_ip
 from notifier.base import ChannelAbility, NoticeChannel, Receipt, RenderedNotice
 from notifier.settings import NotifierSettings
 from notifier.webhook import signature_headers
 
 log = structlog.get_logger(__name__)
+
+GetAddrInfo = Callable[..., Sequence[tuple[Any, ...]]]
+"""``socket.getaddrinfo``'s signature (tests inject a fake DNS)."""
 
 
 def _safe(key: str) -> str:
@@ -224,7 +231,15 @@ class WebhookChannel(NoticeChannel):
     Headers: ``Idempotency-Key`` (the delivery's key), ``X-Orbweaver-Timestamp`` and
     ``X-Orbweaver-Signature: v1=<hex>``, the HMAC-SHA256 under the provider's secret of
     ``<timestamp>.<body>`` (see :mod:`notifier.webhook`). 2xx is delivered; 408, 425, 429 and 5xx
-    are transient; other answers are permanent.
+    are transient; other answers are permanent, redirects included (never followed).
+
+    Args:
+        timeout_s: Budget of the whole POST: connect, TLS, sending and the answer.
+        journal: The sent journal (idempotency across crashes).
+        clock: Where the signature's timestamp comes from.
+        allow_private_hosts: Hosts, addresses or networks a webhook may be at although they are not
+            public (labs, tests); ``[notifier] webhook_allow_private_hosts``.
+        getaddrinfo: Name resolution function (``socket.getaddrinfo``'s signature).
     """
 
     name = "webhook"
@@ -236,15 +251,21 @@ class WebhookChannel(NoticeChannel):
         timeout_s: float = 30.0,
         journal: StoreJournal | None = None,
         clock: Callable[[], datetime] = utcnow,
+        allow_private_hosts: Iterable[str] = (),
+        getaddrinfo: GetAddrInfo = socket.getaddrinfo,
     ) -> None:
         self.timeout_s = timeout_s
         self.journal = journal
         self.clock = clock
+        self.allow = AllowList.parse(allow_private_hosts)
+        self.getaddrinfo = getaddrinfo
+        self._tls = ssl.create_default_context()
 
     @classmethod
     def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
-        """A webhook channel with the settings' timeout and the store's sent journal."""
-        return cls(timeout_s=settings.webhook_timeout_s, journal=StoreJournal(store))
+        """A webhook channel with the settings' timeout and allow list, and the store's sent journal."""
+        return cls(timeout_s=settings.webhook_timeout_s, journal=StoreJournal(store),
+                   allow_private_hosts=settings.webhook_allow_private_hosts)
 
     @staticmethod
     def body(notice: RenderedNotice) -> bytes:
@@ -260,9 +281,25 @@ class WebhookChannel(NoticeChannel):
         return json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
 
     def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
-        """POST one notice unless its key is in the sent journal."""
+        """POST one notice unless its key is in the sent journal.
+
+        The POST goes only to an address of the webhook's host that passed the crawler's address
+        check (:mod:`crawler.safety`, with :attr:`allow` as the allow list), pinned for the whole
+        exchange, and a redirect is never followed: the webhook URL is the provider's, but who
+        answers it may send us anywhere, an internal address included.
+
+        Raises:
+            PermanentError: On a bad URL or missing secret, a refused address, a redirect, or an
+                answer that retrying will not change.
+            TransientError: On a network failure, a time-out, or 408, 425, 429 and 5xx answers.
+
+        """
         url = notice.recipient
-        if not url.startswith(("https://", "http://")):
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise PermanentError(f"webhook URL is not a URL: {url!r}: {exc}") from exc
+        if parts.scheme not in ("https", "http") or not parts.hostname:
             raise PermanentError(f"webhook URL must be http(s): {url!r}")
         if not notice.signing_secret:
             raise PermanentError("webhook recipient has no shared secret; notices are only sent signed")
@@ -275,21 +312,70 @@ class WebhookChannel(NoticeChannel):
             "User-Agent": "orbweaver-notifier",
             **signature_headers(notice.signing_secret, body, self.clock()),
         }
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                status = int(response.status)
-                answer = response.read(2000).decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            if exc.code in (408, 425, 429) or exc.code >= 500:
-                raise TransientError(f"webhook {url}: HTTP {exc.code}") from exc
-            raise PermanentError(f"webhook {url}: HTTP {exc.code}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise TransientError(f"webhook {url}: {exc}") from exc
+        status, answer = self._post(url, parts, body, headers)
+        if 300 <= status < 400:
+            # Nothing of the answer is kept: only the webhook's own host is trusted to answer.
+            raise PermanentError(f"webhook {url}: HTTP {status} redirect not followed (webhooks are never "
+                                 "redirected; the provider must give the URL that accepts the POST)")
+        if status in (408, 425, 429) or status >= 500:
+            raise TransientError(f"webhook {url}: HTTP {status}")
+        if not 200 <= status < 300:
+            raise PermanentError(f"webhook {url}: HTTP {status}")
         reference = f"{url} {status} {answer[:200]}".strip()
         if self.journal is not None:
             self.journal.record(idempotency_key, self.name, reference)
         return Receipt(reference=reference)
+
+    def _addresses(self, url: str, host: str, port: int) -> list[IPAddress]:
+        literal = parse_ip(host)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            try:
+                infos = self.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            except (OSError, UnicodeError) as exc:
+                raise TransientError(f"webhook {url}: cannot resolve {host}: {exc}") from exc
+            found = (parse_ip(str(info[4][0])) for info in infos)
+            addresses = list(dict.fromkeys(ip for ip in found if ip is not None))
+            if not addresses:
+                raise TransientError(f"webhook {url}: no address for {host}")
+        reason = check_addresses(host, addresses, self.allow)
+        if reason is not None:
+            raise PermanentError(f"webhook {url}: {reason}")
+        return addresses
+
+    def _post(self, url: str, parts: SplitResult, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST to a checked address of the URL's host; the status, and the first 2,000 characters of a 2xx answer."""
+        host = parts.hostname or ""
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise PermanentError(f"webhook URL has a bad port: {url!r}") from exc
+        addresses = self._addresses(url, host, port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        deadline = time.monotonic() + self.timeout_s
+        refused: OSError | None = None
+        for address in addresses:
+            connection: http.client.HTTPConnection
+            if parts.scheme == "https":
+                connection = PinnedHTTPSConnection(host, port, str(address), deadline, self._tls)
+            else:
+                connection = PinnedHTTPConnection(host, port, str(address), deadline)
+            try:
+                connection.request("POST", target, body=body, headers=headers)
+                response = connection.getresponse()
+                status = int(response.status)
+                answer = response.read(2000).decode("utf-8", "replace") if 200 <= status < 300 else ""
+                return status, answer
+            except ConnectionRefusedError as exc:
+                refused = exc
+            except TimeoutError as exc:
+                raise TransientError(f"webhook {url}: timed out after {self.timeout_s:g} s") from exc
+            except (OSError, http.client.HTTPException) as exc:
+                raise TransientError(f"webhook {url}: {type(exc).__name__}: {exc}") from exc
+            finally:
+                connection.close()
+        raise TransientError(f"webhook {url}: connection refused") from refused
 
 
 CHANNELS: dict[str, type[NoticeChannel]] = {

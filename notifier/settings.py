@@ -68,7 +68,16 @@ class NotifierSettings(Section):
     smtp_username: str | None = Field(default=None, description="SMTP AUTH user name (no AUTH when empty).")
     smtp_password: str | None = Field(default=None, description="SMTP AUTH password.")
     smtp_timeout_s: float = Field(default=30.0, gt=0, description="Socket timeout of one SMTP conversation.")
-    webhook_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one webhook POST.")
+    webhook_timeout_s: float = Field(
+        default=30.0, gt=0, description="Budget of one whole webhook POST: connect, TLS, sending and the answer."
+    )
+    webhook_allow_private_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts, addresses or networks a webhook may be at although they are not public (labs, tests). "
+            "Every other webhook host must resolve to public addresses only; redirects are never followed."
+        ),
+    )
 
     # Retries and escalation
     retry_base_s: float = Field(

@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -452,7 +453,8 @@ class SocksServer:
         self._loop.close()
 
 
-def socks_crawl(tmp_path: Path, seed: str, proxy: str) -> tuple[CrawlSummary, list[Page]]:
+def socks_crawl(tmp_path: Path, seed: str, proxy: str, allow: tuple[str, ...] | list[str] = ()
+                ) -> tuple[CrawlSummary, list[Page]]:
     from crawler.run import CrawlJob, run_crawl
     from crawler.settings import CrawlerSettings
 
@@ -461,7 +463,7 @@ def socks_crawl(tmp_path: Path, seed: str, proxy: str) -> tuple[CrawlSummary, li
         campaign_id="socks", seeds=[seed], bus_url=f"embedded:{tmp_path / 'bus.sqlite3'}", store_url=store_url,
         blobs_url=str(tmp_path / "blobs"), inline_media_limit=100_000, proxy=proxy,
         settings=CrawlerSettings(download_delay_s=0, autothrottle=False, max_depth=10,
-                                 allow_private_hosts=["127.0.0.1", "localhost"]),
+                                 allow_private_hosts=["127.0.0.1", "localhost", *allow]),
     )
     summary = run_crawl(job)
     store = Store(store_url)
@@ -490,6 +492,82 @@ def test_a_socks_proxy_that_refuses_us_fails_the_fetches_with_a_reason(tmp_path:
     (page,) = pages
     assert page.error is not None and "SOCKS" in page.error, page.error
     assert summary.pages == 1 and summary.errors >= 1
+
+
+class CountingListener:
+    """A TCP listener that counts connections and answers each as a SOCKS5 proxy that accepts no method."""
+
+    def __init__(self, host: str) -> None:
+        self.connections = 0
+        self._sock = socket.create_server((host, 0))
+        self._sock.settimeout(0.2)
+        self.port = int(self._sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="counting-listener", daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(5)
+                conn.recv(256)
+                conn.sendall(b"\x05\xff")
+
+    def __enter__(self) -> CountingListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+
+@pytest.mark.parametrize("scheme", ["socks5h", "http"])
+def test_a_proxy_at_a_private_address_literal_is_refused_at_creation_and_at_connect(tmp_path: Path,
+                                                                                    scheme: str) -> None:
+    from core.errors import ConfigError
+    from crawler.campaigns import parse_spec
+
+    with serve(Site(pages=2)) as site, CountingListener("127.0.0.2") as listener:
+        proxy = f"{scheme}://127.0.0.2:{listener.port}"
+        refusal = "proxy 127.0.0.2: refused: 127.0.0.2 is a private/loopback address"
+        spec = {"name": "p", "seeds": [site.url("/")], "operator": "Test", "contact_url": "https://op.example/",
+                "proxy": proxy, "allow_private_hosts": ["127.0.0.1"]}
+        with pytest.raises(ConfigError, match="invalid campaign") as err:
+            parse_spec(spec)
+        assert refusal in str(err.value)
+        created = subprocess.run(
+            [ORBWEAVER, "campaign", "create", "p", "--seed", site.url("/"), "--operator", "Test",
+             "--contact-url", "https://op.example/", "--proxy", proxy, "--allow-private", "127.0.0.1"],
+            env={**os.environ, "ORBWEAVER_CONFIG": "", "ORBWEAVER_CORE__DATA_DIR": str(tmp_path / "data")},
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert created.returncode != 0 and refusal in created.stderr, created.stderr
+        # A crawl that gets the proxy anyway (a spec stored before this check) connects nowhere.
+        summary, pages = socks_crawl(tmp_path, site.url("/"), proxy)
+        assert listener.connections == 0
+    assert site.counts() == Counter()
+    (page,) = pages
+    assert page.error is not None and page.error.startswith(refusal), page.error
+    assert summary.pages == 1 and summary.errors >= 1
+
+
+def test_a_proxy_at_a_private_address_is_used_when_the_allow_list_names_it(tmp_path: Path) -> None:
+    from crawler.campaigns import parse_spec
+
+    with serve(Site(pages=2)) as site, CountingListener("127.0.0.2") as listener:
+        proxy = f"socks5h://127.0.0.2:{listener.port}"
+        parse_spec({"name": "p", "seeds": [site.url("/")], "operator": "Test", "contact_url": "https://op.example/",
+                    "proxy": proxy, "allow_private_hosts": ["127.0.0.1", "127.0.0.2"]})
+        _, pages = socks_crawl(tmp_path, site.url("/"), proxy, allow=["127.0.0.2"])
+        assert listener.connections >= 1
+    (page,) = pages
+    assert page.error is not None and "SOCKS" in page.error, page.error  # the listener accepts no method
 
 
 def test_leases_and_recurrence_hold_on_postgresql(fresh_postgres_url: str) -> None:

@@ -28,6 +28,7 @@ from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from notifier.webhook import verify
 from tests.fixtures.smtp import SmtpServer
+from tests.fixtures.traps import Route, TrapServer, serve
 from tests.fixtures.xarf_reports import check_report, notice_reports
 from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
 from tests.unit.notifier.http_servers import Behaviour, http_server
@@ -48,6 +49,7 @@ def settings_for(smtp: SmtpServer, tmp_path: Path, **overrides: object) -> Notif
         channel="smtp", smtp_host=smtp.host, smtp_port=smtp.port, smtp_timeout_s=5, sender=SENDER,
         operator_name="Test Operator", outbox_dir=tmp_path / "outbox", batch_window_s=0,
         portal_base_url="https://orbweaver.example", hotline_policy="none", retry_base_s=30, retry_max_s=240,
+        webhook_allow_private_hosts=["127.0.0.1"],
     )
     values.update(overrides)
     return NotifierSettings.model_validate(values)
@@ -261,3 +263,50 @@ def test_webhook_crash_between_send_and_record_does_not_post_twice(store: Store,
         clock.advance(seconds=settings.send_claim_s + 1)
         assert len(make_stage(store, tmp_path, settings, clock, channels).flush()) == 1
         assert len(behaviour.requests) == 1
+
+
+INTERNAL_ANSWER = b'{"internal": "ORBWEAVER-TEST-INTERNAL-ANSWER"}'
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_webhook_redirect_to_an_internal_address_is_not_followed(store: Store, tmp_path: Path,
+                                                                   smtp_server: SmtpServer, status: int) -> None:
+    # 127.0.0.1 is the provider's webhook (allowed for tests); 127.0.0.3 stands for an internal service.
+    internal = TrapServer("127.0.0.3")
+    internal.routes["/admin"] = Route(body=INTERNAL_ANSWER, content_type="application/json")
+    redirector = TrapServer("127.0.0.1")
+    with serve(internal), serve(redirector):
+        redirector.routes["/hook"] = Route(status, body=b"moved", content_type="text/plain",
+                                           location=internal.url("/admin"))
+        upsert_providers(store, [ProviderRecord(name="Hook Host", webhook_url=redirector.url("/hook"),
+                                                webhook_secret="k", cidrs=["203.0.113.0/24"])])
+        stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), Clock())
+        stage.handle(confirmed("http://files.site.test/a.jpg"))
+        sent = stage.flush()
+        assert redirector.hits["/hook"] == 1
+        assert internal.connections == 0 and internal.total_hits == 0
+        assert sent == []
+    with store.session() as s:
+        [delivery] = s.scalars(select(Delivery).where(Delivery.channel == "webhook")).all()
+        notice = s.get(Notice, delivery.notice_id)
+        assert notice is not None and notice.status == "failed"
+    assert delivery.status == "failed" and delivery.reference is None
+    assert delivery.last_error is not None and f"HTTP {status} redirect not followed" in delivery.last_error
+    assert "INTERNAL-ANSWER" not in delivery.last_error and "moved" not in delivery.last_error
+
+
+def test_a_webhook_at_a_private_address_is_refused_before_connecting(store: Store, tmp_path: Path,
+                                                                     smtp_server: SmtpServer) -> None:
+    internal = TrapServer("127.0.0.3")
+    internal.routes["/hook"] = Route(body=INTERNAL_ANSWER, content_type="application/json")
+    with serve(internal):
+        upsert_providers(store, [ProviderRecord(name="Hook Host", webhook_url=internal.url("/hook"),
+                                                webhook_secret="k", cidrs=["203.0.113.0/24"])])
+        stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), Clock())
+        stage.handle(confirmed("http://files.site.test/a.jpg"))
+        assert stage.flush() == []
+        assert internal.connections == 0
+    with store.session() as s:
+        [delivery] = s.scalars(select(Delivery).where(Delivery.channel == "webhook")).all()
+    assert delivery.status == "failed" and delivery.reference is None
+    assert delivery.last_error == f"webhook {internal.url('/hook')}: refused: 127.0.0.3 is a private/loopback address"

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,3 +256,70 @@ def test_command_rejects_bad_input(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["recheck", *args], env={"ORBWEAVER_CONFIG": ""})
     assert result.exit_code != 0
     assert message in (result.output + str(result.exception)), result.output
+
+
+@contextmanager
+def header_dripper(interval_s: float = 1.0) -> Iterator[str]:
+    """A loopback server answering every request with a status line, then one header byte per ``interval_s``, forever.
+
+    Yields its base URL; it drips until the block ends.
+    """
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                while not stop.wait(interval_s):
+                    conn.sendall(b"a")
+            except OSError:
+                pass  # the client gave up, as it should
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, name="header-dripper", daemon=True)
+    acceptor.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        acceptor.join(timeout=5)
+        listener.close()
+
+
+def test_command_gives_up_on_headers_dripped_one_byte_at_a_time() -> None:
+    # The deadline is the property under test: it must cover the headers, not only the body.
+    timeout_s = 3.0
+    env = {"ORBWEAVER_CONFIG": "", "ORBWEAVER_CRAWLER__ALLOW_PRIVATE_HOSTS": '["127.0.0.1"]',
+           "ORBWEAVER_CRAWLER__DOWNLOAD_TIMEOUT_S": str(timeout_s)}
+    outcome: dict[str, Any] = {}
+    with header_dripper(interval_s=1.0) as base:
+
+        def run() -> None:
+            outcome["result"] = CliRunner().invoke(main, ["recheck", "--json", f"{base}/drip.png"], env=env)
+
+        # In a thread, so a hang fails the test here instead of hanging it (the dripper's end
+        # closes the connection, which then lets the thread finish).
+        worker = threading.Thread(target=run, name="recheck-cli", daemon=True)
+        started = time.monotonic()
+        worker.start()
+        worker.join(timeout=10 * timeout_s)
+        elapsed = time.monotonic() - started
+        assert not worker.is_alive(), f"recheck still running after {elapsed:.0f} s with a {timeout_s} s timeout"
+    result = outcome["result"]
+    assert result.exit_code == 0, result.output
+    first = json.loads(result.output.splitlines()[0])
+    assert first["outcome"] == "error" and first["http_status"] is None
+    assert first["detail"] == "timeout: no complete answer within 3 s", first
+    assert elapsed < 3 * timeout_s, f"recheck took {elapsed:.1f} s with a {timeout_s} s timeout"

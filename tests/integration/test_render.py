@@ -6,6 +6,8 @@ background from script, and reveals a lazy image only when it scrolls into view 
 assembled in script, so no static parse can find it). It also tries every way a page can reach
 a private address: ``fetch``, ``new Image``, an iframe, a WebSocket, a preconnect, a host name
 that resolves to 127.0.0.2. The server on 127.0.0.2 counts every connection: it must see none.
+A second page drives WebRTC (STUN and TURN servers and remote ICE candidates at UDP listeners on
+127.0.0.2 and ::1, in itself and in a fresh iframe): no datagram may arrive.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import asyncio
 import http.client
 import json
 import os
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ import pytest
 from core.messages import sha256_hex
 from crawler.extract import extract_page
 from crawler.render import (
+    CHROMIUM_FLAGS,
     DEFAULT_CHROMIUM,
     BrowserRequest,
     FetchedResource,
@@ -37,7 +42,7 @@ from crawler.safety import AllowList
 from tests.fixtures.crawl_child import CrawlOutcome, crawl
 from tests.fixtures.fakedns import ENV as FAKE_DNS_ENV
 from tests.fixtures.fakedns import getaddrinfo as fake_getaddrinfo
-from tests.fixtures.traps import Route, TrapServer, html, serve, shape_png
+from tests.fixtures.traps import Route, TrapServer, html, ipv6_loopback_available, serve, shape_png
 
 pytestmark = pytest.mark.integration
 
@@ -242,3 +247,155 @@ def test_rendered_crawl_obeys_robots_and_address_policy_for_browser_requests(ren
     assert rendered_crawl.site.hits["/img/secret/s.png"] == 0
     assert rendered_crawl.private.total_hits == 0
     assert rendered_crawl.private.connections == 0
+
+
+class UdpListeners:
+    """UDP sockets on 127.0.0.2 and, where the machine has IPv6 loopback, ::1; the kernel queues what arrives."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, socket.socket] = {}
+        v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        v4.bind(("127.0.0.2", 0))
+        self.sockets["127.0.0.2"] = v4
+        if ipv6_loopback_available():
+            v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            v6.bind(("::1", 0))
+            self.sockets["::1"] = v6
+
+    def port(self, host: str) -> int:
+        """The listener's port on ``host`` (9, the discard port nobody listens on, without one)."""
+        sock = self.sockets.get(host)
+        return int(sock.getsockname()[1]) if sock is not None else 9
+
+    def datagrams(self) -> list[tuple[str, bytes]]:
+        """Everything received so far, by listener address."""
+        got: list[tuple[str, bytes]] = []
+        for host, sock in self.sockets.items():
+            sock.setblocking(False)
+            while True:
+                try:
+                    got.append((host, sock.recv(65536)))
+                except BlockingIOError:
+                    break
+        return got
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            sock.close()
+
+
+def webrtc_page(udp: UdpListeners) -> str:
+    """A page that tries to make the browser send UDP to the listeners through WebRTC, in itself and a fresh iframe."""
+    p4, p6 = udp.port("127.0.0.2"), udp.port("::1")
+    return f"""<!doctype html><html><head><title>rtc</title></head><body><p id="rtc">-</p>
+<script>
+const notes = [];
+function note(text) {{ notes.push(text); document.getElementById('rtc').textContent = notes.join(' '); }}
+async function attack(PC, tag) {{
+  const pc = new PC({{
+    iceServers: [
+      {{ urls: ['stun:127.0.0.2:{p4}', 'stun:[::1]:{p6}'] }},
+      {{ urls: ['turn:127.0.0.2:{p4}?transport=udp', 'turn:[::1]:{p6}?transport=udp'],
+         username: 'orbweaver-page-chosen-user', credential: 'x' }},
+    ],
+    iceCandidatePoolSize: 1,
+  }});
+  pc.createDataChannel('x');
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  const sdp = offer.sdp.replace(/a=setup:actpass/g, 'a=setup:active')
+    .replace(/a=ice-ufrag:.*\\r\\n/g, 'a=ice-ufrag:pagechosen\\r\\n')
+    .replace(/a=ice-pwd:.*\\r\\n/g, 'a=ice-pwd:pagechosenpasswordpagechosen\\r\\n');
+  await pc.setRemoteDescription({{ type: 'answer', sdp }});
+  for (const [ip, port] of [['127.0.0.2', {p4}], ['::1', {p6}], ['fd00::2', {p4}]]) {{
+    const candidate = `candidate:1 1 udp 2122260223 ${{ip}} ${{port}} typ host`;
+    await pc.addIceCandidate({{ candidate, sdpMid: '0', sdpMLineIndex: 0 }})
+      .catch((e) => note(tag + ':candidate-' + e.name));
+  }}
+  note(tag + ':started');
+  window['keep_' + tag] = pc;
+}}
+function tryAttack(win, tag) {{
+  note(tag + ':' + typeof win.RTCPeerConnection + '/' + typeof win.webkitRTCPeerConnection
+       + '/' + typeof win.RTCDataChannel);
+  try {{ attack(win.RTCPeerConnection || win.webkitRTCPeerConnection, tag).catch((e) => note(tag + ':' + e.name)); }}
+  catch (e) {{ note(tag + ':' + e.name); }}
+}}
+tryAttack(window, 'main');
+const frame = document.createElement('iframe');
+document.body.appendChild(frame);
+tryAttack(frame.contentWindow, 'frame');
+</script></body></html>"""
+
+
+@pytest.fixture
+def udp_listeners() -> Iterator[UdpListeners]:
+    listeners = UdpListeners()
+    try:
+        yield listeners
+    finally:
+        listeners.close()
+
+
+def wait_for_datagrams(udp: UdpListeners, wait_s: float) -> list[tuple[str, bytes]]:
+    # A bounded wait: ICE and STUN start within milliseconds of setLocalDescription.
+    deadline = time.monotonic() + wait_s
+    got: list[tuple[str, bytes]] = []
+    while time.monotonic() < deadline and not got:
+        got = udp.datagrams()
+        time.sleep(0.1)
+    return got + udp.datagrams()
+
+
+def test_a_rendered_page_gets_no_webrtc_and_sends_no_udp(chromium: str, udp_listeners: UdpListeners) -> None:
+    site = TrapServer("127.0.0.1")
+    with serve(site):
+        site.routes["/rtc.html"] = Route(body=webrtc_page(udp_listeners).encode())
+
+        async def go() -> RenderResult:
+            renderer = Renderer(direct_fetch, address_guard(AllowList.parse(["127.0.0.1"])),
+                                RenderOptions(chromium=chromium, timeout_s=20))
+            try:
+                # The page's peer connections, if it had any, would live until the render ends.
+                return await renderer.render(site.url("/rtc.html"))
+            finally:
+                await renderer.close()
+
+        result = asyncio.run(go())
+    got = wait_for_datagrams(udp_listeners, 3.0)
+    assert got == [], f"the browser sent UDP: {got[:3]}"
+    notes = result.html.split('<p id="rtc">', 1)[1].split("</p>", 1)[0]
+    # The page-level block: no WebRTC constructor in the page or in a fresh iframe.
+    assert "main:undefined/undefined/undefined" in notes and "frame:undefined/undefined/undefined" in notes, notes
+    assert "started" not in notes, notes
+
+
+def test_the_launch_flags_alone_keep_webrtc_off_udp(chromium: str, udp_listeners: UdpListeners) -> None:
+    from playwright.async_api import async_playwright
+
+    # The same browser as the renderer's, without the init script: WebRTC exists, and the launch
+    # policy must keep it from sending any UDP.
+    async def go() -> str:
+        hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        hole.bind(("127.0.0.1", 0))
+        args = [*CHROMIUM_FLAGS, f"--proxy-server=http://127.0.0.1:{hole.getsockname()[1]}"]
+        try:
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=args,
+                                                   chromium_sandbox=False)
+                try:
+                    page = await browser.new_page()
+                    await page.set_content(webrtc_page(udp_listeners))
+                    await page.wait_for_function("document.getElementById('rtc').textContent.includes('started')",
+                                                 timeout=10_000)
+                    await asyncio.sleep(3.0)  # the bounded wait, with the peer connections alive
+                    return await page.text_content("#rtc") or ""
+                finally:
+                    await browser.close()
+        finally:
+            hole.close()
+
+    notes = asyncio.run(go())
+    assert "main:function/function/function" in notes and "main:started" in notes, notes
+    got = wait_for_datagrams(udp_listeners, 1.0)
+    assert got == [], f"the browser sent UDP: {got[:3]}"

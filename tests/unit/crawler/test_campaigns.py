@@ -95,6 +95,11 @@ def test_spec_defaults_are_polite_and_the_user_agent_names_operator_and_contact(
         ({"contact_url": "mailto:a@b.example"}, "contact_url"),
         ({"proxy": "ftp://proxy.example:21"}, "proxy must be a URL"),
         ({"proxy": "socks5://proxy.example"}, "needs a port"),
+        ({"proxy": "socks5h://127.0.0.2:1080"}, "proxy 127.0.0.2: refused: 127.0.0.2 is a private/loopback address"),
+        ({"proxy": "socks5://[::1]:1080"}, "proxy ::1: refused: ::1 is a private/loopback address"),
+        ({"proxy": "http://10.0.0.5:3128"}, "proxy 10.0.0.5: refused: 10.0.0.5 is a private/loopback address"),
+        ({"proxy": "https://169.254.169.254:443"}, "proxy 169.254.169.254: refused"),
+        ({"proxy": "socks5h://127.0.0.2:1080", "allow_private_hosts": ["127.0.0.1"]}, "proxy 127.0.0.2: refused"),
         ({"recurrence_hours": 0}, "recurrence_hours"),
         ({"scope": {"mode": "domains", "domains": ["other.example"]}}, "out of scope"),
         ({"scope": {"include": ["(unclosed"]}}, "bad URL pattern"),
@@ -112,6 +117,7 @@ def test_a_robots_override_carries_its_reason_and_proxy_and_scope_are_kept() -> 
     s = spec(
         robots={"obey": False, "override_reason": "court order 123: site hides evidence behind robots.txt"},
         proxy="socks5h://127.0.0.1:1080",
+        allow_private_hosts=["127.0.0.1"],  # the proxy's address, allowed as such
         scope={"mode": "site", "exclude": ["/logout"]},
         seeds=["http://www.site.example/", "http://www.site.example/"],
     )
