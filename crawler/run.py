@@ -73,6 +73,8 @@ class CrawlJob(BaseModel):
     interrupted_state: Literal["paused", "queued"] = "paused"
     """Where a campaign goes when its crawl is shut down by a signal (a worker hands it back)."""
     base_counters: dict[str, int] = Field(default_factory=dict)
+    run_key: str | None = None
+    """Names the campaign run (shared by its resumed sessions): media sightings get ids from natural keys."""
     report_media: bool = False
     """Relay one record per media fetch to the caller (``orbweaver crawl --json``)."""
 

@@ -1,4 +1,4 @@
-"""Killing a crawl outright: its Scrapy child dies with it.
+"""Killing a crawl outright: its Scrapy child dies with it, and a resumed crawl loses and duplicates nothing.
 
 Real ``orbweaver crawl`` and ``orbweaver campaign start`` processes crawl the counting loopback site of
 ``test_campaigns`` (a chain of pages, each showing one benign generated PNG), over a SQLite store and an
@@ -13,15 +13,21 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from core.blobs import LocalBlobStore
+from core.bus.embedded import EmbeddedBus
+from core.messages import Topic
 from core.store import Store
-from core.store.models import Campaign
-from tests.integration.test_campaigns import ORBWEAVER, Site, cli_env, fetched_pages, orbweaver, record, serve
+from core.store.models import Campaign, Page, Sighting
+from hashing.settings import HashingSettings
+from hashing.stage import HashingStage
+from tests.integration.test_campaigns import ORBWEAVER, Site, cli_env, create, fetched_pages, orbweaver, record, serve
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +109,56 @@ def test_killing_orbweaver_crawl_kills_its_child_and_the_campaign_starts_again(t
         assert started.returncode == 0, started.stderr
         assert json.loads(started.stdout.splitlines()[-1])["state"] == "finished"
     assert set(fetched_pages(site)) == set(site.page_paths())
+
+
+def test_a_crawl_killed_whole_and_resumed_keeps_every_page_row_once_and_no_sighting_twice(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with serve(Site(pages=200, page_delay_s=0.01)) as site:
+        cid = create(tmp_path, site, "--concurrency-per-host", "4", "--depth", "300")  # the last page is 101 hops in
+        env = cli_env(tmp_path, ORBWEAVER_CRAWLER__LEASE_S=str(LEASE_S))
+        crawl = subprocess.Popen([ORBWEAVER, "campaign", "start", cid], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, env=env)
+        children: list[int] = []
+        try:
+            wait_for(lambda: len(fetched_pages(site)) >= 70, 120, "a third of the site")
+            children = crawl_children(crawl.pid)
+            kill(*children, crawl.pid)  # the whole tree at once: nothing gets to shut down
+        finally:
+            kill(crawl.pid, *children)
+            crawl.wait(timeout=10)
+        wait_for(lambda: not any(alive(c) for c in children), 10, "the crawl child to be gone")
+        killed_at = len(fetched_pages(site))
+        assert killed_at < site.pages, "the crawl finished before it was killed; nothing was tested"
+
+        wait_for(lambda: (row := record(tmp_path, cid)).lease_expires_at is not None
+                 and row.lease_expires_at.timestamp() < time.time(), LEASE_S + 5, "the lease to lapse")
+        resumed = orbweaver(tmp_path, "campaign", "start", cid, "--json", ORBWEAVER_CRAWLER__LEASE_S=str(LEASE_S))
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout.splitlines()[-1])["state"] == "finished"
+
+    # The hashing stage records a sighting per media message, as in production.
+    store = Store(f"sqlite:///{state / 'orbweaver.sqlite3'}")
+    bus = EmbeddedBus(state / "bus.sqlite3")
+    try:
+        stage = HashingStage(bus, store, LocalBlobStore(state / "evidence"), HashingSettings())
+        waiting = bus.lag(Topic.MEDIA_FETCHED, stage.group)
+        stats = bus.consume(Topic.MEDIA_FETCHED, stage.group, stage.handle, max_messages=waiting, poll_timeout_s=0.1)
+        assert stats.handled == waiting and stats.dead_lettered == 0
+        with store.session() as s:
+            pages = list(s.scalars(select(Page).where(Page.campaign_id == cid)))
+            sightings = list(s.scalars(select(Sighting).where(Sighting.campaign_id == cid)))
+    finally:
+        bus.close()
+        store.dispose()
+    row = record(tmp_path, cid)
+
+    urls = Counter(p.url for p in pages)
+    every_page = {site.url("/")} | {site.url(p) for p in site.page_paths()}
+    assert every_page - set(urls) == set(), f"pages without a row: {sorted(every_page - set(urls))[:10]}"
+    assert set(urls.values()) == {1}
+    assert row.pages_fetched == len(pages), (row.pages_fetched, len(pages))
+    assert {s.page_url for s in sightings} <= set(urls), "a sighting names a page that has no row"
+    pairs = Counter((s.page_url, s.media_url) for s in sightings)
+    assert [pair for pair, n in pairs.items() if n > 1] == []
+    # Every page shows its image once: one sighting each (and the front page's missing image).
+    assert {p for p, _ in pairs} >= {site.url(p) for p in site.page_paths()}
