@@ -111,6 +111,27 @@ def test_killing_orbweaver_crawl_kills_its_child_and_the_campaign_starts_again(t
     assert set(fetched_pages(site)) == set(site.page_paths())
 
 
+def test_sigterm_to_orbweaver_crawl_pauses_the_campaign_and_ends_its_child(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, ORBWEAVER_CRAWLER__LEASE_S=str(LEASE_S))
+    with serve(Site(pages=40, page_delay_s=0.2)) as site:
+        crawl = subprocess.Popen([ORBWEAVER, "crawl", site.url("/"), "--depth", "100", "--allow-private", "127.0.0.1",
+                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        children: list[int] = []
+        try:
+            wait_for(lambda: len(fetched_pages(site)) >= 4, 60, "a few pages")
+            children = crawl_children(crawl.pid)
+            crawl.send_signal(signal.SIGTERM)  # as a service manager or `kill` stops it: like Ctrl-C
+            out, _ = crawl.communicate(timeout=60)
+        finally:
+            kill(crawl.pid, *children)
+            crawl.wait(timeout=10)
+        assert crawl.returncode == 0
+        assert json.loads(out.splitlines()[-1])["summary"]["state"] == "paused"
+        wait_for(lambda: not any(alive(c) for c in children), 10, "the crawl child to end")
+        row = record(tmp_path, only_campaign(tmp_path / "state"))
+        assert row.lease_owner is None and row.queued > 0
+
+
 def test_a_crawl_killed_whole_and_resumed_keeps_every_page_row_once_and_no_sighting_twice(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with serve(Site(pages=200, page_delay_s=0.01)) as site:
