@@ -34,9 +34,9 @@ COMMANDS = [
 """Quick commands, and a stage start."""
 
 
-def run(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(state: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ORBWEAVER_")}
-    env = {**clean, "ORBWEAVER_CORE__DATA_DIR": str(state), "ORBWEAVER_CORE__LOG_LEVEL": "warning"}
+    env = {**clean, "ORBWEAVER_CORE__DATA_DIR": str(state), "ORBWEAVER_CORE__LOG_LEVEL": "warning", **extra}
     return subprocess.run([ORBWEAVER, *args], capture_output=True, text=True, timeout=30, check=False, env=env)
 
 
@@ -127,6 +127,22 @@ def test_a_damaged_bus_ends_every_command_with_one_line_naming_it(tmp_path: Path
     reason = damage(path)
     for command in COMMANDS:
         assert_one_line_naming(run(state, *command), "bus", path, reason)
+
+
+def test_damage_met_midway_through_a_command_is_named_in_one_line_too(tmp_path: Path) -> None:
+    # Over the start check's size limit (0 MB here) only the header and schema are read at start; the damaged
+    # campaigns page is met by the command's own query, and the error boundary names the file.
+    state = tmp_path / "state"
+    path = state / "orbweaver.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    store.migrate()
+    with store.session() as s:
+        s.add_all(Campaign(id=f"c{n}", name=f"campaign {n} {'x' * 150}", seeds=["http://127.0.0.1/"])
+                  for n in range(400))
+    store.dispose()
+    reason = damage_mid_file("campaigns")(path)
+    result = run(state, "campaign", "list", ORBWEAVER_CORE__START_CHECK_MAX_MB="0")
+    assert_one_line_naming(result, "store", path, reason)
 
 
 def test_doctor_reports_store_bus_and_blobs(tmp_path: Path) -> None:
