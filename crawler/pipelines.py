@@ -390,7 +390,7 @@ class BusPipeline:
 
     def _record_page(self, item: PageItem) -> None:
         # Pages are written in batches: one ORM round trip per page cost more CPU than fetching
-        # and parsing it. A batch waits at most PAGE_FLUSH_S (and is flushed at close).
+        # and parsing it. A batch waits at most PAGE_FLUSH_S, and is written before every frontier commit and at close.
         self._pages[(item.campaign_id, item.url)] = {
             "campaign_id": item.campaign_id,
             "url": item.url,
