@@ -57,6 +57,15 @@ class CoreSettings(Section):
         gt=0,
         description="How often a running stage does bus housekeeping (the embedded bus deletes finished payloads).",
     )
+    start_check_max_mb: int = Field(
+        default=128,
+        ge=0,
+        description=(
+            "Every command first runs SQLite's quick_check on the store and bus files up to this size (about "
+            "2.5 ms per MB); larger files get only a header and schema check at start (orbweaver doctor checks "
+            "all of them in full)."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest log level written."
     )

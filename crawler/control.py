@@ -112,7 +112,9 @@ class CampaignControl:
             return self.base.get(column, 0) + int(stats.get(stat, 0))
 
         return {
-            "pages_fetched": total("pages_fetched", PipelineStat.PAGES.value),
+            # Counted by the frontier as it commits pages finished (their rows written first), over all the
+            # run's sessions: a page fetched again after a kill is not counted twice.
+            "pages_fetched": int(stats.get(FrontierStat.PAGES_FINISHED.value, 0)),
             "media_fetched": total("media_fetched", PipelineStat.MEDIA.value),
             "fetch_errors": total("fetch_errors", PipelineStat.ERRORS.value),
             "queued": int(stats.get(FrontierStat.PENDING.value, 0)),

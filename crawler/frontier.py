@@ -14,7 +14,11 @@ it is the crawl's hot path (thousands of writes a second) and belongs to one cra
 Durability: "finished" marks are committed in groups every ``commit_interval_s`` (0 commits
 each one, which costs throughput: see ``benchmarks/crawl.py``). A graceful pause, stop or
 shutdown commits everything; a killed process refetches at most its in-flight requests plus
-those finished within the last interval.
+those finished within the last interval. Just before each commit the scheduler sends
+:data:`frontier_committing`, and the item pipeline writes the page rows it buffers and flushes the
+bus: a request is durably finished only once what it produced is durably handed on, so a kill
+never leaves a finished page without its row (it may leave a row whose page is fetched again,
+which the row's upsert absorbs).
 
 Limits live here too, because only the frontier knows whether a request is new: the page and
 media caps and the pages-per-host cap count new requests, and survive a restart with the queue.
@@ -28,7 +32,7 @@ import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +47,7 @@ from scrapy.utils.request import request_from_dict
 from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
+from core.errors import TransientError
 from crawler.scope import host_of
 from crawler.spiders.site import FetchKind, Meta
 
@@ -56,6 +61,12 @@ request_finished = object()
 
 hold_requests = object()
 """Scrapy signal: hand out no further request (the crawl is pausing or stopping)."""
+
+frontier_committing = object()
+"""Scrapy signal: finished marks are about to be committed; hand on durably what their requests produced.
+
+A receiver that raises stops the commit (the marks stay uncommitted, and are committed with the next one).
+"""
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS seen (key BLOB PRIMARY KEY) WITHOUT ROWID",
@@ -114,6 +125,7 @@ class Frontier:
         budget: Caps on new pages and media.
         commit_interval_s: Most seconds between commits of finished marks (0: every one).
         cache_kib: SQLite page cache, the frontier's only memory that grows with use (bounded).
+        before_commit: Called just before each commit; if it raises, nothing is committed.
 
     """
 
@@ -124,10 +136,12 @@ class Frontier:
         *,
         commit_interval_s: float = 0.25,
         cache_kib: int = 8192,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
         self.budget = budget or Budget()
         self.commit_interval_s = commit_interval_s
+        self.before_commit = before_commit
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -157,6 +171,11 @@ class Frontier:
         """New media requests ever queued in this run (the media cap counts these)."""
         return int(self._counters.get("media", 0))
 
+    @property
+    def pages_finished(self) -> int:
+        """Page requests finished in this run, over all its sessions (committed with their finished marks)."""
+        return int(self._counters.get("pages_finished", 0))
+
     def _bump(self, name: str) -> None:
         value = int(self._counters.get(name, 0)) + 1
         self._counters[name] = value
@@ -173,15 +192,28 @@ class Frontier:
             self._in_tx = True
 
     def commit(self) -> None:
-        """Make everything so far durable."""
+        """Make everything so far durable (after ``before_commit``, which may refuse by raising)."""
         if self._in_tx:
+            if self.before_commit is not None:
+                self.before_commit()
             self._db.execute("COMMIT")
             self._in_tx = False
         self._last_commit = time.monotonic()
 
     def _maybe_commit(self) -> None:
         if time.monotonic() - self._last_commit >= self.commit_interval_s:
-            self.commit()
+            try:
+                self.commit()
+            except TransientError as exc:
+                # The output could not be handed on yet: keep the marks in the open transaction; the next commit
+                # tries again, and a kill meanwhile only means fetching those requests again.
+                self._last_commit = time.monotonic()
+                log.warning("crawler.frontier_commit_deferred", error=str(exc))
+
+    def try_commit(self) -> None:
+        """Commit now; if the output cannot be handed on yet, keep the marks for the next commit."""
+        self._last_commit = float("-inf")
+        self._maybe_commit()
 
     # -- the queue
 
@@ -278,12 +310,16 @@ class Frontier:
         self.handed_out += len(rows)
         return [Entry(int(r[0]), str(r[1])) for r in rows]
 
-    def finish(self, entry_id: int) -> None:
-        """Forget a finished request (its key stays in the seen-set)."""
+    def finish(self, entry_id: int, *, page: bool = False) -> None:
+        """Forget a finished request (its key stays in the seen-set); ``page``: count it as a finished page."""
         self._begin()
         cursor = self._db.execute("DELETE FROM queue WHERE id = ? AND state = ?", (entry_id, _HANDED_OUT))
         if cursor.rowcount:
             self.handed_out -= 1
+            if page:
+                # Counted in the transaction that finishes it: after a kill the count matches the pages that
+                # stay finished, and a page fetched again is counted once.
+                self._bump("pages_finished")
         self._maybe_commit()
 
     def clear(self) -> None:
@@ -295,8 +331,17 @@ class Frontier:
         self.commit()
 
     def close(self) -> None:
-        """Commit, fold the write-ahead log back into the file, and close it."""
-        self.commit()
+        """Commit, fold the write-ahead log back into the file, and close it.
+
+        If the output could not be handed on, the marks since the last commit are rolled back instead: those
+        requests are fetched again when the campaign resumes.
+        """
+        try:
+            self.commit()
+        except TransientError as exc:
+            log.warning("crawler.frontier_rolled_back", error=str(exc))
+            self._db.execute("ROLLBACK")
+            self._in_tx = False
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
 
@@ -408,6 +453,8 @@ class Stat(StrEnum):
     DUPLICATES = "orbweaver/frontier/duplicates"
     OVER_LIMIT = "orbweaver/frontier/over_limit"
     UNSTORABLE = "orbweaver/frontier/unstorable"
+    PAGES_FINISHED = "orbweaver/frontier/pages_finished"
+    """Page requests finished in this run, all sessions together (the campaign's ``pages_fetched``)."""
 
 
 def _optional_int(crawler: Crawler, name: Setting) -> int | None:
@@ -456,9 +503,11 @@ class FrontierScheduler:
         if path is None:
             self._temporary = tempfile.TemporaryDirectory(prefix="orbweaver-frontier-")
             path = Path(self._temporary.name) / "frontier.sqlite3"
-        self.frontier = Frontier(path, self.budget, commit_interval_s=self.commit_interval_s)
+        self.frontier = Frontier(path, self.budget, commit_interval_s=self.commit_interval_s,
+                                 before_commit=self._before_commit)
         resumed = self.frontier.pending
         self.stats.set_value(Stat.PENDING.value, resumed)
+        self.stats.set_value(Stat.PAGES_FINISHED.value, self.frontier.pages_finished)
         log.info("crawler.frontier_opened", path=str(path), resumed_requests=resumed)
         sig = self.crawler.signals
         sig.connect(self._request_finished, signal=request_finished)
@@ -546,7 +595,15 @@ class FrontierScheduler:
             return
         entry_id = request.meta.get(FRONTIER_ID)
         if entry_id is not None:
-            self.frontier.finish(int(entry_id))
+            page = str(request.meta.get(Meta.KIND.value, FetchKind.PAGE.value)) == FetchKind.PAGE
+            self.frontier.finish(int(entry_id), page=page)
+            self.stats.set_value(Stat.PAGES_FINISHED.value, self.frontier.pages_finished)
+
+    def _before_commit(self) -> None:
+        for receiver, result in self.crawler.signals.send_catch_log(frontier_committing):
+            if isinstance(result, Failure):
+                # Committing now would mark requests finished whose page rows or media may be lost.
+                raise TransientError(f"{receiver!r} could not hand on the crawl's output: {result.value}")
 
     def _request_finished(self, request: Request) -> None:
         self.finish(request)
@@ -560,7 +617,7 @@ class FrontierScheduler:
     def _hold(self) -> None:
         self.held = True
         if self.frontier is not None:
-            self.frontier.commit()
+            self.frontier.try_commit()
 
 
 class FrontierSpiderMiddleware:

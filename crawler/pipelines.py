@@ -7,6 +7,10 @@ recorded as :class:`core.store.models.Sighting` rows with their error, and pages
 :class:`core.store.models.Page` rows, upserted on (campaign, URL) so a re-crawl never
 duplicates them. Running totals go to Scrapy's stats, which :mod:`crawler.run` reports.
 
+Ordering with the frontier: before the frontier commits requests as finished it sends
+:data:`crawler.frontier.frontier_committing`, and the pipeline writes its buffered page rows and
+flushes the bus then, so no request is durably finished while what it produced could still be lost.
+
 Back-pressure: a publish the bus refuses for now (:class:`core.errors.TransientError`: a full
 send buffer or topic) is retried with backoff, and with ``max_media_backlog`` set the pipeline
 waits while the hashing group's lag is over it. Either way ``process_item`` returns an awaitable
@@ -32,6 +36,7 @@ from core.errors import ConfigError, TransientError
 from core.messages import FetchedMedia, MediaRef, MediaSighted, Topic, derive_id, new_id, sha256_hex
 from core.store import Store, insert_ignore
 from core.store.models import Page, Sighting
+from crawler.frontier import frontier_committing
 from crawler.items import MediaItem, PageItem
 
 log = structlog.get_logger(__name__)
@@ -75,6 +80,8 @@ class Setting(StrEnum):
     S3_ENDPOINT_URL = "ORBWEAVER_S3_ENDPOINT_URL"
     INLINE_MEDIA_LIMIT = "ORBWEAVER_INLINE_MEDIA_LIMIT"
     MAX_MEDIA_BACKLOG = "ORBWEAVER_MAX_MEDIA_BACKLOG"
+    RUN_KEY = "ORBWEAVER_RUN_KEY"
+    """Names one run of a campaign (all its sessions); set, media messages get ids from their natural key."""
 
 
 class Stat(StrEnum):
@@ -114,6 +121,9 @@ class BusPipeline:
             (0: never wait on lag; the bus's own buffer limits still apply).
         bus: An open bus to use instead of opening ``bus_url`` (tests); closed with the pipeline.
         sleep: How to wait between tries (default: a reactor timer; tests pass their own).
+        run_key: Names the campaign run this crawl belongs to (resumed sessions share it): a media fetch's
+            message id then derives from (run, page, media URL), so a fetch repeated after a kill is the
+            same sighting, not a second one. None: a fresh id per fetch.
 
     """
 
@@ -129,6 +139,7 @@ class BusPipeline:
         max_media_backlog: int = 0,
         bus: Bus | None = None,
         sleep: Sleep = reactor_sleep,
+        run_key: str | None = None,
     ) -> None:
         if max_media_backlog < 0:
             raise ConfigError(f"max_media_backlog must not be negative, got {max_media_backlog}")
@@ -144,8 +155,10 @@ class BusPipeline:
         self.bus: Bus | None = bus
         self.blobs: BlobStore | None = None
         self.max_media_backlog = max_media_backlog
+        self.run_key = run_key
         self.throttle: BacklogThrottle | None = None
         self._sleep = sleep
+        self._closed = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -162,7 +175,7 @@ class BusPipeline:
         if missing:
             raise ConfigError(f"BusPipeline needs the Scrapy settings {', '.join(missing)}")
         assert crawler.stats is not None  # Scrapy creates it with the crawler
-        return cls(
+        pipeline = cls(
             store_url=str(urls[Setting.STORE_URL]),
             bus_url=str(urls[Setting.BUS_URL]),
             blobs_url=str(urls[Setting.BLOBS_URL]),
@@ -170,7 +183,10 @@ class BusPipeline:
             stats=crawler.stats,
             s3_endpoint_url=settings.get(Setting.S3_ENDPOINT_URL.value) or None,
             max_media_backlog=settings.getint(Setting.MAX_MEDIA_BACKLOG.value, 0),
+            run_key=settings.get(Setting.RUN_KEY.value) or None,
         )
+        crawler.signals.connect(pipeline.hand_on, signal=frontier_committing)
+        return pipeline
 
     def open_spider(self) -> None:
         """Open the store, the bus and the blob store for this crawl."""
@@ -185,12 +201,25 @@ class BusPipeline:
 
     def close_spider(self) -> None:
         """Write buffered pages, flush the bus and release connections."""
-        self.flush_pages()
+        self.hand_on()
+        self._closed = True
         if self.bus is not None:
-            self.bus.flush()
             self.bus.close()
         if self.store is not None:
             self.store.dispose()
+
+    def hand_on(self) -> None:
+        """Write the buffered page rows and flush the bus: everything processed so far is durable after this.
+
+        Raises:
+            TransientError: If the store or the bus cannot take it now (the frontier then does not commit).
+
+        """
+        if self._closed:
+            return  # closing handed everything on already
+        self.flush_pages()
+        if self.bus is not None:
+            self.bus.flush()
 
     def process_item(self, item: Any) -> Any:
         """Publish or record one item; other item types pass through untouched.
@@ -254,7 +283,7 @@ class BusPipeline:
     def _fetched(self, item: MediaItem) -> FetchedMedia:
         assert self.blobs is not None and item.body is not None and item.http_status is not None
         body = item.body
-        message_id = new_id()
+        message_id = self._natural_id(item) or new_id()
         inline = len(body) <= self.inline_media_limit
         blob_key = None
         if not inline:
@@ -277,14 +306,22 @@ class BusPipeline:
         assert item.sha256 is not None and item.size is not None and item.http_status is not None
         return MediaSighted(
             # The same repeat delivered twice (a resumed crawl) is one sighting row.
-            message_id=derive_id("sighting", item.campaign_id, item.page_url, item.media_url, item.sha256,
-                                 item.fetched_at.isoformat()),
+            message_id=self._natural_id(item)
+            or derive_id("sighting", item.campaign_id, item.page_url, item.media_url, item.sha256,
+                         item.fetched_at.isoformat()),
             ref=self._ref(item),
             http_status=item.http_status,
             content_type=content_type_of(item.headers),
             size=item.size,
             sha256=item.sha256,
         )
+
+    def _natural_id(self, item: MediaItem) -> str | None:
+        # One sighting per (run, page, media URL), whatever the outcome: a media request fetched again after a
+        # kill (it was published, but not yet committed as finished) is the same sighting, not a second one.
+        if self.run_key is None:
+            return None
+        return derive_id("sighting", item.campaign_id, self.run_key, item.page_url, item.media_url)
 
     @staticmethod
     def _ref(item: MediaItem) -> MediaRef:
@@ -318,11 +355,14 @@ class BusPipeline:
     def _record_failed(self, item: MediaItem) -> None:
         assert self.store is not None
         # A repeat of a failed fetch gets a stable id, so recording it twice is one row.
-        message_id = (
-            derive_id("failed-sighting", item.campaign_id, item.page_url, item.media_url, item.fetched_at.isoformat())
-            if item.repeat
-            else new_id()
-        )
+        message_id = self._natural_id(item)
+        if message_id is None:
+            message_id = (
+                derive_id("failed-sighting", item.campaign_id, item.page_url, item.media_url,
+                          item.fetched_at.isoformat())
+                if item.repeat
+                else new_id()
+            )
         with self.store.session() as s:
             insert_ignore(
                 s,
@@ -350,7 +390,7 @@ class BusPipeline:
 
     def _record_page(self, item: PageItem) -> None:
         # Pages are written in batches: one ORM round trip per page cost more CPU than fetching
-        # and parsing it. A batch waits at most PAGE_FLUSH_S (and is flushed at close).
+        # and parsing it. A batch waits at most PAGE_FLUSH_S, and is written before every frontier commit and at close.
         self._pages[(item.campaign_id, item.url)] = {
             "campaign_id": item.campaign_id,
             "url": item.url,
@@ -372,7 +412,6 @@ class BusPipeline:
         if not self._pages or self.store is None:
             return
         rows = list(self._pages.values())
-        self._pages.clear()
         with self.store.session() as s:
             if s.get_bind().dialect.name == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -388,3 +427,5 @@ class BusPipeline:
             )
             # One statement with the rows as parameters: compiled once and cached, whatever the batch size.
             s.execute(stmt, rows)
+        # Dropped only once written: a failed write keeps them for the next flush (and the frontier uncommitted).
+        self._pages.clear()

@@ -12,10 +12,14 @@ campaign becomes finished, paused, stopped, failed or (handed back by a worker) 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -69,6 +73,8 @@ class CrawlJob(BaseModel):
     interrupted_state: Literal["paused", "queued"] = "paused"
     """Where a campaign goes when its crawl is shut down by a signal (a worker hands it back)."""
     base_counters: dict[str, int] = Field(default_factory=dict)
+    run_key: str | None = None
+    """Names the campaign run (shared by its resumed sessions): media sightings get ids from natural keys."""
     report_media: bool = False
     """Relay one record per media fetch to the caller (``orbweaver crawl --json``)."""
 
@@ -296,7 +302,41 @@ def crawl_in_this_process(
     return summary
 
 
-def _child_main(job_json: str, out: Any) -> None:
+PARENT_CHECK_S = 0.5
+"""How often a crawl child looks whether its parent is still alive (where the kernel cannot tell it)."""
+
+_PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal this process gets when the thread that started it dies."""
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process end as soon as ``parent_pid`` (the process that started it) ends.
+
+    The crawl child leaves its parent's process group (see :func:`_child_main`), so a parent killed
+    outright would leave it crawling, renewing the campaign's lease, with nobody to stop it. On Linux
+    the kernel sends it SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); everywhere, a daemon
+    thread also watches the parent's pid and kills this process when it changes (reparented).
+    SIGKILL, not SIGTERM: a graceful Scrapy shutdown would finish requests in flight and could
+    start others; the frontier and page rows survive a kill (requests not finished are fetched again).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                log.warning("crawler.pdeathsig_failed", errno=ctypes.get_errno())
+        except (OSError, AttributeError) as exc:
+            log.warning("crawler.pdeathsig_failed", error=str(exc))
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    # The parent may have died before prctl took effect: the watcher's first look catches that.
+    threading.Thread(target=watch, name="orbweaver-parent-watch", daemon=True).start()
+
+
+def _child_main(job_json: str, out: Any, parent_pid: int | None = None) -> None:
     # Runs in the spawned child: a fresh interpreter with its own reactor.
     from core.logging import configure
 
@@ -304,6 +344,8 @@ def _child_main(job_json: str, out: Any) -> None:
         # Out of the terminal's process group: a Ctrl-C reaches only the parent, which asks
         # this child to stop once (a second signal would make Scrapy stop uncleanly).
         os.setpgrp()
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     configure(level="warning")
     job = CrawlJob.model_validate_json(job_json)
     try:
@@ -347,7 +389,7 @@ def run_crawl(
     messages = ctx.Queue()
     child = ctx.Process(
         target=_child_main,
-        args=(job.model_dump_json(), messages),
+        args=(job.model_dump_json(), messages, os.getpid()),
         name=f"orbweaver-crawl-{job.campaign_id}",
     )
     started = time.monotonic()
@@ -364,6 +406,7 @@ def run_crawl(
             asked_to_stop = True
             child.terminate()  # SIGTERM: Scrapy shuts down gracefully
 
+    restore_sigterm = _stop_on_sigterm(ask_to_stop) if stop is None else None
     try:
         while final is None and error is None:
             if stop is not None and stop.is_set():
@@ -399,8 +442,13 @@ def run_crawl(
                 last_report = now
         child.join(timeout=30)
     finally:
+        if restore_sigterm is not None:
+            restore_sigterm()
         if child.is_alive():
             child.terminate()
+            child.join(timeout=10)
+        if child.is_alive():
+            _kill_group(child.pid)
             child.join(timeout=10)
         messages.close()
     if final is not None:
@@ -413,6 +461,32 @@ def run_crawl(
         f"crawl child for campaign {job.campaign_id} failed (exit code {child.exitcode})"
         + (f": {error}" if error else "")
     )
+
+
+def _stop_on_sigterm(ask_to_stop: Callable[[], None]) -> Callable[[], None] | None:
+    """Let SIGTERM stop the crawl like Ctrl-C does (main thread only); returns how to undo it."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        ask_to_stop()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
+def _kill_group(pid: int | None) -> None:
+    # The child leads its own process group (a renderer's browser lives in it too): a child that would
+    # not stop is killed with everything it started, so nothing of it keeps fetching.
+    if pid is None or not hasattr(os, "killpg"):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _mark_failed_after_death(job: CrawlJob, exit_code: int | None = None) -> None:

@@ -59,16 +59,16 @@ def prepare_run(
     """Build the crawl job of a claimed campaign: a resumed run if its frontier file is there.
 
     A fresh run (no frontier file: first run, or after finishing or stopping) resets the
-    campaign's counters; a resumed one carries them on.
+    campaign's counters; a resumed one carries them on (pages are counted by the frontier file itself).
     """
     path = frontier_path_for(infra.frontier_dir, record.id)
     fresh = not path.exists()
     campaigns.set_frontier(record.id, path, fresh_run=fresh)
+    run = campaigns.get(record.id).run_count  # counted by set_frontier for a fresh run
     base = (
         {}
         if fresh
         else {
-            "pages_fetched": record.pages_fetched,
             "media_fetched": record.media_fetched,
             "fetch_errors": record.fetch_errors,
         }
@@ -95,6 +95,7 @@ def prepare_run(
         lease_s=infra.crawler.lease_s,
         interrupted_state=interrupted_state,
         base_counters=base,
+        run_key=f"{record.id}/run-{run}",
         report_media=report_media,
     )
 

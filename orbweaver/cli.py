@@ -61,6 +61,32 @@ def config_show(config_path: Path | None) -> None:
 
 @main.command()
 @CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per checked part.")
+def doctor(config_path: Path | None, as_json: bool) -> None:
+    """Check the configured store, bus and blob folder: ok, damaged (with the reason) or missing; exit 1 on damage."""
+    from dataclasses import asdict
+
+    from core.integrity import Health, check_folder, check_url
+
+    settings = _load(config_path, check_state=False)
+    core = settings.core
+    findings = [check_url("store", core.store_url()), check_url("bus", core.bus_url()),
+                check_folder("blobs", core.blobs_url())]
+    for finding in findings:
+        if as_json:
+            click.echo(json.dumps(asdict(finding)))
+        else:
+            why = f": {finding.reason}" if finding.reason else ""
+            click.echo(f"{finding.what:<6} {finding.health.value}{why}  {finding.where}")
+    damaged = [f for f in findings if f.health is Health.DAMAGED]
+    if damaged:
+        click.echo(f"orbweaver: {len(damaged)} damaged: restore {' and '.join(f.where for f in damaged)} "
+                   "from a backup (or move it aside to start empty)", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@CONFIG_OPTION
 def migrate(config_path: Path | None) -> None:
     """Create or upgrade the store's schema."""
     from core.store import Store
@@ -206,3 +232,37 @@ def run() -> None:
     except OrbweaverError as exc:
         click.echo(f"orbweaver: {exc}", err=True)
         sys.exit(1)
+    except Exception as exc:
+        damage = _sqlite_damage(exc)
+        if damage is None:
+            raise
+        click.echo(f"orbweaver: {_name_damaged_file(damage)}", err=True)
+        sys.exit(1)
+
+
+def _sqlite_damage(exc: BaseException) -> str | None:
+    """SQLite's reason if ``exc`` (or what it wraps) says a file is damaged; None for any other error."""
+    import sqlite3
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        # OperationalError is a DatabaseError too, but means "locked", "no such table", "disk I/O error":
+        # not a damaged file. "file is not a database" and "disk image is malformed" are plain DatabaseErrors.
+        if isinstance(seen, sqlite3.DatabaseError) and not isinstance(seen, sqlite3.OperationalError):
+            return str(seen)
+        orig = getattr(seen, "orig", None)  # SQLAlchemy keeps the driver's error here
+        seen = orig if isinstance(orig, BaseException) else (seen.__cause__ or seen.__context__)
+    return None
+
+
+def _name_damaged_file(reason: str) -> str:
+    """One line naming the damaged file of the command's settings (found by checking them), and what to do."""
+    from core.integrity import ADVICE, DamagedFileError, Health, check_url
+    from orbweaver.cli_options import LOADED
+
+    for settings in LOADED:
+        for what, url in (("store", settings.core.store_url()), ("bus", settings.core.bus_url())):
+            finding = check_url(what, url)
+            if finding.health is Health.DAMAGED:
+                return str(DamagedFileError(what, finding.where, finding.reason))
+    return f"a SQLite file is damaged ({reason}): {ADVICE}"

@@ -20,7 +20,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -186,58 +186,35 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Request size limits
+# Request bodies
 
 
-class _LimitedRequest(Request):
-    """A request whose body stream stops with 413 once it passes ``limit`` bytes (chunked bodies included)."""
+class TokenFirstRoute(APIRoute):
+    """A route that refuses uploads without a token before anything parses them.
 
-    def __init__(self, request: Request, limit: int) -> None:
-        super().__init__(request.scope, request.receive)
-        self.limit = limit
-
-    async def stream(self) -> AsyncGenerator[bytes, None]:
-        """The body in chunks, refused as soon as it outgrows the limit."""
-        seen = 0
-        async for chunk in super().stream():
-            seen += len(chunk)
-            if seen > self.limit:
-                raise HTTPException(413, f"request body larger than {self.limit} bytes")
-            yield chunk
-
-
-_BODY_LIMITS: dict[str, str] = {"/v1/hashes": "api_max_request_bytes", "/v1/media": "api_max_media_bytes"}
-"""The web setting holding each route's body limit."""
-
-
-class LimitedBodyRoute(APIRoute):
-    """A route that refuses bodies over its limit before FastAPI reads them (by header, then while reading)."""
+    Body sizes are bounded for every route by :class:`web.limits.BodyLimits`; this adds what only the API needs.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap FastAPI's handler so every body read goes through :class:`_LimitedRequest`."""
+        """Wrap FastAPI's handler: 401 for a token-less multipart body, 422 for an undecodable JSON one."""
         handler = super().get_route_handler()
-        setting = _BODY_LIMITS.get(self.path, "api_max_request_bytes")
 
-        async def limited(request: Request) -> Response:
+        async def checked(request: Request) -> Response:
             multipart = "multipart/" in request.headers.get("content-type", "").lower()
             if multipart and "authorization" not in request.headers:
                 # Without a token the sign-in check would parse the form for a CSRF field, and the form parser
                 # spools large files to disk; uploaded media must never touch a disk, so refuse first.
                 return JSONResponse({"detail": "the hash-check API takes API tokens (Authorization: Bearer <token>)"},
                                     status_code=401, headers={"WWW-Authenticate": "Bearer"})
-            limit: int = getattr(context(request).settings.web, setting)
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                return JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
             try:
-                return await handler(_LimitedRequest(request, limit))
+                return await handler(request)
             except StarletteHTTPException as exc:
                 # FastAPI answers a body it cannot decode (not UTF-8, say) with a bare 400; it is malformed input.
                 if exc.status_code == 400:
                     raise _invalid("the body could not be read as JSON; send UTF-8 encoded JSON") from None
                 raise
 
-        return limited
+        return checked
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -434,7 +411,7 @@ def check_media(state: ApiState, bodies: Sequence[bytes], limits: DecodeLimits) 
 # Routes
 
 
-router = APIRouter(prefix="/v1", tags=["hash-check"], route_class=LimitedBodyRoute, responses=_ERRORS)
+router = APIRouter(prefix="/v1", tags=["hash-check"], route_class=TokenFirstRoute, responses=_ERRORS)
 HASH_CHECKERS = requires(*API_ROLES)
 
 

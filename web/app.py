@@ -34,6 +34,7 @@ from web.auth import (
     wants_html,
 )
 from web.context import AppSettings, Clock, WebContext
+from web.limits import BodyLimits
 from web.templating import STATIC, make_templates, render
 
 SECURITY_HEADERS = [
@@ -174,6 +175,8 @@ def create_app(
         templates=make_templates(),
         accounts=Accounts(store, settings.web, clock),
     )
+    # Added first so it runs inside SecurityHeaders: its own 413 answers carry the headers too.
+    app.add_middleware(BodyLimits, web=settings.web)
     app.add_middleware(SecurityHeaders)
     _install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -53,6 +53,11 @@ class WebSettings(Section):
         default=45, ge=0, description="Remind an analyst to take a break after this many minutes (0: never)."
     )
     audit_page_size: int = Field(default=200, ge=1, le=5000, description="Audit events per page.")
+    # --- request body limits by route class (web/limits.py) ---
+    form_max_request_bytes: int = Field(
+        default=131_072, ge=1024,
+        description="Largest body of a sign-in, review, admin or dashboard form, bytes (more: 413).",
+    )
     # --- hash-check API (web/api.py) ---
     api_max_batch: int = Field(default=1000, ge=1, description="Most hashes in one POST /v1/hashes (more: 413).")
     api_max_request_bytes: int = Field(

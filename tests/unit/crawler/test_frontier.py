@@ -9,6 +9,7 @@ import pytest
 from scrapy import Request
 from scrapy.utils.test import get_crawler
 
+from core.errors import TransientError
 from crawler.frontier import (
     FRONTIER_ID,
     Added,
@@ -89,6 +90,55 @@ def test_uncommitted_work_is_rolled_back_as_a_whole(tmp_path: Path) -> None:
     # The page is handed out again and its child is not half-recorded: the crawl redoes the page.
     assert [e.request for e in again.pop(10)] == ["seed"]
     assert not again.seen(key(f"{SITE}/child"))
+    again.close()
+
+
+def test_nothing_is_committed_finished_until_its_output_is_handed_on(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite3"
+    handed_on: list[str] = []
+    refuse = False
+
+    def before_commit() -> None:
+        # Stands in for the item pipeline writing its buffered page rows (a store that is locked, for a while).
+        if refuse:
+            raise TransientError("store locked")
+        handed_on.append("rows")
+
+    f = Frontier(path, commit_interval_s=0, before_commit=before_commit)
+    f.add("seed", key=key(f"{SITE}/"))  # committed at once (interval 0), after handing on
+    assert handed_on == ["rows"]
+    refuse = True
+    (entry,) = f.pop()
+    f.finish(entry.id, page=True)  # interval 0 would commit now, but the rows could not be written
+    assert f.pages_finished == 1
+    with sqlite3.connect(path) as other:  # what a restart would find
+        assert other.execute("SELECT count(*) FROM queue").fetchone()[0] == 1
+    other.close()
+    refuse = False
+    f.try_commit()
+    assert handed_on == ["rows", "rows"]
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT count(*) FROM queue").fetchone()[0] == 0
+        assert other.execute("SELECT value FROM counters WHERE name = 'pages_finished'").fetchone()[0] == 1
+    other.close()
+    f.close()
+
+
+def test_a_close_that_cannot_hand_on_rolls_the_marks_back(tmp_path: Path) -> None:
+    path = tmp_path / "f.sqlite3"
+
+    def locked() -> None:
+        raise TransientError("store locked")
+
+    f = Frontier(path, commit_interval_s=3600)
+    f.add("seed", key=key(f"{SITE}/"))
+    f.commit()
+    f.before_commit = locked
+    (entry,) = f.pop()
+    f.finish(entry.id, page=True)
+    f.close()  # the pipeline could not write the page's row: the page must be fetched again
+    again = Frontier(path)
+    assert [e.request for e in again.pop(10)] == ["seed"] and again.pages_finished == 0
     again.close()
 
 
