@@ -21,7 +21,7 @@ $(call stamp,demo): $(BIN)/python requirements/demo.txt pyproject.toml
 	@$(call install,demo)
 
 $(call stamp,test): $(BIN)/python requirements/test.txt pyproject.toml
-	@echo "Installing the test tooling into $(VENV) from requirements/test.txt (once; about 1.5 min)..."
+	@echo "Installing the test tooling into $(VENV) from requirements/test.txt (once; about 1 min)..."
 	@$(call install,test)
 
 venv: $(call stamp,demo)
