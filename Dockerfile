@@ -6,9 +6,9 @@
 #   docker build -t ghcr.io/orbweaver/orbweaver:0.1.0 .
 #
 # The build stage has a compiler because pdqhash is published only as source; it turns orbweaver and
-# every dependency of its "all" extra, at the versions of requirements/demo.txt, into wheels. The runtime stage starts again from the same
-# Python base, installs those wheels without any index and without a compiler, and runs as a fixed
-# non-root user (UID 10001, which k8s/ also names in each pod's securityContext).
+# every dependency of its "all" extra, at the versions the lock names, into wheels. The runtime stage
+# starts again from the same Python base, installs those wheels without any index and without a
+# compiler, and runs as a fixed non-root user (UID 10001, which k8s/ also names in each pod's securityContext).
 
 # Pin the base; for reproducible builds pin its digest too (python:3.11.11-slim-bookworm@sha256:...).
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
@@ -21,8 +21,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
-# The lock (`make lock`): the image gets exactly the versions the tests ran with.
-COPY requirements/demo.txt ./requirements/demo.txt
+# The lock (`make lock`; test.txt pins every package of every extra): the image gets exactly the
+# versions the tests ran with.
+COPY requirements/test.txt ./requirements/test.txt
 COPY core ./core
 COPY crawler ./crawler
 COPY hashing ./hashing
@@ -33,8 +34,8 @@ COPY web ./web
 COPY orbweaver ./orbweaver
 # orbweaver's own wheel and a wheel of every dependency at its locked version, compiled ones included;
 # the lock travels with the wheels so the runtime install is held to it as well.
-RUN python -m pip wheel --wheel-dir /wheels -c requirements/demo.txt ".[all]" \
-    && cp requirements/demo.txt /wheels/lock.txt
+RUN python -m pip wheel --wheel-dir /wheels -c requirements/test.txt ".[all]" \
+    && cp requirements/test.txt /wheels/lock.txt
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \

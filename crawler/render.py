@@ -262,7 +262,7 @@ class Renderer:
         async with self._lock:
             if self._browser is not None:
                 return
-            require("playwright", "crawler")
+            require("playwright", "render")
             from playwright.async_api import Error as PlaywrightError
             from playwright.async_api import async_playwright
 

@@ -112,8 +112,8 @@ def test_runtime_stage_has_no_build_tools_and_installs_only_built_wheels(
     assert '"orbweaver[all]"' in installs[0]
     # Both steps are held to the lock, so the image has the versions the tests ran with.
     assert "-c /wheels/lock.txt" in installs[0]
-    assert any('pip wheel --wheel-dir /wheels -c requirements/demo.txt ".[all]"' in r
-               and "cp requirements/demo.txt /wheels/lock.txt" in r for r in build.all("RUN"))
+    assert any('pip wheel --wheel-dir /wheels -c requirements/test.txt ".[all]"' in r
+               and "cp requirements/test.txt /wheels/lock.txt" in r for r in build.all("RUN"))
     assert not runtime.all("COPY"), "the runtime stage copies nothing; wheels are mounted for the install"
 
 
@@ -138,7 +138,7 @@ def test_every_package_is_copied_into_the_build(dockerfile: tuple[dict[str, str]
     copies = {c.split()[0] for c in stages[0].all("COPY")}
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = {pattern.rstrip("*") for pattern in include}
-    assert copies == packages | {"pyproject.toml", "requirements/demo.txt"}, "COPY every package and the lock"
+    assert copies == packages | {"pyproject.toml", "requirements/test.txt"}, "COPY every package and the lock"
     assert any(c.startswith("pyproject.toml README.md") for c in stages[0].all("COPY"))
 
 
@@ -176,11 +176,11 @@ def test_dockerignore_sends_only_the_sources() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert patterns[0] == "*"
-    for path in ("pyproject.toml", "README.md", "requirements/demo.txt", "core/settings.py", "orbweaver/cli.py",
+    for path in ("pyproject.toml", "README.md", "requirements/test.txt", "core/settings.py", "orbweaver/cli.py",
                  "web/__init__.py", "core/store/migrations/versions/0001_initial_schema.py"):
         assert not ignored(patterns, path), path
     for path in (".venv/bin/python", ".git/config", "tests/conftest.py", "demo-output/outbox/a.eml",
                  ".orbweaver/bus.sqlite3", "core/__pycache__/settings.cpython-311.pyc", "k8s/README.md",
-                 "orbweaver.egg-info/PKG-INFO", "benchmarks/results/pipeline.json", "requirements/test.txt"):
+                 "orbweaver.egg-info/PKG-INFO", "benchmarks/results/pipeline.json", "requirements/demo.txt"):
         assert ignored(patterns, path), path
     assert all(Path(ROOT / p.lstrip("!")).exists() for p in patterns if p.startswith("!"))
