@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from core.errors import ConfigError
 from core.messages import Classification
+from core.spreadsheet import csv_cell, from_csv_cell
 from matcher.algorithms import SPECS, HashAlgorithm, is_hex, parse_algorithm
 
 COLUMNS = ("hash", "algorithm", "label", "classification", "source")
@@ -221,7 +222,8 @@ class CsvFormat(HashListFormat):
             if len(row) > len(header):
                 out.errors.append(LineError(line_no, raw, "more cells than header columns"))
                 continue
-            cells = dict(zip(header, row, strict=True))
+            # Our own exports escape formula-like cells (core.spreadsheet); read them back as written.
+            cells = {name: from_csv_cell(cell) for name, cell in zip(header, row, strict=True)}
             try:
                 out.entries.append(_entry(cells, default_algorithm))
             except _BadLine as exc:
@@ -231,12 +233,12 @@ class CsvFormat(HashListFormat):
         return out
 
     def write(self, entries: Iterable[ListEntry]) -> str:
-        """Write the full header and one row per entry."""
+        """Write the full header and one row per entry, formula-like text escaped (see :mod:`core.spreadsheet`)."""
         buf = io.StringIO(newline="")
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(COLUMNS)
         for e in entries:
-            writer.writerow([e.value, e.algorithm, e.label or "", e.classification or "", e.source or ""])
+            writer.writerow([csv_cell(c) for c in (e.value, e.algorithm, e.label, e.classification, e.source)])
         return buf.getvalue()
 
 

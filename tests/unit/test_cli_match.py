@@ -6,7 +6,9 @@ random hex from a seeded generator.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -263,3 +265,28 @@ def test_lookup_answers_every_line_in_order(cli: Any, tmp_path: Path) -> None:
     assert "64 hex characters" in answers[6]["error"]
     clean = cli("lookup", "--hashset", "known", stdin=f"{PDQ}\n")
     assert clean.exit_code == 0 and records(clean)[0]["decision"] == "match"
+
+
+FORMULAS = ['=HYPERLINK("http://example.invalid/x","click")', "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "-2+3", "'=already"]
+
+
+def test_csv_export_escapes_formula_text_and_reads_back_exactly(cli: Any, tmp_path: Path) -> None:
+    # JSON lines carry the hostile text verbatim (no CSV quoting to get in the way).
+    listing = write(tmp_path / "hostile.jsonl", "".join(
+        json.dumps({"hash": md5(f"f{i}"), "algorithm": "md5", "label": text, "source": FORMULAS[-1 - i]}) + "\n"
+        for i, text in enumerate(FORMULAS)
+    ))
+    assert records(cli("hashset", "import", "--name", "hostile", str(listing)))[-1]["added"] == len(FORMULAS)
+    exported = cli("hashset", "export", "--name", "hostile", "--format", "csv").stdout
+    rows = list(csv.reader(io.StringIO(exported)))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert len(rows) == len(FORMULAS) + 1
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    # Read back by the importer, every label and source is what was imported.
+    again = write(tmp_path / "exported.csv", exported)
+    assert records(cli("hashset", "import", "--name", "copy", str(again)))[-1]["added"] == len(FORMULAS)
+    copy = cli("hashset", "export", "--name", "copy", "--format", "jsonl").stdout
+    copied = [json.loads(line) for line in copy.splitlines()]
+    assert sorted(c["label"] for c in copied) == sorted(FORMULAS)
+    assert sorted(c["source"] for c in copied) == sorted(FORMULAS)
+
