@@ -263,6 +263,11 @@ class JsonLinesFormat(HashListFormat):
             except json.JSONDecodeError as exc:
                 out.errors.append(LineError(line_no, raw, f"broken JSON: {exc.msg}"))
                 continue
+            except RecursionError:
+                # json nests by recursion: a line of a few thousand brackets would otherwise end
+                # the whole import with a traceback.
+                out.errors.append(LineError(line_no, raw, "JSON nested too deeply"))
+                continue
             if not isinstance(obj, dict):
                 out.errors.append(LineError(line_no, raw, "not a JSON object"))
                 continue

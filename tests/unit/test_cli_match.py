@@ -290,3 +290,15 @@ def test_csv_export_escapes_formula_text_and_reads_back_exactly(cli: Any, tmp_pa
     assert sorted(c["label"] for c in copied) == sorted(FORMULAS)
     assert sorted(c["source"] for c in copied) == sorted(FORMULAS)
 
+
+def test_a_deeply_nested_json_line_is_one_bad_line(cli: Any, tmp_path: Path) -> None:
+    listing = write(tmp_path / "nested.jsonl", "\n".join([
+        json.dumps({"hash": md5("before"), "algorithm": "md5"}),
+        "[" * 100_000 + "]" * 100_000,
+        '{"hash": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        json.dumps({"hash": md5("after"), "algorithm": "md5"}),
+    ]) + "\n")
+    result = cli("hashset", "import", "--name", "nested", str(listing))
+    assert records(result)[-1] == {"hashset": "nested", "added": 2, "duplicates": 0, "bad_lines": 2, "announced": True}
+    assert f"{listing}:2: skipped: JSON nested too deeply" in result.stderr
+    assert f"{listing}:3: skipped: JSON nested too deeply" in result.stderr
