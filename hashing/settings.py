@@ -8,6 +8,7 @@ from core.settings import Section
 from hashing import video
 from hashing.decode import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODE_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_TIME_LIMIT_S,
     DEFAULT_WORKING_SIZE,
@@ -36,6 +37,14 @@ class HashingSettings(Section):
         description=(
             "Largest width x height to decode (images and video frames), checked from the header before "
             "decoding (decompression-bomb guard; Pillow's own limit of ~89.5 M pixels caps it)."
+        ),
+    )
+    max_decode_bytes: int = Field(
+        default=DEFAULT_MAX_DECODE_BYTES,
+        gt=0,
+        description=(
+            "Most memory one image decode may need (pixels x channels x bytes per sample, plus a float64 copy "
+            "for 16-bit and float images), checked from the header before decoding."
         ),
     )
     working_size: int = Field(
@@ -102,6 +111,7 @@ class HashingSettings(Section):
             max_pixels=self.max_pixels,
             working_size=self.working_size,
             time_limit_s=self.time_limit_s,
+            max_decode_bytes=self.max_decode_bytes,
         )
 
     def plan(self) -> HashPlan:
