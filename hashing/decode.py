@@ -77,6 +77,7 @@ class DecodeFailure(StrEnum):
     CORRUPT = "corrupt"
     UNSUPPORTED = "unsupported"
     TIMEOUT = "timeout"
+    CRASHED = "crashed"
 
 
 class MediaDecodeError(PermanentError):

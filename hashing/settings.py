@@ -55,7 +55,19 @@ class HashingSettings(Section):
     time_limit_s: float = Field(
         default=DEFAULT_TIME_LIMIT_S,
         gt=0,
-        description="Per-image budget for decoding and hashing; past it the item gets a 'timeout' error.",
+        description=(
+            "Per-image budget for decoding and hashing; past it the item gets a 'timeout' error, and past "
+            "1.25 times it the process decoding it is killed (the item keeps its exact hashes)."
+        ),
+    )
+    workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "Decoding processes of the hash command and of the API server (reused; one that overruns an item is "
+            "killed and replaced). A hashing stage runs one: it hashes one message at a time."
+        ),
     )
     dihedral: bool = Field(
         default=True,
