@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -90,17 +90,26 @@ def hashset_import(config_path: Path | None, name: str, fmt: str | None, algorit
     are reported on stderr as FILE:LINE with the reason and skipped.
     """
     from matcher.hashsets import import_entries
-    from matcher.lists import parse_hash_list
+    from matcher.lists import LineError, ListEntry, iter_hash_list
 
     settings = _settings(config_path)
-    text = file.read_bytes().decode("utf-8-sig", errors="replace")
-    parsed = parse_hash_list(text, fmt, default_algorithm=algorithm)
-    for err in parsed.errors:
-        click.echo(f"{file}:{err.line_no}: skipped: {err.reason}", err=True)
-    result = import_entries(_store(settings), name, parsed.entries, source=source or str(file))
+    bad_lines = 0
+
+    def entries(lines: Iterable[str]) -> Iterator[ListEntry]:
+        # Read, parse and insert as the file goes by: memory stays flat whatever the list's length.
+        nonlocal bad_lines
+        for item in iter_hash_list(lines, fmt, default_algorithm=algorithm):
+            if isinstance(item, LineError):
+                bad_lines += 1
+                click.echo(f"{file}:{item.line_no}: skipped: {item.reason}", err=True)
+            else:
+                yield item
+
+    with file.open(encoding="utf-8-sig", errors="replace", newline="") as lines:
+        result = import_entries(_store(settings), name, entries(lines), source=source or str(file))
     announced = _announce(settings, result.changes)
     _emit({"hashset": name, "added": result.added, "duplicates": result.duplicates,
-           "bad_lines": len(parsed.errors), "announced": announced})
+           "bad_lines": bad_lines, "announced": announced})
 
 
 @hashset.command("add-images")
