@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 from core.bus.embedded import EmbeddedBus
 from core.messages import HashSetChange, Topic, decode
 from orbweaver.cli import main
+from tests.fixtures.bombs import scan_bomb_jpeg
 from tests.fixtures.images import jpeg_bytes
 
 ORBWEAVER = str(Path(sys.executable).parent / "orbweaver")
@@ -302,3 +303,18 @@ def test_a_deeply_nested_json_line_is_one_bad_line(cli: Any, tmp_path: Path) -> 
     assert records(result)[-1] == {"hashset": "nested", "added": 2, "duplicates": 0, "bad_lines": 2, "announced": True}
     assert f"{listing}:2: skipped: JSON nested too deeply" in result.stderr
     assert f"{listing}:3: skipped: JSON nested too deeply" in result.stderr
+
+
+def test_scan_stops_a_scan_bomb_at_the_hard_time_limit(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tests/fixtures/bombs.py: a progressive JPEG whose one AC scan repeats 1000 times (15 s or more to decode)
+    hostile = tmp_path / "bomb.jpg"
+    hostile.write_bytes(scan_bomb_jpeg(8900, 1000))
+    fine = tmp_path / "fine.jpg"
+    fine.write_bytes(jpeg_bytes(3))
+    cli("hashset", "import", "--name", "known", str(write(tmp_path / "known.txt", md5("a") + "\n")))
+    monkeypatch.setenv("ORBWEAVER_HASHING__TIME_LIMIT_S", "2")
+    bomb, good = records(cli("scan", "--hashset", "known", "--json", str(hostile), str(fine)))
+    assert bomb["error"] == "timeout: over the hard 2.5 s limit decoding and hashing; stopped"
+    assert "error" not in good
