@@ -117,7 +117,7 @@ def _die_with_parent() -> None:
 
 
 class _Overrun(Exception):
-    pass
+    """The worker did not answer within the item's hard limit."""
 
 
 class _Worker:
