@@ -8,8 +8,10 @@ Everything here assumes hostile input. In order, :func:`decode_image`:
    Pillow lacks the codec) are "unsupported"; only the matching Pillow plugin may open the bytes
    (JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF): Pillow has many rarely used decoders, and none of
    them gets to see web bytes;
-3. reads only the header and checks the pixel count against the limit *before* decoding
-   (Pillow's own decompression-bomb warning or error becomes our error, never a warning);
+3. reads only the header and checks the pixel count, and the memory the decode would need
+   (pixels x channels x bytes per sample, see :func:`decode_bytes`), against their limits
+   *before* decoding (Pillow's own decompression-bomb warning or error becomes our error,
+   never a warning);
 4. decodes only the resolution the hashes need: JPEG through libjpeg's DCT scaling (``draft``,
    1/2, 1/4 or 1/8, luma only: every perceptual hash here reads luma alone), other formats in
    full and then ``reduce``-d by an integer factor (an exact block average), so the shorter
@@ -38,7 +40,7 @@ from enum import StrEnum
 from functools import partial
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError, features
+from PIL import Image, ImageMode, ImageSequence, UnidentifiedImageError, features
 
 from core.errors import PermanentError
 from hashing.pdq import Axis, plain_axis
@@ -46,6 +48,12 @@ from hashing.pdq import Axis, plain_axis
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 80_000_000
 """About 10000 x 8000; keep it at or below Pillow's ``Image.MAX_IMAGE_PIXELS`` (~89.5 M)."""
+DEFAULT_MAX_DECODE_BYTES = 4 * DEFAULT_MAX_PIXELS
+"""Memory one decode may need, estimated from the header: every 8-bit image within the pixel
+limit fits (4 bytes a pixel: RGBA, CMYK); 16-bit and float images, which are converted through
+64-bit floats, are refused from a smaller size."""
+DEEP_WORKING_BYTES = 8
+"""Bytes per sample of the float64 copy that 16-bit, 32-bit integer and float images are scaled in."""
 DEFAULT_WORKING_SIZE = 192
 """Shorter side, in pixels, that reduced decoding keeps at least. PDQ's filter at full
 resolution spans about 1/64 of a side, so 192 leaves it three reduced pixels or more to act on.
@@ -69,6 +77,7 @@ class DecodeFailure(StrEnum):
     CORRUPT = "corrupt"
     UNSUPPORTED = "unsupported"
     TIMEOUT = "timeout"
+    CRASHED = "crashed"
 
 
 class MediaDecodeError(PermanentError):
@@ -116,6 +125,8 @@ class DecodeLimits:
     Attributes:
         max_bytes: Largest body to decode.
         max_pixels: Largest width x height to decode (checked from the header, before decoding).
+        max_decode_bytes: Most memory one decode may need by :func:`decode_bytes` (checked from the
+            header, before decoding).
         working_size: Shorter side that reduced decoding keeps at least.
         time_limit_s: Budget for decoding and hashing one image.
     """
@@ -124,9 +135,14 @@ class DecodeLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
     working_size: int = DEFAULT_WORKING_SIZE
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0 or self.working_size < 32 or self.time_limit_s <= 0:
+        if (
+            min(self.max_bytes, self.max_pixels, self.max_decode_bytes) <= 0
+            or self.working_size < 32
+            or self.time_limit_s <= 0
+        ):
             raise ValueError("decode limits must be positive and working_size at least 32")
 
 
@@ -291,7 +307,29 @@ def _pixel_limit(limits: DecodeLimits) -> int:
 _BROKEN = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, struct.error)
 
 
-def _open(data: bytes, plugins: tuple[str, ...], max_pixels: int) -> Image.Image:
+def _deep(mode: str) -> bool:
+    """Whether :func:`to_rgb` scales this mode down through a float64 copy."""
+    return mode in {"I", "F"} or mode.startswith("I;16")
+
+
+def decode_bytes(mode: str, width: int, height: int) -> int:
+    """Memory, in bytes, that decoding an image of this header needs: pixels x channels x bytes per sample.
+
+    Deep modes (16-bit, 32-bit integer, float) add the float64 copy they are scaled down in.
+    """
+    try:
+        described = ImageMode.getmode(mode)
+        per_sample = np.dtype(described.typestr).itemsize
+        bands = len(described.bands)
+    except (KeyError, TypeError):
+        # A mode Pillow cannot describe is refused later; count it at the widest
+        per_sample, bands = 4, 4
+    if _deep(mode):
+        per_sample += DEEP_WORKING_BYTES
+    return width * height * bands * per_sample
+
+
+def _open(data: bytes, plugins: tuple[str, ...], max_pixels: int, max_decode_bytes: int) -> Image.Image:
     try:
         # catch_warnings swaps the process-wide filters (not thread-safe before Python 3.14);
         # if another thread races it, our own pixel check below still refuses the image.
@@ -315,6 +353,12 @@ def _open(data: bytes, plugins: tuple[str, ...], max_pixels: int) -> Image.Image
         raise MediaDecodeError(
             DecodeFailure.DECOMPRESSION_BOMB,
             f"header claims {width}x{height} = {width * height} pixels > limit {max_pixels}",
+        )
+    needed = decode_bytes(image.mode, width, height)
+    if needed > max_decode_bytes:
+        raise MediaDecodeError(
+            DecodeFailure.DECOMPRESSION_BOMB,
+            f"decoding {width}x{height} {image.mode} needs about {needed} bytes > limit {max_decode_bytes}",
         )
     return image
 
@@ -340,11 +384,14 @@ def _deep_gray_to_rgb(image: Image.Image) -> Image.Image:
     """
     values = np.asarray(image).astype(np.float64)
     top = float(values.max()) if values.size else 0.0
+    # in place: one float64 copy at a time is what decode_bytes counts
     if image.mode == "F" and top <= 1.0:
-        values = values * 255.0
+        values *= 255.0
     elif image.mode.startswith("I;16") or (image.mode == "I" and top > 255):
-        values = values / 257.0
-    gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        values /= 257.0
+    np.rint(values, out=values)
+    np.clip(values, 0, 255, out=values)
+    gray = values.astype(np.uint8)
     return Image.fromarray(gray).convert("RGB")
 
 
@@ -359,7 +406,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image
     if mode in {"RGBA", "RGBa", "LA", "La", "PA"} or (mode in {"P", "L", "RGB"} and "transparency" in image.info):
         return _on_white(image)
-    if mode == "I" or mode == "F" or mode.startswith("I;16"):
+    if _deep(mode):
         return _deep_gray_to_rgb(image)
     try:
         return image.convert("RGB")
@@ -454,7 +501,7 @@ def _start(data: bytes, limits: DecodeLimits) -> tuple[Image.Image, str]:
     if len(data) > limits.max_bytes:
         raise MediaDecodeError(DecodeFailure.TOO_LARGE, f"{len(data)} bytes > limit {limits.max_bytes}")
     plugins = _sniff(data)
-    image = _open(data, plugins, _pixel_limit(limits))
+    image = _open(data, plugins, _pixel_limit(limits), limits.max_decode_bytes)
     return image, image.format or plugins[0]
 
 

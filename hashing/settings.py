@@ -8,6 +8,7 @@ from core.settings import Section
 from hashing import video
 from hashing.decode import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODE_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_TIME_LIMIT_S,
     DEFAULT_WORKING_SIZE,
@@ -38,6 +39,14 @@ class HashingSettings(Section):
             "decoding (decompression-bomb guard; Pillow's own limit of ~89.5 M pixels caps it)."
         ),
     )
+    max_decode_bytes: int = Field(
+        default=DEFAULT_MAX_DECODE_BYTES,
+        gt=0,
+        description=(
+            "Most memory one image decode may need (pixels x channels x bytes per sample, plus a float64 copy "
+            "for 16-bit and float images), checked from the header before decoding."
+        ),
+    )
     working_size: int = Field(
         default=DEFAULT_WORKING_SIZE,
         ge=32,
@@ -46,7 +55,19 @@ class HashingSettings(Section):
     time_limit_s: float = Field(
         default=DEFAULT_TIME_LIMIT_S,
         gt=0,
-        description="Per-image budget for decoding and hashing; past it the item gets a 'timeout' error.",
+        description=(
+            "Per-image budget for decoding and hashing; past it the item gets a 'timeout' error, and past "
+            "1.25 times it the process decoding it is killed (the item keeps its exact hashes)."
+        ),
+    )
+    workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "Decoding processes of the hash command and of the API server (reused; one that overruns an item is "
+            "killed and replaced). A hashing stage runs one: it hashes one message at a time."
+        ),
     )
     dihedral: bool = Field(
         default=True,
@@ -102,6 +123,7 @@ class HashingSettings(Section):
             max_pixels=self.max_pixels,
             working_size=self.working_size,
             time_limit_s=self.time_limit_s,
+            max_decode_bytes=self.max_decode_bytes,
         )
 
     def plan(self) -> HashPlan:

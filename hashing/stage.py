@@ -22,7 +22,8 @@ from core.errors import PermanentError
 from core.messages import FetchedMedia, HashedMedia, HashValue, MediaSighted, Message, derive_id, sha256_hex
 from core.store import Store, insert_ignore
 from core.store.models import Media, Sighting
-from hashing.hasher import HashOutcome, compute_hashes
+from hashing.hasher import HashOutcome
+from hashing.pool import HashingPool
 from hashing.settings import HashingSettings
 
 log = structlog.get_logger(__name__)
@@ -42,9 +43,16 @@ class HashingStage:
         self.blobs = blobs
         self.settings = settings
         self._plan = settings.plan()
+        # One message is hashed at a time, so one decoding process; it is killed and replaced
+        # when an item overruns its time limit (hashing/pool.py).
+        self._pool = HashingPool(self._plan, workers=1)
         # Hashes of recently seen SHA-256s: a popular image re-fetched from many pages is hashed
         # once and read from the store at most once per cache lifetime.
         self._recent: OrderedDict[str, tuple[list[HashValue], list[str]]] = OrderedDict()
+
+    def close(self) -> None:
+        """Stop the decoding process."""
+        self._pool.close()
 
     def _remember(self, sha256: str, hashes: list[HashValue], errors: list[str]) -> None:
         if self.settings.cache_size <= 0:
@@ -78,7 +86,7 @@ class HashingStage:
                 self._remember(message.sha256, hashes, errors)
                 return hashes, errors
         with HASH_SECONDS.time():
-            outcome: HashOutcome = compute_hashes(data, plan=self._plan)
+            outcome: HashOutcome = self._pool.hash(data)
         # The media's own hashes fill the columns; variants (rotations, frames) only the list.
         by_name = {h.algorithm: h for h in outcome.plain}
         pdq = by_name.get("pdq")

@@ -9,24 +9,30 @@ twice adds nothing.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import PermanentError, TransientError
 from core.messages import HashSetChange, utcnow
-from core.store import Store
+from core.store import Store, insert_ignore_many
 from core.store.models import HashEntry, HashSet
 from matcher.lists import ListEntry
 
 _BATCH = 5000
 """Rows per bulk insert or ``IN (...)`` list (SQLite limits bound parameters per statement)."""
+
+ANNOUNCED_IDS_MAX = 100_000
+"""An import that adds more entries than this is announced as a reload of its set: listing the
+ids would hold them all in memory and send them as dozens of messages, and a matcher re-reads a
+set of that size faster than it applies the delta."""
 
 CHANGE_CHUNK = 10_000
 """Most entry ids one :class:`HashSetChange` lists (about 90 kB encoded); larger edits are
@@ -52,7 +58,7 @@ class ImportResult:
     duplicates: int
     """Entries already in the set (or repeated in the input), not added again."""
     added_ids: list[int] = field(default_factory=list)
-    """Store ids of the new entries."""
+    """Store ids of the new entries (empty when more than :data:`ANNOUNCED_IDS_MAX` were added)."""
     changes: list[HashSetChange] = field(default_factory=list)
     """Announcements to publish now that the import is committed (none if nothing changed)."""
 
@@ -136,10 +142,15 @@ def _announce(
 def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source: str | None = None) -> ImportResult:
     """Add entries to the set ``name``, creating the set if it does not exist.
 
+    Streams: ``entries`` is read and inserted :data:`_BATCH` at a time (the store, not a set in
+    memory, tells new entries from duplicates), so an import of any length runs in constant
+    memory, in one transaction. An import that adds more than :data:`ANNOUNCED_IDS_MAX` entries
+    is announced as one reload of the set rather than by entry ids.
+
     Args:
         store: The shared store.
         name: Hash set name.
-        entries: Parsed list entries (see :func:`matcher.lists.parse_hash_list`).
+        entries: Parsed list entries (see :func:`matcher.lists.iter_hash_list`).
         source: Where the set comes from; recorded when the set is created.
 
     Returns:
@@ -150,6 +161,8 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
 
     """
     now = utcnow()
+    added = duplicates = 0
+    added_ids: list[int] | None = []
     try:
         with store.session() as s:
             hash_set = s.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
@@ -157,17 +170,9 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
                 hash_set = HashSet(name=name, source=source, enabled=True, created_at=now)
                 s.add(hash_set)
                 s.flush()
-            stored = select(HashEntry.algorithm, HashEntry.value).where(HashEntry.hash_set_id == hash_set.id)
-            existing: set[tuple[str, str]] = {(algo, value) for algo, value in s.execute(stored)}
-            rows = []
-            duplicates = 0
-            for e in entries:
-                key = (e.algorithm, e.value)
-                if key in existing:
-                    duplicates += 1
-                    continue
-                existing.add(key)
-                rows.append(
+            stream = iter(entries)
+            while chunk := list(itertools.islice(stream, _BATCH)):
+                rows: list[dict[str, object]] = [
                     {
                         "hash_set_id": hash_set.id,
                         "algorithm": e.algorithm,
@@ -177,15 +182,24 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
                         "source": e.source,
                         "added_at": now,
                     }
-                )
-            added_ids: list[int] = []
-            for chunk in _chunks(rows):
-                result = s.execute(insert(HashEntry).returning(HashEntry.id), list(chunk))
-                added_ids.extend(result.scalars())
-            changes = _announce(s, hash_set, added=added_ids) if rows else []
+                    for e in chunk
+                ]
+                new = insert_ignore_many(s, HashEntry, rows, ["hash_set_id", "algorithm", "value"])
+                added += len(new)
+                duplicates += len(rows) - len(new)
+                if added_ids is not None:
+                    added_ids.extend(new)
+                    if len(added_ids) > ANNOUNCED_IDS_MAX:
+                        added_ids = None  # announced as a reload: no need to hold them
+            if not added:
+                changes = []
+            elif added_ids is None:
+                changes = _announce(s, hash_set, reload=True)
+            else:
+                changes = _announce(s, hash_set, added=added_ids)
     except IntegrityError as exc:
         raise TransientError(f"concurrent change to hash set {name!r}; retry") from exc
-    return ImportResult(added=len(rows), duplicates=duplicates, added_ids=sorted(added_ids), changes=changes)
+    return ImportResult(added=added, duplicates=duplicates, added_ids=sorted(added_ids or []), changes=changes)
 
 
 def list_sets(store: Store) -> list[HashSetSummary]:

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from core.errors import ConfigError
 from core.messages import Classification
+from core.spreadsheet import csv_cell, from_csv_cell
 from matcher.algorithms import SPECS, HashAlgorithm, is_hex, parse_algorithm
 
 COLUMNS = ("hash", "algorithm", "label", "classification", "source")
@@ -127,8 +129,31 @@ def parse_hash_value(text: str, default_algorithm: HashAlgorithm | None = None) 
     return _entry({"hash": value, "algorithm": algorithm if sep else None}, default_algorithm)
 
 
+Parsed = ListEntry | LineError
+"""One meaningful line of a list: its entry, or why it has none."""
+
+
+class _Numbered:
+    """Iterate lines while remembering the last one (a CSV record's line number names it)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.last = ""
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._lines)
+        return self.last
+
+
 class HashListFormat(ABC):
-    """A file form of a known hash list: how to recognise, read and write it."""
+    """A file form of a known hash list: how to recognise, read and write it.
+
+    Reading streams: :meth:`iter_parse` takes lines (a file opened in text mode is lines) and
+    yields as it goes, so a list of any length is read in constant memory.
+    """
 
     name: ClassVar[ListFormat]
 
@@ -137,8 +162,18 @@ class HashListFormat(ABC):
         """Whether a text whose first meaningful line is ``first_line`` is in this form."""
 
     @abstractmethod
+    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
+        """Read lines (line ends kept or not); yield each entry or line error in order."""
+
     def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
-        """Read every line; collect entries and per-line errors."""
+        """Read a whole text; collect entries and per-line errors."""
+        out = ParsedList()
+        for item in self.iter_parse(io.StringIO(text, newline=""), default_algorithm):
+            if isinstance(item, LineError):
+                out.errors.append(item)
+            else:
+                out.entries.append(item)
+        return out
 
     @abstractmethod
     def write(self, entries: Iterable[ListEntry]) -> str:
@@ -157,18 +192,16 @@ class LinesFormat(HashListFormat):
         """Match anything: plain lines are the fallback form."""
         return True
 
-    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
         """Read ``[algorithm:]hex`` lines."""
-        out = ParsedList()
-        for line_no, raw in enumerate(text.splitlines(), start=1):
+        for line_no, raw in enumerate(lines, start=1):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
             try:
-                out.entries.append(parse_hash_value(line, default_algorithm))
+                yield parse_hash_value(line, default_algorithm)
             except _BadLine as exc:
-                out.errors.append(LineError(line_no, raw, str(exc)))
-        return out
+                yield LineError(line_no, raw.rstrip("\r\n"), str(exc))
 
     def write(self, entries: Iterable[ListEntry]) -> str:
         """Write ``algorithm:hex`` lines (explicit, so sha256 never reads back as pdq)."""
@@ -189,15 +222,17 @@ class CsvFormat(HashListFormat):
         cells = [c.strip().lower() for c in first_line.split(",")]
         return len(cells) > 1 and "hash" in cells
 
-    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
         """Read a header and then one entry per row."""
-        out = ParsedList()
-        lines = text.splitlines(keepends=True)
-        reader = csv.reader(io.StringIO(text, newline=""))
+        numbered = _Numbered(lines)
+        reader = csv.reader(numbered)
         header: list[str] | None = None
+        first_raw: str | None = None
         for row in reader:
             line_no = reader.line_num
-            raw = lines[line_no - 1].rstrip("\r\n") if line_no <= len(lines) else ""
+            raw = numbered.last.rstrip("\r\n")
+            if first_raw is None:
+                first_raw = raw
             if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
                 continue
             if header is None:
@@ -211,32 +246,32 @@ class CsvFormat(HashListFormat):
                 elif len(set(header)) != len(header):
                     problem = "a column is named twice"
                 if problem is not None:
-                    out.errors.append(LineError(line_no, raw, problem))
-                    return out
+                    yield LineError(line_no, raw, problem)
+                    return
                 continue
             if len(row) < len(header):
                 missing = ", ".join(header[len(row) :])
-                out.errors.append(LineError(line_no, raw, f"missing column(s): {missing}"))
+                yield LineError(line_no, raw, f"missing column(s): {missing}")
                 continue
             if len(row) > len(header):
-                out.errors.append(LineError(line_no, raw, "more cells than header columns"))
+                yield LineError(line_no, raw, "more cells than header columns")
                 continue
-            cells = dict(zip(header, row, strict=True))
+            # Our own exports escape formula-like cells (core.spreadsheet); read them back as written.
+            cells = {name: from_csv_cell(cell) for name, cell in zip(header, row, strict=True)}
             try:
-                out.entries.append(_entry(cells, default_algorithm))
+                yield _entry(cells, default_algorithm)
             except _BadLine as exc:
-                out.errors.append(LineError(line_no, raw, str(exc)))
-        if header is None and text.strip():
-            out.errors.append(LineError(1, lines[0].rstrip("\r\n"), "no header line"))
-        return out
+                yield LineError(line_no, raw, str(exc))
+        if header is None and first_raw is not None:
+            yield LineError(1, first_raw, "no header line")
 
     def write(self, entries: Iterable[ListEntry]) -> str:
-        """Write the full header and one row per entry."""
+        """Write the full header and one row per entry, formula-like text escaped (see :mod:`core.spreadsheet`)."""
         buf = io.StringIO(newline="")
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(COLUMNS)
         for e in entries:
-            writer.writerow([e.value, e.algorithm, e.label or "", e.classification or "", e.source or ""])
+            writer.writerow([csv_cell(c) for c in (e.value, e.algorithm, e.label, e.classification, e.source)])
         return buf.getvalue()
 
 
@@ -249,33 +284,37 @@ class JsonLinesFormat(HashListFormat):
         """Match a line that opens a JSON object."""
         return first_line.lstrip().startswith("{")
 
-    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
         """Read one object per line."""
-        out = ParsedList()
-        for line_no, raw in enumerate(text.splitlines(), start=1):
+        for line_no, raw_line in enumerate(lines, start=1):
+            raw = raw_line.rstrip("\r\n")
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                out.errors.append(LineError(line_no, raw, f"broken JSON: {exc.msg}"))
+                yield LineError(line_no, raw, f"broken JSON: {exc.msg}")
+                continue
+            except RecursionError:
+                # json nests by recursion: a line of a few thousand brackets would otherwise end
+                # the whole import with a traceback.
+                yield LineError(line_no, raw, "JSON nested too deeply")
                 continue
             if not isinstance(obj, dict):
-                out.errors.append(LineError(line_no, raw, "not a JSON object"))
+                yield LineError(line_no, raw, "not a JSON object")
                 continue
             unknown = sorted(set(obj) - set(COLUMNS))
             if unknown:
-                out.errors.append(LineError(line_no, raw, f"unknown key(s) {', '.join(map(repr, unknown))}"))
+                yield LineError(line_no, raw, f"unknown key(s) {', '.join(map(repr, unknown))}")
                 continue
             if "hash" not in obj:
-                out.errors.append(LineError(line_no, raw, "missing key 'hash'"))
+                yield LineError(line_no, raw, "missing key 'hash'")
                 continue
             try:
-                out.entries.append(_entry(obj, default_algorithm))
+                yield _entry(obj, default_algorithm)
             except _BadLine as exc:
-                out.errors.append(LineError(line_no, raw, str(exc)))
-        return out
+                yield LineError(line_no, raw, str(exc))
 
     def write(self, entries: Iterable[ListEntry]) -> str:
         """Write one compact object per entry with every key (absent values as null)."""
@@ -315,6 +354,15 @@ def guess_format(text: str) -> ListFormat:
     return next(f.name for f in FORMATS.values() if f.looks_like(first))
 
 
+def _default(default_algorithm: str | None) -> HashAlgorithm | None:
+    if default_algorithm is None:
+        return None
+    default = parse_algorithm(default_algorithm)
+    if default is None:
+        raise ConfigError(f"unknown hash algorithm {default_algorithm!r}")
+    return default
+
+
 def parse_hash_list(
     text: str,
     fmt: str | ListFormat | None = None,
@@ -335,13 +383,39 @@ def parse_hash_list(
         ConfigError: If ``fmt`` or ``default_algorithm`` is unknown.
 
     """
-    default = None
-    if default_algorithm is not None:
-        default = parse_algorithm(default_algorithm)
-        if default is None:
-            raise ConfigError(f"unknown hash algorithm {default_algorithm!r}")
+    default = _default(default_algorithm)
     chosen = _format(fmt if fmt is not None else guess_format(text))
     return chosen.parse(text, default)
+
+
+def iter_hash_list(
+    lines: Iterable[str],
+    fmt: str | ListFormat | None = None,
+    default_algorithm: str | None = None,
+) -> Iterator[Parsed]:
+    """Parse a known hash list as it is read: each entry or line error in order, in constant memory.
+
+    Arguments as for :func:`parse_hash_list`, but ``lines`` is any iterable of lines (an open
+    text file); without ``fmt`` the form is guessed from the first meaningful line.
+
+    Raises:
+        ConfigError: If ``fmt`` or ``default_algorithm`` is unknown (before anything is read).
+
+    """
+    default = _default(default_algorithm)
+    chosen = _format(fmt) if fmt is not None else None
+    source = iter(lines)
+    if chosen is None:
+        # Hold back the lines up to the first meaningful one, then hand all of them on.
+        held: list[str] = []
+        for line in source:
+            held.append(line)
+            if line.strip() and not line.lstrip().startswith("#"):
+                break
+        first = held[-1] if held else ""
+        chosen = next(f for f in FORMATS.values() if f.looks_like(first.rstrip("\r\n")))
+        source = itertools.chain(held, source)
+    return chosen.iter_parse(source, default)
 
 
 def write_hash_list(entries: Iterable[ListEntry], fmt: str | ListFormat) -> str:

@@ -17,9 +17,11 @@ from typing import Any
 
 import click
 
+from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
+
 BATCH_FILES = 64
 BATCH_BYTES = 256 * 1024 * 1024
-"""A batch is hashed together (each distinct file once, perceptual hashes vectorised)."""
+"""A batch is read and hashed together (each distinct file once, spread over the decoding processes)."""
 
 
 def _batches(files: Sequence[Path], max_size: int) -> Iterator[list[tuple[Path, bytes | str]]]:
@@ -50,14 +52,19 @@ def hash_records(files: Sequence[Path], settings: Any = None) -> Iterator[dict[s
         files: Paths to hash.
         settings: :class:`~hashing.settings.HashingSettings`; defaults when None.
     """
-    from hashing.hasher import compute_hashes_batch
+    from hashing.pool import HashingPool
     from hashing.settings import HashingSettings
 
     settings = settings or HashingSettings()
-    plan = settings.plan()
-    for batch in _batches(files, max(settings.max_bytes, settings.video_max_bytes)):
+    with HashingPool(settings.plan(), settings.workers) as pool:
+        yield from _hash_batches(files, pool, max(settings.max_bytes, settings.video_max_bytes))
+
+
+def _hash_batches(files: Sequence[Path], pool: Any, max_size: int) -> Iterator[dict[str, Any]]:
+    """Records of the files, hashed a batch at a time in the pool's processes (killed on overrun)."""
+    for batch in _batches(files, max_size):
         readable = [data for _, data in batch if isinstance(data, bytes)]
-        outcomes = iter(compute_hashes_batch(readable, plan=plan))
+        outcomes = iter(pool.hash_batch(readable))
         for path, data in batch:
             record: dict[str, Any] = {"path": str(path)}
             if isinstance(data, str):
@@ -80,12 +87,16 @@ def hash_records(files: Sequence[Path], settings: Any = None) -> Iterator[dict[s
 
 
 @click.command("hash")
+@CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (the default output).")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-def hash_files(as_json: bool, files: tuple[Path, ...]) -> None:
-    """Hash files: sha256, md5, sha1, pdq, pdq_quality, phash (frames for videos), or error with a reason."""
+def hash_files(config_path: Path | None, as_json: bool, files: tuple[Path, ...]) -> None:
+    """Hash files: sha256, md5, sha1, pdq, pdq_quality, phash (frames for videos), or error with a reason.
+
+    The [hashing] settings apply (time and size limits, decoding processes).
+    """
     failed = False
-    for record in hash_records(files):
+    for record in hash_records(files, load_cli_settings(config_path).hashing):
         failed = failed or "error" in record
         click.echo(json.dumps(record))
     sys.exit(1 if failed else 0)

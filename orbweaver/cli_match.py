@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -90,17 +90,26 @@ def hashset_import(config_path: Path | None, name: str, fmt: str | None, algorit
     are reported on stderr as FILE:LINE with the reason and skipped.
     """
     from matcher.hashsets import import_entries
-    from matcher.lists import parse_hash_list
+    from matcher.lists import LineError, ListEntry, iter_hash_list
 
     settings = _settings(config_path)
-    text = file.read_bytes().decode("utf-8-sig", errors="replace")
-    parsed = parse_hash_list(text, fmt, default_algorithm=algorithm)
-    for err in parsed.errors:
-        click.echo(f"{file}:{err.line_no}: skipped: {err.reason}", err=True)
-    result = import_entries(_store(settings), name, parsed.entries, source=source or str(file))
+    bad_lines = 0
+
+    def entries(lines: Iterable[str]) -> Iterator[ListEntry]:
+        # Read, parse and insert as the file goes by: memory stays flat whatever the list's length.
+        nonlocal bad_lines
+        for item in iter_hash_list(lines, fmt, default_algorithm=algorithm):
+            if isinstance(item, LineError):
+                bad_lines += 1
+                click.echo(f"{file}:{item.line_no}: skipped: {item.reason}", err=True)
+            else:
+                yield item
+
+    with file.open(encoding="utf-8-sig", errors="replace", newline="") as lines:
+        result = import_entries(_store(settings), name, entries(lines), source=source or str(file))
     announced = _announce(settings, result.changes)
     _emit({"hashset": name, "added": result.added, "duplicates": result.duplicates,
-           "bad_lines": len(parsed.errors), "announced": announced})
+           "bad_lines": bad_lines, "announced": announced})
 
 
 @hashset.command("add-images")
@@ -116,7 +125,7 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
     Every hash of the image as given is added (sha256, md5, sha1, pdq, phash); a PDQ below the
     matcher's minimum quality is left out, because it would match unrelated flat images.
     """
-    from hashing.hasher import compute_hashes
+    from hashing.pool import HashingPool
     from matcher.hashsets import import_entries
     from matcher.lists import ListEntry, parse_hash_list
 
@@ -128,6 +137,8 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
     min_quality = settings.matcher.min_pdq_quality
     entries: list[ListEntry] = []
     failed = False
+    # decoded in a worker process, killed past the [hashing] time limit (hashing/pool.py)
+    pool = HashingPool(settings.hashing.plan(), workers=1)
     for path in files:
         record: dict[str, Any] = {"path": str(path), "label": path.stem}
         try:
@@ -136,7 +147,7 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
             _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
             failed = True
             continue
-        outcome = compute_hashes(data)
+        outcome = pool.hash(data)
         added: list[str] = []
         for h in outcome.hashes:
             if h.variant:
@@ -151,6 +162,7 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
             record["error"] = "; ".join(outcome.errors)
             failed = True
         _emit(record)
+    pool.close()
     result = import_entries(_store(settings), name, entries, source=source)
     announced = _announce(settings, result.changes)
     _emit({"hashset": name, "added": result.added, "duplicates": result.duplicates, "announced": announced})
@@ -274,11 +286,13 @@ def scan(config_path: Path | None, names: tuple[str, ...], as_json: bool, files:
     One JSON object per file: path, decision (match, review, none) and the best match's entry,
     algorithm and distance; a file that cannot be read or decoded gets an error (exit 1).
     """
-    from hashing.hasher import compute_hashes
+    from hashing.pool import HashingPool
 
     settings = _settings(config_path)
     matcher = _matcher(settings, names)
     failed = False
+    # decoded in a worker process, killed past the [hashing] time limit (hashing/pool.py)
+    pool = HashingPool(settings.hashing.plan(), workers=1)
     for path in files:
         record: dict[str, Any] = {"path": str(path)}
         try:
@@ -287,13 +301,14 @@ def scan(config_path: Path | None, names: tuple[str, ...], as_json: bool, files:
             _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
             failed = True
             continue
-        outcome = compute_hashes(data)
+        outcome = pool.hash(data)
         # Exact hashes exist even for a corrupt file, so it is still matched by them.
         record.update(_answer(matcher.evaluate(outcome.hashes)))
         if outcome.errors:
             record["error"] = "; ".join(outcome.errors)
             failed = True
         _emit(record)
+    pool.close()
     sys.exit(1 if failed else 0)
 
 

@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
@@ -37,8 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.messages import HashValue, MatchHit
-from hashing.decode import DecodeLimits
-from hashing.hasher import compute_hashes
+from hashing.pool import HashingPool
 from matcher.algorithms import SPECS, HashAlgorithm, is_hex, parse_algorithm
 from matcher.decision import Decision
 from matcher.engine import Matcher, MatchOutcome
@@ -312,6 +311,8 @@ class ApiState:
 
     matcher: ListsMatcher
     buckets: TokenBuckets
+    hashing: HashingPool
+    """Decoding processes for uploaded media, killed when an item overruns ``[hashing] time_limit_s``."""
 
 
 def api_state(ctx: WebContext) -> ApiState:
@@ -319,8 +320,13 @@ def api_state(ctx: WebContext) -> ApiState:
     state = ctx.extras.get(__name__)
     if state is None:
         web = ctx.settings.web
+        hashing = ctx.settings.hashing
+        # The API's own size limits replace the stage's; time limit, algorithms and workers are [hashing]'s.
+        limits = replace(hashing.limits(), max_bytes=web.api_max_media_bytes, max_pixels=web.max_image_pixels)
+        pool = HashingPool(replace(hashing.plan(), limits=limits), hashing.workers)
         state = ctx.extras.setdefault(
-            __name__, ApiState(ListsMatcher(ctx), TokenBuckets(web.api_rate_per_minute, web.api_burst, ctx.clock))
+            __name__,
+            ApiState(ListsMatcher(ctx), TokenBuckets(web.api_rate_per_minute, web.api_burst, ctx.clock), pool),
         )
     assert isinstance(state, ApiState)
     return state
@@ -387,14 +393,15 @@ def check_hashes(state: ApiState, queries: Sequence[HashQuery]) -> list[ItemResu
     return out
 
 
-def check_media(state: ApiState, bodies: Sequence[bytes], limits: DecodeLimits) -> list[MediaItemResult]:
+def check_media(state: ApiState, bodies: Sequence[bytes]) -> list[MediaItemResult]:
     """Hash each body in memory and match its hashes; a body that cannot be decoded is answered as an error.
 
+    Bodies are hashed in the state's decoding processes, in memory (a pipe, never a file); one that
+    overruns the time limit is answered as a ``timeout`` error with its exact hashes matched.
     Exact hashes are matched even when the image cannot be decoded (a corrupt file may be listed by MD5).
     """
     out: list[MediaItemResult] = []
-    for index, body in enumerate(bodies):
-        outcome = compute_hashes(body, limits=limits)
+    for index, (body, outcome) in enumerate(zip(bodies, state.hashing.hash_batch(bodies), strict=True)):
         own: dict[str, HashValue] = {}
         for h in outcome.hashes:
             # The media's own hash of each algorithm comes first; later ones are variants of it.
@@ -607,7 +614,6 @@ async def post_media(request: Request, caller: CALLER) -> MediaCheckResponse:
             raise _invalid("no media in the request")
     except RequestValidationError as exc:
         await run_in_threadpool(_refuse, caller, "/v1/media", exc)
-    limits = DecodeLimits(max_bytes=web.api_max_media_bytes, max_pixels=web.max_image_pixels)
-    items = await run_in_threadpool(check_media, caller.state, bodies, limits)
+    items = await run_in_threadpool(check_media, caller.state, bodies)
     await run_in_threadpool(_audit, caller, "/v1/media", items)
     return MediaCheckResponse(items=items, summary=_summary(items))

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from core.spreadsheet import csv_cell
 from core.store import Store
 from core.store.models import AuditEvent
 
@@ -162,15 +163,10 @@ def export(store: Store, flt: AuditFilter, fmt: str, *, batch: int = 1000) -> It
             for r in rows:
                 d = r.as_dict()
                 # A leading = + - @ makes spreadsheets evaluate a cell; analysts open these exports.
-                writer.writerow([_csv_safe(d[k]) if k != "detail" else _csv_safe(json.dumps(d[k], sort_keys=True))
+                writer.writerow([csv_cell(d[k]) if k != "detail" else csv_cell(json.dumps(d[k], sort_keys=True))
                                  for k in EXPORT_FIELDS])
         else:
             for r in rows:
                 buf.write(json.dumps(r.as_dict(), sort_keys=True) + "\n")
         yield buf.getvalue()
         after = rows[-1].id
-
-
-def _csv_safe(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -11,6 +11,7 @@ from core.blobs import BlobStore
 from core.bus import Bus
 from core.settings import CoreSettings
 from core.store import Store
+from hashing.settings import HashingSettings
 from matcher.settings import MatcherSettings
 from review.settings import ReviewSettings
 from web.settings import WebSettings
@@ -28,6 +29,10 @@ class AppSettings(Protocol):
     @property
     def core(self) -> CoreSettings:
         """Shared infrastructure."""
+
+    @property
+    def hashing(self) -> HashingSettings:
+        """Decoding limits and processes (the hash-check API's uploaded media)."""
 
     @property
     def matcher(self) -> MatcherSettings:

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -47,6 +48,23 @@ class Delivery:
     token: object
     """Implementation-specific handle used to commit or release this delivery."""
     attempt: int = 1
+
+
+class LeaseRenewer(Protocol):
+    """Keeps one batch's deliveries reserved for the consumer that holds them (buses with leases)."""
+
+    every_s: float
+    """How often :meth:`renew` is called while the batch is worked on."""
+
+    def renew(self) -> None:
+        """Push the batch's leases forward (only those this consumer still holds).
+
+        Raises:
+            TransientError: If the bus could not be reached; the next call tries again.
+        """
+
+    def close(self) -> None:
+        """Release what renewing needed (called once, from the renewing thread)."""
 
 
 @dataclass
@@ -285,6 +303,19 @@ class Bus(ABC):
         *,
         defer_flush: bool,
     ) -> None:
+        with self._keeping_leases(group, deliveries):
+            self._finish_batch(group, deliveries, handler, stats, stop, defer_flush=defer_flush)
+
+    def _finish_batch(
+        self,
+        group: str,
+        deliveries: Sequence[Delivery],
+        handler: Handler,
+        stats: ConsumeStats,
+        stop: threading.Event,
+        *,
+        defer_flush: bool,
+    ) -> None:
         finished: list[tuple[Delivery, Outcome]] = []
         with self._deferring_flushes(defer_flush):
             for delivery in deliveries:
@@ -323,6 +354,42 @@ class Bus(ABC):
                 stats.handled += 1
             else:
                 stats.dead_lettered += 1
+
+    def _lease_renewer(self, group: str, deliveries: Sequence[Delivery]) -> LeaseRenewer | None:
+        """What keeps the batch's leases alive while it is handled; None for a bus without leases."""
+        return None
+
+    @contextmanager
+    def _keeping_leases(self, group: str, deliveries: Sequence[Delivery]) -> Iterator[None]:
+        """Renew the batch's leases in a side thread until it is committed.
+
+        One slow message (a decode that runs to its time limit) must not let the leases of the
+        batch expire: another consumer would take them and the work would be done, and
+        published, twice.
+        """
+        renewer = self._lease_renewer(group, deliveries)
+        if renewer is None:
+            yield
+            return
+        done = threading.Event()
+
+        def keep() -> None:
+            try:
+                while not done.wait(renewer.every_s):
+                    try:
+                        renewer.renew()
+                    except TransientError as exc:
+                        log.warning("bus.lease_renew_failed", group=group, error=str(exc))
+            finally:
+                renewer.close()
+
+        keeper = threading.Thread(target=keep, name=f"lease-{group}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join(timeout=30)
 
     def _give_back(self, group: str, delivery: Delivery, *, count_attempt: bool = True) -> None:
         try:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.bus.base import Bus, Delivery, encode_for
+from core.bus.base import Bus, Delivery, LeaseRenewer, encode_for
 from core.bus.metrics import PUBLISH_WAIT_SECONDS
 from core.errors import TransientError
 from core.messages import Message, dead_letter_topic
@@ -206,6 +206,10 @@ class EmbeddedBus(Bus):
             conn.execute("ROLLBACK")
             raise
 
+    def _lease_renewer(self, group: str, deliveries: Sequence[Delivery]) -> LeaseRenewer:
+        """Renew the batch's leases every third of ``lease_s`` while it is handled (see ``Bus``)."""
+        return _Leases(self, group, [d.token for d in deliveries], f"{self._owner}:{threading.get_ident()}")
+
     def _commit(self, group: str, delivery: Delivery) -> None:
         self._write(
             "commit",
@@ -322,3 +326,37 @@ class EmbeddedBus(Bus):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class _Leases:
+    """The leases of one batch, renewed from the consume loop's side thread on its own connection."""
+
+    def __init__(self, bus: EmbeddedBus, group: str, tokens: list[object], owner: str) -> None:
+        self.every_s = bus.lease_s / 3
+        self._bus = bus
+        self._group = group
+        self._tokens = tokens
+        # The consumer that fetched the batch: a lease that expired and went to another consumer
+        # meanwhile is not taken back.
+        self._owner = owner
+        self._conn: sqlite3.Connection | None = None
+
+    def renew(self) -> None:
+        """Push the leases this consumer still holds ``lease_s`` into the future."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(self._bus.path, timeout=30.0, isolation_level=None)
+            self._conn.execute("PRAGMA busy_timeout=30000")
+        marks = ",".join("?" * len(self._tokens))
+        try:
+            self._conn.execute(
+                f"UPDATE deliveries SET lease_until = ? WHERE grp = ? AND owner = ? AND state = 'leased' "
+                f"AND message_id IN ({marks})",
+                (time.time() + self._bus.lease_s, self._group, self._owner, *self._tokens),
+            )
+        except sqlite3.OperationalError as exc:
+            raise TransientError(f"embedded bus lease renewal failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the renewing connection."""
+        if self._conn is not None:
+            self._conn.close()

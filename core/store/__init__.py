@@ -6,7 +6,7 @@ newest revision, and every service calls it at start.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -114,6 +114,21 @@ def insert_ignore(session: Session, model: type[models.Base], values: dict[str, 
     """
     stmt = _insert_ignore_statement(session.get_bind().dialect.name, model, tuple(keys))
     return session.execute(stmt, values).first() is not None
+
+
+def insert_ignore_many(
+    session: Session, model: type[models.Base], rows: Sequence[Mapping[str, Any]], keys: list[str]
+) -> list[Any]:
+    """Insert rows in one statement, skipping those whose unique ``keys`` exist or repeat earlier in ``rows``.
+
+    Returns:
+        The primary keys of the rows inserted.
+
+    """
+    if not rows:
+        return []
+    stmt = _insert_ignore_statement(session.get_bind().dialect.name, model, tuple(keys))
+    return list(session.execute(stmt, list(rows)).scalars())
 
 
 @lru_cache(maxsize=128)

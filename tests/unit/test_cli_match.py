@@ -6,7 +6,9 @@ random hex from a seeded generator.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -21,6 +23,7 @@ from click.testing import CliRunner, Result
 from core.bus.embedded import EmbeddedBus
 from core.messages import HashSetChange, Topic, decode
 from orbweaver.cli import main
+from tests.fixtures.bombs import scan_bomb_jpeg
 from tests.fixtures.images import jpeg_bytes
 
 ORBWEAVER = str(Path(sys.executable).parent / "orbweaver")
@@ -263,3 +266,55 @@ def test_lookup_answers_every_line_in_order(cli: Any, tmp_path: Path) -> None:
     assert "64 hex characters" in answers[6]["error"]
     clean = cli("lookup", "--hashset", "known", stdin=f"{PDQ}\n")
     assert clean.exit_code == 0 and records(clean)[0]["decision"] == "match"
+
+
+FORMULAS = ['=HYPERLINK("http://example.invalid/x","click")', "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "-2+3", "'=already"]
+
+
+def test_csv_export_escapes_formula_text_and_reads_back_exactly(cli: Any, tmp_path: Path) -> None:
+    # JSON lines carry the hostile text verbatim (no CSV quoting to get in the way).
+    listing = write(tmp_path / "hostile.jsonl", "".join(
+        json.dumps({"hash": md5(f"f{i}"), "algorithm": "md5", "label": text, "source": FORMULAS[-1 - i]}) + "\n"
+        for i, text in enumerate(FORMULAS)
+    ))
+    assert records(cli("hashset", "import", "--name", "hostile", str(listing)))[-1]["added"] == len(FORMULAS)
+    exported = cli("hashset", "export", "--name", "hostile", "--format", "csv").stdout
+    rows = list(csv.reader(io.StringIO(exported)))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert len(rows) == len(FORMULAS) + 1
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    # Read back by the importer, every label and source is what was imported.
+    again = write(tmp_path / "exported.csv", exported)
+    assert records(cli("hashset", "import", "--name", "copy", str(again)))[-1]["added"] == len(FORMULAS)
+    copy = cli("hashset", "export", "--name", "copy", "--format", "jsonl").stdout
+    copied = [json.loads(line) for line in copy.splitlines()]
+    assert sorted(c["label"] for c in copied) == sorted(FORMULAS)
+    assert sorted(c["source"] for c in copied) == sorted(FORMULAS)
+
+
+def test_a_deeply_nested_json_line_is_one_bad_line(cli: Any, tmp_path: Path) -> None:
+    listing = write(tmp_path / "nested.jsonl", "\n".join([
+        json.dumps({"hash": md5("before"), "algorithm": "md5"}),
+        "[" * 100_000 + "]" * 100_000,
+        '{"hash": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        json.dumps({"hash": md5("after"), "algorithm": "md5"}),
+    ]) + "\n")
+    result = cli("hashset", "import", "--name", "nested", str(listing))
+    assert records(result)[-1] == {"hashset": "nested", "added": 2, "duplicates": 0, "bad_lines": 2, "announced": True}
+    assert f"{listing}:2: skipped: JSON nested too deeply" in result.stderr
+    assert f"{listing}:3: skipped: JSON nested too deeply" in result.stderr
+
+
+def test_scan_stops_a_scan_bomb_at_the_hard_time_limit(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tests/fixtures/bombs.py: a progressive JPEG whose one AC scan repeats 1000 times (15 s or more to decode)
+    hostile = tmp_path / "bomb.jpg"
+    hostile.write_bytes(scan_bomb_jpeg(8900, 1000))
+    fine = tmp_path / "fine.jpg"
+    fine.write_bytes(jpeg_bytes(3))
+    cli("hashset", "import", "--name", "known", str(write(tmp_path / "known.txt", md5("a") + "\n")))
+    monkeypatch.setenv("ORBWEAVER_HASHING__TIME_LIMIT_S", "2")
+    bomb, good = records(cli("scan", "--hashset", "known", "--json", str(hostile), str(fine)))
+    assert bomb["error"] == "timeout: over the hard 2.5 s limit decoding and hashing; stopped"
+    assert "error" not in good

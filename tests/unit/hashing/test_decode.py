@@ -8,8 +8,12 @@ generator, and a literal HTML page.
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +25,12 @@ from hashing.decode import (
     DecodeFailure,
     DecodeLimits,
     MediaDecodeError,
+    decode_bytes,
     decode_image,
 )
 from hashing.hasher import HashPlan, compute_hashes
 from hashing.pdq import Axis
+from tests.fixtures.bombs import deep_png, float_tiff
 from tests.unit.hashing.synthetic import encode, photo
 
 UPRIGHT = photo(3, (640, 480))
@@ -311,3 +317,47 @@ def test_decode_limits_are_validated() -> None:
         DecodeLimits(working_size=8)
     with pytest.raises(ValueError):
         DecodeLimits(time_limit_s=0)
+
+
+# A child process decodes the files, so its peak RSS is the decode's alone (this test process has
+# done much else). It prints its peak before and after, in kB, and each outcome's code.
+_MEASURE = """
+import json, resource, sys
+from hashing.decode import MediaDecodeError, decode_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+codes = []
+for path in sys.argv[1:]:
+    try:
+        decode_image(open(path, "rb").read())
+        codes.append("decoded")
+    except MediaDecodeError as exc:
+        codes.append(exc.reason)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"before_kb": before, "after_kb": after, "codes": codes}))
+"""
+
+
+def test_deep_images_over_the_byte_budget_are_refused_before_decoding(tmp_path: Path) -> None:
+    # tests/fixtures/bombs.py: 8000 x 8000 (64 M pixels, under the pixel limit) of zeros, deflated:
+    # a 16-bit PNG of ~125 kB and a float32 TIFF of ~250 kB. Decoded, 128 and 256 MB, and then
+    # a float64 copy each; before the byte budget they peaked at 2 GB or more.
+    png, tiff = tmp_path / "deep.png", tmp_path / "float.tif"
+    png.write_bytes(deep_png(8000, 8000))
+    tiff.write_bytes(float_tiff(8000, 8000))
+    assert png.stat().st_size < 200_000 and tiff.stat().st_size < 300_000
+    result = subprocess.run([sys.executable, "-c", _MEASURE, str(png), str(tiff)], capture_output=True, text=True,
+                            timeout=300, check=True)
+    measured = json.loads(result.stdout)
+    assert [c.split(":")[0] for c in measured["codes"]] == [DecodeFailure.DECOMPRESSION_BOMB] * 2, measured
+    assert "I;16 needs about 640000000 bytes > limit 320000000" in measured["codes"][0]
+    assert "F needs about 768000000 bytes > limit 320000000" in measured["codes"][1]
+    # Refused from the header: the peak grew by less than one decoded image would take (128 MB).
+    assert measured["after_kb"] - measured["before_kb"] < 32 * 1024, measured
+
+
+def test_deep_images_within_the_byte_budget_still_decode() -> None:
+    small = deep_png(600, 400)
+    assert decode_bytes("I;16", 600, 400) == 600 * 400 * 10
+    assert decode_image(small, DecodeLimits(max_decode_bytes=600 * 400 * 10)).image.size == (300, 200)
+    with pytest.raises(MediaDecodeError, match="decompression-bomb: decoding 600x400 I;16 needs about"):
+        decode_image(small, DecodeLimits(max_decode_bytes=600 * 400 * 10 - 1))

@@ -17,6 +17,7 @@ from core.bus.embedded import EmbeddedBus
 from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, decode, sha256_hex
 from core.store import Store
 from core.store.models import Media
+from hashing.hasher import HashOutcome
 from hashing.settings import HashingSettings
 from hashing.stage import HashingStage
 from tests.unit.hashing.synthetic import encode, photo
@@ -58,16 +59,14 @@ def test_media_row_holds_the_plain_hashes_and_the_bus_gets_the_variants(stage: H
 
 
 def test_each_distinct_sha256_is_hashed_once(stage: HashingStage, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hashing.stage
-
     calls: list[int] = []
-    real = hashing.stage.compute_hashes
+    real = stage._pool.hash
 
-    def counting(data: bytes, **kwargs: object) -> object:
+    def counting(data: bytes) -> HashOutcome:
         calls.append(len(data))
-        return real(data, **kwargs)  # type: ignore[arg-type]
+        return real(data)
 
-    monkeypatch.setattr(hashing.stage, "compute_hashes", counting)
+    monkeypatch.setattr(stage._pool, "hash", counting)
     other = encode(photo(9, (300, 200)), "PNG")
     for url in ("http://h.test/a.jpg", "http://h.test/b.jpg", "http://h.test/c.jpg"):
         stage.handle(fetched(url))

@@ -80,14 +80,14 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD, next_url: s
                                        "next": next_url})
 
 
-def make_settings(tmp_path: Path, **web: Any) -> Settings:
+def make_settings(tmp_path: Path, hashing: dict[str, Any] | None = None, **web: Any) -> Settings:
     return Settings.model_validate({"core": {"data_dir": str(tmp_path / "state")},
-                                    "web": {**FAST_ARGON2, **web}})
+                                    "web": {**FAST_ARGON2, **web}, "hashing": hashing or {}})
 
 
-def make_env(tmp_path: Path, **web: Any) -> Iterator[Env]:
-    """An app over a fresh store, bus and blob folder, with these web settings; closed when resumed."""
-    settings = make_settings(tmp_path, **web)
+def make_env(tmp_path: Path, hashing: dict[str, Any] | None = None, **web: Any) -> Iterator[Env]:
+    """An app over a fresh store, bus and blob folder, with these web (and hashing) settings; closed when resumed."""
+    settings = make_settings(tmp_path, hashing, **web)
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate()
     bus = EmbeddedBus(tmp_path / "bus.db")

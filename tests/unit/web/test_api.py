@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from core.store.models import AuditEvent, Match, Media, ReviewItem, Sighting
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries, set_enabled
 from matcher.lists import ListEntry
+from tests.fixtures.bombs import scan_bomb_jpeg
 from tests.unit.web.conftest import Env, FakeClock, make_env
 from tests.unit.web.seed import flip_bits, image
 from web.api import AUDIT_ACTION, TokenBuckets
@@ -264,6 +266,34 @@ def test_uploaded_media_on_a_list_matches_and_corrupt_media_is_a_per_item_error(
     assert bad["status"] == "error" and bad["error"].startswith("corrupt")
     assert {h["algorithm"] for h in bad["hashes"]} == {"md5", "sha1", "sha256"}  # exact hashes still computed
     assert multi.json()["summary"] == {"match": 1, "no_match": 1, "error": 1}
+
+
+def test_a_scan_bomb_upload_is_stopped_within_twice_the_limit(tmp_path: Path) -> None:
+    # tests/fixtures/bombs.py: 7000 x 7000 (under the API's 50 M pixel limit), one AC scan 1500 more
+    # times; 15 s or more to decode in-process. [hashing] time_limit_s = 2 kills its worker at 2.5 s.
+    limit_s = 2.0
+    hostile = scan_bomb_jpeg(7000, 1500)
+    env = make_env(tmp_path, hashing={"time_limit_s": limit_s}, api_lists_check_s=0)
+    api = next(env)
+    try:
+        client, auth = api.client(), token(api)
+
+        def post(*bodies: bytes) -> tuple[float, list[dict[str, Any]]]:
+            started = time.monotonic()
+            response = client.post("/v1/media", headers=auth,
+                                   files=[("file", (f"{i}.jpg", b, "image/jpeg")) for i, b in enumerate(bodies)])
+            assert response.status_code == 200, response.text
+            return time.monotonic() - started, response.json()["items"]
+
+        # the same request without the bomb: starting the decoding processes is not the deadline's time
+        baseline, _ = post(image(1), image(2))
+        elapsed, (first, bad, third) = post(image(1), hostile, image(2))
+        assert elapsed - baseline < 2 * limit_s, f"{elapsed:.1f} s with the bomb, {baseline:.1f} s without"
+        assert first["status"] == third["status"] == "no_match"
+        assert bad["status"] == "error" and bad["error"].startswith("timeout: ")
+        assert {h["algorithm"] for h in bad["hashes"]} == {"md5", "sha1", "sha256"}
+    finally:
+        next(env, None)
 
 
 def test_corrupt_media_listed_by_md5_still_matches(api: Env) -> None:
