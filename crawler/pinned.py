@@ -154,3 +154,22 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
             raw.close()
             raise
         self.sock = cast(Any, DeadlineSocket(wrapped, self.deadline))
+
+
+def pinned_connection(
+    scheme: str, host: str, port: int, address: str, deadline: float, tls: ssl.SSLContext
+) -> http.client.HTTPConnection:
+    """The pinned connection for a URL's scheme: HTTPS (``tls`` verifies ``host``) or plain HTTP.
+
+    Args:
+        scheme: ``https``, else plain HTTP.
+        host: The URL's host name.
+        port: The port.
+        address: The checked address to connect to.
+        deadline: ``time.monotonic`` time by which the whole exchange must be over.
+        tls: The TLS context for HTTPS.
+
+    """
+    if scheme == "https":
+        return PinnedHTTPSConnection(host, port, address, deadline, tls)
+    return PinnedHTTPConnection(host, port, address, deadline)

@@ -45,7 +45,7 @@ from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import Message, RecheckOutcome, RecheckRequest, RecheckResult, derive_id, utcnow
 from crawler.extract import sniff_media
-from crawler.pinned import PinnedHTTPConnection, PinnedHTTPSConnection
+from crawler.pinned import pinned_connection
 from crawler.safety import AllowList, IPAddress, check_addresses, parse_ip
 
 log = structlog.get_logger(__name__)
@@ -214,11 +214,7 @@ class SafeFetcher:
         for address in addresses:
             if deadline - time.monotonic() <= 0:
                 raise self._timed_out(url)
-            connection: http.client.HTTPConnection
-            if parts.scheme == "https":
-                connection = PinnedHTTPSConnection(host, port, str(address), deadline, self.tls)
-            else:
-                connection = PinnedHTTPConnection(host, port, str(address), deadline)
+            connection = pinned_connection(parts.scheme, host, port, str(address), deadline, self.tls)
             try:
                 connection.request(
                     "GET",

@@ -32,7 +32,7 @@ from core.errors import ConfigError, PermanentError, TransientError
 from core.messages import utcnow
 from core.store import Store, insert_ignore
 from core.store.models import SentJournal
-from crawler.pinned import PinnedHTTPConnection, PinnedHTTPSConnection
+from crawler.pinned import pinned_connection
 from crawler.safety import AllowList, IPAddress, check_addresses, parse_ip
 from notifier.base import ChannelAbility, NoticeChannel, Receipt, RenderedNotice
 from notifier.settings import NotifierSettings
@@ -356,11 +356,7 @@ class WebhookChannel(NoticeChannel):
         deadline = time.monotonic() + self.timeout_s
         refused: OSError | None = None
         for address in addresses:
-            connection: http.client.HTTPConnection
-            if parts.scheme == "https":
-                connection = PinnedHTTPSConnection(host, port, str(address), deadline, self._tls)
-            else:
-                connection = PinnedHTTPConnection(host, port, str(address), deadline)
+            connection = pinned_connection(parts.scheme, host, port, str(address), deadline, self._tls)
             try:
                 connection.request("POST", target, body=body, headers=headers)
                 response = connection.getresponse()

@@ -19,15 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from core.blobs import LocalBlobStore
-from core.bus.embedded import EmbeddedBus
-from core.store import Store
-from tests.fixtures.servers import free_port, wait_for_port
+from tests.fixtures.webapp import ServedApp
 from tests.unit.web.conftest import PASSWORD, make_settings
 from tests.unit.web.seed import csrf_of
-from web.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -77,27 +72,12 @@ class Spool:
         self.most = max(self.most, self.held())
 
 
-class Served:
-    """The web app under uvicorn in a thread on a free loopback port."""
+class Served(ServedApp):
+    """The web app under uvicorn, with a small form limit."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.settings = make_settings(tmp_path, form_max_request_bytes=FORM_LIMIT)
-        self.store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-        self.store.migrate()
-        self.bus = EmbeddedBus(tmp_path / "bus.db")
-        self.app = create_app(self.settings, store=self.store, bus=self.bus, blobs=LocalBlobStore(tmp_path / "blobs"))
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                   log_config=None, lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-        self.thread.start()
-        wait_for_port("127.0.0.1", self.port)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.bus.close()
-        self.store.dispose()
+        super().__init__(tmp_path, make_settings(tmp_path, form_max_request_bytes=FORM_LIMIT))
+        self.start()
 
 
 @pytest.fixture

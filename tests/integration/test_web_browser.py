@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 from sqlalchemy import select
 
-from core.blobs import LocalBlobStore
-from core.bus.embedded import EmbeddedBus
 from core.messages import NoticeRequest, ReviewDecision, Topic, decode
-from core.store import Store
 from core.store.models import AuditEvent, ReviewItem
 from review.stage import ReviewStage
-from tests.fixtures.servers import free_port, wait_for_port
+from tests.fixtures.webapp import ServedApp
 from tests.unit.web.conftest import PASSWORD, make_settings
 from tests.unit.web.seed import image, seed_candidate
-from web.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -38,32 +32,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-class Site:
-    """The web app served by uvicorn in a thread, with the store, bus and blobs behind it."""
+class Site(ServedApp):
+    """The web app served by uvicorn in a thread, with the review stage beside it."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.settings = make_settings(tmp_path)
-        self.store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-        self.store.migrate()
-        self.bus = EmbeddedBus(tmp_path / "bus.db")
-        self.blobs = LocalBlobStore(tmp_path / "blobs")
+        super().__init__(tmp_path, make_settings(tmp_path))
         self.stage = ReviewStage(self.bus, self.store, self.settings.review)
-        self.app = create_app(self.settings, store=self.store, bus=self.bus, blobs=self.blobs)
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                   log_config=None, lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        wait_for_port("127.0.0.1", self.port)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.bus.close()
-        self.store.dispose()
 
     def user(self, name: str, role: str) -> None:
         self.app.state.ctx.accounts.create_user(name, PASSWORD, [role], actor="test")
