@@ -9,30 +9,24 @@ module runs in well under a minute.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.schemas import APIOperation
 from schemathesis.transport.serialization import Binary
 
-from core.blobs import LocalBlobStore
-from core.bus.embedded import EmbeddedBus
-from core.store import Store
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
-from tests.fixtures.servers import free_port, wait_for_port
+from tests.fixtures.webapp import ServedApp
 from tests.unit.web.conftest import PASSWORD, make_settings
 from tests.unit.web.seed import flip_bits, image
 from web.api import MEDIA_FIELD, HashQuery
-from web.app import create_app
 from web.auth import Accounts, Role
 
 pytestmark = pytest.mark.integration
@@ -40,17 +34,13 @@ pytestmark = pytest.mark.integration
 EXAMPLES_PER_OPERATION = 100
 
 
-class Served:
+class Served(ServedApp):
     """The web app under uvicorn in a thread, with one hash-check token and a small known list."""
 
     def __init__(self, root: Path) -> None:
         # A large bucket: the rate limit has its own unit test; here it would only turn answers into 429s.
-        self.settings = make_settings(root, api_burst=100_000, api_rate_per_minute=100_000.0,
-                                     api_max_batch=50, api_max_media_items=4)
-        self.store = Store(f"sqlite:///{root / 'store.db'}")
-        self.store.migrate()
-        self.bus = EmbeddedBus(root / "bus.db")
-        self.app = create_app(self.settings, store=self.store, bus=self.bus, blobs=LocalBlobStore(root / "blobs"))
+        super().__init__(root, make_settings(root, api_burst=100_000, api_rate_per_minute=100_000.0,
+                                             api_max_batch=50, api_max_media_items=4))
         accounts = self.app.state.ctx.accounts
         assert isinstance(accounts, Accounts)
         accounts.create_user("acme", PASSWORD, [Role.HASH_CHECK.value], actor="test")
@@ -73,21 +63,13 @@ class Served:
         # Files sent besides the generated uploads: a listed image, a re-encoded copy, an unlisted one, a corrupt one.
         self.media = [image(0), image(1, quality=55), image(9), image(2)[:700]]
         self.statuses: Counter[str] = Counter()
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                   log_config=None, lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
     def __enter__(self) -> Served:
-        self.thread.start()
-        wait_for_port("127.0.0.1", self.port)
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.bus.close()
-        self.store.dispose()
+        self.stop()
 
     def known_cases(self, operation: APIOperation) -> list[Case]:
         """Requests with listed, near, unlisted and broken hashes or files, to validate the answers of every path."""
