@@ -348,10 +348,18 @@ def _format(fmt: str | ListFormat) -> HashListFormat:
         raise ConfigError(f"unknown hash-list format {fmt!r}; known: {known}") from None
 
 
+def _meaningful(line: str) -> bool:
+    """Whether a line is neither blank nor a comment: the first such line tells a list's format."""
+    return bool(line.strip()) and not line.lstrip().startswith("#")
+
+
+def _format_of(first_line: str) -> HashListFormat:
+    return next(f for f in FORMATS.values() if f.looks_like(first_line))
+
+
 def guess_format(text: str) -> ListFormat:
     """Recognise a list's format from its first line that is neither blank nor a comment."""
-    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
-    return next(f.name for f in FORMATS.values() if f.looks_like(first))
+    return _format_of(next((ln for ln in text.splitlines() if _meaningful(ln)), "")).name
 
 
 def _default(default_algorithm: str | None) -> HashAlgorithm | None:
@@ -410,10 +418,9 @@ def iter_hash_list(
         held: list[str] = []
         for line in source:
             held.append(line)
-            if line.strip() and not line.lstrip().startswith("#"):
+            if _meaningful(line):
                 break
-        first = held[-1] if held else ""
-        chosen = next(f for f in FORMATS.values() if f.looks_like(first.rstrip("\r\n")))
+        chosen = _format_of(held[-1].rstrip("\r\n") if held else "")
         source = itertools.chain(held, source)
     return chosen.iter_parse(source, default)
 
