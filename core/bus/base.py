@@ -279,7 +279,8 @@ class Bus(ABC):
             stats.last_poll = time.monotonic()
             LAST_POLL.labels(group).set_to_current_time()
             if deliveries:
-                self._run_batch(group, deliveries, handler, stats, stop, defer_flush=defer_flush)
+                with self._keeping_leases(group, deliveries):
+                    self._run_batch(group, deliveries, handler, stats, stop, defer_flush=defer_flush)
         return stats
 
     @contextmanager
@@ -294,19 +295,6 @@ class Bus(ABC):
             _deferral.bus = None
 
     def _run_batch(
-        self,
-        group: str,
-        deliveries: Sequence[Delivery],
-        handler: Handler,
-        stats: ConsumeStats,
-        stop: threading.Event,
-        *,
-        defer_flush: bool,
-    ) -> None:
-        with self._keeping_leases(group, deliveries):
-            self._finish_batch(group, deliveries, handler, stats, stop, defer_flush=defer_flush)
-
-    def _finish_batch(
         self,
         group: str,
         deliveries: Sequence[Delivery],
