@@ -41,7 +41,7 @@ from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IAddress, IHostnameResolver, IHostResolution, IResolutionReceiver
 from zope.interface import implementer  # type: ignore[import-untyped]  # no stubs
 
-from crawler.safety import AllowList, IPAddress, check_addresses, parse_ip
+from crawler.safety import AllowList, IPAddress, addresses_of, check_addresses, parse_ip
 
 log = structlog.get_logger(__name__)
 
@@ -111,12 +111,6 @@ def load_getaddrinfo(settings: Any) -> GetAddrInfo:
         return socket.getaddrinfo
     function: GetAddrInfo = load_object(path)
     return function
-
-
-def addresses_of(infos: Sequence[tuple[Any, ...]]) -> tuple[IPAddress, ...]:
-    """IP addresses of ``getaddrinfo`` answers (duplicates across socket types dropped)."""
-    found = (parse_ip(str(info[4][0])) for info in infos)
-    return tuple(dict.fromkeys(ip for ip in found if ip is not None))
 
 
 class PrivateAddressMiddleware:

@@ -23,8 +23,8 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from crawler.middlewares import ALLOW_SETTING, GetAddrInfo, RefusedRequest, addresses_of, load_getaddrinfo
-from crawler.safety import AllowList, IPAddress, parse_ip, proxy_refusal
+from crawler.middlewares import ALLOW_SETTING, GetAddrInfo, RefusedRequest, load_getaddrinfo
+from crawler.safety import AllowList, IPAddress, addresses_of, parse_ip, proxy_refusal
 
 PROXY_SETTING = "ORBWEAVER_PROXY"
 """Scrapy setting holding the campaign's proxy URL."""

@@ -46,7 +46,7 @@ from core.errors import PermanentError
 from core.messages import Message, RecheckOutcome, RecheckRequest, RecheckResult, derive_id, utcnow
 from crawler.extract import sniff_media
 from crawler.pinned import pinned_connection
-from crawler.safety import AllowList, IPAddress, check_addresses, parse_ip
+from crawler.safety import AllowList, IPAddress, addresses_of, check_addresses, parse_ip
 
 log = structlog.get_logger(__name__)
 
@@ -151,8 +151,7 @@ class SafeFetcher:
             raise FetchFailed(kind, f"dns: cannot resolve {host}: {exc}") from exc
         except (OSError, UnicodeError) as exc:
             raise FetchFailed(FailureKind.NETWORK, f"dns: cannot resolve {host}: {exc}") from exc
-        found = (parse_ip(str(info[4][0])) for info in infos)
-        addresses = list(dict.fromkeys(ip for ip in found if ip is not None))
+        addresses = list(addresses_of(infos))
         if not addresses:
             raise FetchFailed(FailureKind.DNS, f"dns: no address for {host}")
         return addresses

@@ -9,9 +9,10 @@ a public unicast address, unless an operator allowed that host or address explic
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -149,6 +150,12 @@ class AllowList:
     def allows_address(self, address: IPAddress) -> bool:
         """Whether the address lies in an allowed network."""
         return any(address.version == net.version and address in net for net in self.networks)
+
+
+def addresses_of(infos: Sequence[tuple[Any, ...]]) -> tuple[IPAddress, ...]:
+    """IP addresses of ``getaddrinfo`` answers, in order (duplicates across socket types dropped)."""
+    found = (parse_ip(str(info[4][0])) for info in infos)
+    return tuple(dict.fromkeys(ip for ip in found if ip is not None))
 
 
 def check_addresses(host: str, addresses: Iterable[IPAddress], allow: AllowList) -> str | None:

@@ -33,7 +33,7 @@ from core.messages import utcnow
 from core.store import Store, insert_ignore
 from core.store.models import SentJournal
 from crawler.pinned import pinned_connection
-from crawler.safety import AllowList, IPAddress, check_addresses, parse_ip
+from crawler.safety import AllowList, IPAddress, addresses_of, check_addresses, parse_ip
 from notifier.base import ChannelAbility, NoticeChannel, Receipt, RenderedNotice
 from notifier.settings import NotifierSettings
 from notifier.webhook import signature_headers
@@ -335,8 +335,7 @@ class WebhookChannel(NoticeChannel):
                 infos = self.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
             except (OSError, UnicodeError) as exc:
                 raise TransientError(f"webhook {url}: cannot resolve {host}: {exc}") from exc
-            found = (parse_ip(str(info[4][0])) for info in infos)
-            addresses = list(dict.fromkeys(ip for ip in found if ip is not None))
+            addresses = list(addresses_of(infos))
             if not addresses:
                 raise TransientError(f"webhook {url}: no address for {host}")
         reason = check_addresses(host, addresses, self.allow)
