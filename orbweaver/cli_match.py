@@ -138,31 +138,30 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
     entries: list[ListEntry] = []
     failed = False
     # decoded in a worker process, killed past the [hashing] time limit (hashing/pool.py)
-    pool = HashingPool(settings.hashing.plan(), workers=1)
-    for path in files:
-        record: dict[str, Any] = {"path": str(path), "label": path.stem}
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
-            failed = True
-            continue
-        outcome = pool.hash(data)
-        added: list[str] = []
-        for h in outcome.hashes:
-            if h.variant:
-                continue  # lists hold the image as given; the query side tries the variants
-            if h.algorithm == "pdq" and h.quality is not None and h.quality < min_quality:
-                record["skipped"] = f"pdq quality {h.quality} < {min_quality}"
+    with HashingPool(settings.hashing.plan(), workers=1) as pool:
+        for path in files:
+            record: dict[str, Any] = {"path": str(path), "label": path.stem}
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
+                failed = True
                 continue
-            entries.append(ListEntry(h.value, h.algorithm, path.stem, classification, source))
-            added.append(h.algorithm)
-        record["hashes"] = added
-        if outcome.errors:
-            record["error"] = "; ".join(outcome.errors)
-            failed = True
-        _emit(record)
-    pool.close()
+            outcome = pool.hash(data)
+            added: list[str] = []
+            for h in outcome.hashes:
+                if h.variant:
+                    continue  # lists hold the image as given; the query side tries the variants
+                if h.algorithm == "pdq" and h.quality is not None and h.quality < min_quality:
+                    record["skipped"] = f"pdq quality {h.quality} < {min_quality}"
+                    continue
+                entries.append(ListEntry(h.value, h.algorithm, path.stem, classification, source))
+                added.append(h.algorithm)
+            record["hashes"] = added
+            if outcome.errors:
+                record["error"] = "; ".join(outcome.errors)
+                failed = True
+            _emit(record)
     result = import_entries(_store(settings), name, entries, source=source)
     announced = _announce(settings, result.changes)
     _emit({"hashset": name, "added": result.added, "duplicates": result.duplicates, "announced": announced})
@@ -292,23 +291,22 @@ def scan(config_path: Path | None, names: tuple[str, ...], as_json: bool, files:
     matcher = _matcher(settings, names)
     failed = False
     # decoded in a worker process, killed past the [hashing] time limit (hashing/pool.py)
-    pool = HashingPool(settings.hashing.plan(), workers=1)
-    for path in files:
-        record: dict[str, Any] = {"path": str(path)}
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
-            failed = True
-            continue
-        outcome = pool.hash(data)
-        # Exact hashes exist even for a corrupt file, so it is still matched by them.
-        record.update(_answer(matcher.evaluate(outcome.hashes)))
-        if outcome.errors:
-            record["error"] = "; ".join(outcome.errors)
-            failed = True
-        _emit(record)
-    pool.close()
+    with HashingPool(settings.hashing.plan(), workers=1) as pool:
+        for path in files:
+            record: dict[str, Any] = {"path": str(path)}
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                _emit({**record, "error": f"unreadable: {exc.strerror or exc}"})
+                failed = True
+                continue
+            outcome = pool.hash(data)
+            # Exact hashes exist even for a corrupt file, so it is still matched by them.
+            record.update(_answer(matcher.evaluate(outcome.hashes)))
+            if outcome.errors:
+                record["error"] = "; ".join(outcome.errors)
+                failed = True
+            _emit(record)
     sys.exit(1 if failed else 0)
 
 
