@@ -286,6 +286,11 @@ def run_stage(
         )
     finally:
         helpers_stop.set()
+        if handler is None and name is StageName.HASHING:
+            from hashing.stage import HashingStage
+
+            assert isinstance(stage, HashingStage)
+            stage.close()  # its decoding process, which it started
     log.info("stage.stop", stage=str(name), handled=stats.handled, dead_lettered=stats.dead_lettered)
     for thread in (periodic, maintenance, *helpers):
         if thread is not None:
