@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from core.bus.base import Bus, ConsumeStats, Delivery, Handler
+from core.bus.base import BatchHandler, Bus, ConsumeStats, Delivery, Handler
 from core.bus.throttle import BacklogThrottle
 from core.errors import ConfigError
 
-__all__ = ["BacklogThrottle", "Bus", "ConsumeStats", "Delivery", "Handler", "open_bus"]
+__all__ = ["BacklogThrottle", "BatchHandler", "Bus", "ConsumeStats", "Delivery", "Handler", "open_bus"]
 
 
 def open_bus(url: str, *, client_id: str = "orbweaver") -> Bus:

@@ -1,7 +1,8 @@
 """The bus interface every stage talks through, and the consume loop all implementations share.
 
 A bus delivers each message of a topic to one consumer of each named group, at least once.
-The shared loop takes a small batch, runs the handler on each message, dead-letters one that
+The shared loop takes a small batch, runs the handler on each message (or a batch handler on the
+whole batch, falling back to one message at a time when it fails), dead-letters one that
 raises :class:`~core.errors.PermanentError` (or cannot be decoded), retries a
 :class:`~core.errors.TransientError` with backoff and then gives the message back. Once the
 batch is through it flushes what the handlers published and commits the batch in one go:
@@ -28,6 +29,7 @@ from core.messages import Message, Topic, dead_letter_topic, decode, encode
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Message], None]
+BatchHandler = Callable[[Sequence[Message]], None]
 
 _KEPT_ERRORS = 100
 """Most recent errors a :class:`ConsumeStats` keeps: a long-lived worker must not hoard them."""
@@ -225,6 +227,7 @@ class Bus(ABC):
         batch: int = 8,
         defer_flush: bool = False,
         stats: ConsumeStats | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> ConsumeStats:
         """Run ``handler`` on every message of ``topics`` for consumer group ``group``.
 
@@ -246,6 +249,11 @@ class Bus(ABC):
                 for handlers whose publishing is their last act: one that records "published"
                 after its flush (review's announce) needs the flush to be real.
             stats: Counts to update as the loop goes (health checks read them while it runs).
+            batch_handler: Called once with every decodable message of a polled batch (one
+                store transaction for all of them, say). If it raises, for whatever reason,
+                ``handler`` takes the batch's messages one at a time with the rules above, so
+                that only the message to blame is dead-lettered or retried; handlers are
+                idempotent, so redoing what the batch handler did before it failed is safe.
 
         Returns:
             Counts of what happened.
@@ -280,7 +288,9 @@ class Bus(ABC):
             LAST_POLL.labels(group).set_to_current_time()
             if deliveries:
                 with self._keeping_leases(group, deliveries):
-                    self._run_batch(group, deliveries, handler, stats, stop, defer_flush=defer_flush)
+                    self._run_batch(
+                        group, deliveries, handler, stats, stop, defer_flush=defer_flush, batch_handler=batch_handler
+                    )
         return stats
 
     @contextmanager
@@ -303,9 +313,12 @@ class Bus(ABC):
         stop: threading.Event,
         *,
         defer_flush: bool,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         finished: list[tuple[Delivery, Outcome]] = []
         with self._deferring_flushes(defer_flush):
+            if batch_handler is not None:
+                finished, deliveries = self._handle_batch_at_once(group, deliveries, batch_handler, stats)
             for delivery in deliveries:
                 started = time.perf_counter()
                 outcome = self._handle_one(group, delivery, handler, stats, stop)
@@ -342,6 +355,40 @@ class Bus(ABC):
                 stats.handled += 1
             else:
                 stats.dead_lettered += 1
+
+    def _handle_batch_at_once(
+        self, group: str, deliveries: Sequence[Delivery], batch_handler: BatchHandler, stats: ConsumeStats
+    ) -> tuple[list[tuple[Delivery, Outcome]], Sequence[Delivery]]:
+        """Run ``batch_handler`` on the batch; return what it finished and what is left for one-by-one.
+
+        An undecodable delivery is dead-lettered here; the others go to the batch handler together.
+        When it raises, every decodable delivery is left for the per-message handler.
+        """
+        finished: list[tuple[Delivery, Outcome]] = []
+        decoded: list[tuple[Delivery, Message]] = []
+        for delivery in deliveries:
+            try:
+                decoded.append((delivery, decode(delivery.payload)))
+            except PermanentError as exc:
+                outcome = self._dead_letter_or_release(group, delivery, exc.reason, stats)
+                if outcome is Outcome.TRANSIENT:
+                    MESSAGES.labels(group, delivery.topic, outcome).inc()
+                else:
+                    finished.append((delivery, outcome))
+        if not decoded:
+            return finished, ()
+        started = time.perf_counter()
+        try:
+            batch_handler([message for _, message in decoded])
+        except Exception as exc:  # whatever it was, one-by-one finds the message to blame
+            ERRORS.labels(group, ErrorKind.BATCH).inc()
+            log.info("bus.batch_failed", group=group, messages=len(decoded), error=f"{type(exc).__name__}: {exc}")
+            return finished, [delivery for delivery, _ in decoded]
+        each = (time.perf_counter() - started) / len(decoded)
+        for delivery, _ in decoded:
+            HANDLE_SECONDS.labels(group, delivery.topic).observe(each)
+            finished.append((delivery, Outcome.OK))
+        return finished, ()
 
     def _lease_renewer(self, group: str, deliveries: Sequence[Delivery]) -> LeaseRenewer | None:
         """What keeps the batch's leases alive while it is handled; None for a bus without leases."""

@@ -34,6 +34,8 @@ class ErrorKind(StrEnum):
     FLUSH = "flush"
     COMMIT = "commit"
     DEAD_LETTER = "dead_letter"
+    BATCH = "batch"
+    """A batch handler failed; its messages were handled one at a time instead."""
     PUBLISH_BUFFER_FULL = "publish_buffer_full"
 
 
