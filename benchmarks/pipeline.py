@@ -154,7 +154,7 @@ def measure(bus_name: str, workers: int, items: int, bodies: list[bytes], args: 
                 "ORBWEAVER_CORE__LOG_FORMAT": "json",
                 "ORBWEAVER_WORKER__BATCH": str(args.batch),
             }
-            stages = ["hashing"] * workers + (["matching"] * workers if args.matching else [])
+            stages = ["hashing"] * workers + (["matcher"] * workers if args.matching else [])
             watch = [(Topic.MEDIA_FETCHED, "hashing")] + ([(Topic.MEDIA_HASHED, "matcher")] if args.matching else [])
             task = progress.add_task(f"{bus_name}, {workers} worker(s)", total=items)
             started = time.perf_counter()

@@ -34,6 +34,7 @@ from core.bus import Bus, open_bus
 from core.bus.throttle import BacklogThrottle
 from core.errors import ConfigError, TransientError
 from core.messages import FetchedMedia, MediaRef, MediaSighted, Topic, derive_id, new_id, sha256_hex
+from core.stages import StageName
 from core.store import Store, insert_ignore
 from core.store.models import Page, Sighting
 from crawler.frontier import frontier_committing
@@ -56,8 +57,8 @@ PUBLISH_BACKOFF_S = 0.25
 
 PUBLISH_BACKOFF_MAX_S = 8.0
 
-HASHING_GROUP = "hashing"
-"""Consumer group of the hashing stage (orbweaver.runtime.STAGE_GROUPS), whose lag the throttle watches."""
+HASHING_GROUP = str(StageName.HASHING)
+"""Consumer group of the hashing stage (its name, see ``core.stages``), whose lag the throttle watches."""
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -43,10 +43,12 @@ import structlog
 
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import Message, RecheckOutcome, RecheckRequest, RecheckResult, derive_id, utcnow
+from core.messages import Message, RecheckOutcome, RecheckRequest, RecheckResult, Topic, derive_id, utcnow
+from core.stages import Host, Stage, StageName, StageRuntime, StageSpec
 from crawler.extract import sniff_media
 from crawler.pinned import pinned_connection
 from crawler.safety import AllowList, IPAddress, addresses_of, check_addresses, parse_ip
+from crawler.settings import CrawlerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -388,14 +390,12 @@ def result_message(request: RecheckRequest, check: RemovalCheck) -> RecheckResul
     )
 
 
-class RecheckStage:
+class RecheckStage(Stage):
     """Consumes ``recheck.requests`` in group ``recheck``; publishes one ``recheck.results`` each.
 
     Every check ends in a result, failures included (outcome ``error`` says "try again later"),
     so a message is only retried when publishing the result fails.
     """
-
-    group = "recheck"
 
     def __init__(self, bus: Bus, fetcher: SafeFetcher) -> None:
         self.bus = bus
@@ -420,3 +420,20 @@ class RecheckStage:
         )
         self.bus.publish(result_message(message, check))
         self.bus.flush()
+
+
+def build(rt: StageRuntime) -> RecheckStage:
+    """The recheck consumer, fetching as the ``[crawler]`` settings allow."""
+    crawler = rt.section(CrawlerSettings)
+    fetcher = SafeFetcher(
+        AllowList.parse(crawler.allow_private_hosts),
+        user_agent=crawler.effective_user_agent(),
+        timeout_s=crawler.download_timeout_s,
+        max_bytes=crawler.max_response_bytes,
+        max_redirects=crawler.max_redirects,
+    )
+    return RecheckStage(rt.bus, fetcher)
+
+
+SPEC = StageSpec(StageName.RECHECK, (Topic.RECHECK_REQUESTS,), build, host=Host.CRAWLER)
+"""One crawler worker serves both the crawls and the removal checks the notifier asks for."""

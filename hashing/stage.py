@@ -9,7 +9,9 @@ Media bytes are never stored here: they ride on to the matcher, which keeps them
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -19,7 +21,8 @@ from sqlalchemy.orm import Session
 from core.blobs import BlobStore
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import FetchedMedia, HashedMedia, HashValue, MediaSighted, Message, derive_id, sha256_hex
+from core.messages import FetchedMedia, HashedMedia, HashValue, MediaSighted, Message, Topic, derive_id, sha256_hex
+from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.models import Media, Sighting
 from hashing.hasher import HashOutcome
@@ -32,10 +35,8 @@ HASHED = Counter("orbweaver_hashing_media_total", "Fetched media handled by the 
 HASH_SECONDS = Histogram("orbweaver_hashing_seconds", "Time to hash one distinct piece of media")
 
 
-class HashingStage:
-    """Consumes ``media.fetched`` in group ``hashing``."""
-
-    group = "hashing"
+class HashingStage(Stage):
+    """Consumes ``media.fetched`` in group ``hashing``, a polled batch at a time (see :data:`SPEC`)."""
 
     def __init__(self, bus: Bus, store: Store, blobs: BlobStore, settings: HashingSettings) -> None:
         self.bus = bus
@@ -71,12 +72,19 @@ class HashingStage:
         except KeyError:
             raise PermanentError(f"staged body {message.blob_key} is missing") from None
 
-    def _hash_once(self, message: FetchedMedia, data: bytes) -> tuple[list[HashValue], list[str]]:
+    def _hash_once(
+        self, message: FetchedMedia, data: bytes
+    ) -> tuple[list[HashValue], list[str], dict[str, Any] | None]:
+        """The media's hashes and errors, and the media row to insert if the bytes are new.
+
+        New hashes are remembered only once their row is committed (:meth:`handle_batch`): a
+        batch that fails is redone one message at a time, and must insert the row then.
+        """
         cached = self._recent.get(message.sha256)
         if cached is not None:
             self._recent.move_to_end(message.sha256)
             HASHED.labels("cached").inc()
-            return list(cached[0]), list(cached[1])
+            return list(cached[0]), list(cached[1]), None
         with self.store.session() as s:
             known = s.get(Media, message.sha256)
             if known is not None:
@@ -84,7 +92,7 @@ class HashingStage:
                 hashes = [HashValue.model_validate(h) for h in known.hashes]
                 errors = [known.error] if known.error else []
                 self._remember(message.sha256, hashes, errors)
-                return hashes, errors
+                return hashes, errors, None
         with HASH_SECONDS.time():
             outcome: HashOutcome = self._pool.hash(data)
         # The media's own hashes fill the columns; variants (rotations, frames) only the list.
@@ -104,55 +112,85 @@ class HashingStage:
             "first_seen": message.ref.fetched_at,
             "last_seen": message.ref.fetched_at,
         }
-        with self.store.session() as s:
-            # Two workers may hash the same new bytes at once; the first insert wins and both
-            # carry identical hashes onward.
-            insert_ignore(s, Media, values, ["sha256"])
-        self._remember(message.sha256, outcome.hashes, outcome.errors)
         HASHED.labels("error" if outcome.errors else "hashed").inc()
         if outcome.errors:
             log.info(
                 "hashing.media_error", media_url=message.ref.media_url, sha256=message.sha256, errors=outcome.errors
             )
-        return outcome.hashes, list(outcome.errors)
-
-    def _record_sighting(self, message: MediaSighted) -> None:
-        # A page showing media the crawl already fetched: the bytes (and so the hashes and any
-        # match) are the first fetch's, so only the sighting is new; nothing goes downstream.
-        with self.store.session() as s:
-            _store_sighting(s, message, error=None, headers=None)
-        HASHED.labels("sighting").inc()
+        return outcome.hashes, list(outcome.errors), values
 
     def handle(self, message: Message) -> None:
         """Hash one fetched media item, record its sighting, and pass its hashes on."""
-        if isinstance(message, MediaSighted):
-            self._record_sighting(message)
-            return
-        if not isinstance(message, FetchedMedia):
-            raise PermanentError(f"hashing stage cannot handle {message.schema_name}")
-        data = self._body(message)
-        if sha256_hex(data) != message.sha256:
-            raise PermanentError("media body does not match its announced SHA-256")
-        hashes, errors = self._hash_once(message, data)
-        ref = message.ref
-        with self.store.session() as s:
+        self.handle_batch([message])
+
+    def handle_batch(self, messages: Sequence[Message]) -> None:
+        """Hash a polled batch, record its sightings in one store transaction, and pass the hashes on.
+
+        Raises:
+            PermanentError: If a message is not for this stage or its body is missing or altered;
+                the bus then handles the batch one message at a time to dead-letter only that one.
+
+        """
+        new_media: dict[str, tuple[dict[str, Any], list[HashValue], list[str]]] = {}
+        sightings: list[tuple[FetchedMedia | MediaSighted, str | None, dict[str, str] | None]] = []
+        outgoing: list[HashedMedia] = []
+        # Hashing comes first, outside the transaction, so slow decodes hold no store lock.
+        for message in messages:
+            if isinstance(message, MediaSighted):
+                # A page showing media the crawl already fetched: the bytes (and so the hashes and
+                # any match) are the first fetch's, so only the sighting is new; nothing goes on.
+                sightings.append((message, None, None))
+                HASHED.labels("sighting").inc()
+                continue
+            if not isinstance(message, FetchedMedia):
+                raise PermanentError(f"hashing stage cannot handle {message.schema_name}")
+            data = self._body(message)
+            if sha256_hex(data) != message.sha256:
+                raise PermanentError("media body does not match its announced SHA-256")
+            if message.sha256 in new_media:  # the same new bytes twice in one batch: hashed once
+                _, hashes, errors = new_media[message.sha256]
+                hashes, errors = list(hashes), list(errors)
+            else:
+                hashes, errors, media = self._hash_once(message, data)
+                if media is not None:
+                    new_media[message.sha256] = (media, list(hashes), list(errors))
             # The crawler sends only its selected headers (server, via, cf-ray...): the notifier reads
             # them from the sighting to recognise a CDN when the media is confirmed, maybe days later.
-            _store_sighting(s, message, error="; ".join(errors) or None, headers=dict(message.headers))
-        self.bus.publish(
-            HashedMedia(
-                message_id=derive_id(message.message_id, "hashed"),
-                ref=ref,
-                sha256=message.sha256,
-                size=message.size,
-                content_type=message.content_type,
-                hashes=hashes,
-                errors=errors,
-                body=message.body,
-                blob_key=message.blob_key,
+            sightings.append((message, "; ".join(errors) or None, dict(message.headers)))
+            outgoing.append(
+                HashedMedia(
+                    message_id=derive_id(message.message_id, "hashed"),
+                    ref=message.ref,
+                    sha256=message.sha256,
+                    size=message.size,
+                    content_type=message.content_type,
+                    hashes=hashes,
+                    errors=errors,
+                    body=message.body,
+                    blob_key=message.blob_key,
+                )
             )
-        )
+        with self.store.session() as s:
+            for media, _, _ in new_media.values():
+                # Two workers may hash the same new bytes at once; the first insert wins and both
+                # carry identical hashes onward.
+                insert_ignore(s, Media, media, ["sha256"])
+            for sighted, error, headers in sightings:
+                _store_sighting(s, sighted, error=error, headers=headers)
+        for sha256, (_, hashes, errors) in new_media.items():
+            self._remember(sha256, hashes, errors)
+        for hashed in outgoing:
+            self.bus.publish(hashed)
         self.bus.flush()
+
+
+def build(rt: StageRuntime) -> HashingStage:
+    """The hashing stage over the runtime's infrastructure and its ``[hashing]`` settings."""
+    return HashingStage(rt.bus, rt.store, rt.blobs, rt.section(HashingSettings))
+
+
+SPEC = StageSpec(StageName.HASHING, (Topic.MEDIA_FETCHED,), build, batched=True, defer_flush=True)
+"""Hashing publishes as its last act, so its flushes wait for one per batch."""
 
 
 def _store_sighting(

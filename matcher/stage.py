@@ -10,6 +10,7 @@ travels to review on the candidate. List changes reach the stage from the bus (s
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import structlog
 from prometheus_client import Counter
@@ -18,20 +19,22 @@ from sqlalchemy import update
 from core.blobs import BlobStore, evidence_key
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import HashedMedia, MatchCandidate, Message, derive_id
+from core.messages import HashedMedia, MatchCandidate, Message, Topic, derive_id
+from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.models import Match, Media
 from matcher.changes import ListFollower, default_replica_id
 from matcher.decision import Decision
 from matcher.engine import Matcher
+from matcher.settings import MatcherSettings
 
 log = structlog.get_logger(__name__)
 
 MATCHED = Counter("orbweaver_matcher_media_total", "Hashed media handled by the matcher", ["result"])
 
 
-class MatchingStage:
-    """Consumes ``media.hashed`` in group ``matcher``; follows list changes as its own replica.
+class MatchingStage(Stage):
+    """Consumes ``media.hashed`` in group ``matcher``, a batch at a time; follows list changes as its own replica.
 
     Args:
         bus: The bus.
@@ -43,8 +46,6 @@ class MatchingStage:
         resync_s: Period of the safety re-sync (default: the matcher settings' ``resync_s``).
 
     """
-
-    group = "matcher"
 
     def __init__(
         self,
@@ -68,8 +69,11 @@ class MatchingStage:
         )
         self.matcher.load()
 
-    def follow_changes(self, stop: threading.Event) -> list[threading.Thread]:
-        """Start applying list changes from the bus (and the slow re-sync) until ``stop`` is set."""
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Start applying list changes from the bus (and the slow re-sync) until ``stop`` is set.
+
+        Every replica applies every list change while it consumes media.
+        """
         return self.follower.start(stop)
 
     def _keep_evidence(self, message: HashedMedia) -> str:
@@ -88,54 +92,81 @@ class MatchingStage:
 
     def handle(self, message: Message) -> None:
         """Match one hashed media item against the known lists and pass it on if it matched."""
-        if not isinstance(message, HashedMedia):
-            raise PermanentError(f"matching stage cannot handle {message.schema_name}")
-        outcome = self.matcher.evaluate(message.hashes)
-        verdict = outcome.verdict
-        if verdict.decision is Decision.NONE:
-            if message.blob_key is not None:
-                self.blobs.delete(message.blob_key)
-            MATCHED.labels("none").inc()
-            return
-        hits = outcome.hits
-        key = self._keep_evidence(message)
-        with self.store.session() as s:
-            for hit in hits:
-                insert_ignore(
-                    s,
-                    Match,
-                    {
-                        "sha256": message.sha256,
-                        "hash_entry_id": hit.entry_id,
-                        "algorithm": hit.algorithm,
-                        "distance": hit.distance,
-                        "variant": hit.variant,
-                    },
-                    ["sha256", "hash_entry_id", "algorithm"],
-                )
-            s.execute(update(Media).where(Media.sha256 == message.sha256).values(evidence_key=key))
-        MATCHED.labels(str(verdict.decision)).inc()
-        best = verdict.best or hits[0]
-        log.info(
-            "matcher.match",
-            media_url=message.ref.media_url,
-            sha256=message.sha256,
-            decision=str(verdict.decision),
-            reason=verdict.reason,
-            algorithm=best.algorithm,
-            distance=best.distance,
-            variant=best.variant,
-            hash_set=best.hash_set,
-        )
-        self.bus.publish(
-            MatchCandidate(
-                message_id=derive_id(message.message_id, "match"),
-                ref=message.ref,
+        self.handle_batch([message])
+
+    def handle_batch(self, messages: Sequence[Message]) -> None:
+        """Match a polled batch; record its hits in one store transaction; pass the matches on.
+
+        Raises:
+            PermanentError: If a message is not for this stage or its staged body is missing; the
+                bus then handles the batch one message at a time to dead-letter only that one.
+
+        """
+        outgoing: list[MatchCandidate] = []
+        for message in messages:
+            if not isinstance(message, HashedMedia):
+                raise PermanentError(f"matching stage cannot handle {message.schema_name}")
+            outcome = self.matcher.evaluate(message.hashes)
+            verdict = outcome.verdict
+            if verdict.decision is Decision.NONE:
+                if message.blob_key is not None:
+                    self.blobs.delete(message.blob_key)
+                MATCHED.labels("none").inc()
+                continue
+            hits = outcome.hits
+            best = verdict.best or hits[0]
+            log.info(
+                "matcher.match",
+                media_url=message.ref.media_url,
                 sha256=message.sha256,
-                hashes=message.hashes,
-                hits=hits,
-                evidence_key=key,
                 decision=str(verdict.decision),
+                reason=verdict.reason,
+                algorithm=best.algorithm,
+                distance=best.distance,
+                variant=best.variant,
+                hash_set=best.hash_set,
             )
-        )
+            outgoing.append(
+                MatchCandidate(
+                    message_id=derive_id(message.message_id, "match"),
+                    ref=message.ref,
+                    sha256=message.sha256,
+                    hashes=message.hashes,
+                    hits=hits,
+                    evidence_key=self._keep_evidence(message),
+                    decision=str(verdict.decision),
+                )
+            )
+        if not outgoing:
+            return
+        with self.store.session() as s:
+            for candidate in outgoing:
+                for hit in candidate.hits:
+                    insert_ignore(
+                        s,
+                        Match,
+                        {
+                            "sha256": candidate.sha256,
+                            "hash_entry_id": hit.entry_id,
+                            "algorithm": hit.algorithm,
+                            "distance": hit.distance,
+                            "variant": hit.variant,
+                        },
+                        ["sha256", "hash_entry_id", "algorithm"],
+                    )
+                s.execute(
+                    update(Media).where(Media.sha256 == candidate.sha256).values(evidence_key=candidate.evidence_key)
+                )
+        for candidate in outgoing:
+            MATCHED.labels(candidate.decision).inc()
+            self.bus.publish(candidate)
         self.bus.flush()
+
+
+def build(rt: StageRuntime) -> MatchingStage:
+    """The matching stage over the runtime's infrastructure and its ``[matcher]`` settings."""
+    return MatchingStage(rt.bus, rt.store, rt.blobs, Matcher(rt.store, rt.section(MatcherSettings)))
+
+
+SPEC = StageSpec(StageName.MATCHER, (Topic.MEDIA_HASHED,), build, batched=True, defer_flush=True)
+"""The matcher publishes as its last act, so its flushes wait for one per batch."""

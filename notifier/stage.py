@@ -36,7 +36,17 @@ from sqlalchemy.orm import Session
 
 from core.bus import Bus
 from core.errors import ConfigError, PermanentError, TransientError
-from core.messages import Message, NoticeRequest, RecheckOutcome, RecheckRequest, RecheckResult, derive_id, utcnow
+from core.messages import (
+    Message,
+    NoticeRequest,
+    RecheckOutcome,
+    RecheckRequest,
+    RecheckResult,
+    Topic,
+    derive_id,
+    utcnow,
+)
+from core.stages import PeriodicJob, Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.models import (
     Delivery,
@@ -52,8 +62,8 @@ from notifier import xarf
 from notifier.base import NoticeChannel, RenderedNotice
 from notifier.bounces import BounceSummary
 from notifier.bounces import collect as collect_bounces
-from notifier.channels import EMAIL_CHANNELS, WebhookChannel
-from notifier.hosting import HostingLookup, notice_language
+from notifier.channels import EMAIL_CHANNELS, WebhookChannel, build_channels
+from notifier.hosting import HostingLookup, hosting_from_settings, notice_language
 from notifier.render import NoticeContext, NoticeRole, render_notice
 from notifier.settings import NotifierSettings
 from review.workflow import ContestStatus
@@ -106,7 +116,7 @@ def publish_recheck(bus: Bus, store: Store, item_id: int, *, now: datetime) -> R
     return request
 
 
-class NotifierStage:
+class NotifierStage(Stage):
     """Consumes ``notice.requests`` and ``recheck.results`` in group ``notifier``; :meth:`tick` does the rest.
 
     Args:
@@ -116,8 +126,6 @@ class NotifierStage:
         hosting: Who hosts a URL; the default knows only the provider directory.
 
     """
-
-    group = "notifier"
 
     def __init__(
         self,
@@ -607,6 +615,10 @@ class NotifierStage:
             ).all()
         return [notice_id for delivery_id, notice_id in pending if self._deliver(delivery_id)]
 
+    def periodic(self) -> list[PeriodicJob]:
+        """:meth:`tick`, every ``flush_every_s``."""
+        return [PeriodicJob("notifier.tick", self.settings.flush_every_s, self.tick)]
+
     def tick(self) -> list[str]:
         """The periodic job of a running notifier: read bounces, send what is due, ask for due rechecks."""
         try:
@@ -623,3 +635,19 @@ class NotifierStage:
         if self.settings.bounce_maildir is None:
             return None
         return collect_bounces(self.settings.bounce_maildir, self.store, self.record_bounce)
+
+
+def build(rt: StageRuntime) -> NotifierStage:
+    """The notifier over the runtime's infrastructure, its ``[notifier]`` settings and their channels."""
+    settings = rt.section(NotifierSettings)
+    # Channels come from the registry by the names in settings (unknown names: ConfigError).
+    channels = build_channels(settings, rt.store)
+    if settings.providers_file is not None:
+        from notifier.providers import load_directory
+
+        load_directory(rt.store, settings.providers_file)
+    return NotifierStage(rt.bus, rt.store, settings, channels, hosting=hosting_from_settings(settings, rt.store))
+
+
+SPEC = StageSpec(StageName.NOTIFIER, (Topic.NOTICE_REQUESTS, Topic.RECHECK_RESULTS), build)
+"""The notifier also hears the crawler's recheck results; it publishes nothing as it consumes."""

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from core.errors import ConfigError, OrbweaverError
 from core.settings import describe
+from core.stages import StageName
 from orbweaver import cli_web
 from orbweaver.cli_hash import hash_files
 from orbweaver.cli_match import hashset, lookup, scan
@@ -154,7 +155,7 @@ def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: 
               help="Serve /metrics and /healthz on this port (overrides [worker] metrics_port).")
 @click.option("--max-messages", type=int, default=None, help="Exit after handling this many messages.")
 def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_messages: int | None) -> None:
-    """Run one pipeline STAGE (crawler, hashing, matching, review, notifier); more processes of it scale it.
+    """Run one pipeline STAGE (crawler, hashing, matcher, review, notifier); more processes of it scale it.
 
     The crawler worker claims queued campaigns from the store (a lease per campaign) and answers
     recheck requests; the others consume their topic in their consumer group.
@@ -163,9 +164,10 @@ def worker(config_path: Path | None, stage: str, metrics_port: int | None, max_m
     published, leaves the group and exits 0. A second signal exits at once (status 130).
     """
     # The stage list lives with the runtime, which is slow to import for every other command.
-    from orbweaver.runtime import CRAWLER_WORKER, StageName, run_crawler_process, run_worker
+    from orbweaver.runtime import CRAWLER_WORKER, run_crawler_process, run_worker
+    from orbweaver.stages import WORKER_STAGES
 
-    known = [s.value for s in StageName] + [CRAWLER_WORKER]
+    known = [str(s.name) for s in WORKER_STAGES] + [CRAWLER_WORKER]
     if stage not in known:
         raise click.BadParameter(f"{stage!r} is not one of {', '.join(known)}", param_hint="STAGE")
     overrides: dict[str, Any] = {}

@@ -69,8 +69,8 @@ def bounces(config_path: Path | None, maildir: Path | None, as_json_flag: bool) 
     """
     from core.logging import configure
     from notifier.bounces import collect
-    from notifier.stage import NotifierStage
-    from orbweaver.runtime import Runtime, StageName, build_stage
+    from notifier.stage import build
+    from orbweaver.runtime import Runtime
     from orbweaver.settings import load_settings
 
     settings = load_settings(config_path)
@@ -80,8 +80,7 @@ def bounces(config_path: Path | None, maildir: Path | None, as_json_flag: bool) 
         raise click.UsageError("no Maildir: pass --maildir or set [notifier] bounce_maildir")
     rt = Runtime.open(settings)
     try:
-        stage = build_stage(StageName.NOTIFIER, rt)
-        assert isinstance(stage, NotifierStage)
+        stage = build(rt)
         summary = collect(folder, rt.store, stage.record_bounce)
     finally:
         rt.close()

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from core.bus import Bus, ConsumeStats
 from core.bus.metrics import CONSUMER_LAG
 from core.errors import OrbweaverError
+from core.stages import StageSpec
 from core.store import Store
 from orbweaver.worker_settings import WorkerSettings
 
@@ -79,6 +80,13 @@ class WorkerMonitor:
         self._checking_since: float | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    @classmethod
+    def for_stage(
+        cls, spec: StageSpec, bus: Bus, store: Store, stats: ConsumeStats, settings: WorkerSettings
+    ) -> WorkerMonitor:
+        """The monitor of a stage's worker: its group's lag on every topic its spec consumes."""
+        return cls(spec.group, spec.topics, bus, store, stats, settings)
 
     def refresh(self) -> None:
         """Run one round of checks: lag of every topic (into the gauges), then a store ping."""

@@ -11,68 +11,25 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import structlog
+from pydantic import BaseModel
 
 from core.blobs import BlobStore, open_blobs
 from core.bus import Bus, ConsumeStats, open_bus
-from core.messages import Message, Topic
+from core.stages import SectionT, Stage, StageName, StageSpec
 from core.store import Store
 from orbweaver.health import HealthServer, WorkerMonitor, health_app
 from orbweaver.settings import Settings
+from orbweaver.stages import BY_NAME
 from orbweaver.worker_settings import WorkerSettings
 
 if TYPE_CHECKING:
     from crawler.worker import CrawlInfrastructure
 
 log = structlog.get_logger(__name__)
-
-
-class StageName(StrEnum):
-    """Stages that run as bus consumers, in pipeline order."""
-
-    HASHING = "hashing"
-    MATCHING = "matching"
-    REVIEW = "review"
-    NOTIFIER = "notifier"
-
-
-STAGE_TOPICS: dict[StageName, Topic] = {
-    StageName.HASHING: Topic.MEDIA_FETCHED,
-    StageName.MATCHING: Topic.MEDIA_HASHED,
-    StageName.REVIEW: Topic.MATCH_CANDIDATES,
-    StageName.NOTIFIER: Topic.NOTICE_REQUESTS,
-}
-
-STAGE_EXTRA_TOPICS: dict[StageName, tuple[Topic, ...]] = {
-    StageName.NOTIFIER: (Topic.RECHECK_RESULTS,),
-}
-"""Topics a stage reads besides its main one (the notifier hears the crawler's recheck results)."""
-
-STAGE_GROUPS: dict[StageName, str] = {
-    StageName.HASHING: "hashing",
-    StageName.MATCHING: "matcher",
-    StageName.REVIEW: "review",
-    StageName.NOTIFIER: "notifier",
-}
-"""Consumer group of each stage; each stage class's ``group`` says the same (a test checks)."""
-
-DEFER_FLUSH_STAGES = frozenset({StageName.HASHING, StageName.MATCHING})
-"""Stages whose handler publishes as its last act, so their flushes may wait for one flush per
-batch (see ``Bus.consume``). Review marks a settlement announced after its flush returns, so
-its flushes must stay real; the notifier publishes nothing."""
-
-
-class StageHandler(Protocol):
-    """What every stage object offers the runner."""
-
-    group: str
-
-    def handle(self, message: Message) -> None:
-        """Handle one message."""
 
 
 @dataclass
@@ -96,44 +53,32 @@ class Runtime:
         blobs = open_blobs(core.blobs_url(), s3_endpoint_url=core.s3_endpoint_url)
         return cls(settings=settings, bus=bus, store=store, blobs=blobs)
 
+    def section(self, kind: type[SectionT]) -> SectionT:
+        """The settings section of type ``kind``, for a stage's ``build`` (see ``core.stages.StageRuntime``).
+
+        Raises:
+            LookupError: If the settings have no section of that type.
+        """
+        for name in type(self.settings).model_fields:
+            value: BaseModel = getattr(self.settings, name)
+            if isinstance(value, kind):
+                return value
+        raise LookupError(f"no settings section of type {kind.__name__}")
+
     def close(self) -> None:
         """Release connections."""
         self.bus.close()
         self.store.dispose()
 
 
-def build_stage(name: StageName, rt: Runtime) -> StageHandler:
-    """Construct one stage's handler over the runtime's infrastructure."""
-    s = rt.settings
-    if name is StageName.HASHING:
-        from hashing.stage import HashingStage
-
-        return HashingStage(rt.bus, rt.store, rt.blobs, s.hashing)
-    if name is StageName.MATCHING:
-        from matcher.engine import Matcher
-        from matcher.stage import MatchingStage
-
-        return MatchingStage(rt.bus, rt.store, rt.blobs, Matcher(rt.store, s.matcher))
-    if name is StageName.REVIEW:
-        from review.stage import ReviewStage
-
-        return ReviewStage(rt.bus, rt.store, s.review)
-    from notifier.channels import build_channels
-    from notifier.hosting import hosting_from_settings
-    from notifier.stage import NotifierStage
-
-    # Channels come from the registry by the names in settings (unknown names: ConfigError).
-    channels = build_channels(s.notifier, rt.store)
-    if s.notifier.providers_file is not None:
-        from notifier.providers import load_directory
-
-        load_directory(rt.store, s.notifier.providers_file)
-    return NotifierStage(rt.bus, rt.store, s.notifier, channels, hosting=hosting_from_settings(s.notifier, rt.store))
+def build_stage(name: StageName, rt: Runtime) -> Stage:
+    """Construct one stage over the runtime's infrastructure, as its spec says."""
+    return BY_NAME[name].build(rt)
 
 
 CRAWLER_WORKER = "crawler"
 """The crawler worker: it claims campaigns from the store rather than consuming a topic, so it is
-not a :class:`StageName` (the demo runs every StageName as a thread)."""
+not a :class:`StageName`; its recheck consumer is (``Host.CRAWLER``)."""
 
 def crawl_infrastructure(settings: Settings) -> CrawlInfrastructure:
     """Where crawls of this installation publish, record and keep their frontiers."""
@@ -159,33 +104,19 @@ def run_crawler_worker(rt: Runtime, stop: threading.Event, *, stats: ConsumeStat
     crawler worker serves both the crawl and the removal checks the notifier asks for.
     """
     from crawler.campaigns import Campaigns
-    from crawler.recheck import RecheckStage, SafeFetcher
-    from crawler.safety import AllowList
     from crawler.worker import CrawlerWorker
 
-    crawler = rt.settings.crawler
-    fetcher = SafeFetcher(
-        AllowList.parse(crawler.allow_private_hosts),
-        user_agent=crawler.effective_user_agent(),
-        timeout_s=crawler.download_timeout_s,
-        max_bytes=crawler.max_response_bytes,
-        max_redirects=crawler.max_redirects,
-    )
-    rechecks = RecheckStage(rt.bus, fetcher)
-
     def consume_rechecks() -> None:
-        rt.bus.consume(Topic.RECHECK_REQUESTS, rechecks.group, rechecks.handle, stop=stop, stats=stats)
+        run_stage(StageName.RECHECK, rt, stop, stats=stats)
 
     recheck_thread = threading.Thread(target=consume_rechecks, name="recheck", daemon=True)
     recheck_thread.start()
-    maintenance = _every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain)
     worker = CrawlerWorker(crawl_infrastructure(rt.settings), Campaigns(rt.store))
     try:
         return worker.run_forever(stop)
     finally:
         stop.set()
-        for thread in (recheck_thread, maintenance):
-            thread.join(timeout=30)
+        recheck_thread.join(timeout=30)
 
 
 def run_crawler_process(settings: Settings, stop: threading.Event) -> int:
@@ -197,13 +128,11 @@ def run_crawler_process(settings: Settings, stop: threading.Event) -> int:
     Returns:
         The number of campaign runs it made.
     """
-    from crawler.recheck import RecheckStage
-
     worker = settings.worker
     rt = Runtime.open(settings, client_id=f"orbweaver-{CRAWLER_WORKER}")
     try:
         stats = ConsumeStats()
-        monitor = WorkerMonitor(RecheckStage.group, [Topic.RECHECK_REQUESTS], rt.bus, rt.store, stats, worker)
+        monitor = WorkerMonitor.for_stage(BY_NAME[StageName.RECHECK], rt.bus, rt.store, stats, worker)
         with _watched(CRAWLER_WORKER, monitor, worker):
             return run_crawler_worker(rt, stop, stats=stats)
     finally:
@@ -226,15 +155,15 @@ def _watched(name: str, monitor: WorkerMonitor, worker: WorkerSettings) -> Itera
             server.stop()
 
 
-def _every(stop: threading.Event, seconds: float, fn: Callable[[], object]) -> threading.Thread:
+def _every(stop: threading.Event, seconds: float, fn: Callable[[], object], *, name: str) -> threading.Thread:
     def loop() -> None:
         while not stop.wait(seconds):
             try:
                 fn()
             except Exception as exc:
-                log.error("runtime.periodic_failed", job=getattr(fn, "__name__", "job"), error=str(exc))
+                log.error("runtime.periodic_failed", job=name, error=str(exc))
 
-    thread = threading.Thread(target=loop, name="periodic", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     return thread
 
@@ -244,57 +173,45 @@ def run_stage(
     rt: Runtime,
     stop: threading.Event,
     *,
-    handler: StageHandler | None = None,
+    handler: Stage | None = None,
     max_messages: int | None = None,
     stats: ConsumeStats | None = None,
     batch: int = 8,
     poll_timeout_s: float = 0.5,
 ) -> ConsumeStats:
-    """Consume a stage's topic until ``stop`` is set (or ``max_messages`` are handled).
+    """Consume a stage's topics until ``stop`` is set (or ``max_messages`` are handled).
 
+    Runs what the stage's spec declares: its periodic jobs and background consumers beside the
+    consume loop, its batch handler when it has one; a stage built here is closed after.
     When ``stop`` is set the batch in hand is finished and committed before this returns.
     """
-    stage = handler or build_stage(name, rt)
-    periodic: threading.Thread | None = None
-    helpers: list[threading.Thread] = []
+    spec: StageSpec = BY_NAME[name]
+    stage = handler or spec.build(rt)
     helpers_stop = threading.Event()
-    if name is StageName.NOTIFIER:
-        from notifier.stage import NotifierStage
-
-        assert isinstance(stage, NotifierStage)
-        periodic = _every(stop, rt.settings.notifier.flush_every_s, stage.tick)
-    if name is StageName.MATCHING:
-        from matcher.stage import MatchingStage
-
-        assert isinstance(stage, MatchingStage)
-        # Every replica applies every list change from the bus while it consumes media.
-        helpers = stage.follow_changes(helpers_stop)
-    maintenance = _every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain)
-    log.info("stage.start", stage=str(name), group=stage.group, bus=type(rt.bus).__name__)
-    topics = [STAGE_TOPICS[name], *STAGE_EXTRA_TOPICS.get(name, ())]
+    threads = [_every(stop, job.every_s, job.run, name=job.name) for job in stage.periodic()]
+    threads.append(_every(stop, rt.settings.core.bus_maintenance_s, rt.bus.maintain, name="bus.maintain"))
+    threads.extend(stage.start(helpers_stop))
+    log.info("stage.start", stage=str(name), group=spec.group, bus=type(rt.bus).__name__)
     try:
         stats = rt.bus.consume(
-            topics,
-            stage.group,
+            spec.topics,
+            spec.group,
             stage.handle,
+            batch_handler=stage.handle_batch if spec.batched else None,
             stop=stop,
             max_messages=max_messages,
             batch=batch,
             poll_timeout_s=poll_timeout_s,
-            defer_flush=name in DEFER_FLUSH_STAGES,
+            defer_flush=spec.defer_flush,
             stats=stats,
         )
     finally:
         helpers_stop.set()
-        if handler is None and name is StageName.HASHING:
-            from hashing.stage import HashingStage
-
-            assert isinstance(stage, HashingStage)
-            stage.close()  # its decoding process, which it started
+        if handler is None:
+            stage.close()  # what it started itself (hashing's decoding process)
     log.info("stage.stop", stage=str(name), handled=stats.handled, dead_lettered=stats.dead_lettered)
-    for thread in (periodic, maintenance, *helpers):
-        if thread is not None:
-            thread.join(timeout=1)
+    for thread in threads:
+        thread.join(timeout=1)
     rt.bus.maintain()
     return stats
 
@@ -317,18 +234,21 @@ def run_worker(
     try:
         stage = build_stage(name, rt)
         stats = ConsumeStats()
-        monitor = WorkerMonitor(stage.group, [STAGE_TOPICS[name]], rt.bus, rt.store, stats, worker)
-        with _watched(str(name), monitor, worker):
-            run_stage(
-                name,
-                rt,
-                stop,
-                handler=stage,
-                max_messages=max_messages,
-                stats=stats,
-                batch=worker.batch,
-                poll_timeout_s=worker.poll_timeout_s,
-            )
+        monitor = WorkerMonitor.for_stage(BY_NAME[name], rt.bus, rt.store, stats, worker)
+        try:
+            with _watched(str(name), monitor, worker):
+                run_stage(
+                    name,
+                    rt,
+                    stop,
+                    handler=stage,
+                    max_messages=max_messages,
+                    stats=stats,
+                    batch=worker.batch,
+                    poll_timeout_s=worker.poll_timeout_s,
+                )
+        finally:
+            stage.close()
     finally:
         rt.close()
     return stats

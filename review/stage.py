@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import Classification, MatchCandidate, MatchHit, Message
+from core.messages import Classification, MatchCandidate, MatchHit, Message, Topic
+from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.models import ReviewItem
 from matcher.algorithms import SPECS, parse_algorithm
@@ -35,10 +36,8 @@ def priority(hit: MatchHit) -> float:
     return round(1.0 - hit.distance / bits, 4)
 
 
-class ReviewStage:
+class ReviewStage(Stage):
     """Consumes ``match.candidates`` in group ``review``."""
-
-    group = "review"
 
     def __init__(self, bus: Bus, store: Store, settings: ReviewSettings) -> None:
         self.bus = bus
@@ -109,3 +108,12 @@ class ReviewStage:
         else:
             REVIEWED.labels("queued").inc()
             log.info("review.queued", sha256=message.sha256, item=item_id, distance=best.distance)
+
+
+def build(rt: StageRuntime) -> ReviewStage:
+    """The review stage over the runtime's infrastructure and its ``[review]`` settings."""
+    return ReviewStage(rt.bus, rt.store, rt.section(ReviewSettings))
+
+
+SPEC = StageSpec(StageName.REVIEW, (Topic.MATCH_CANDIDATES,), build)
+"""Review marks a settlement announced after its flush returns, so its flushes stay real (no defer_flush)."""

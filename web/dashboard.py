@@ -35,11 +35,11 @@ from crawler.campaigns import (
     RateLimits,
     parse_spec,
 )
-from hashing.stage import HashingStage
-from matcher.stage import MatchingStage
+from hashing.stage import SPEC as HASHING
+from matcher.stage import SPEC as MATCHER
 from notifier.report import CLOSED, RemovalRow, removal_report
-from notifier.stage import NotifierStage
-from review.stage import ReviewStage
+from notifier.stage import SPEC as NOTIFIER
+from review.stage import SPEC as REVIEW
 from review.workflow import ESCALATED, PENDING
 from web.audit import record
 from web.auth import Principal, Role, requires
@@ -55,18 +55,17 @@ RECENT_MATCHES = 15
 
 @dataclass(frozen=True, slots=True)
 class StageQueue:
-    """A stage's input: the topic it consumes and its consumer group (the runtime's table says the same)."""
+    """A stage's input: the main topic it consumes and its consumer group, as its spec declares."""
 
     stage: str
     topic: Topic
     group: str
 
 
-STAGE_QUEUES = (
-    StageQueue("hashing", Topic.MEDIA_FETCHED, HashingStage.group),
-    StageQueue("matching", Topic.MEDIA_HASHED, MatchingStage.group),
-    StageQueue("review", Topic.MATCH_CANDIDATES, ReviewStage.group),
-    StageQueue("notifier", Topic.NOTICE_REQUESTS, NotifierStage.group),
+# The registry (orbweaver/stages.py) sits above web, so the dashboard names its stages' specs
+# itself; a test proves they are the registry's worker stages.
+STAGE_QUEUES = tuple(
+    StageQueue(str(spec.name), spec.main_topic, spec.group) for spec in (HASHING, MATCHER, REVIEW, NOTIFIER)
 )
 
 REMOVAL_BINS = (

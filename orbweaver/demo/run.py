@@ -25,16 +25,18 @@ from sqlalchemy import func, select
 
 from core.errors import OrbweaverError
 from core.messages import Topic
+from core.stages import StageName
 from core.store.models import Campaign, Notice, Page, ReviewItem, Sighting
 from crawler.run import CrawlJob, CrawlSummary, run_crawl
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries
 from matcher.lists import parse_hash_list
 from notifier.providers import ProviderRecord, upsert_providers
-from notifier.stage import NotifierStage
+from notifier.stage import build as build_notifier
 from orbweaver.demo.site import SiteManifest, generate_site, serve_site
-from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS, Runtime, StageName, build_stage, run_stage
+from orbweaver.runtime import Runtime, run_stage
 from orbweaver.settings import Settings
+from orbweaver.stages import WORKER_STAGES
 
 KNOWN_LIST = "demo-known"
 DEMO_PROVIDER = ProviderRecord(
@@ -98,7 +100,10 @@ def _stages(rt: Runtime) -> Iterator[threading.Event]:
             errors.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=run, args=(name,), name=f"stage-{name}", daemon=True) for name in StageName]
+    threads = [
+        threading.Thread(target=run, args=(spec.name,), name=f"stage-{spec.name}", daemon=True)
+        for spec in WORKER_STAGES
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -229,16 +234,14 @@ def run_demo(
                 progress.update(crawl_task, total=1, completed=1,
                                 info=f"{crawl.pages} pages, {crawl.media} media, {crawl.errors} errors")
                 drain_task = progress.add_task("hash, match, review", total=None, info="")
-                pairs = [(STAGE_TOPICS[n], STAGE_GROUPS[n]) for n in StageName]
+                pairs = [(spec.main_topic, spec.group) for spec in WORKER_STAGES]
 
                 def show(lags: dict[tuple[Topic, str], int]) -> None:
                     progress.update(drain_task, info=", ".join(f"{g} {n}" for (_, g), n in lags.items()))
 
                 rt.bus.wait_drained(pairs, timeout_s=600, stop=stop, on_poll=show)
                 progress.update(drain_task, total=1, completed=1, info="drained")
-                notifier = build_stage(StageName.NOTIFIER, rt)
-                assert isinstance(notifier, NotifierStage)
-                notifier.flush(force=True)
+                build_notifier(rt).flush(force=True)
             elapsed = time.monotonic() - t0
             with rt.store.session() as s:
                 campaign = s.get(Campaign, campaign_id)

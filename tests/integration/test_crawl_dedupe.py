@@ -20,7 +20,7 @@ from core.store.models import Campaign, Media, Sighting
 from crawler.run import CrawlJob, run_crawl
 from crawler.settings import CrawlerSettings
 from hashing.settings import HashingSettings
-from hashing.stage import HASHED, HashingStage
+from hashing.stage import HASHED, SPEC, HashingStage
 from tests.integration.test_crawler import Route, Site, html, serve, shape_png
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def test_media_on_five_pages_is_fetched_once_sighted_five_times_and_hashed_once(
 
         hashed_before = HASHED.labels("hashed")._value.get()
         stage = HashingStage(bus, store, LocalBlobStore(tmp_path / "blobs"), HashingSettings())
-        stats = bus.consume(Topic.MEDIA_FETCHED, stage.group, stage.handle, max_messages=PAGES, poll_timeout_s=0.1)
+        stats = bus.consume(Topic.MEDIA_FETCHED, SPEC.group, stage.handle, max_messages=PAGES, poll_timeout_s=0.1)
         assert stats.handled == PAGES and stats.dead_lettered == 0
         assert HASHED.labels("hashed")._value.get() - hashed_before == 1
         assert bus.lag(Topic.MEDIA_HASHED, "matcher") == 1  # one item for the matcher, not five

@@ -26,7 +26,7 @@ from core.messages import Topic
 from core.store import Store
 from core.store.models import Campaign, Page, Sighting
 from hashing.settings import HashingSettings
-from hashing.stage import HashingStage
+from hashing.stage import SPEC, HashingStage
 from tests.integration.test_campaigns import ORBWEAVER, Site, cli_env, create, fetched_pages, orbweaver, record, serve
 
 pytestmark = pytest.mark.integration
@@ -162,8 +162,8 @@ def test_a_crawl_killed_whole_and_resumed_keeps_every_page_row_once_and_no_sight
     bus = EmbeddedBus(state / "bus.sqlite3")
     try:
         stage = HashingStage(bus, store, LocalBlobStore(state / "evidence"), HashingSettings())
-        waiting = bus.lag(Topic.MEDIA_FETCHED, stage.group)
-        stats = bus.consume(Topic.MEDIA_FETCHED, stage.group, stage.handle, max_messages=waiting, poll_timeout_s=0.1)
+        waiting = bus.lag(Topic.MEDIA_FETCHED, SPEC.group)
+        stats = bus.consume(Topic.MEDIA_FETCHED, SPEC.group, stage.handle, max_messages=waiting, poll_timeout_s=0.1)
         assert stats.handled == waiting and stats.dead_lettered == 0
         with store.session() as s:
             pages = list(s.scalars(select(Page).where(Page.campaign_id == cid)))

@@ -23,13 +23,14 @@ from core.bus.kafka import KafkaBus
 from core.errors import TransientError
 from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, dead_letter_topic, encode, new_id, sha256_hex
 from core.settings import load
+from core.stages import StageName
 from core.store import Store
 from core.store.models import Delivery, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
 from notifier.providers import ProviderRecord, upsert_providers
-from orbweaver.runtime import Runtime, StageName, run_stage
+from orbweaver.runtime import Runtime, run_stage
 from orbweaver.settings import Settings
 from tests.fixtures.kafka import KafkaBroker
 from tests.fixtures.media import HOST_IP, media_bytes
@@ -82,7 +83,7 @@ def test_killed_hashing_and_matching_workers_lose_and_duplicate_nothing(kafka_ur
     try:
         bus.publish_many([media(i) for i in range(total)])
         hashing = [env.start("hashing") for _ in range(2)]
-        matching = [env.start("matching") for _ in range(2)]
+        matching = [env.start("matcher") for _ in range(2)]
         others = [env.start("review"), env.start("notifier")]
         wait_until("hashing to get going", lambda: sightings() >= total // 5)
         kill(hashing[0])
@@ -155,7 +156,7 @@ def test_frozen_broker_for_30s_then_everything_recovers(fresh_kafka_broker: Kafk
     thread = threading.Thread(target=publish_all, daemon=True)
     try:
         hashing = env.start("hashing", "--metrics-port", str(port))
-        matching = env.start("matching")
+        matching = env.start("matcher")
         wait_until("the hashing worker to be healthy", lambda: health()[0] == 200, timeout=60, every=0.3)
         thread.start()
         # Freeze while the producer is a third of the way through and the workers are busy.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ import msgpack
 import pytest
 
 from core.bus import open_bus
-from core.bus.base import ConsumeStats, Handler
+from core.bus.base import BatchHandler, ConsumeStats, Handler
 from core.bus.kafka import KafkaBus, KafkaBusOptions
 from core.errors import ConfigError, PermanentError, TransientError
 from core.messages import (
@@ -24,6 +24,7 @@ from core.messages import (
     Message,
     Topic,
     dead_letter_topic,
+    decode,
     encode,
     sha256_hex,
 )
@@ -73,6 +74,7 @@ def consume_bounded(
     *,
     timeout_s: float = 20.0,
     stop: threading.Event | None = None,
+    batch_handler: BatchHandler | None = None,
 ) -> ConsumeStats:
     """Consume, but give up after ``timeout_s`` so that a lost message fails instead of hanging."""
     stop = stop or threading.Event()
@@ -80,7 +82,8 @@ def consume_bounded(
     timer.start()
     try:
         return bus.consume(
-            Topic.MEDIA_FETCHED, group, handler, stop=stop, max_messages=max_messages, poll_timeout_s=0.2
+            Topic.MEDIA_FETCHED, group, handler, stop=stop, max_messages=max_messages, poll_timeout_s=0.2,
+            batch_handler=batch_handler,
         )
     finally:
         timer.cancel()
@@ -233,6 +236,39 @@ def test_poison_and_permanent_errors_go_to_the_dead_letter_topic(
     assert {letter["topic"] for letter in letters} == {TOPIC}
     assert bus.lag(TOPIC, "hashing") == 0
     assert other.lag(TOPIC, "hashing") == 1  # the other prefix's message was not touched
+
+
+def test_a_poison_message_in_a_batch_dead_letters_exactly_it_and_commits_the_others(
+    open_kafka_bus: Callable[..., KafkaBus], fresh_kafka_broker: KafkaBroker
+) -> None:
+    bus = open_kafka_bus()
+    messages = [fetched(i, host="one.example.test") for i in range(4)]  # one host, one partition
+    poison = messages[1]
+    bus.publish_many(messages)
+    batches: list[int] = []
+    singles: list[str] = []
+
+    def check(message: Message) -> None:
+        if message.message_id == poison.message_id:
+            raise PermanentError("poison")
+
+    def handle(message: Message) -> None:
+        singles.append(message.message_id)
+        check(message)
+
+    def handle_batch(batch: Sequence[Message]) -> None:
+        batches.append(len(batch))
+        for message in batch:
+            check(message)
+
+    stats = consume_bounded(bus, "hashing", handle, 4, batch_handler=handle_batch)
+    assert (stats.handled, stats.dead_lettered) == (3, 1)
+    assert batches, "the batch handler was never called"
+    assert poison.message_id in singles  # found one by one
+    [letter] = [msgpack.unpackb(p) for p in read_topic(fresh_kafka_broker, dead_letter_topic(TOPIC), 1)]
+    assert letter["reason"] == "poison"
+    assert decode(letter["payload"]).message_id == poison.message_id
+    assert bus.lag(TOPIC, "hashing") == 0
 
 
 def _assigned(bus: KafkaBus) -> int:

@@ -32,7 +32,7 @@ from core.messages import (
     derive_id,
     sha256_hex,
 )
-from crawler.recheck import RecheckStage, SafeFetcher, recheck, recheck_many
+from crawler.recheck import SPEC, RecheckStage, SafeFetcher, recheck, recheck_many
 from crawler.safety import AllowList
 from orbweaver.cli import main
 from tests.fixtures.fakedns import ENV as FAKE_DNS_ENV
@@ -200,7 +200,7 @@ def test_stage_answers_each_request_on_the_bus(servers: Servers, tmp_path: Path)
     ]
     bus.publish_many(requests)
     stage = RecheckStage(bus, servers.fetcher)
-    stats = bus.consume(Topic.RECHECK_REQUESTS, stage.group, stage.handle, max_messages=3, poll_timeout_s=0.1)
+    stats = bus.consume(Topic.RECHECK_REQUESTS, SPEC.group, stage.handle, max_messages=3, poll_timeout_s=0.1)
     assert stats.handled == 3
     results = [decode(p) for p in bus.read_topic(Topic.RECHECK_RESULTS)]
     assert all(isinstance(r, RecheckResult) for r in results)

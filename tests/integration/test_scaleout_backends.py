@@ -17,9 +17,10 @@ from core.messages import Topic, new_id, utcnow
 from core.settings import load
 from core.store import Store, insert_ignore
 from core.store.models import Media, Notice, NoticeItem, ReviewItem, Sighting
-from notifier.stage import NotifierStage
-from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS, Runtime, StageName, build_stage, run_stage
+from notifier.stage import build as build_notifier
+from orbweaver.runtime import Runtime, run_stage
 from orbweaver.settings import Settings
+from orbweaver.stages import WORKER_STAGES
 from tests.fixtures.media import publish_media, seed_known_list
 from tests.fixtures.s3 import S3Endpoint
 
@@ -59,17 +60,15 @@ def test_every_stage_over_kafka_postgresql_and_s3(
     })
     rt = Runtime.open(settings)
     stop = threading.Event()
-    threads = [threading.Thread(target=run_stage, args=(name, rt, stop), daemon=True) for name in StageName]
+    threads = [threading.Thread(target=run_stage, args=(spec.name, rt, stop), daemon=True) for spec in WORKER_STAGES]
     try:
         seed_known_list(rt.store, KNOWN)
         publish_media(rt.bus, TOTAL, blobs=rt.blobs, stage_every=4)
         for thread in threads:
             thread.start()
-        pairs = [(STAGE_TOPICS[n], STAGE_GROUPS[n]) for n in StageName]
+        pairs = [(spec.main_topic, spec.group) for spec in WORKER_STAGES]
         assert rt.bus.wait_drained(pairs, timeout_s=240), {str(t): rt.bus.lag(t, g) for t, g in pairs}
-        notifier = build_stage(StageName.NOTIFIER, rt)
-        assert isinstance(notifier, NotifierStage)
-        notifier.flush(force=True)
+        build_notifier(rt).flush(force=True)
         with rt.store.session() as s:
             assert s.scalar(select(func.count()).select_from(Sighting)) == TOTAL
             assert s.scalar(select(func.count()).select_from(Media)) == TOTAL

@@ -87,7 +87,7 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(pipeline_env: WorkerE
     procs: list[subprocess.Popen[bytes]] = []
     try:
         # Hashing and matching run side by side; each is killed while it still has work queued.
-        hashing, matching = _start(env, "hashing"), _start(env, "matching")
+        hashing, matching = _start(env, "hashing"), _start(env, "matcher")
         procs += [hashing, matching]
         _wait("hashing to start", lambda: sightings() >= TOTAL // 8)
         _kill(hashing)
@@ -98,7 +98,7 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(pipeline_env: WorkerE
         _kill(matching)
         # Matching cannot be ahead of hashing, so it still had work coming when it died.
         assert sightings() < TOTAL, "hashing finished before matching could be killed mid-stream"
-        matching = _start(env, "matching")
+        matching = _start(env, "matcher")
         review = _start(env, "review")
         procs += [matching, review]
         _wait("hashing to finish", lambda: bus.lag(Topic.MEDIA_FETCHED, "hashing") == 0)

@@ -144,8 +144,8 @@ def test_the_server_answers_healthz_metrics_and_404(tmp_path: Path, store: Store
 def test_every_metric_is_named_after_the_bus_or_its_stage_group_once() -> None:
     # Importing every stage module into one process (as the demo does) registers each once;
     # a duplicated name would have raised at import.
-    assert {hashing.stage.HashingStage.group, matcher.stage.MatchingStage.group, review.stage.ReviewStage.group,
-            notifier.stage.NotifierStage.group} == {"hashing", "matcher", "review", "notifier"}
+    assert {hashing.stage.SPEC.group, matcher.stage.SPEC.group, review.stage.SPEC.group,
+            notifier.stage.SPEC.group} == {"hashing", "matcher", "review", "notifier"}
     names = [f.name for f in REGISTRY.collect() if f.name.startswith("orbweaver")]
     pattern = re.compile(r"orbweaver_(bus|hashing|matcher|review|notifier)_[a-z_]+")
     assert names and all(pattern.fullmatch(n) for n in names), names

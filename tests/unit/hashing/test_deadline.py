@@ -31,7 +31,7 @@ from core.store.models import Media
 from hashing.hasher import compute_hashes
 from hashing.pool import HashingPool
 from hashing.settings import HashingSettings
-from hashing.stage import HashingStage
+from hashing.stage import SPEC, HashingStage
 from tests.fixtures.bombs import scan_bomb_jpeg
 from tests.unit.hashing.synthetic import encode, photo
 
@@ -113,7 +113,7 @@ def test_two_hashing_workers_stop_scan_bombs_and_publish_one_hashed_per_input(tm
             took.append((message.sha256, time.monotonic() - started))
 
         try:
-            bus.consume(Topic.MEDIA_FETCHED, stage.group, timed, stop=stop, batch=8, defer_flush=True)
+            bus.consume(Topic.MEDIA_FETCHED, SPEC.group, timed, stop=stop, batch=8, defer_flush=True)
         except BaseException as exc:  # surfaced by the assert below
             failures.append(exc)
         finally:
@@ -124,7 +124,7 @@ def test_two_hashing_workers_stop_scan_bombs_and_publish_one_hashed_per_input(tm
     for thread in workers:
         thread.start()
     try:
-        assert publisher.wait_drained([(Topic.MEDIA_FETCHED, HashingStage.group)], timeout_s=240)
+        assert publisher.wait_drained([(Topic.MEDIA_FETCHED, SPEC.group)], timeout_s=240)
     finally:
         stop.set()
         for thread in workers:

@@ -9,17 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgpack
 import pytest
 from sqlalchemy import select
 
 from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
-from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, decode, sha256_hex
+from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, dead_letter_topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Media
+from core.store.models import Media, Sighting
 from hashing.hasher import HashOutcome
 from hashing.settings import HashingSettings
-from hashing.stage import HashingStage
+from hashing.stage import SPEC, HashingStage
 from tests.unit.hashing.synthetic import encode, photo
 
 BODY = encode(photo(8, (400, 300)), "JPEG", quality=90)
@@ -80,3 +81,33 @@ def test_each_distinct_sha256_is_hashed_once(stage: HashingStage, monkeypatch: p
     stage.handle(fetched("http://h.test/d.jpg"))
     assert calls == [len(BODY), len(other)]
     assert hashed(stage)[-1].hashes == messages[0].hashes
+
+
+def test_a_batch_hashes_new_bytes_once_and_dead_letters_only_its_poison_message(
+    stage: HashingStage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = stage._pool.hash
+
+    def counting(data: bytes) -> HashOutcome:
+        calls.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(stage._pool, "hash", counting)
+    altered = fetched("http://h.test/bad.jpg").model_copy(update={"body": BODY[:-1] + b"\x00"})
+    batch = [fetched("http://h.test/a.jpg"), altered, fetched("http://h.test/b.jpg")]
+    stage.bus.publish_many(batch)
+    stats = stage.bus.consume(Topic.MEDIA_FETCHED, SPEC.group, stage.handle, batch_handler=stage.handle_batch,
+                              max_messages=3, defer_flush=SPEC.defer_flush)
+    assert (stats.handled, stats.dead_lettered) == (2, 1)
+    assert isinstance(stage.bus, EmbeddedBus)
+    [letter] = [msgpack.unpackb(p) for p in stage.bus.read_topic(dead_letter_topic(Topic.MEDIA_FETCHED))]
+    assert decode(letter["payload"]).message_id == altered.message_id
+    assert letter["reason"] == "media body does not match its announced SHA-256"
+    assert sorted(m.ref.media_url for m in hashed(stage)) == ["http://h.test/a.jpg", "http://h.test/b.jpg"]
+    with stage.store.session() as s:
+        assert s.execute(select(Media.sha256)).scalars().all() == [sha256_hex(BODY)]
+        assert sorted(s.execute(select(Sighting.media_url)).scalars()) == ["http://h.test/a.jpg", "http://h.test/b.jpg"]
+    # Hashed in the failed batch, and again one by one (a failed batch keeps nothing it hashed: its row
+    # was never written); the second copy then comes from the cache.
+    assert calls == [len(BODY), len(BODY)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -20,10 +21,12 @@ from core.bus.kafka import MEDIA_TOPICS, KafkaBusOptions
 from core.errors import ConfigError
 from core.messages import Topic, dead_letter_topic
 from core.settings import load
+from core.stages import Host, StageName
 from core.store import Store
 from orbweaver.cli import main as cli
-from orbweaver.runtime import CRAWLER_WORKER, STAGE_GROUPS, STAGE_TOPICS, StageName
+from orbweaver.runtime import CRAWLER_WORKER
 from orbweaver.settings import Settings
+from orbweaver.stages import BY_NAME, WORKER_STAGES
 from tests.unit.k8s.kustomize import build, load_documents, split_image
 from tests.unit.k8s.manifests import (
     CRDS,
@@ -47,8 +50,8 @@ from tests.unit.k8s.manifests import (
     selector_matches,
 )
 
-ROLES = ("crawler", "hashing", "matching", "review", "notifier", "web")
-SCALED_BY_KEDA = {"hashing": StageName.HASHING, "matching": StageName.MATCHING}
+ROLES = (CRAWLER_WORKER, *(str(spec.name) for spec in WORKER_STAGES), "web")
+SCALED_BY_KEDA = {"hashing": StageName.HASHING, "matcher": StageName.MATCHER}
 
 OPERATOR_SECRETS = {"orbweaver-db-app": ("uri",)}
 """Secrets an operator creates: CloudNativePG makes ``<cluster>-app`` for the Cluster in k8s/base/postgres."""
@@ -363,7 +366,7 @@ def command_exists(args: list[str]) -> bool:
         return False
     rest = args[1:]
     if args[0] == "worker":
-        if not rest or rest[0] not in {s.value for s in StageName} | {CRAWLER_WORKER}:
+        if not rest or rest[0] not in {str(s.name) for s in WORKER_STAGES} | {CRAWLER_WORKER}:
             return False
         rest = rest[1:]
     options = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
@@ -540,7 +543,7 @@ def test_crawler_policy_cuts_out_every_private_range(docs: list[dict[str, Any]])
 
 
 def test_only_the_crawler_and_notifier_leave_the_cluster(docs: list[dict[str, Any]]) -> None:
-    for role in ("hashing", "matching", "review", "web", "migrate"):
+    for role in ("hashing", "matcher", "review", "web", "migrate"):
         labels = labels_of(docs, role)
         for address in PUBLIC_SAMPLES + PRIVATE_SAMPLES:
             for port in (25, 80, 443, 587):
@@ -613,8 +616,8 @@ def test_keda_scales_hashing_and_matching_on_orbweaver_groups_and_topics(docs: l
         (trigger,) = spec["triggers"]
         assert trigger["type"] == "kafka"
         meta = trigger["metadata"]
-        assert meta["consumerGroup"] == options.topic_prefix + STAGE_GROUPS[stage]
-        assert meta["topic"] == options.topic_prefix + STAGE_TOPICS[stage]
+        assert meta["consumerGroup"] == options.topic_prefix + BY_NAME[stage].group
+        assert meta["topic"] == options.topic_prefix + BY_NAME[stage].main_topic
         assert meta["bootstrapServers"] == host
         assert meta["offsetResetPolicy"] == "earliest"
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= topics[meta["topic"]]["spec"]["partitions"]
@@ -641,6 +644,18 @@ def test_every_topic_and_dead_letter_topic_is_declared(docs: list[dict[str, Any]
             assert spec["config"]["retention.ms"] == options.media_retention_ms, name
         else:
             assert spec["config"]["retention.ms"] > options.media_retention_ms, name
+
+
+def test_every_registered_stage_runs_in_a_deployment_and_reads_declared_topics(docs: list[dict[str, Any]]) -> None:
+    _, options = bus_options(docs)
+    declared = {t["spec"]["topicName"] for t in of_kind(docs, "KafkaTopic")}
+    workers = {d["spec"]["template"]["spec"]["containers"][0]["args"][1]: d for d in deployments(docs).values()
+               if d["spec"]["template"]["spec"]["containers"][0]["args"][:1] == ["worker"]}
+    for spec in BY_NAME.values():
+        worker = CRAWLER_WORKER if spec.host is Host.CRAWLER else str(spec.name)
+        assert worker in workers, f"stage {spec.name}: no Deployment runs `worker {worker}`"
+        for topic in spec.topics:
+            assert options.topic_prefix + topic in declared, f"stage {spec.name} reads undeclared {topic}"
 
 
 def test_bus_url_names_the_strimzi_bootstrap_service(docs: list[dict[str, Any]]) -> None:
@@ -718,8 +733,8 @@ def test_matching_replicas_name_their_list_change_groups_after_their_pods(docs: 
         (container,) = containers(deployment["spec"]["template"]["spec"])
         from_pod = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container.get("env") or []
                     if "fieldRef" in e.get("valueFrom", {})}
-        assert from_pod == ({"ORBWEAVER_MATCHER__REPLICA_ID": "metadata.name"} if role == "matching" else {}), role
-        if role == "matching":
+        assert from_pod == ({"ORBWEAVER_MATCHER__REPLICA_ID": "metadata.name"} if role == "matcher" else {}), role
+        if role == "matcher":
             settings = check_settings_environment(container_environment(docs, container))
             assert settings.matcher.replica_id == POD_FIELDS["metadata.name"]
 
@@ -820,9 +835,9 @@ def test_an_overlay_without_postgres_keeps_the_roles_and_drops_the_cluster(tmp_p
     # The switch to an external database that k8s/README.md describes: list app and kafka, not base.
     overlay = tmp_path / "external-db"
     overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        f"resources:\n  - {K8S / 'base' / 'app'}\n  - {K8S / 'base' / 'kafka'}\n", encoding="utf-8"
-    )
+    # kustomize takes no absolute path to another kustomization: name them relative to the overlay.
+    app, kafka = (os.path.relpath(K8S / "base" / part, overlay) for part in ("app", "kafka"))
+    (overlay / "kustomization.yaml").write_text(f"resources:\n  - {app}\n  - {kafka}\n", encoding="utf-8")
     docs = build(overlay)
     assert of_kind(docs, "Cluster") == []
     policies = {p["metadata"]["name"] for p in of_kind(docs, "NetworkPolicy")}

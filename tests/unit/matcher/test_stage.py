@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
 from sqlalchemy import select
 
 from core.blobs import LocalBlobStore, evidence_key, staging_key
 from core.bus.embedded import EmbeddedBus
 from core.errors import PermanentError
-from core.messages import HashedMedia, HashValue, MatchCandidate, MediaRef, Topic, decode, sha256_hex
+from core.messages import HashedMedia, HashValue, MatchCandidate, MediaRef, Topic, dead_letter_topic, decode, sha256_hex
 from core.store import Store
 from core.store.models import Match
 from matcher.engine import Matcher
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
-from matcher.stage import MatchingStage
+from matcher.stage import SPEC, MatchingStage
 from tests.fixtures.replicas import random_pdq
 
 KNOWN = random_pdq(10)
@@ -83,3 +85,54 @@ def test_a_hit_is_recorded_with_its_variant_and_the_decision_travels_on(
 def test_wrong_message_type_is_permanent(stage: MatchingStage) -> None:
     with pytest.raises(PermanentError):
         stage.handle(MatchCandidate.model_construct())
+
+
+def numbered(i: int, *, staged: bool = False) -> HashedMedia:
+    body = f"kept as evidence {i}".encode()
+    one = media(body, [HashValue(algorithm="pdq", value=flip(KNOWN, 3), quality=90)], staged=staged)
+    update: dict[str, object] = {"message_id": f"m{i}"}
+    if staged:
+        update["blob_key"] = staging_key(f"m{i}")
+    return one.model_copy(update=update)
+
+
+class CountingStore:
+    """The store, counting the sessions opened through it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.opened = 0
+
+    def session(self) -> Any:
+        self.opened += 1
+        return self.store.session()
+
+
+def test_a_batch_is_recorded_in_one_store_transaction(
+    stage: MatchingStage, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = [numbered(i) for i in range(3)]
+    stage.bus.publish_many(batch)
+    writes = CountingStore(store)  # the stage's own store use; the matcher reads the lists through its own
+    monkeypatch.setattr(stage, "store", writes)
+    stats = stage.bus.consume(Topic.MEDIA_HASHED, SPEC.group, stage.handle, batch_handler=stage.handle_batch,
+                              max_messages=3, defer_flush=SPEC.defer_flush)
+    assert (stats.handled, stats.dead_lettered, stats.batches) == (3, 0, 1)
+    assert writes.opened == 1
+    assert sorted(c.sha256 for c in candidates(stage)) == sorted(m.sha256 for m in batch)
+    with store.session() as s:
+        assert len(s.scalars(select(Match)).all()) == 3
+
+
+def test_a_poison_message_in_a_batch_is_dead_lettered_alone(stage: MatchingStage, store: Store) -> None:
+    good = [numbered(0), numbered(2)]
+    poison = numbered(1, staged=True)  # its staged body was never written: PermanentError
+    stage.bus.publish_many([good[0], poison, good[1]])
+    stats = stage.bus.consume(Topic.MEDIA_HASHED, SPEC.group, stage.handle, batch_handler=stage.handle_batch,
+                              max_messages=3, defer_flush=SPEC.defer_flush)
+    assert (stats.handled, stats.dead_lettered) == (2, 1)
+    assert isinstance(stage.bus, EmbeddedBus)
+    [letter] = [msgpack.unpackb(p) for p in stage.bus.read_topic(dead_letter_topic(Topic.MEDIA_HASHED))]
+    assert decode(letter["payload"]).message_id == poison.message_id
+    assert sorted(c.sha256 for c in candidates(stage)) == sorted(m.sha256 for m in good)
+    assert stage.bus.lag(Topic.MEDIA_HASHED, SPEC.group) == 0

@@ -11,14 +11,16 @@ from sqlalchemy import select
 from core.errors import ConfigError
 from core.messages import RecheckOutcome, RecheckResult, Topic
 from core.settings import load
+from core.stages import StageName
 from core.store.models import NoticeItem, NoticeRecipient, Recheck
 from notifier.channels import OutboxChannel, WebhookChannel
 from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
-from orbweaver.runtime import STAGE_EXTRA_TOPICS, Runtime, StageName, build_stage, run_stage
+from orbweaver.runtime import Runtime, build_stage, run_stage
 from orbweaver.settings import Settings
+from orbweaver.stages import BY_NAME
 from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
 from tests.unit.notifier.test_hosting import TableGeo
 
@@ -51,7 +53,7 @@ def test_channels_come_from_the_registry_by_the_names_in_settings(tmp_path: Path
 
 
 def test_the_notifier_worker_consumes_recheck_results(tmp_path: Path) -> None:
-    assert Topic.RECHECK_RESULTS in STAGE_EXTRA_TOPICS[StageName.NOTIFIER]
+    assert Topic.RECHECK_RESULTS in BY_NAME[StageName.NOTIFIER].topics
     rt = Runtime.open(_settings(tmp_path))
     try:
         rt.bus.publish(RecheckResult(media_url="http://x.test/a.jpg", expected_sha256="ab" * 32,

@@ -23,7 +23,7 @@ from core.store.models import AuditEvent, HashEntry, Match, Media, Notice, Notic
 from crawler.campaigns import Campaigns, CampaignSpec, parse_spec
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
-from orbweaver.runtime import STAGE_GROUPS, STAGE_TOPICS
+from orbweaver.stages import WORKER_STAGES
 from review.stage import ReviewStage
 from tests.unit.web.conftest import Env, FakeClock, make_settings
 from tests.unit.web.seed import csrf_of
@@ -183,9 +183,9 @@ def test_an_unreachable_bus_shows_as_unavailable_not_as_an_error(tmp_path: Path)
         store.dispose()
 
 
-def test_the_stage_queues_are_the_runtime_s() -> None:
-    assert {(q.stage, q.topic, q.group) for q in STAGE_QUEUES} == {
-        (str(name), STAGE_TOPICS[name], STAGE_GROUPS[name]) for name in STAGE_TOPICS}
+def test_the_stage_queues_are_the_registry_s_worker_stages() -> None:
+    assert [(q.stage, q.topic, q.group) for q in STAGE_QUEUES] == [
+        (str(spec.name), spec.main_topic, spec.group) for spec in WORKER_STAGES]
 
 
 # --- counting and charts ---------------------------------------------------------------------------------------
