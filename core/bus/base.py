@@ -367,10 +367,12 @@ class Bus(ABC):
         finished: list[tuple[Delivery, Outcome]] = []
         decoded: list[tuple[Delivery, Message]] = []
         for delivery in deliveries:
+            started = time.perf_counter()
             try:
                 decoded.append((delivery, decode(delivery.payload)))
             except PermanentError as exc:
                 outcome = self._dead_letter_or_release(group, delivery, exc.reason, stats)
+                HANDLE_SECONDS.labels(group, delivery.topic).observe(time.perf_counter() - started)
                 if outcome is Outcome.TRANSIENT:
                     MESSAGES.labels(group, delivery.topic, outcome).inc()
                 else:
