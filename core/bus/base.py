@@ -322,11 +322,7 @@ class Bus(ABC):
             for delivery in deliveries:
                 started = time.perf_counter()
                 outcome = self._handle_one(group, delivery, handler, stats, stop)
-                HANDLE_SECONDS.labels(group, delivery.topic).observe(time.perf_counter() - started)
-                if outcome is Outcome.TRANSIENT:
-                    MESSAGES.labels(group, delivery.topic, outcome).inc()
-                else:
-                    finished.append((delivery, outcome))
+                _settle(group, delivery, outcome, time.perf_counter() - started, finished)
         if not finished:
             return
         try:
@@ -372,11 +368,7 @@ class Bus(ABC):
                 decoded.append((delivery, decode(delivery.payload)))
             except PermanentError as exc:
                 outcome = self._dead_letter_or_release(group, delivery, exc.reason, stats)
-                HANDLE_SECONDS.labels(group, delivery.topic).observe(time.perf_counter() - started)
-                if outcome is Outcome.TRANSIENT:
-                    MESSAGES.labels(group, delivery.topic, outcome).inc()
-                else:
-                    finished.append((delivery, outcome))
+                _settle(group, delivery, outcome, time.perf_counter() - started, finished)
         if not decoded:
             return finished, ()
         started = time.perf_counter()
@@ -388,8 +380,7 @@ class Bus(ABC):
             return finished, [delivery for delivery, _ in decoded]
         each = (time.perf_counter() - started) / len(decoded)
         for delivery, _ in decoded:
-            HANDLE_SECONDS.labels(group, delivery.topic).observe(each)
-            finished.append((delivery, Outcome.OK))
+            _settle(group, delivery, Outcome.OK, each, finished)
         return finished, ()
 
     def _lease_renewer(self, group: str, deliveries: Sequence[Delivery]) -> LeaseRenewer | None:
@@ -537,6 +528,17 @@ class Bus(ABC):
                 quiet = 0
             time.sleep(settle_s)
         return False
+
+
+def _settle(
+    group: str, delivery: Delivery, outcome: Outcome, seconds: float, finished: list[tuple[Delivery, Outcome]]
+) -> None:
+    """Time a delivery's handling; keep it for the batch's commit unless it was given back."""
+    HANDLE_SECONDS.labels(group, delivery.topic).observe(seconds)
+    if outcome is Outcome.TRANSIENT:
+        MESSAGES.labels(group, delivery.topic, outcome).inc()
+    else:
+        finished.append((delivery, outcome))
 
 
 def encode_for(message: Message) -> tuple[str, str, bytes]:

@@ -59,15 +59,21 @@ def test_media_row_holds_the_plain_hashes_and_the_bus_gets_the_variants(stage: H
         assert len(row.hashes) == len(message.hashes)
 
 
-def test_each_distinct_sha256_is_hashed_once(stage: HashingStage, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
+@pytest.fixture
+def calls(stage: HashingStage, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the bodies the stage's decoding process is asked to hash, in order."""
+    sizes: list[int] = []
     real = stage._pool.hash
 
     def counting(data: bytes) -> HashOutcome:
-        calls.append(len(data))
+        sizes.append(len(data))
         return real(data)
 
     monkeypatch.setattr(stage._pool, "hash", counting)
+    return sizes
+
+
+def test_each_distinct_sha256_is_hashed_once(stage: HashingStage, calls: list[int]) -> None:
     other = encode(photo(9, (300, 200)), "PNG")
     for url in ("http://h.test/a.jpg", "http://h.test/b.jpg", "http://h.test/c.jpg"):
         stage.handle(fetched(url))
@@ -84,16 +90,8 @@ def test_each_distinct_sha256_is_hashed_once(stage: HashingStage, monkeypatch: p
 
 
 def test_a_batch_hashes_new_bytes_once_and_dead_letters_only_its_poison_message(
-    stage: HashingStage, monkeypatch: pytest.MonkeyPatch
+    stage: HashingStage, calls: list[int]
 ) -> None:
-    calls: list[int] = []
-    real = stage._pool.hash
-
-    def counting(data: bytes) -> HashOutcome:
-        calls.append(len(data))
-        return real(data)
-
-    monkeypatch.setattr(stage._pool, "hash", counting)
     altered = fetched("http://h.test/bad.jpg").model_copy(update={"body": BODY[:-1] + b"\x00"})
     batch = [fetched("http://h.test/a.jpg"), altered, fetched("http://h.test/b.jpg")]
     stage.bus.publish_many(batch)
