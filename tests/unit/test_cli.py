@@ -32,6 +32,13 @@ def test_config_check_accepts_defaults_and_rejects_unknown_keys(tmp_path: Path) 
     assert bad_file.returncode == 2 and "notifer" in bad_file.stderr
 
 
+def test_worker_names_are_the_registry_s(tmp_path: Path) -> None:
+    # One name per stage: "matching" was the matcher's old stage name; its group always was "matcher".
+    refused = run("worker", "matching", env={"ORBWEAVER_CORE__DATA_DIR": str(tmp_path)})
+    assert refused.returncode == 2
+    assert "'matching' is not one of hashing, matcher, review, notifier, crawler" in refused.stderr
+
+
 def test_hash_prints_one_object_per_file_and_reasons_for_bad_ones(tmp_path: Path) -> None:
     good = tmp_path / "good.jpg"
     good.write_bytes(jpeg_bytes(5, (320, 240)))
