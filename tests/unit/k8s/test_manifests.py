@@ -602,7 +602,7 @@ def test_every_role_reaches_dns_kafka_and_its_stores(docs: list[dict[str, Any]])
 # KEDA, topics and the bus -----------------------------------------------------------------
 
 
-def test_keda_scales_hashing_and_matching_on_orbweaver_groups_and_topics(docs: list[dict[str, Any]]) -> None:
+def test_keda_scales_hashing_and_matcher_on_orbweaver_groups_and_topics(docs: list[dict[str, Any]]) -> None:
     host, options = bus_options(docs)
     topics = {t["spec"]["topicName"]: t for t in of_kind(docs, "KafkaTopic")}
     scaled = {}
@@ -728,7 +728,7 @@ def test_manifest_environments_are_accepted_by_orbweaver_settings(docs: list[dic
     assert checked == 7
 
 
-def test_matching_replicas_name_their_list_change_groups_after_their_pods(docs: list[dict[str, Any]]) -> None:
+def test_matcher_replicas_name_their_list_change_groups_after_their_pods(docs: list[dict[str, Any]]) -> None:
     for role, deployment in deployments(docs).items():
         (container,) = containers(deployment["spec"]["template"]["spec"])
         from_pod = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container.get("env") or []
