@@ -131,10 +131,21 @@ class HashingStage(Stage):
                 the bus then handles the batch one message at a time to dead-letter only that one.
 
         """
+        # Every message is checked before any is hashed: a bad one fails the batch cheaply, and
+        # the bus then redoes it one message at a time.
+        bodies: dict[str, bytes] = {}
+        for message in messages:
+            if isinstance(message, FetchedMedia):
+                data = self._body(message)
+                if sha256_hex(data) != message.sha256:
+                    raise PermanentError("media body does not match its announced SHA-256")
+                bodies[message.message_id] = data
+            elif not isinstance(message, MediaSighted):
+                raise PermanentError(f"hashing stage cannot handle {message.schema_name}")
         new_media: dict[str, tuple[dict[str, Any], list[HashValue], list[str]]] = {}
         sightings: list[tuple[FetchedMedia | MediaSighted, str | None, dict[str, str] | None]] = []
         outgoing: list[HashedMedia] = []
-        # Hashing comes first, outside the transaction, so slow decodes hold no store lock.
+        # Hashing comes next, outside the transaction, so slow decodes hold no store lock.
         for message in messages:
             if isinstance(message, MediaSighted):
                 # A page showing media the crawl already fetched: the bytes (and so the hashes and
@@ -142,11 +153,8 @@ class HashingStage(Stage):
                 sightings.append((message, None, None))
                 HASHED.labels("sighting").inc()
                 continue
-            if not isinstance(message, FetchedMedia):
-                raise PermanentError(f"hashing stage cannot handle {message.schema_name}")
-            data = self._body(message)
-            if sha256_hex(data) != message.sha256:
-                raise PermanentError("media body does not match its announced SHA-256")
+            assert isinstance(message, FetchedMedia)  # checked above
+            data = bodies[message.message_id]
             if message.sha256 in new_media:  # the same new bytes twice in one batch: hashed once
                 _, hashes, errors = new_media[message.sha256]
                 hashes, errors = list(hashes), list(errors)

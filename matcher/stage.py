@@ -102,10 +102,12 @@ class MatchingStage(Stage):
                 bus then handles the batch one message at a time to dead-letter only that one.
 
         """
+        wrong = [m.schema_name for m in messages if not isinstance(m, HashedMedia)]
+        if wrong:  # before any work: the bus redoes the batch one message at a time
+            raise PermanentError(f"matching stage cannot handle {wrong[0]}")
         outgoing: list[MatchCandidate] = []
         for message in messages:
-            if not isinstance(message, HashedMedia):
-                raise PermanentError(f"matching stage cannot handle {message.schema_name}")
+            assert isinstance(message, HashedMedia)  # checked above
             outcome = self.matcher.evaluate(message.hashes)
             verdict = outcome.verdict
             if verdict.decision is Decision.NONE:
