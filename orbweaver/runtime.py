@@ -106,8 +106,11 @@ def run_crawler_worker(rt: Runtime, stop: threading.Event, *, stats: ConsumeStat
     from crawler.campaigns import Campaigns
     from crawler.worker import CrawlerWorker
 
+    # Built here, not in the thread: settings it cannot work with fail the worker's start.
+    rechecks = build_stage(StageName.RECHECK, rt)
+
     def consume_rechecks() -> None:
-        run_stage(StageName.RECHECK, rt, stop, stats=stats)
+        run_stage(StageName.RECHECK, rt, stop, handler=rechecks, stats=stats)
 
     recheck_thread = threading.Thread(target=consume_rechecks, name="recheck", daemon=True)
     recheck_thread.start()
