@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
 from sqlalchemy import select
 
+import hashing.stage
 from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
+from core.errors import TransientError
 from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, dead_letter_topic, decode, sha256_hex
 from core.store import Store
 from core.store.models import Media, Sighting
@@ -109,3 +112,27 @@ def test_a_batch_hashes_new_bytes_once_and_dead_letters_only_its_poison_message(
     # Every message is checked before any is hashed, so the failed batch hashed nothing; one by one,
     # the second copy of the bytes then comes from the cache.
     assert calls == [len(BODY)]
+
+
+def test_a_batch_whose_transaction_fails_writes_its_media_rows_when_redone(
+    stage: HashingStage, calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # New hashes are remembered only once their row is committed: else the redo would take them from
+    # the cache and never write the media row.
+    real = hashing.stage._store_sighting
+    failures = [TransientError("store locked")]
+
+    def flaky(*args: Any, **kwargs: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(hashing.stage, "_store_sighting", flaky)
+    stage.bus.publish(fetched("http://h.test/a.jpg"))
+    stats = stage.bus.consume(Topic.MEDIA_FETCHED, SPEC.group, stage.handle, batch_handler=stage.handle_batch,
+                              max_messages=1, defer_flush=SPEC.defer_flush)
+    assert (stats.handled, stats.dead_lettered) == (1, 0)
+    with stage.store.session() as s:
+        assert s.execute(select(Media.sha256)).scalars().all() == [sha256_hex(BODY)]
+        assert s.execute(select(Sighting.media_url)).scalars().all() == ["http://h.test/a.jpg"]
+    assert calls == [len(BODY), len(BODY)]  # hashed in the failed batch, and again when redone
