@@ -440,13 +440,13 @@ class Matcher:
         if not best:
             return out
         info = describe_entries(self.store, {entry_id for _, _, entry_id in best})
-        for (item, algo, entry_id), (distance, value, variant) in best.items():
+        for (item, hit_algorithm, entry_id), (distance, value, variant) in best.items():
             entry = info.get(entry_id)
             if entry is None:
                 continue  # removed from the store; its removal is on its way to this replica
             out[item].append(
                 MatchHit(
-                    algorithm=algo,
+                    algorithm=hit_algorithm,
                     distance=distance,
                     hash_set=entry.hash_set,
                     entry_id=entry_id,

@@ -232,7 +232,7 @@ class LinesFormat(HashListFormat):
                 yield LineError(line_no, raw.rstrip("\r\n"), str(exc))
 
     def write(self, entries: Iterable[ListEntry]) -> str:
-        """Write ``algorithm:hex`` lines (explicit, so sha256 never reads back as pdq), ``@version`` when not current."""
+        """Write ``algorithm:hex`` lines (explicit: sha256 never reads back as pdq), ``@version`` if not current."""
         return "".join(f"{_versioned_name(e)}:{e.value}\n" for e in entries)
 
 

@@ -9,9 +9,10 @@ holds; otherwise (a list changed since, other settings, a damaged file) it says 
 matcher rebuilds from the store, which stays the source of truth.
 
 Layout of ``index_dir``: ``snapshot.json`` (the manifest) names the folder ``snapshot-<id>/``
-holding one folder per algorithm and version (``pdq@1``, see :func:`index_key`) and ``members/`` (one ``.npy`` of entry ids per list). The
-manifest is replaced atomically after its folder is complete, so a replica that reads it never
-sees half a snapshot; older folders are then removed.
+holding one folder per algorithm and version (``pdq@1``, see :func:`index_key`) and
+``members/`` (one ``.npy`` of entry ids per list). The manifest is replaced atomically after
+its folder is complete, so a replica that reads it never sees half a snapshot; older folders
+are then removed.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.messages import HashValue, MatchHit
-from hashing.pool import HashingPool
 from hashing import registry
+from hashing.pool import HashingPool
 from matcher.decision import Decision
 from matcher.engine import Matcher, MatchOutcome
 from web.audit import record

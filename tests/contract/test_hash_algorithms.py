@@ -102,7 +102,9 @@ def test_spec_agrees_with_the_hashes_it_produces(name: str, png_bodies: list[byt
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_kind_agrees_with_distances_and_thresholds(name: str, photos: list[Image.Image], png_bodies: list[bytes]) -> None:
+def test_kind_agrees_with_distances_and_thresholds(
+    name: str, photos: list[Image.Image], png_bodies: list[bytes]
+) -> None:
     # A perceptual hash finds a recompressed copy within its own review threshold and keeps
     # unrelated images beyond it; an exact one changes about half its bits for one byte.
     algorithm = ALGORITHMS[name]

@@ -35,14 +35,15 @@ def test_a_perceptual_algorithm_without_thresholds_is_refused(monkeypatch: pytes
     monkeypatch.setattr(DHash, "thresholds", None)
     with pytest.raises(ValidationError, match="dhash is perceptual but has no thresholds"):
         MatcherSettings()
-    assert MatcherSettings(thresholds={"dhash": {"match": 1, "review": 4}}).review_radius("dhash") == 4
+    configured = MatcherSettings.model_validate({"thresholds": {"dhash": {"match": 1, "review": 4}}})
+    assert configured.review_radius("dhash") == 4
 
 
 def test_agreeing_settings_pass_and_name_each_algorithms_index() -> None:
     settings = MatcherSettings.model_validate({"indexes": {"DHash": "faiss-flat", "md5": "mih"},
                                                "thresholds": {"PDQ": {"match": 20, "review": 30}}})
     assert settings.thresholds["pdq"].review == 30
-    assert settings.thresholds["dhash"].review == DHash.thresholds[1]  # type: ignore[index]
+    assert settings.thresholds["dhash"].review == DHash.thresholds[1]
     assert settings.index_kind(DHash) == "faiss-flat"
     assert settings.index_kind(DHash) != MatcherSettings().index_kind(DHash)
 
