@@ -5,30 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from core.messages import HashValue
-from core.store import MIGRATIONS, Store
+from core.store import Store
 from matcher.engine import Matcher
 from matcher.settings import MatcherSettings
+from tests.fixtures.migrations import upgrade_to
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PDQ = "5a" * 32
 
 
-def _upgrade(store: Store, revision: str) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-
-
 def test_entries_stored_before_0008_are_version_1_and_still_match(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
-    _upgrade(store, "0007_sighting_headers")
+    upgrade_to(store, "0007_sighting_headers")
     with store.engine.begin() as conn:
         conn.execute(text("INSERT INTO hash_sets (id, name, enabled, generation, created_at, updated_at) "
                           "VALUES (1, 'hotline', 1, 1, :t, :t)"), {"t": T})
