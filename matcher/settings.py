@@ -63,8 +63,8 @@ class MatcherSettings(Section):
         default_factory=_default_thresholds,
         description=(
             "Per perceptual algorithm, {match, review} Hamming distances: within match is a confident "
-            "match, within review goes to an analyst. Algorithms not named keep their registered "
-            "defaults (pdq 24/31, phash 2/8, dhash 0/6). Exact algorithms (md5, sha1, sha256) always "
+            "match, within review goes to an analyst. Algorithms not named keep the defaults they are "
+            "registered with (their class's `thresholds`). Exact algorithms (md5, sha1, sha256) always "
             "match at distance 0 only."
         ),
     )
