@@ -74,6 +74,7 @@ class Md5(ExactDigest):
     name = "md5"
     version = 1
     bits = 128
+    claims_hex_length = True
     hashlib_name = "md5"
 
 
@@ -83,6 +84,7 @@ class Sha1(ExactDigest):
     name = "sha1"
     version = 1
     bits = 160
+    claims_hex_length = True
     hashlib_name = "sha1"
 
 
@@ -127,6 +129,10 @@ class Pdq(PerceptualHash):
     version = 1
     bits = 256
     abilities = frozenset({Ability.PERCEPTUAL, Ability.QUALITY, Ability.DIHEDRAL})
+    # Calibrated with pHash's (see matcher/settings.py): 31 is Meta's match bound and the index
+    # radius; 24 keeps a margin under it. 64 hex digits name PDQ, not SHA-256, as Meta's lists do.
+    thresholds = (24, 31)
+    claims_hex_length = True
 
     def hash_raster(self, raster: Raster) -> HashValue:
         """PDQ of a working image, as Meta's reference computes it on the full-resolution original."""
@@ -195,6 +201,8 @@ class PHash(PerceptualHash):
     version = 1
     bits = 64
     abilities = frozenset({Ability.PERCEPTUAL})
+    thresholds = (2, 8)  # calibrated: see matcher/settings.py
+    claims_hex_length = True
 
     def hash_raster(self, raster: Raster) -> HashValue:
         """Compute the pHash of a working image."""
@@ -225,6 +233,9 @@ class DHash(PerceptualHash):
     version = 1
     bits = 64
     abilities = frozenset({Ability.PERCEPTUAL})
+    # Not calibrated like pdq and phash (it is off by default): only an identical dHash is a
+    # confident match, and review stays below pHash's 8 because the 9x8 grid is the weaker hash.
+    thresholds = (0, 6)
 
     def hash_raster(self, raster: Raster) -> HashValue:
         """Compute the dHash of a working image."""

@@ -169,6 +169,34 @@ class HashAlgorithm(ABC):
     version: ClassVar[int]
     bits: ClassVar[int]
     abilities: ClassVar[frozenset[Ability]]
+    thresholds: ClassVar[tuple[int, int] | None] = None
+    """Perceptual only: the default ``(match, review)`` Hamming distances the matcher uses
+    unless its settings name others (see ``MatcherSettings.thresholds``); None for exact hashes."""
+    claims_hex_length: ClassVar[bool] = False
+    """Whether a list value of ``bits // 4`` hex digits that names no algorithm is this one;
+    at most one algorithm may claim each length (the registry refuses two)."""
+
+    @classmethod
+    def is_perceptual(cls) -> bool:
+        """Whether near values mean similar media (a Hamming radius above 0 makes sense)."""
+        return Ability.PERCEPTUAL in cls.abilities
+
+    @classmethod
+    def hex_len(cls) -> int:
+        """Number of hex digits in one value."""
+        return cls.bits // 4
+
+    @classmethod
+    def parse_hex(cls, text: str) -> str:
+        """Normalise a value of this algorithm to the stored form: stripped, lowercase hex.
+
+        Raises:
+            ValueError: With the reason, if it is not hex of :meth:`hex_len` digits.
+        """
+        value = text.strip().lower()
+        if len(value) != cls.hex_len() or not is_hex(value):
+            raise ValueError(f"a {cls.name} hash is {cls.hex_len()} hex digits (0-9, a-f)")
+        return value
 
     @abstractmethod
     def compute(self, media: MediaInput) -> HashValue:
@@ -247,8 +275,13 @@ class PerceptualHash(HashAlgorithm):
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
+def is_hex(value: str) -> bool:
+    """Whether ``value`` is a non-empty, even-length hex string (either case)."""
+    return bool(value) and not len(value) % 2 and _HEX_DIGITS.issuperset(value)
+
+
 def _check_hex(value: str) -> None:
-    if not value or len(value) % 2 or not _HEX_DIGITS.issuperset(value):
+    if not is_hex(value):
         raise ValueError(f"not an even-length hex string: {value!r}")
 
 

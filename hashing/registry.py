@@ -2,7 +2,9 @@
 
 Adding an algorithm is one class plus one line in :data:`ALGORITHMS`. The names are storage
 keys (they are written next to every stored hash), so the registry refuses duplicates at
-import rather than letting one algorithm silently shadow another.
+import rather than letting one algorithm silently shadow another. This is the only table of
+algorithms: the matcher, list import and export, review and the web API read name, bits,
+kind, hex validation, version and default thresholds from the classes registered here.
 """
 
 from __future__ import annotations
@@ -21,12 +23,19 @@ def _by_name(*algorithms: type[HashAlgorithm]) -> dict[str, type[HashAlgorithm]]
         ConfigError: If two classes claim the same name.
     """
     registry: dict[str, type[HashAlgorithm]] = {}
+    lengths: dict[int, type[HashAlgorithm]] = {}
     for algorithm in algorithms:
         if algorithm.name in registry:
             raise ConfigError(
                 f"hash algorithm name {algorithm.name!r} is claimed by both "
                 f"{registry[algorithm.name].__qualname__} and {algorithm.__qualname__}"
             )
+        if algorithm.claims_hex_length:
+            other = lengths.setdefault(algorithm.hex_len(), algorithm)
+            if other is not algorithm:
+                raise ConfigError(
+                    f"{algorithm.hex_len()} hex digits are claimed by both {other.name!r} and {algorithm.name!r}"
+                )
         registry[algorithm.name] = algorithm
     return registry
 
@@ -54,4 +63,19 @@ def get(name: str) -> HashAlgorithm:
     try:
         return ALGORITHMS[name]()
     except KeyError:
-        raise ConfigError(f"unknown hash algorithm {name!r}; known: {', '.join(sorted(ALGORITHMS))}") from None
+        raise ConfigError(f"unknown hash algorithm {name!r}; known: {known()}") from None
+
+
+def find(name: str) -> type[HashAlgorithm] | None:
+    """The algorithm registered as ``name`` (any case, surrounding blanks ignored); None if unknown."""
+    return ALGORITHMS.get(name.strip().lower())
+
+
+def known() -> str:
+    """The registered names, comma-separated, for error messages."""
+    return ", ".join(sorted(ALGORITHMS))
+
+
+def by_hex_length(length: int) -> type[HashAlgorithm] | None:
+    """The algorithm a value of ``length`` hex digits is, when it names none (see ``claims_hex_length``)."""
+    return next((a for a in ALGORITHMS.values() if a.claims_hex_length and a.hex_len() == length), None)

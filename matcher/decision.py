@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.messages import MatchHit
-from matcher.algorithms import SPECS, HashAlgorithm, parse_algorithm
+from hashing import registry
+from hashing.algorithms import Pdq, PHash
 from matcher.settings import MatcherSettings, Thresholds
 
 
@@ -52,18 +53,18 @@ class Verdict:
 
 def relative(hit: MatchHit) -> float:
     """A hit's distance as a share of its hash length (0.0 for exact hits)."""
-    algo = parse_algorithm(hit.algorithm)
-    return hit.distance / SPECS[algo].bits if algo is not None else 1.0
+    algo = registry.find(hit.algorithm)
+    return hit.distance / algo.bits if algo is not None else 1.0
 
 
 def _limits(hit: MatchHit, thresholds: dict[str, Thresholds]) -> Thresholds | None:
     """The thresholds of a hit's algorithm: exact ones are 0/0; unknown or unconfigured ones None."""
-    algo = parse_algorithm(hit.algorithm)
+    algo = registry.find(hit.algorithm)
     if algo is None:
         return None
-    if not SPECS[algo].perceptual:
+    if not algo.is_perceptual():
         return Thresholds(match=0, review=0)
-    return thresholds.get(algo.value)
+    return thresholds.get(algo.name)
 
 
 def _closest(hits: Sequence[MatchHit]) -> MatchHit:
@@ -89,7 +90,7 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
             relevant.append((hit, limits))
     if not relevant:
         return Verdict(Decision.NONE, None, "no hit within a review threshold")
-    exact = [h for h, _ in relevant if not SPECS[HashAlgorithm(h.algorithm)].perceptual]
+    exact = [h for h, _ in relevant if not registry.ALGORITHMS[h.algorithm].is_perceptual()]
     if exact:
         best = _closest(exact)
         return Verdict(Decision.MATCH, best, f"{best.algorithm} identical")
@@ -107,8 +108,8 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
 
 def _joint(relevant: Sequence[tuple[MatchHit, Thresholds]], joint_max: float) -> Verdict | None:
     """Rule 3: the best PDQ + pHash pair on one known item whose combined distance is small."""
-    pdq = [(h, t) for h, t in relevant if h.algorithm == HashAlgorithm.PDQ and h.entry_label]
-    phash = [(h, t) for h, t in relevant if h.algorithm == HashAlgorithm.PHASH and h.entry_label]
+    pdq = [(h, t) for h, t in relevant if h.algorithm == Pdq.name and h.entry_label]
+    phash = [(h, t) for h, t in relevant if h.algorithm == PHash.name and h.entry_label]
     best: tuple[float, MatchHit, MatchHit] | None = None
     for p, pt in pdq:
         for q, qt in phash:

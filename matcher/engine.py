@@ -1,9 +1,15 @@
-"""Matcher core: one index per hash algorithm over the known lists, kept current by list changes.
+"""Matcher core: one index per hash algorithm and version over the known lists, kept current by list changes.
 
-Perceptual hashes (pdq, phash) go to the configured :class:`~matcher.base.MatchIndex` and are
-searched within the algorithm's review threshold; exact hashes (md5, sha1, sha256) go to an
-:class:`~matcher.indexes.ExactIndex` and match only when identical. Memory holds codes and ids
-only; a hit's list, label and classification are read from the store when something matches.
+Every algorithm of the hashing registry is matched. Perceptual hashes (pdq, phash, dhash) go to
+the configured :class:`~matcher.base.MatchIndex` and are searched within the algorithm's review
+threshold; exact hashes (md5, sha1, sha256) go to an :class:`~matcher.indexes.ExactIndex` and
+match only when identical. Memory holds codes and ids only; a hit's list, label and
+classification are read from the store when something matches.
+
+Hashes of different versions of one algorithm are never compared (``hashing.base``): entries
+are indexed per ``(algorithm, version)`` and a query reads only its own version's index. A
+query that meets lists holding only other versions is counted in
+``orbweaver_matcher_version_skipped_total`` and logged once per list and version pair.
 
 Changes arrive as :class:`~core.messages.HashSetChange` (see :mod:`matcher.changes`): a change of
 the next generation of its set is applied in place (no rebuild), a repeated one is ignored, and a
@@ -14,70 +20,84 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import structlog
+from prometheus_client import Counter
 
 from core.errors import PermanentError
 from core.messages import HashSetChange, HashValue, MatchHit
 from core.store import Store
+from hashing import registry
+from hashing.algorithms import Pdq
+from hashing.base import HashAlgorithm, hex_to_codes
 from matcher import snapshots
-from matcher.algorithms import SPECS, HashAlgorithm, hex_to_codes, is_hex, parse_algorithm
 from matcher.base import Codes, Ids, MatchIndex
 from matcher.decision import Verdict, decide_with, relative
 from matcher.hashsets import CodeRow, UnknownHashSetError, describe_entries, iter_code_rows, set_generations
-from matcher.indexes import ExactIndex
 from matcher.registry import create_index
 from matcher.settings import MatcherSettings
 
 log = structlog.get_logger(__name__)
 
+VERSION_SKIPPED = Counter(
+    "orbweaver_matcher_version_skipped_total",
+    "Query hashes not compared with a list because the list holds only other versions of their algorithm",
+    ["algorithm", "hash_version", "list_version"],
+)
+
 _EMPTY_IDS: Ids = np.zeros(0, dtype=np.int64)
+
+_Key = tuple[str, int]
+"""An index's algorithm name and version: hashes of different versions never share an index."""
 
 
 @dataclass(slots=True)
 class _AlgorithmIndex:
-    """The index of one algorithm and the radius it is searched with."""
+    """The index of one algorithm version and the radius it is searched with."""
 
-    algorithm: HashAlgorithm
+    algorithm: type[HashAlgorithm]
+    version: int
     radius: int
     index: MatchIndex
 
 
 @dataclass(slots=True)
 class _Loaded:
-    """Codes read from the store, grouped for building indexes."""
+    """Codes read from the store, grouped by algorithm and version for building indexes."""
 
-    ids: dict[HashAlgorithm, list[Ids]] = field(default_factory=lambda: defaultdict(list))
-    codes: dict[HashAlgorithm, list[Codes]] = field(default_factory=lambda: defaultdict(list))
+    ids: dict[_Key, list[Ids]] = field(default_factory=lambda: defaultdict(list))
+    codes: dict[_Key, list[Codes]] = field(default_factory=lambda: defaultdict(list))
     members: dict[str, list[Ids]] = field(default_factory=lambda: defaultdict(list))
+    sets: dict[_Key, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def add(self, rows: Sequence[CodeRow]) -> None:
-        by_algo: dict[str, list[CodeRow]] = defaultdict(list)
+        by_key: dict[_Key, list[CodeRow]] = defaultdict(list)
         by_set: dict[str, list[int]] = defaultdict(list)
         for row in rows:
-            by_algo[row.algorithm].append(row)
+            by_key[row.algorithm, row.version].append(row)
             by_set[row.hash_set].append(row.id)
-        for name, group in by_algo.items():
-            algo = parse_algorithm(name)
+        for key, group in by_key.items():
+            algo = registry.find(key[0])
             if algo is None:
                 continue  # an algorithm this build does not know: nothing can query it
             try:
-                codes = hex_to_codes([r.value for r in group], SPECS[algo].bits // 8)
+                codes = hex_to_codes([r.value for r in group], bits=algo.bits)
             except ValueError as exc:
-                raise PermanentError(f"stored {algo.value} entry is not a valid hash: {exc}") from exc
-            self.ids[algo].append(np.fromiter((r.id for r in group), dtype=np.int64, count=len(group)))
-            self.codes[algo].append(codes)
+                raise PermanentError(f"stored {algo.name} entry is not a valid hash: {exc}") from exc
+            self.ids[key].append(np.fromiter((r.id for r in group), dtype=np.int64, count=len(group)))
+            self.codes[key].append(codes)
+            self.sets[key].update(r.hash_set for r in group)
         for name, ids in by_set.items():
             self.members[name].append(np.asarray(ids, dtype=np.int64))
 
-    def arrays(self, algo: HashAlgorithm) -> tuple[Ids, Codes]:
-        nbytes = SPECS[algo].bits // 8
-        if not self.ids[algo]:
+    def arrays(self, key: _Key) -> tuple[Ids, Codes]:
+        nbytes = registry.ALGORITHMS[key[0]].bits // 8
+        if not self.ids[key]:
             return _EMPTY_IDS, np.zeros((0, nbytes), dtype=np.uint8)
-        return np.concatenate(self.ids[algo]), np.concatenate(self.codes[algo])
+        return np.concatenate(self.ids[key]), np.concatenate(self.codes[key])
 
     def member_ids(self) -> dict[str, Ids]:
         return {name: np.unique(np.concatenate(parts)) for name, parts in self.members.items()}
@@ -112,27 +132,38 @@ class Matcher:
         self.scope = frozenset(sets) if sets is not None else None
         self._lock = threading.Lock()
         self._changes = threading.RLock()
-        self._indexes: dict[HashAlgorithm, _AlgorithmIndex] = {}
+        self._indexes: dict[_Key, _AlgorithmIndex] = {}
         self._members: dict[str, Ids] = {}
         self._generations: dict[str, int] = {}
+        # Which lists hold entries of each algorithm version (names only; for the skip count).
+        self._sets: dict[_Key, set[str]] = defaultdict(set)
+        self._skips_logged: set[tuple[str, str, int, int]] = set()
 
     # Loading ------------------------------------------------------------------------------
 
-    def radius(self, algorithm: HashAlgorithm) -> int:
+    def radius(self, algorithm: type[HashAlgorithm]) -> int:
         """Search radius of ``algorithm``: its review threshold (0 for exact hashes)."""
-        if not SPECS[algorithm].perceptual:
+        if not algorithm.is_perceptual():
             return 0
-        return self.settings.review_radius(algorithm.value)
+        return self.settings.review_radius(algorithm.name)
 
-    def _new_index(self, algorithm: HashAlgorithm) -> _AlgorithmIndex:
-        spec = SPECS[algorithm]
+    def _new_index(self, key: _Key) -> _AlgorithmIndex:
+        algorithm = registry.ALGORITHMS[key[0]]
         radius = self.radius(algorithm)
         index: MatchIndex
-        if spec.perceptual:
-            index = create_index(self.settings.index, spec.bits, radius_hint=radius)
-        else:
-            index = ExactIndex(spec.bits)
-        return _AlgorithmIndex(algorithm, radius, index)
+        kind = self.settings.index_kind(algorithm)
+        index = create_index(kind, algorithm.bits, radius_hint=radius)
+        return _AlgorithmIndex(algorithm, key[1], radius, index)
+
+    def _add_loaded(self, loaded: _Loaded) -> None:
+        """Add loaded codes to the live indexes (the caller holds the lock)."""
+        for key in loaded.ids:
+            target = self._indexes.get(key)
+            if target is None:
+                target = self._indexes[key] = self._new_index(key)
+            target.index.add(*loaded.arrays(key))
+        for key, names in loaded.sets.items():
+            self._sets[key].update(names)
 
     def _rows(
         self, *, sets: Collection[str] | None = None, ids: Collection[int] | None = None
@@ -149,8 +180,7 @@ class Matcher:
         return snapshots.Basis(
             generations=generations,
             scope=self.scope,
-            algorithms={a.value: (self.settings.index if SPECS[a].perceptual else "exact", self.radius(a))
-                        for a in HashAlgorithm},
+            algorithms={name: (self.settings.index_kind(a), self.radius(a)) for name, a in registry.ALGORITHMS.items()},
         )
 
     def load(self) -> None:
@@ -169,10 +199,15 @@ class Matcher:
                 generations = self._stored_generations()
                 found = snapshots.load(self.settings.index_dir, self._basis(generations))
                 if found is not None:
-                    built = {algo: _AlgorithmIndex(algo, self.radius(algo), index)
-                             for algo, index in ((HashAlgorithm(a), i) for a, i in found.indexes.items())}
+                    built: dict[_Key, _AlgorithmIndex] = {}
+                    for key_text, index in found.indexes.items():
+                        key = snapshots.parse_index_key(key_text)
+                        algo = registry.ALGORITHMS[key[0]]
+                        built[key] = _AlgorithmIndex(algo, key[1], self.radius(algo), index)
                     with self._lock:
                         self._indexes = built
+                        self._sets = defaultdict(set, {snapshots.parse_index_key(k): set(v)
+                                                       for k, v in found.lists.items()})
                         self._members = found.members
                         self._generations = {n: g for n, (g, _) in generations.items()}
                     log.info("matcher.loaded", counts=self.counts(), sets=len(generations), source="snapshot")
@@ -203,19 +238,21 @@ class Matcher:
             loaded = _Loaded()
             for rows in self._rows():
                 loaded.add(rows)
-            built: dict[HashAlgorithm, _AlgorithmIndex] = {}
-            for algo in loaded.ids:
-                held = self._new_index(algo)
-                held.index.build(*loaded.arrays(algo))
-                built[algo] = held
+            built: dict[_Key, _AlgorithmIndex] = {}
+            for key in loaded.ids:
+                held = self._new_index(key)
+                held.index.build(*loaded.arrays(key))
+                built[key] = held
             members = loaded.member_ids()
             with self._lock:
                 self._indexes = built
                 self._members = members
                 self._generations = generations
+                self._sets = defaultdict(set, loaded.sets)
             if self.settings.index_dir is not None:
                 snapshots.save(self.settings.index_dir, self._basis(stored),
-                               {a.value: held.index for a, held in built.items()}, members)
+                               {snapshots.index_key(*k): held.index for k, held in built.items()}, members,
+                               {snapshots.index_key(*k): names for k, names in loaded.sets.items()})
         log.info("matcher.loaded", counts=self.counts(), sets=len(generations), source="store")
 
     # Changes ------------------------------------------------------------------------------
@@ -259,11 +296,7 @@ class Matcher:
                     held.index.remove(gone)
                 for name, ids in list(self._members.items()):
                     self._members[name] = np.setdiff1d(ids, gone, assume_unique=True)
-            for algo in loaded.ids:
-                target = self._indexes.get(algo)
-                if target is None:
-                    target = self._indexes[algo] = self._new_index(algo)
-                target.index.add(*loaded.arrays(algo))
+            self._add_loaded(loaded)
             for name, ids in loaded.member_ids().items():
                 self._members[name] = np.union1d(self._members.get(name, _EMPTY_IDS), ids)
 
@@ -284,11 +317,7 @@ class Matcher:
                 if len(gone):
                     for held in self._indexes.values():
                         held.index.remove(gone)
-                for algo in loaded.ids:
-                    target = self._indexes.get(algo)
-                    if target is None:
-                        target = self._indexes[algo] = self._new_index(algo)
-                    target.index.add(*loaded.arrays(algo))
+                self._add_loaded(loaded)
                 if len(fresh):
                     self._members[name] = fresh
                 else:
@@ -327,7 +356,10 @@ class Matcher:
     def counts(self) -> dict[str, int]:
         """Count the loaded entries per algorithm."""
         with self._lock:
-            return {algo.value: len(held.index) for algo, held in sorted(self._indexes.items())}
+            counts: dict[str, int] = defaultdict(int)
+            for (name, _), held in sorted(self._indexes.items()):
+                counts[name] += len(held.index)
+            return dict(counts)
 
     # Matching -----------------------------------------------------------------------------
 
@@ -335,8 +367,9 @@ class Matcher:
         """Every known entry within its algorithm's review threshold of one media item's hashes.
 
         Args:
-            hashes: The media's hashes (all variants); algorithms the matcher does not know are
-                ignored, and PDQ hashes below ``min_pdq_quality`` are dropped.
+            hashes: The media's hashes (all variants); algorithms the hashing registry does not
+                know are ignored, PDQ hashes below ``min_pdq_quality`` are dropped, and each hash
+                is compared only with entries of its own algorithm version.
 
         Returns:
             Hits best first: by distance as a share of the hash length, then algorithm, then
@@ -369,48 +402,51 @@ class Matcher:
 
     def match_many(self, items: Sequence[Sequence[HashValue]]) -> list[list[MatchHit]]:
         """:meth:`match` for many items at once (batched index queries)."""
-        wanted: dict[HashAlgorithm, dict[str, list[tuple[int, str]]]] = defaultdict(dict)
+        wanted: dict[_Key, dict[str, list[tuple[int, str]]]] = defaultdict(dict)
         dropped = 0
         for item, hashes in enumerate(items):
             for h in hashes:
-                algo = parse_algorithm(h.algorithm)
+                algo = registry.find(h.algorithm)
                 if algo is None:
                     continue
-                value = h.value.strip().lower()
-                if len(value) != SPECS[algo].hex_len or not is_hex(value):
-                    raise PermanentError(f"{algo.value} hash {h.value[:80]!r} is not valid")
-                if algo is HashAlgorithm.PDQ and h.quality is not None and h.quality < self.settings.min_pdq_quality:
+                try:
+                    value = algo.parse_hex(h.value)
+                except ValueError:
+                    raise PermanentError(f"{algo.name} hash {h.value[:80]!r} is not valid") from None
+                if algo is Pdq and h.quality is not None and h.quality < self.settings.min_pdq_quality:
                     dropped += 1
                     continue
-                wanted[algo].setdefault(value, []).append((item, h.variant))
+                wanted[algo.name, h.version].setdefault(value, []).append((item, h.variant))
         if dropped:
             log.info("matcher.low_quality_pdq_dropped", hashes=dropped, min_quality=self.settings.min_pdq_quality)
         # (item, algorithm, entry id) -> (distance, query value, variant); first variant wins ties.
-        best: dict[tuple[int, HashAlgorithm, int], tuple[int, str, str]] = {}
+        best: dict[tuple[int, str, int], tuple[int, str, str]] = {}
         with self._lock:
-            for algo, by_value in wanted.items():
-                held = self._indexes.get(algo)
+            self._count_version_skips(wanted)
+            for key, by_value in wanted.items():
+                held = self._indexes.get(key)
                 if held is None or not len(held.index):
                     continue
                 values = list(by_value)
-                codes = hex_to_codes(values, SPECS[algo].bits // 8)
+                codes = hex_to_codes(values, bits=held.algorithm.bits)
+                algo_name = key[0]
                 for value, hits in zip(values, held.index.query(codes, held.radius), strict=True):
                     for entry_id, distance in hits:
                         for item, variant in by_value[value]:
-                            key = (item, algo, entry_id)
-                            if key not in best or distance < best[key][0]:
-                                best[key] = (distance, value, variant)
+                            found = (item, algo_name, entry_id)
+                            if found not in best or distance < best[found][0]:
+                                best[found] = (distance, value, variant)
         out: list[list[MatchHit]] = [[] for _ in items]
         if not best:
             return out
         info = describe_entries(self.store, {entry_id for _, _, entry_id in best})
-        for (item, algo, entry_id), (distance, value, variant) in best.items():
+        for (item, hit_algorithm, entry_id), (distance, value, variant) in best.items():
             entry = info.get(entry_id)
             if entry is None:
                 continue  # removed from the store; its removal is on its way to this replica
             out[item].append(
                 MatchHit(
-                    algorithm=algo.value,
+                    algorithm=hit_algorithm,
                     distance=distance,
                     hash_set=entry.hash_set,
                     entry_id=entry_id,
@@ -423,3 +459,26 @@ class Matcher:
         for item_hits in out:
             item_hits.sort(key=lambda hit: (relative(hit), hit.algorithm, hit.entry_id))
         return out
+
+    # Versions ------------------------------------------------------------------------------
+
+    def _count_version_skips(self, wanted: Mapping[_Key, Mapping[str, Sequence[tuple[int, str]]]]) -> None:
+        """Count (and log once per list) the query hashes that lists of other versions never see.
+
+        Each list holding entries of the query's algorithm at another version counts once per
+        query hash (and media item) for each such version. Called with the lock held.
+        """
+        for (name, version), by_value in wanted.items():
+            queries = sum(len(places) for places in by_value.values())
+            for (other_name, other_version), lists in self._sets.items():
+                if other_name != name or other_version == version:
+                    continue
+                for hash_set in sorted(lists):
+                    VERSION_SKIPPED.labels(name, str(version), str(other_version)).inc(queries)
+                    seen = (hash_set, name, version, other_version)
+                    if seen not in self._skips_logged:
+                        self._skips_logged.add(seen)
+                        log.warning("matcher.version_skipped", hash_set=hash_set, algorithm=name,
+                                    hash_version=version, list_version=other_version,
+                                    note="hashes of different versions are never compared; re-hash the list "
+                                         "or the media with one version")

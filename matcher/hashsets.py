@@ -24,7 +24,7 @@ from core.errors import PermanentError, TransientError
 from core.messages import HashSetChange, utcnow
 from core.store import Store, insert_ignore_many
 from core.store.models import HashEntry, HashSet
-from matcher.lists import ListEntry
+from matcher.lists import ListEntry, entry_version
 
 _BATCH = 5000
 """Rows per bulk insert or ``IN (...)`` list (SQLite limits bound parameters per statement)."""
@@ -180,6 +180,7 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
                         "label": e.label,
                         "classification": e.classification,
                         "source": e.source,
+                        "version": entry_version(e),
                         "added_at": now,
                     }
                     for e in chunk
@@ -242,6 +243,7 @@ def export_entries(store: Store, name: str) -> list[ListEntry]:
                 HashEntry.label,
                 HashEntry.classification,
                 HashEntry.source,
+                HashEntry.version,
             )
             .where(HashEntry.hash_set_id == hash_set.id)
             .order_by(HashEntry.algorithm, HashEntry.value)
@@ -319,12 +321,13 @@ def set_generations(store: Store) -> dict[str, tuple[int, bool]]:
 
 
 class CodeRow(NamedTuple):
-    """What an index needs of one entry: id, set, algorithm and hex value (no labels)."""
+    """What an index needs of one entry: id, set, algorithm, hex value and version (no labels)."""
 
     id: int
     hash_set: str
     algorithm: str
     value: str
+    version: int
 
 
 def iter_code_rows(
@@ -345,7 +348,7 @@ def iter_code_rows(
         batch: Rows per yielded list.
 
     """
-    query = select(HashEntry.id, HashSet.name, HashEntry.algorithm, HashEntry.value).join(
+    query = select(HashEntry.id, HashSet.name, HashEntry.algorithm, HashEntry.value, HashEntry.version).join(
         HashSet, HashSet.id == HashEntry.hash_set_id
     )
     if enabled_only:

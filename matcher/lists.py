@@ -4,7 +4,13 @@ A list file is untrusted operator input. Every line that cannot be used is repor
 1-based line number and a reason, never dropped silently; good lines are kept. Hex is
 normalised to lowercase. The algorithm of a value without one is ``default_algorithm`` when
 given (then the value must have that algorithm's length), else inferred from its length:
-32 hex → md5, 40 → sha1, 64 → pdq (sha256 must be named: 64 hex is ambiguous), 16 → phash.
+32 hex → md5, 40 → sha1, 64 → pdq (sha256 must be named: 64 hex is ambiguous), 16 → phash
+(dhash must be named); the algorithms and lengths are the hashing registry's.
+
+Every entry carries its algorithm's version (hashes of different versions are never compared).
+CSV and JSON lines have a ``version`` column; plain lines write ``algorithm@version:hex`` for an
+entry whose version is not the registry's current one. An entry that gives none is of the
+current version; one newer than this build's algorithm is refused.
 """
 
 from __future__ import annotations
@@ -22,17 +28,11 @@ from typing import Any, ClassVar
 from core.errors import ConfigError
 from core.messages import Classification
 from core.spreadsheet import csv_cell, from_csv_cell
-from matcher.algorithms import SPECS, HashAlgorithm, is_hex, parse_algorithm
+from hashing import registry
+from hashing.base import HashAlgorithm, is_hex
 
-COLUMNS = ("hash", "algorithm", "label", "classification", "source")
+COLUMNS = ("hash", "algorithm", "label", "classification", "source", "version")
 """Columns of the CSV form and keys of the JSON-lines form, in export order."""
-
-_BY_HEX_LEN: dict[int, HashAlgorithm] = {
-    32: HashAlgorithm.MD5,
-    40: HashAlgorithm.SHA1,
-    64: HashAlgorithm.PDQ,
-    16: HashAlgorithm.PHASH,
-}
 
 
 class ListFormat(StrEnum):
@@ -53,6 +53,15 @@ class ListEntry:
     label: str | None = None
     classification: str | None = None
     source: str | None = None
+    version: int | None = None
+    """Version of the algorithm that made the value; left out, the registry's current one
+    (filled in when the entry is made, so a later registry change cannot alter it)."""
+
+    def __post_init__(self) -> None:
+        if self.version is None:
+            algorithm = registry.find(self.algorithm)
+            if algorithm is not None:
+                object.__setattr__(self, "version", algorithm.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,44 +89,60 @@ class _BadLine(ValueError):
 _CLASSIFICATIONS = frozenset(c.value for c in Classification)
 
 
-def _entry(cells: Mapping[str, Any], default_algorithm: HashAlgorithm | None) -> ListEntry:
+def _version(cell: object, algo: type[HashAlgorithm]) -> int:
+    """The version a list gives for an entry (text or a JSON number), checked against the registry."""
+    if cell is None or (isinstance(cell, str) and not cell.strip()):
+        return algo.version
+    if isinstance(cell, str) and cell.strip().isdigit():
+        number = int(cell.strip())
+    elif isinstance(cell, int) and not isinstance(cell, bool):
+        number = cell
+    else:
+        raise _BadLine(f"version must be a whole number, not {str(cell)[:40]!r}")
+    if not 1 <= number <= algo.version:
+        raise _BadLine(f"{algo.name} version {number} is not one this build knows (1..{algo.version})")
+    return number
+
+
+def _entry(cells: Mapping[str, Any], default_algorithm: type[HashAlgorithm] | None) -> ListEntry:
     for name in COLUMNS:
         item = cells.get(name)
-        if item is not None and not isinstance(item, str):
+        if item is not None and not isinstance(item, str) and name != "version":
             raise _BadLine(f"{name} must be text, not {type(item).__name__}")
-    value, algorithm, label, classification, source = (cells.get(c) for c in COLUMNS)
+    value, algorithm, label, classification, source, version = (cells.get(c) for c in COLUMNS)
     hex_value = (value or "").strip().lower()
     if not hex_value:
         raise _BadLine("missing hash")
     if not is_hex(hex_value):
         raise _BadLine(f"hash is not hex: {hex_value[:80]!r}")
     if algorithm and algorithm.strip():
-        algo = parse_algorithm(algorithm)
+        algo = registry.find(algorithm)
         if algo is None:
             raise _BadLine(f"unknown algorithm {algorithm.strip()!r}")
     elif default_algorithm is not None:
         algo = default_algorithm
     else:
-        inferred = _BY_HEX_LEN.get(len(hex_value))
+        inferred = registry.by_hex_length(len(hex_value))
         if inferred is None:
             raise _BadLine(f"no algorithm has {len(hex_value)} hex characters")
         algo = inferred
-    if len(hex_value) != SPECS[algo].hex_len:
-        raise _BadLine(f"{algo.value} needs {SPECS[algo].hex_len} hex characters, not {len(hex_value)}")
+    if len(hex_value) != algo.hex_len():
+        raise _BadLine(f"{algo.name} needs {algo.hex_len()} hex characters, not {len(hex_value)}")
     klass = (classification or "").strip().lower() or None
     if klass is not None and klass not in _CLASSIFICATIONS:
         raise _BadLine(f"unknown classification {klass!r}; use one of " + ", ".join(c.value for c in Classification))
     return ListEntry(
         value=hex_value,
-        algorithm=algo.value,
+        algorithm=algo.name,
         label=(label or "").strip() or None,
         classification=klass,
         source=(source or "").strip() or None,
+        version=_version(version, algo),
     )
 
 
-def parse_hash_value(text: str, default_algorithm: HashAlgorithm | None = None) -> ListEntry:
-    """Read one ``hex`` or ``algorithm:hex`` value, as a plain-lines list or ``lookup`` has them.
+def parse_hash_value(text: str, default_algorithm: type[HashAlgorithm] | None = None) -> ListEntry:
+    """Read one ``hex``, ``algorithm:hex`` or ``algorithm@version:hex`` value, as plain lines and ``lookup`` have them.
 
     Without an algorithm it is ``default_algorithm``, else guessed by length (64 hex is PDQ).
 
@@ -125,8 +150,10 @@ def parse_hash_value(text: str, default_algorithm: HashAlgorithm | None = None) 
         ValueError: With the reason, if the value is unusable.
 
     """
-    algorithm, sep, value = text.strip().rpartition(":")
-    return _entry({"hash": value, "algorithm": algorithm if sep else None}, default_algorithm)
+    named, sep, value = text.strip().rpartition(":")
+    algorithm, at, version = named.partition("@")
+    cells = {"hash": value, "algorithm": algorithm if sep else None, "version": version if at else None}
+    return _entry(cells, default_algorithm)
 
 
 Parsed = ListEntry | LineError
@@ -162,10 +189,10 @@ class HashListFormat(ABC):
         """Whether a text whose first meaningful line is ``first_line`` is in this form."""
 
     @abstractmethod
-    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
         """Read lines (line ends kept or not); yield each entry or line error in order."""
 
-    def parse(self, text: str, default_algorithm: HashAlgorithm | None) -> ParsedList:
+    def parse(self, text: str, default_algorithm: type[HashAlgorithm] | None) -> ParsedList:
         """Read a whole text; collect entries and per-line errors."""
         out = ParsedList()
         for item in self.iter_parse(io.StringIO(text, newline=""), default_algorithm):
@@ -181,9 +208,10 @@ class HashListFormat(ABC):
 
 
 class LinesFormat(HashListFormat):
-    """One ``hex`` or ``algorithm:hex`` per line; ``#`` comments and blank lines are skipped.
+    """One ``hex``, ``algorithm:hex`` or ``algorithm@version:hex`` per line; ``#`` comments and blank lines are skipped.
 
-    Carries no labels or classifications: an export keeps only algorithm and value.
+    Carries no labels or classifications: an export keeps only algorithm, value and a version
+    that is not the current one.
     """
 
     name: ClassVar[ListFormat] = ListFormat.LINES
@@ -192,7 +220,7 @@ class LinesFormat(HashListFormat):
         """Match anything: plain lines are the fallback form."""
         return True
 
-    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
         """Read ``[algorithm:]hex`` lines."""
         for line_no, raw in enumerate(lines, start=1):
             line = raw.strip()
@@ -204,8 +232,8 @@ class LinesFormat(HashListFormat):
                 yield LineError(line_no, raw.rstrip("\r\n"), str(exc))
 
     def write(self, entries: Iterable[ListEntry]) -> str:
-        """Write ``algorithm:hex`` lines (explicit, so sha256 never reads back as pdq)."""
-        return "".join(f"{e.algorithm}:{e.value}\n" for e in entries)
+        """Write ``algorithm:hex`` lines (explicit: sha256 never reads back as pdq), ``@version`` if not current."""
+        return "".join(f"{_versioned_name(e)}:{e.value}\n" for e in entries)
 
 
 class CsvFormat(HashListFormat):
@@ -222,7 +250,7 @@ class CsvFormat(HashListFormat):
         cells = [c.strip().lower() for c in first_line.split(",")]
         return len(cells) > 1 and "hash" in cells
 
-    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
         """Read a header and then one entry per row."""
         numbered = _Numbered(lines)
         reader = csv.reader(numbered)
@@ -271,7 +299,8 @@ class CsvFormat(HashListFormat):
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(COLUMNS)
         for e in entries:
-            writer.writerow([csv_cell(c) for c in (e.value, e.algorithm, e.label, e.classification, e.source)])
+            cells = (e.value, e.algorithm, e.label, e.classification, e.source, str(entry_version(e)))
+            writer.writerow([csv_cell(c) for c in cells])
         return buf.getvalue()
 
 
@@ -284,7 +313,7 @@ class JsonLinesFormat(HashListFormat):
         """Match a line that opens a JSON object."""
         return first_line.lstrip().startswith("{")
 
-    def iter_parse(self, lines: Iterable[str], default_algorithm: HashAlgorithm | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
         """Read one object per line."""
         for line_no, raw_line in enumerate(lines, start=1):
             raw = raw_line.rstrip("\r\n")
@@ -322,8 +351,22 @@ class JsonLinesFormat(HashListFormat):
         for e in entries:
             doc = asdict(e)
             doc["hash"] = doc.pop("value")
+            doc["version"] = entry_version(e)
             rows.append(json.dumps({c: doc[c] for c in COLUMNS}, separators=(",", ":")) + "\n")
         return "".join(rows)
+
+
+def entry_version(entry: ListEntry) -> int:
+    """The entry's algorithm version: its own, or the registry's current one when it gives none."""
+    if entry.version is not None:
+        return entry.version
+    return registry.get(entry.algorithm).version
+
+
+def _versioned_name(entry: ListEntry) -> str:
+    """``algorithm`` for the current version, ``algorithm@version`` for any other."""
+    version = entry_version(entry)
+    return entry.algorithm if version == registry.get(entry.algorithm).version else f"{entry.algorithm}@{version}"
 
 
 def _by_name(formats: Sequence[HashListFormat]) -> dict[ListFormat, HashListFormat]:
@@ -362,12 +405,12 @@ def guess_format(text: str) -> ListFormat:
     return _format_of(next((ln for ln in text.splitlines() if _meaningful(ln)), "")).name
 
 
-def _default(default_algorithm: str | None) -> HashAlgorithm | None:
+def _default(default_algorithm: str | None) -> type[HashAlgorithm] | None:
     if default_algorithm is None:
         return None
-    default = parse_algorithm(default_algorithm)
+    default = registry.find(default_algorithm)
     if default is None:
-        raise ConfigError(f"unknown hash algorithm {default_algorithm!r}")
+        raise ConfigError(f"unknown hash algorithm {default_algorithm!r}; known: {registry.known()}")
     return default
 
 

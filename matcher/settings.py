@@ -1,4 +1,9 @@
-"""Matcher settings: match and review thresholds per perceptual algorithm, fusion, index, replicas."""
+"""Matcher settings: match and review thresholds per perceptual algorithm, fusion, indexes, replicas.
+
+Algorithms, their sizes and their default thresholds come from the hashing registry
+(:mod:`hashing.registry`); :func:`check_agreement` proves at start that the thresholds and
+index kinds configured here fit the algorithms registered there.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from core.settings import Section
-from matcher.algorithms import SPECS, parse_algorithm
+from hashing import registry
+from hashing.base import HashAlgorithm
 
 
 class Thresholds(Section):
@@ -38,7 +44,16 @@ def _default_thresholds() -> dict[str, Thresholds]:
     # analyst: PDQ 24 (margin under Meta's 31; nothing non-matching came near) and pHash 2 (fit:
     # 2e-6 per image at 10M entries). pHash review 8 keeps the benchmark's 0 false reviews but
     # meets < 1 in 10,000 only up to ~10k entries (fit); lists of millions want 4.
-    return {"pdq": Thresholds(match=24, review=31), "phash": Thresholds(match=2, review=8)}
+    # The values live with each algorithm (``HashAlgorithm.thresholds``), so a new one brings its own.
+    return {
+        name: Thresholds(match=algorithm.thresholds[0], review=algorithm.thresholds[1])
+        for name, algorithm in registry.ALGORITHMS.items()
+        if algorithm.thresholds is not None
+    }
+
+
+EXACT_INDEX = "exact-map"
+"""The index exact hashes go to unless ``indexes`` names another (``ExactIndex.name``)."""
 
 
 class MatcherSettings(Section):
@@ -48,8 +63,16 @@ class MatcherSettings(Section):
         default_factory=_default_thresholds,
         description=(
             "Per perceptual algorithm, {match, review} Hamming distances: within match is a confident "
-            "match, within review goes to an analyst. Exact algorithms (md5, sha1, sha256) always match "
-            "at distance 0 only."
+            "match, within review goes to an analyst. Algorithms not named keep the defaults they are "
+            "registered with (their class's `thresholds`). Exact algorithms (md5, sha1, sha256) always "
+            "match at distance 0 only."
+        ),
+    )
+    indexes: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Per algorithm, the index that holds its entries (e.g. {dhash = \"faiss-flat\"}); "
+            "perceptual algorithms not named use `index`, exact ones the exact index."
         ),
     )
     joint_max: float = Field(
@@ -108,30 +131,69 @@ class MatcherSettings(Section):
         found = self.thresholds.get(algorithm)
         return found.review if found is not None else 0
 
+    def index_kind(self, algorithm: type[HashAlgorithm]) -> str:
+        """Name of the index implementation that holds ``algorithm``'s entries."""
+        default = self.index if algorithm.is_perceptual() else EXACT_INDEX
+        return self.indexes.get(algorithm.name, default)
+
+    @field_validator("thresholds", "indexes")
+    @classmethod
+    def _names_are_lowercase(cls, value: dict[str, object]) -> dict[str, object]:
+        # Algorithm names are storage keys; "PDQ" from a settings file means "pdq".
+        return {name.strip().lower(): item for name, item in value.items()}
+
     @field_validator("thresholds")
     @classmethod
-    def _check_thresholds(cls, value: dict[str, Thresholds]) -> dict[str, Thresholds]:
-        checked = _default_thresholds()
-        for name, limits in value.items():
-            algo = parse_algorithm(name)
-            if algo is None:
-                raise ValueError(f"unknown hash algorithm {name!r}")
-            spec = SPECS[algo]
-            if not spec.perceptual:
-                raise ValueError(f"{algo.value} is an exact hash; it matches at distance 0 only")
-            if limits.review > spec.bits:
-                raise ValueError(f"{algo.value} review threshold must be within 0..{spec.bits}")
-            checked[algo.value] = limits
-        return checked
+    def _fill_defaults(cls, value: dict[str, Thresholds]) -> dict[str, Thresholds]:
+        return {**_default_thresholds(), **value}
 
-    @field_validator("index")
-    @classmethod
-    def _check_index(cls, value: str) -> str:
-        # Imported here: the registry loads the index module, which settings need not load early.
-        from matcher.base import IndexAbility
-        from matcher.registry import INDEXES
+    @model_validator(mode="after")
+    def _agree(self) -> MatcherSettings:
+        check_agreement(self)
+        return self
 
-        if value not in INDEXES or IndexAbility.NEAR not in INDEXES[value].abilities:
-            near = sorted(n for n, c in INDEXES.items() if IndexAbility.NEAR in c.abilities)
-            raise ValueError(f"unknown index {value!r}; use one of {', '.join(near)}")
-        return value
+
+def check_agreement(settings: MatcherSettings) -> None:
+    """Prove the configured algorithms, thresholds and index kinds fit the hashing registry.
+
+    Run whenever settings are built (so at every start): a threshold or index named for an
+    algorithm the registry lacks, a threshold on an exact hash or beyond an algorithm's bits, a
+    perceptual algorithm without thresholds, or an index that cannot search an algorithm's
+    radius would otherwise surface as silent non-matches much later.
+
+    Raises:
+        ValueError: Naming every disagreement (settings loading turns it into ConfigError).
+    """
+    # Imported here: the index registry loads index modules (FAISS), which settings need not load early.
+    from matcher.base import IndexAbility
+    from matcher.registry import INDEXES
+
+    problems: list[str] = []
+    for name in sorted(set(settings.thresholds) | set(settings.indexes)):
+        if registry.find(name) is None:
+            problems.append(f"unknown hash algorithm {name!r} (registered: {registry.known()})")
+    if settings.index not in INDEXES or IndexAbility.NEAR not in INDEXES[settings.index].abilities:
+        near = sorted(n for n, c in INDEXES.items() if IndexAbility.NEAR in c.abilities)
+        problems.append(f"unknown index {settings.index!r}; use one of {', '.join(near)}")
+    for name, algorithm in sorted(registry.ALGORITHMS.items()):
+        limits = settings.thresholds.get(name)
+        if not algorithm.is_perceptual():
+            if limits is not None:
+                problems.append(f"{name} is an exact hash; it matches at distance 0 only (no thresholds)")
+        elif limits is None:
+            problems.append(f"{name} is perceptual but has no thresholds (registered or configured)")
+        elif limits.review > algorithm.bits:
+            problems.append(f"{name} review threshold {limits.review} is above its {algorithm.bits} bits")
+        kind = settings.indexes.get(name)
+        if kind is None:
+            continue
+        index = INDEXES.get(kind)
+        if index is None:
+            problems.append(f"{name}: unknown index {kind!r}; known: {', '.join(sorted(INDEXES))}")
+        elif settings.review_radius(name) > 0 and IndexAbility.NEAR not in index.abilities:
+            problems.append(
+                f"{name}: index {kind!r} finds identical codes only, but {name} is searched "
+                f"within {settings.review_radius(name)} bits"
+            )
+    if problems:
+        raise ValueError("; ".join(problems))

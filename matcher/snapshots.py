@@ -9,9 +9,10 @@ holds; otherwise (a list changed since, other settings, a damaged file) it says 
 matcher rebuilds from the store, which stays the source of truth.
 
 Layout of ``index_dir``: ``snapshot.json`` (the manifest) names the folder ``snapshot-<id>/``
-holding one folder per algorithm and ``members/`` (one ``.npy`` of entry ids per list). The
-manifest is replaced atomically after its folder is complete, so a replica that reads it never
-sees half a snapshot; older folders are then removed.
+holding one folder per algorithm and version (``pdq@1``, see :func:`index_key`) and
+``members/`` (one ``.npy`` of entry ids per list). The manifest is replaced atomically after
+its folder is complete, so a replica that reads it never sees half a snapshot; older folders
+are then removed.
 """
 
 from __future__ import annotations
@@ -34,8 +35,26 @@ from matcher.registry import load_index
 log = structlog.get_logger(__name__)
 
 MANIFEST = "snapshot.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: indexes are kept per algorithm *and version*; a version-1 snapshot is rebuilt once."""
 _MEMBERS = "members"
+
+
+def index_key(algorithm: str, version: int) -> str:
+    """The name of one algorithm version's index in a snapshot (its folder): ``pdq@1``."""
+    return f"{algorithm}@{version}"
+
+
+def parse_index_key(key: str) -> tuple[str, int]:
+    """Inverse of :func:`index_key`.
+
+    Raises:
+        ValueError: If ``key`` is not ``algorithm@version``.
+    """
+    algorithm, at, version = key.rpartition("@")
+    if not at or not algorithm or not version.isdigit():
+        raise ValueError(f"not an index key: {key!r}")
+    return algorithm, int(version)
 
 
 @dataclass(frozen=True)
@@ -63,20 +82,29 @@ class Basis:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Indexes and list members as saved, with the algorithms' names as keys."""
+    """Indexes and list members as saved, with :func:`index_key` names as keys."""
 
     indexes: dict[str, MatchIndex]
     members: dict[str, Ids]
+    lists: dict[str, list[str]]
+    """By index key, the lists holding entries of that algorithm version."""
 
 
-def save(folder: Path, basis: Basis, indexes: Mapping[str, MatchIndex], members: Mapping[str, Ids]) -> Path:
+def save(
+    folder: Path,
+    basis: Basis,
+    indexes: Mapping[str, MatchIndex],
+    members: Mapping[str, Ids],
+    lists: Mapping[str, Collection[str]],
+) -> Path:
     """Write a snapshot into ``folder`` and make it the current one.
 
     Args:
         folder: The matcher's ``index_dir`` (created if missing).
         basis: What the indexes were built from (generations read *before* the entries).
-        indexes: Each algorithm's built index.
+        indexes: Each algorithm version's built index, by :func:`index_key`.
         members: Each list's entry ids.
+        lists: By index key, the lists that hold entries of that algorithm version.
 
     Returns:
         The snapshot's own folder.
@@ -92,7 +120,8 @@ def save(folder: Path, basis: Basis, indexes: Mapping[str, MatchIndex], members:
     for list_name, file in files.items():
         np.save(target / _MEMBERS / file, np.asarray(members[list_name], dtype=np.int64), allow_pickle=False)
     manifest = {"format_version": FORMAT_VERSION, "folder": name, "members": files,
-                "indexes": sorted(indexes), **basis.to_json()}
+                "indexes": sorted(indexes), "lists": {k: sorted(v) for k, v in sorted(lists.items())},
+                **basis.to_json()}
     tmp = folder / f"{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
     tmp.replace(folder / MANIFEST)
@@ -128,11 +157,12 @@ def _read(folder: Path, basis: Basis) -> Snapshot:
     stale = [key for key in expected if manifest.get(key) != expected[key]]
     if stale:
         raise _Unusable(f"built from other {', '.join(stale)}")
-    unknown = [a for a in manifest["indexes"] if a not in basis.algorithms]
+    unknown = [a for a in manifest["indexes"] if parse_index_key(str(a))[0] not in basis.algorithms]
     if unknown:
         raise _Unusable(f"unknown algorithms {unknown}")
     target = folder / str(manifest["folder"])
     indexes = {str(a): load_index(target / str(a)) for a in manifest["indexes"]}
     members = {str(n): np.asarray(np.load(target / _MEMBERS / str(f), allow_pickle=False), dtype=np.int64)
                for n, f in manifest["members"].items()}
-    return Snapshot(indexes=indexes, members=members)
+    lists = {str(k): [str(n) for n in v] for k, v in manifest["lists"].items()}
+    return Snapshot(indexes=indexes, members=members, lists=lists)

@@ -18,10 +18,11 @@ from typing import IO, Any
 import click
 
 from core.messages import HashSetChange, HashValue
+from hashing import registry
 from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
 
 FORMATS = click.Choice(["lines", "csv", "jsonl"])
-ALGORITHMS = click.Choice(["md5", "sha1", "sha256", "pdq", "phash"])
+ALGORITHMS = click.Choice(sorted(registry.ALGORITHMS), case_sensitive=False)
 
 LOOKUP_BATCH = 2048
 """Standard-input lines matched per index query by ``lookup`` (bounded memory on endless input)."""
@@ -85,9 +86,10 @@ def hashset_import(config_path: Path | None, name: str, fmt: str | None, algorit
                    file: Path) -> None:
     """Import a list file: one hash per line, CSV with a header, or JSON lines.
 
-    Lines: `hex` or `algorithm:hex` (32 hex md5, 40 sha1, 64 pdq, 16 phash). CSV header:
-    hash,algorithm,label,classification,source. JSON lines: objects with those keys. Bad lines
-    are reported on stderr as FILE:LINE with the reason and skipped.
+    Lines: `hex`, `algorithm:hex` or `algorithm@version:hex` (32 hex md5, 40 sha1, 64 pdq, 16 phash).
+    CSV header: hash,algorithm,label,classification,source,version. JSON lines: objects with those
+    keys. A missing version is the algorithm's current one. Bad lines are reported on stderr as
+    FILE:LINE with the reason and skipped.
     """
     from matcher.hashsets import import_entries
     from matcher.lists import LineError, ListEntry, iter_hash_list
@@ -155,7 +157,7 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
                 if h.algorithm == "pdq" and h.quality is not None and h.quality < min_quality:
                     record["skipped"] = f"pdq quality {h.quality} < {min_quality}"
                     continue
-                entries.append(ListEntry(h.value, h.algorithm, path.stem, classification, source))
+                entries.append(ListEntry(h.value, h.algorithm, path.stem, classification, source, h.version))
                 added.append(h.algorithm)
             record["hashes"] = added
             if outcome.errors:
@@ -331,7 +333,7 @@ def lookup(config_path: Path | None, names: tuple[str, ...], as_json: bool) -> N
     Answers one JSON object per input line, in input order: query, decision and the best match's
     entry, algorithm and distance; a malformed line gets an error answer (exit 1) and the rest go on.
     """
-    from matcher.lists import parse_hash_value
+    from matcher.lists import entry_version, parse_hash_value
 
     settings = _settings(config_path)
     matcher = _matcher(settings, names)
@@ -347,7 +349,7 @@ def lookup(config_path: Path | None, names: tuple[str, ...], as_json: bool) -> N
             except ValueError as exc:
                 parsed.append(str(exc))
                 continue
-            parsed.append(HashValue(algorithm=entry.algorithm, value=entry.value))
+            parsed.append(HashValue(algorithm=entry.algorithm, version=entry_version(entry), value=entry.value))
         outcomes = iter(matcher.evaluate_many([[p] for p in parsed if isinstance(p, HashValue)]))
         for line, item in zip(lines, parsed, strict=True):
             if isinstance(item, str):

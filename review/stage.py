@@ -18,7 +18,7 @@ from core.messages import Classification, MatchCandidate, MatchHit, Message, Top
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.models import ReviewItem
-from matcher.algorithms import SPECS, parse_algorithm
+from hashing import registry
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings
 from review.workflow import OPEN, SameMedia, inherit
@@ -31,8 +31,8 @@ REVIEWED = Counter("orbweaver_review_candidates_total", "Match candidates handle
 
 def priority(hit: MatchHit) -> float:
     """Higher for closer matches: 1.0 for an exact hit, falling with relative distance."""
-    algorithm = parse_algorithm(hit.algorithm)
-    bits = SPECS[algorithm].bits if algorithm is not None else 256
+    algorithm = registry.find(hit.algorithm)
+    bits = algorithm.bits if algorithm is not None else 256
     return round(1.0 - hit.distance / bits, 4)
 
 

@@ -37,8 +37,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.messages import HashValue, MatchHit
+from hashing import registry
 from hashing.pool import HashingPool
-from matcher.algorithms import SPECS, HashAlgorithm, is_hex, parse_algorithm
 from matcher.decision import Decision
 from matcher.engine import Matcher, MatchOutcome
 from web.audit import record
@@ -80,10 +80,13 @@ class HashQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    algorithm: str = Field(max_length=40, description="md5, sha1, sha256, pdq or phash (any case).",
+    algorithm: str = Field(max_length=40, description="md5, sha1, sha256, pdq, phash or dhash (any case).",
                            examples=["pdq"])
     hash: str = Field(max_length=256, description="The hash as hex (pdq: 64 digits, phash: 16, md5: 32, ...).",
                       examples=["f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6339e6d6d2e6d"])
+    version: int | None = Field(default=None, ge=1, description=(
+        "Version of the algorithm that made the hash; the algorithm's current one if omitted. "
+        "A hash is compared only with list entries of the same version."))
 
 
 class HashBatch(BaseModel):
@@ -368,15 +371,17 @@ def _summary(items: Sequence[ItemResult]) -> Summary:
 
 def _parse_query(query: HashQuery) -> HashValue | str:
     """The query as a hash value, or why it is not one."""
-    algo = parse_algorithm(query.algorithm)
+    algo = registry.find(query.algorithm)
     if algo is None:
-        known = ", ".join(a.value for a in HashAlgorithm)
-        return f"unknown algorithm {query.algorithm[:40]!r}; known: {known}"
-    value = query.hash.strip().lower()
-    spec = SPECS[algo]
-    if len(value) != spec.hex_len or not is_hex(value):
-        return f"a {algo.value} hash is {spec.hex_len} hex digits (0-9, a-f)"
-    return HashValue(algorithm=algo.value, value=value)
+        return f"unknown algorithm {query.algorithm[:40]!r}; known: {registry.known()}"
+    try:
+        value = algo.parse_hex(query.hash)
+    except ValueError as exc:
+        return str(exc)
+    version = algo.version if query.version is None else query.version
+    if version > algo.version:
+        return f"{algo.name} version {version} is not one this server knows (1..{algo.version})"
+    return HashValue(algorithm=algo.name, version=version, value=value)
 
 
 def check_hashes(state: ApiState, queries: Sequence[HashQuery]) -> list[ItemResult]:

@@ -187,6 +187,8 @@ class HashEntry(Base):
     classification: Mapped[str | None] = mapped_column(String(40), nullable=True)
     source: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """Version of the algorithm that made ``value``; a hash of another version is never compared with it."""
 
 
 class Match(Base):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import string
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -27,6 +28,7 @@ from hashing.base import (
     bits_to_hex,
     hamming_hex,
     hex_to_bits,
+    hex_to_codes,
 )
 from hashing.decode import MediaDecodeError, Raster, transpose_raster
 from hashing.pdq import Dihedral
@@ -82,6 +84,72 @@ def test_declares_itself(name: str) -> None:
     assert algorithm.version >= 1
     # exactly one of the two kinds, so the pipeline knows whether to decode
     assert (Ability.EXACT in algorithm.abilities) != (Ability.PERCEPTUAL in algorithm.abilities)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_spec_agrees_with_the_hashes_it_produces(name: str, png_bodies: list[bytes]) -> None:
+    # The spec is all the matcher, list import and the API know of an algorithm: it must hold.
+    algorithm = ALGORITHMS[name]
+    assert type(algorithm.version) is int and algorithm.version >= 1
+    assert algorithm.is_perceptual() == (Ability.PERCEPTUAL in algorithm.abilities)
+    value = run(name, png_bodies[0]).value
+    assert len(hex_to_bits(value)) == algorithm.bits == algorithm.hex_len() * 4
+    assert algorithm.parse_hex(f" {value.upper()}\n") == value
+    for bad in (value[:-1], value + "0", "g" + value[1:], "", value[:-2] + " 0"):
+        with pytest.raises(ValueError, match=name):
+            algorithm.parse_hex(bad)
+    assert hex_to_codes([value], bits=algorithm.bits).shape == (1, algorithm.bits // 8)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_kind_agrees_with_distances_and_thresholds(
+    name: str, photos: list[Image.Image], png_bodies: list[bytes]
+) -> None:
+    # A perceptual hash finds a recompressed copy within its own review threshold and keeps
+    # unrelated images beyond it; an exact one changes about half its bits for one byte.
+    algorithm = ALGORITHMS[name]
+    if not algorithm.is_perceptual():
+        assert algorithm.thresholds is None
+        changed = bytearray(png_bodies[0])
+        changed[len(changed) // 2] ^= 0x01
+        assert hamming_hex(run(name, png_bodies[0]).value, run(name, bytes(changed)).value) > algorithm.bits // 4
+        return
+    assert algorithm.thresholds is not None
+    match, review = algorithm.thresholds
+    assert 0 <= match <= review <= algorithm.bits
+    values = [run(name, body).value for body in png_bodies]
+    for image, value in zip(photos, values, strict=True):
+        assert hamming_hex(value, run(name, encode(image, "JPEG", quality=70)).value) <= review
+    for i, a in enumerate(values):
+        for b in values[i + 1 :]:
+            assert hamming_hex(a, b) > review
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_lists_and_the_matcher_take_it(name: str, png_bodies: list[bytes], tmp_path: Path) -> None:
+    # Registered is enough: a list names it, import records its version, the matcher finds it.
+    from core.store import Store
+    from matcher.engine import Matcher
+    from matcher.hashsets import export_entries, import_entries
+    from matcher.lists import parse_hash_list
+    from matcher.settings import MatcherSettings
+
+    algorithm = ALGORITHMS[name]
+    value = run(name, png_bodies[0]).value
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    store.migrate()
+    try:
+        parsed = parse_hash_list(f"{name.upper()}:{value}\n")
+        assert not parsed.errors
+        import_entries(store, "known", parsed.entries)
+        assert [(e.algorithm, e.version) for e in export_entries(store, "known")] == [(name, algorithm.version)]
+        matcher = Matcher(store, MatcherSettings())
+        matcher.load()
+        (outcome,) = matcher.evaluate_many([[run(name, png_bodies[0])]])
+        assert [(h.algorithm, h.distance) for h in outcome.hits] == [(name, 0)]
+        assert outcome.verdict.decision == "match"
+    finally:
+        store.dispose()
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -144,14 +144,14 @@ def test_a_removed_entry_is_never_reported_even_before_its_change_arrives(loaded
 
 def test_changes_apply_in_place_without_a_rebuild(loaded: tuple[Store, Matcher]) -> None:
     store, matcher = loaded
-    pdq_index = matcher._indexes[next(a for a in matcher._indexes if a.value == "pdq")].index
+    pdq_index = matcher._indexes["pdq", 1].index
     new_pdq = "a5" * 32
     result = import_entries(store, "late", [ListEntry(new_pdq, "pdq", "new"), ListEntry("aa" * 20, "sha1")])
     assert matcher.match([pdq(new_pdq)]) == []
     assert [matcher.apply_change(c) for c in result.changes] == ["applied"]
     assert [h.hash_set for h in matcher.match([pdq(new_pdq)])] == ["late"]
     assert [h.algorithm for h in matcher.match([HashValue(algorithm="sha1", value="aa" * 20)])] == ["sha1"]
-    assert matcher._indexes[next(a for a in matcher._indexes if a.value == "pdq")].index is pdq_index
+    assert matcher._indexes["pdq", 1].index is pdq_index
     # Replaying a change (a redelivery) changes nothing.
     assert [matcher.apply_change(c) for c in result.changes] == ["seen"]
     assert matcher.counts() == {"md5": 1, "pdq": 2, "phash": 1, "sha1": 1}
@@ -246,9 +246,9 @@ def test_reload_saves_indexes_when_a_folder_is_set(store: Store, tmp_path: Path)
     matcher = Matcher(store, MatcherSettings(index_dir=tmp_path / "idx"))
     matcher.reload()
     (folder,) = (tmp_path / "idx").glob("snapshot-*")
-    pdq_index = load_index(folder / "pdq")
+    pdq_index = load_index(folder / "pdq@1")
     assert len(pdq_index) == 1
-    assert len(load_index(folder / "md5")) == 1
+    assert len(load_index(folder / "md5@1")) == 1
 
 
 def test_match_is_consistent_while_reloading(store: Store) -> None:

@@ -126,7 +126,7 @@ def test_a_damaged_snapshot_is_rebuilt_from_the_store(
     manifest = json.loads((settings.index_dir / snapshots.MANIFEST).read_text())
     folder = settings.index_dir / manifest["folder"]
     if damage == "sidecar":
-        next((folder / "pdq").glob("*.json")).write_text("{not json")
+        next((folder / "pdq@1").glob("*.json")).write_text("{not json")
     elif damage == "members":
         for file in (folder / "members").iterdir():
             file.write_bytes(b"\x93NUMPY garbage")
@@ -149,7 +149,7 @@ def test_each_reload_replaces_the_snapshot_and_removes_the_old_one(
     after = sorted(p.name for p in settings.index_dir.glob("snapshot-*"))
     assert len(before) == len(after) == 1 and before != after
     manifest = json.loads((settings.index_dir / snapshots.MANIFEST).read_text())
-    assert manifest["folder"] == after[0] and manifest["indexes"] == ["md5", "pdq", "phash"]
+    assert manifest["folder"] == after[0] and manifest["indexes"] == ["md5@1", "pdq@1", "phash@1"]
     restarted = Matcher(store, settings)
     restarted.load()
     assert rebuilds.count == 1  # the new snapshot serves the next start

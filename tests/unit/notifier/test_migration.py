@@ -5,26 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
-from core.store import MIGRATIONS, Store
+from core.store import Store
+from tests.fixtures.migrations import upgrade_to
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def _upgrade(store: Store, revision: str) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-
-
 def test_items_noticed_before_0005_get_recipients_and_entries(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
-    _upgrade(store, "0001")
+    upgrade_to(store, "0001")
     with store.engine.begin() as conn:
         conn.execute(text("INSERT INTO providers (id, name, kind, languages, asns, cidrs, domains, channel, "
                           "created_at) VALUES (1, 'Old Host', 'host', '[]', '[]', '[]', '[]', 'outbox', :t), "

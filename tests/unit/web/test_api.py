@@ -110,6 +110,20 @@ def test_bad_algorithm_and_bad_hex_are_per_item_errors(api: Env) -> None:
     assert out["summary"] == {"match": 1, "no_match": 0, "error": 4}
 
 
+def test_dhash_and_versions_come_from_the_hashing_registry(api: Env) -> None:
+    dhash = "c3" * 8
+    listed(api, dhash, algorithm="dhash")
+    client, headers = api.client(), token(api)
+    response = client.post("/v1/hashes", headers=headers, json={"items": [
+        {"algorithm": "dhash", "hash": dhash}, {"algorithm": "dhash", "hash": dhash, "version": 1},
+        {"algorithm": "dhash", "hash": dhash, "version": 2}]})
+    assert response.status_code == 200, response.text
+    first, second, newer = response.json()["items"]
+    assert (first["status"], first["algorithm"], first["distance"]) == ("match", "dhash", 0)
+    assert second["status"] == "match"
+    assert (newer["status"], newer["error"]) == ("error", "dhash version 2 is not one this server knows (1..1)")
+
+
 def test_malformed_requests_are_refused_with_a_clear_422(api: Env) -> None:
     client, auth = api.client(), token(api)
     not_json = client.post("/v1/hashes", headers={**auth, "Content-Type": "application/json"}, content=b"{nope")
