@@ -133,7 +133,7 @@ class NotifierStage:
         self.store = store
         self.settings = settings
         self.channels = {channel.name: channel} if isinstance(channel, NoticeChannel) else dict(channel)
-        email = [name for name in self.channels if name != WebhookChannel.name]
+        email = [name for name in self.channels if name in EMAIL_CHANNELS]
         if settings.channel in self.channels:
             self.email_channel: str | None = settings.channel
         else:

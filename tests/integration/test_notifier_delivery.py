@@ -46,10 +46,10 @@ def store(tmp_path: Path) -> Store:
 
 def settings_for(smtp: SmtpServer, tmp_path: Path, **overrides: object) -> NotifierSettings:
     values: dict[str, object] = dict(
-        channel="smtp", smtp_host=smtp.host, smtp_port=smtp.port, smtp_timeout_s=5, sender=SENDER,
-        operator_name="Test Operator", outbox_dir=tmp_path / "outbox", batch_window_s=0,
+        channel="smtp", smtp={"host": smtp.host, "port": smtp.port, "timeout_s": 5}, sender=SENDER,
+        operator_name="Test Operator", outbox={"dir": tmp_path / "outbox"}, batch_window_s=0,
         portal_base_url="https://orbweaver.example", hotline_policy="none", retry_base_s=30, retry_max_s=240,
-        webhook_allow_private_hosts=["127.0.0.1"],
+        webhook={"allow_private_hosts": ["127.0.0.1"]},
     )
     values.update(overrides)
     return NotifierSettings.model_validate(values)

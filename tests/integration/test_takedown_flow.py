@@ -152,9 +152,9 @@ def test_confirmed_match_is_noticed_in_french_renoticed_while_present_and_closed
     clock = Clock()
     monkeypatch.setattr("crawler.recheck.utcnow", clock)
     settings = NotifierSettings(
-        channel="smtp", smtp_host=smtp_server.host, smtp_port=smtp_server.port, smtp_timeout_s=5, sender=SENDER,
+        channel="smtp", smtp={"host": smtp_server.host, "port": smtp_server.port, "timeout_s": 5}, sender=SENDER,
         operator_name="Test Operator", batch_window_s=0, hotline_policy="none",
-        portal_base_url="https://orbweaver.example", outbox_dir=tmp_path / "outbox",
+        portal_base_url="https://orbweaver.example", outbox={"dir": tmp_path / "outbox"},
     )
     notifier = NotifierStage(bus, store, settings, build_channels(settings, store), clock=clock,
                              hosting=HostingLookup(geo=TableGeo({"127.0.0.1": ("FR", "EXEMPLE-AS")}),

@@ -76,7 +76,7 @@ def sent(tmp_path: Path, smtp_server: SmtpServer) -> tuple[NotifierStage, Store,
     """A notice sent to a host over SMTP: (stage, store, notice id, the headers the server received)."""
     store = migrated_store(tmp_path)
     upsert_providers(store, [ProviderRecord(name="Host", abuse_email="abuse@host.test", cidrs=["203.0.113.0/24"])])
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none",
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, hotline_policy="none",
                                 bounce_maildir=tmp_path / "bounces", sender=SENDER)
     hosting = HostingLookup(geo=TableGeo({"203.0.113.9": ("FR", None)}), hotline_policy="none",
                             hotlines={"FR": HotlineRecord(country="FR", name="Point de Contact",
@@ -172,7 +172,7 @@ def test_the_command_reads_the_maildir_of_the_settings(
     deliver(maildir, dsn(headers))
     monkeypatch.setenv("ORBWEAVER_CORE__STORE", str(store.engine.url))
     monkeypatch.setenv("ORBWEAVER_CORE__DATA_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("ORBWEAVER_NOTIFIER__OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("ORBWEAVER_NOTIFIER__OUTBOX__DIR", str(tmp_path / "outbox"))
     result = CliRunner().invoke(main, ["bounces", "--maildir", str(maildir), "--json"])
     assert result.exit_code == 0, result.output
     assert f'"bounced_notices": ["{notice_id}"]' in result.output

@@ -35,13 +35,13 @@ def store(tmp_path: Path) -> Store:
 
 
 def make_stage(store: Store, tmp_path: Path, clock: Clock) -> NotifierStage:
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none",
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, hotline_policy="none",
                                 portal_base_url="https://orbweaver.example/")
     hosting = HostingLookup(geo=TableGeo({"203.0.113.9": ("DE", "EXAMPLE-AS")}),
                             hotlines={"DE": HotlineRecord(country="DE", name="eco", email="intake@eco.test")},
                             hotline_policy="none")
     return NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
-                         OutboxChannel(settings.outbox_dir, settings.sender), clock=clock, hosting=hosting)
+                         OutboxChannel(tmp_path / "outbox", settings.sender), clock=clock, hosting=hosting)
 
 
 def outbox(tmp_path: Path) -> list[EmailMessage]:

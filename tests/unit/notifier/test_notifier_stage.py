@@ -53,8 +53,8 @@ def request(url: str, ip: str = "203.0.113.9") -> NoticeRequest:
 
 
 def stage(store: Store, tmp_path: Path, clock: Clock, window: float = 3600) -> NotifierStage:
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=window)
-    channel = OutboxChannel(settings.outbox_dir, settings.sender)
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=window)
+    channel = OutboxChannel(tmp_path / "outbox", settings.sender)
     return NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings, channel, clock=clock)
 
 
@@ -101,7 +101,7 @@ def test_crash_between_send_and_record_never_sends_twice(store: Store, tmp_path:
             super().deliver(notice, idempotency_key)
             raise KeyboardInterrupt("process killed after sending")
 
-    crashing = NotifierStage(st.bus, store, st.settings, CrashAfterSend(st.settings.outbox_dir, "x@y.test"),
+    crashing = NotifierStage(st.bus, store, st.settings, CrashAfterSend(tmp_path / "outbox", "x@y.test"),
                              clock=clock)
     with pytest.raises(KeyboardInterrupt):
         crashing.flush()
@@ -123,7 +123,7 @@ def test_transient_failure_is_retried_later(store: Store, tmp_path: Path) -> Non
         def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
             raise TransientError("outbox disk full")
 
-    down = NotifierStage(st.bus, store, st.settings, Down(st.settings.outbox_dir, "x@y.test"), clock=clock)
+    down = NotifierStage(st.bus, store, st.settings, Down(tmp_path / "outbox", "x@y.test"), clock=clock)
     assert down.flush() == []
     with store.session() as s:
         d = s.scalars(select(Delivery)).one()
@@ -169,7 +169,7 @@ def test_two_notifiers_flushing_at_once_send_a_notice_once(store: Store, tmp_pat
             release.wait(5)
             return super().deliver(notice, idempotency_key)
 
-    slow = NotifierStage(st.bus, store, st.settings, Slow(st.settings.outbox_dir, "x@y.test"), clock=clock)
+    slow = NotifierStage(st.bus, store, st.settings, Slow(tmp_path / "outbox", "x@y.test"), clock=clock)
     first = threading.Thread(target=slow.flush)
     first.start()
     assert inside.wait(5)
@@ -189,7 +189,7 @@ def test_a_dead_senders_claim_lapses_and_another_sends(store: Store, tmp_path: P
             raise KeyboardInterrupt("killed while sending")
 
     with pytest.raises(KeyboardInterrupt):
-        NotifierStage(st.bus, store, st.settings, Dies(st.settings.outbox_dir, "x@y.test"), clock=clock).flush()
+        NotifierStage(st.bus, store, st.settings, Dies(tmp_path / "outbox", "x@y.test"), clock=clock).flush()
     assert st.flush() == []  # still claimed
     clock.now += timedelta(seconds=st.settings.send_claim_s + 1)
     assert len(st.flush()) == 1

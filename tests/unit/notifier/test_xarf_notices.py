@@ -27,11 +27,11 @@ def test_every_report_in_a_written_notice_validates_and_parses(tmp_path: Path) -
     store = migrated_store(tmp_path, review_items=len(URLS))
     upsert_providers(store, [ProviderRecord(name="Example Host", abuse_email="abuse@host.test",
                                             cidrs=["203.0.113.0/24"])])
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, operator_name="Test Operator",
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, operator_name="Test Operator",
                                 sender="Test Operator <notices@operator.test>", xarf_sender_org="Filing Service",
                                 xarf_sender_contact="xarf@filer.test")
     stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
-                          OutboxChannel(settings.outbox_dir, settings.sender), clock=Clock())
+                          OutboxChannel(tmp_path / "outbox", settings.sender), clock=Clock())
     for n, (classification, url) in enumerate(URLS.items(), start=1):
         stage.handle(confirmed(url, review_item=n).model_copy(update={"classification": classification}))
     [notice_id] = stage.flush()
