@@ -18,11 +18,10 @@ from sqlalchemy import update
 from core.blobs import BlobStore, evidence_key
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import HashedMedia, MatchCandidate, Message, derive_id
+from core.messages import HashedMedia, MatchCandidate, MatchDecision, Message, derive_id
 from core.store import Store, insert_ignore
 from core.store.models import Match, Media
 from matcher.changes import ListFollower, default_replica_id
-from matcher.decision import Decision
 from matcher.engine import Matcher
 
 log = structlog.get_logger(__name__)
@@ -92,7 +91,7 @@ class MatchingStage:
             raise PermanentError(f"matching stage cannot handle {message.schema_name}")
         outcome = self.matcher.evaluate(message.hashes)
         verdict = outcome.verdict
-        if verdict.decision is Decision.NONE:
+        if verdict.decision is MatchDecision.NONE:
             if message.blob_key is not None:
                 self.blobs.delete(message.blob_key)
             MATCHED.labels("none").inc()
@@ -120,7 +119,7 @@ class MatchingStage:
             "matcher.match",
             media_url=message.ref.media_url,
             sha256=message.sha256,
-            decision=str(verdict.decision),
+            decision=verdict.decision,
             reason=verdict.reason,
             algorithm=best.algorithm,
             distance=best.distance,
@@ -135,7 +134,7 @@ class MatchingStage:
                 hashes=message.hashes,
                 hits=hits,
                 evidence_key=key,
-                decision=str(verdict.decision),
+                decision=verdict.decision,
             )
         )
         self.bus.flush()
