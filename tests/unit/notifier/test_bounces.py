@@ -19,7 +19,7 @@ from sqlalchemy import select
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
 from core.store.models import Delivery, Notice, NoticeRecipient
-from notifier.bounces import Outcome, collect, delivery_report
+from notifier.bounces import BounceOutcome, collect, delivery_report
 from notifier.channels import SmtpChannel
 from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import ProviderRecord, upsert_providers
@@ -146,7 +146,7 @@ def test_delays_auto_replies_and_strangers_are_filed_for_a_person(
             "From: x@y.test\nSubject: broken\nContent-Type: multipart/report; boundary=\"nope\"\n\n--nope\n")
     summary = stage.collect_bounces()
     assert summary is not None and summary.read == 4 and summary.bounced_notices == []
-    assert summary.by_outcome == {Outcome.DELAYED: 1, Outcome.UNMATCHED: 3}
+    assert summary.by_outcome == {BounceOutcome.DELAYED: 1, BounceOutcome.UNMATCHED: 3}
     with store.session() as s:
         assert s.get(Notice, notice_id).status != "bounced"  # type: ignore[union-attr]
         assert s.scalars(select(NoticeRecipient.role)).all() == ["host"]
