@@ -25,8 +25,9 @@ from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.smtp import SmtpServer
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.unit.notifier.helpers import confirmed, migrated_store
 from tests.unit.notifier.test_hosting import TableGeo
 
 SENDER = "orbweaver <notices@op.test>"
@@ -82,7 +83,8 @@ def sent(tmp_path: Path, smtp_server: SmtpServer) -> tuple[NotifierStage, Store,
                             hotlines={"FR": HotlineRecord(country="FR", name="Point de Contact",
                                                           email="intake@pdc.test")})
     channel = SmtpChannel(smtp_server.host, smtp_server.port, sender=SENDER)
-    stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings, channel, clock=Clock(), hosting=hosting)
+    stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings, channel, clock=FakeClock(),
+                          hosting=hosting)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     [notice_id] = stage.flush()
     [received] = smtp_server.received

@@ -19,7 +19,8 @@ from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from orbweaver.runtime import STAGE_EXTRA_TOPICS, Runtime, StageName, build_stage, run_stage
 from orbweaver.settings import Settings
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.fixtures.clock import FakeClock
+from tests.unit.notifier.helpers import confirmed, migrated_store
 from tests.unit.notifier.test_hosting import TableGeo
 
 
@@ -76,7 +77,7 @@ def test_a_bounce_after_acceptance_escalates_to_the_hotline(tmp_path: Path) -> N
     from core.bus.embedded import EmbeddedBus
 
     stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
-                          OutboxChannel(tmp_path / "outbox", settings.sender), clock=Clock(), hosting=hosting)
+                          OutboxChannel(tmp_path / "outbox", settings.sender), clock=FakeClock(), hosting=hosting)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     [notice_id] = stage.flush()
     assert stage.record_bounce(notice_id, "550 5.1.1 user unknown (DSN)") == ["Hotline FR: Point de Contact"]

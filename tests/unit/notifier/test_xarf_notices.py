@@ -12,8 +12,9 @@ from notifier.channels import OutboxChannel
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.xarf_reports import notice_reports
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.unit.notifier.helpers import confirmed, migrated_store
 
 URLS = {
     Classification.BASELINE_CSAM: "https://files.host.test/a.jpg",
@@ -31,7 +32,7 @@ def test_every_report_in_a_written_notice_validates_and_parses(tmp_path: Path) -
                                 sender="Test Operator <notices@operator.test>", xarf_sender_org="Filing Service",
                                 xarf_sender_contact="xarf@filer.test")
     stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
-                          OutboxChannel(tmp_path / "outbox", settings.sender), clock=Clock())
+                          OutboxChannel(tmp_path / "outbox", settings.sender), clock=FakeClock())
     for n, (classification, url) in enumerate(URLS.items(), start=1):
         stage.handle(confirmed(url, review_item=n).model_copy(update={"classification": classification}))
     [notice_id] = stage.flush()
