@@ -53,9 +53,9 @@ from PIL import Image
 from benchmarks import distractors as dist
 from benchmarks import transforms
 from benchmarks.corpus import DEFAULT_DIR, load
-from core.messages import HashValue, MatchHit
+from core.messages import HashValue, MatchDecision, MatchHit
 from hashing.hasher import HashPlan, compute_hashes_batch
-from matcher.decision import Decision, decide
+from matcher.decision import decide
 from matcher.settings import MatcherSettings, Thresholds
 
 RESULTS = Path(__file__).resolve().parent / "results" / "robustness.json"
@@ -279,7 +279,7 @@ def distances(probes: Sequence[Probe], known: Sequence[str], algorithm: str) -> 
 
 
 def verdicts(pdq: Distances, phash: Distances, labels: Sequence[str], thresholds: dict[str, Thresholds],
-             joint_max: float) -> list[tuple[Decision, int, set[int]]]:
+             joint_max: float) -> list[tuple[MatchDecision, int, set[int]]]:
     """The fused decision per probe: (decision, entry of the deciding hit or -1, entries hit)."""
     out = []
     review = {name: t.review for name, t in thresholds.items()}
@@ -369,7 +369,7 @@ def picture_groups(known: Sequence[Probe]) -> list[int]:
 
 
 def tally(probes: Sequence[Probe], pdq: Distances, phash: Distances,
-          decided: Sequence[tuple[Decision, int, set[int]]], groups: Sequence[int]) -> dict[str, dict[str, Tally]]:
+          decided: Sequence[tuple[MatchDecision, int, set[int]]], groups: Sequence[int]) -> dict[str, dict[str, Tally]]:
     """Per group (transform or family) and method, the counts; group ``"all"`` sums the copies.
 
     A hit on an original of the copy's own picture group counts as finding it; any other hit
@@ -392,11 +392,11 @@ def tally(probes: Sequence[Probe], pdq: Distances, phash: Distances,
             for method in METHODS:
                 t = counts[method]
                 if method == "match":
-                    found = decision is Decision.MATCH and best in own
-                    wrong = decision is Decision.MATCH and best not in own
+                    found = decision is MatchDecision.MATCH and best in own
+                    wrong = decision is MatchDecision.MATCH and best not in own
                 elif method == "match_or_review":
-                    found = decision is not Decision.NONE and bool(entries & own)
-                    wrong = decision is not Decision.NONE and bool(entries - own)
+                    found = decision is not MatchDecision.NONE and bool(entries & own)
+                    wrong = decision is not MatchDecision.NONE and bool(entries - own)
                 else:
                     found, wrong = bool(hits[method] & own), bool(hits[method] - own)
                 if probe.own >= 0:

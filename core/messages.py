@@ -54,6 +54,14 @@ ACTIONABLE = frozenset(
 """Classifications that lead to a takedown notice."""
 
 
+class MatchDecision(StrEnum):
+    """The matcher's fused verdict on one media item (values are storage, wire and output keys)."""
+
+    MATCH = "match"
+    REVIEW = "review"
+    NONE = "none"
+
+
 class RecheckOutcome(StrEnum):
     """What a re-fetch of a reported URL found."""
 
@@ -245,7 +253,7 @@ class MatchCandidate(Message):
     hits: list[MatchHit]
     evidence_key: str | None = None
     """Blob-store key of the kept media (review and evidence only)."""
-    decision: str = "review"
+    decision: MatchDecision = MatchDecision.REVIEW
     """The matcher's fused verdict over all hits: ``match`` (confident) or ``review`` (an analyst
     must look); see ``matcher.decision``. Media decided ``none`` is never published."""
 

@@ -29,6 +29,11 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
+    @classmethod
+    def subsections(cls) -> dict[str, type[BaseModel]]:
+        """Subsections a section validates itself rather than as fields (plug-ins' own settings), by key."""
+        return {}
+
 
 class CoreSettings(Section):
     """Where the shared infrastructure lives. Each URL's scheme picks the implementation."""
@@ -164,6 +169,9 @@ def load(
             env_name = ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
             if err["type"] == "extra_forbidden":
                 problems.append(f"unknown setting {where!r} (file key, or {env_name})")
+            elif err["type"] == "value_error":
+                # A section's own check (e.g. a key that moved) already names its keys in full.
+                problems.append(str(err.get("ctx", {}).get("error", err["msg"])))
             else:
                 problems.append(f"{where}: {err['msg']}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
@@ -181,4 +189,7 @@ def describe(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, s
         env = ENV_PREFIX + key.replace(".", "__").upper()
         type_name = getattr(ann, "__name__", str(ann))
         rows.append((key, env, str(type_name), field.description or ""))
+    if issubclass(model, Section):
+        for name, sub in model.subsections().items():
+            rows.extend(describe(sub, f"{prefix}{name}."))
     return rows

@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any, Literal
 
 import structlog
@@ -94,26 +93,18 @@ class CrawlSummary:
     """The campaign state the crawl left, in the final summary of a leased job."""
 
 
-class CampaignStatus(StrEnum):
-    """Campaign.status values the crawler writes."""
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-
-
-def _mark_campaign(store: Store, job: CrawlJob, status: str) -> None:
+def _mark_campaign(store: Store, job: CrawlJob, status: CampaignState) -> None:
     with store.session() as s:
         row = s.get(Campaign, job.campaign_id)
         if row is None:
-            if status != CampaignStatus.RUNNING:
+            if status != CampaignState.RUNNING:
                 return
             # Pages reference their campaign; a crawl started without a row (the crawler-only
             # CLI) gets a minimal one rather than failing every page insert.
             row = Campaign(id=job.campaign_id, name=job.campaign_id, seeds=list(job.seeds))
             s.add(row)
         row.status = status
-        if status == CampaignStatus.RUNNING:
+        if status == CampaignState.RUNNING:
             row.started_at = utcnow()
         else:
             row.finished_at = utcnow()
@@ -233,7 +224,7 @@ def crawl_in_this_process(
     store = Store(job.store_url)
     store.migrate()
     if job.lease_owner is None:
-        _mark_campaign(store, job, CampaignStatus.RUNNING)
+        _mark_campaign(store, job, CampaignState.RUNNING)
     log.info("crawler.started", campaign_id=job.campaign_id, seeds=len(job.seeds), resume=bool(job.base_counters))
 
     settings = scrapy_settings.for_job(job)
@@ -284,7 +275,7 @@ def crawl_in_this_process(
     summary.reason = None if reason is None else str(reason)
     ok = not failures and reason == "finished"
     if job.lease_owner is None:
-        _mark_campaign(store, job, CampaignStatus.FINISHED if ok else CampaignStatus.FAILED)
+        _mark_campaign(store, job, CampaignState.FINISHED if ok else CampaignState.FAILED)
     else:
         outcome = CampaignState.FAILED if failures else outcome_of(summary.reason, job)
         if outcome is not None:
@@ -495,7 +486,7 @@ def _mark_failed_after_death(job: CrawlJob, exit_code: int | None = None) -> Non
     store = Store(job.store_url)
     try:
         if job.lease_owner is None:
-            _mark_campaign(store, job, CampaignStatus.FAILED)
+            _mark_campaign(store, job, CampaignState.FAILED)
         else:
             Campaigns(store).release(
                 job.campaign_id, job.lease_owner, CampaignState.FAILED, f"crawl process died (exit code {exit_code})"

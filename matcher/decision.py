@@ -19,20 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
-from core.messages import MatchHit
+from core.messages import MatchDecision, MatchHit
 from hashing import registry
 from hashing.algorithms import Pdq, PHash
 from matcher.settings import MatcherSettings, Thresholds
-
-
-class Decision(StrEnum):
-    """The matcher's verdict on one media item (values are storage and output keys)."""
-
-    MATCH = "match"
-    REVIEW = "review"
-    NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +37,7 @@ class Verdict:
 
     """
 
-    decision: Decision
+    decision: MatchDecision
     best: MatchHit | None
     reason: str
 
@@ -89,21 +80,21 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
         if limits is not None and 0 <= hit.distance <= limits.review:
             relevant.append((hit, limits))
     if not relevant:
-        return Verdict(Decision.NONE, None, "no hit within a review threshold")
+        return Verdict(MatchDecision.NONE, None, "no hit within a review threshold")
     exact = [h for h, _ in relevant if not registry.ALGORITHMS[h.algorithm].is_perceptual()]
     if exact:
         best = _closest(exact)
-        return Verdict(Decision.MATCH, best, f"{best.algorithm} identical")
+        return Verdict(MatchDecision.MATCH, best, f"{best.algorithm} identical")
     close = [(h, t) for h, t in relevant if h.distance <= t.match]
     if close:
         best, limits = min(close, key=lambda ht: (relative(ht[0]), ht[0].algorithm, ht[0].entry_id))
-        return Verdict(Decision.MATCH, best, f"{best.algorithm} {best.distance} <= {limits.match}")
+        return Verdict(MatchDecision.MATCH, best, f"{best.algorithm} {best.distance} <= {limits.match}")
     joint = _joint(relevant, joint_max)
     if joint is not None:
         return joint
     best = _closest([h for h, _ in relevant])
     limits = dict((h.algorithm, t) for h, t in relevant)[best.algorithm]
-    return Verdict(Decision.REVIEW, best, f"{best.algorithm} {best.distance} <= {limits.review}")
+    return Verdict(MatchDecision.REVIEW, best, f"{best.algorithm} {best.distance} <= {limits.review}")
 
 
 def _joint(relevant: Sequence[tuple[MatchHit, Thresholds]], joint_max: float) -> Verdict | None:
@@ -124,7 +115,7 @@ def _joint(relevant: Sequence[tuple[MatchHit, Thresholds]], joint_max: float) ->
         return None
     score, p, q = best
     return Verdict(
-        Decision.MATCH,
+        MatchDecision.MATCH,
         p,
         f"pdq {p.distance} and phash {q.distance} on {p.entry_label!r} jointly close ({score:.2f} <= {joint_max:g})",
     )

@@ -19,12 +19,11 @@ from sqlalchemy import update
 from core.blobs import BlobStore, evidence_key
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import HashedMedia, MatchCandidate, Message, Topic, derive_id
+from core.messages import HashedMedia, MatchCandidate, MatchDecision, Message, Topic, derive_id
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.models import Match, Media
 from matcher.changes import ListFollower, default_replica_id
-from matcher.decision import Decision
 from matcher.engine import Matcher
 from matcher.settings import MatcherSettings
 
@@ -110,7 +109,7 @@ class MatchingStage(Stage):
             assert isinstance(message, HashedMedia)  # checked above
             outcome = self.matcher.evaluate(message.hashes)
             verdict = outcome.verdict
-            if verdict.decision is Decision.NONE:
+            if verdict.decision is MatchDecision.NONE:
                 if message.blob_key is not None:
                     self.blobs.delete(message.blob_key)
                 MATCHED.labels("none").inc()
@@ -136,7 +135,7 @@ class MatchingStage(Stage):
                     hashes=message.hashes,
                     hits=hits,
                     evidence_key=self._keep_evidence(message),
-                    decision=str(verdict.decision),
+                    decision=verdict.decision,
                 )
             )
         if not outgoing:

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from pydantic import Field
+
+from core.settings import Section
+
 if TYPE_CHECKING:
     from core.store import Store
     from notifier.settings import NotifierSettings
@@ -23,6 +27,22 @@ class ChannelAbility(StrEnum):
     IDEMPOTENT = "idempotent"
     """Delivering the same idempotency key twice delivers once."""
     ATTACHMENTS = "attachments"
+    EMAIL = "email"
+    """Delivers to e-mail addresses; ``[notifier] channel`` may name it as the notifier's e-mail channel."""
+    PER_PROVIDER = "per_provider"
+    """Delivers to a target a provider chose (a webhook URL); built whenever enabled, used per provider."""
+
+
+class ChannelSettings(Section):
+    """Base of a channel's own settings subsection, ``[notifier.<channel name>]``."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Whether the notifier builds this channel. An e-mail channel is built only when [notifier] channel "
+            "also names it; a per-provider channel (webhook) whenever enabled."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -54,15 +74,20 @@ class Receipt:
 
 
 class NoticeChannel(ABC):
-    """A way to deliver notices (outbox folder, SMTP, webhook...)."""
+    """A way to deliver notices (outbox folder, SMTP, webhook...).
+
+    A channel declares its storage name (never changes), its abilities, and the model of its own
+    settings subsection ``[notifier.<name>]``; the registry in :mod:`notifier.channels` does the rest.
+    """
 
     name: ClassVar[str]
     abilities: ClassVar[frozenset[ChannelAbility]] = frozenset()
+    settings_model: ClassVar[type[ChannelSettings]] = ChannelSettings
 
     @classmethod
     @abstractmethod
     def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
-        """Build the channel from the notifier's settings (the runtime builds every channel this way).
+        """Build the channel from the notifier's settings and its own subsection (``settings.section(cls)``).
 
         Raises:
             ConfigError: If the settings do not describe a usable channel.

@@ -39,7 +39,7 @@ _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s]+>")
 _DIAGNOSTIC_CHARS = 300
 
 
-class Outcome(StrEnum):
+class BounceOutcome(StrEnum):
     """What became of one message of the bounce mailbox; each names the sub-folder it moves to."""
 
     BOUNCED = "bounced"
@@ -150,7 +150,7 @@ def collect(
         Counts by outcome, the notices marked bounced and whom they escalated to.
     """
     box = mailbox.Maildir(maildir, create=True)
-    folders = {outcome: _folder(box, outcome) for outcome in Outcome}
+    folders = {outcome: _folder(box, outcome) for outcome in BounceOutcome}
     summary = BounceSummary()
     for key in list(box.keys()):
         try:
@@ -159,7 +159,7 @@ def collect(
             continue  # another reader took it first
         report = delivery_report(message)
         outcome, notice = _judge(report, store)
-        if outcome is Outcome.BOUNCED and notice is not None and report is not None:
+        if outcome is BounceOutcome.BOUNCED and notice is not None and report is not None:
             summary.escalated_to.extend(record_bounce(notice, f"bounce: {report.reason}"))
             summary.bounced_notices.append(notice)
         folders[outcome].add(message)
@@ -170,18 +170,18 @@ def collect(
     return summary
 
 
-def _judge(report: DeliveryReport | None, store: Store) -> tuple[Outcome, str | None]:
+def _judge(report: DeliveryReport | None, store: Store) -> tuple[BounceOutcome, str | None]:
     if report is None:
-        return Outcome.UNMATCHED, None
+        return BounceOutcome.UNMATCHED, None
     notice = notice_for(store, report.message_ids)
     if notice is None:
-        return Outcome.UNMATCHED, None
+        return BounceOutcome.UNMATCHED, None
     if report.failed:
-        return Outcome.BOUNCED, notice
-    return (Outcome.DELAYED if report.delayed else Outcome.UNMATCHED), notice
+        return BounceOutcome.BOUNCED, notice
+    return (BounceOutcome.DELAYED if report.delayed else BounceOutcome.UNMATCHED), notice
 
 
-def _folder(box: mailbox.Maildir, outcome: Outcome) -> mailbox.Maildir:
+def _folder(box: mailbox.Maildir, outcome: BounceOutcome) -> mailbox.Maildir:
     name = f"orbweaver-{outcome}"
     try:
         return box.get_folder(name)

@@ -23,10 +23,11 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import SplitResult, urlsplit
 
 import structlog
+from pydantic import Field
 
 from core.errors import ConfigError, PermanentError, TransientError
 from core.messages import utcnow
@@ -34,7 +35,7 @@ from core.store import Store, insert_ignore
 from core.store.models import SentJournal
 from crawler.pinned import pinned_connection
 from crawler.safety import AllowList, IPAddress, addresses_of, check_addresses, parse_ip
-from notifier.base import ChannelAbility, NoticeChannel, Receipt, RenderedNotice
+from notifier.base import ChannelAbility, ChannelSettings, NoticeChannel, Receipt, RenderedNotice
 from notifier.settings import NotifierSettings
 from notifier.webhook import signature_headers
 
@@ -105,6 +106,14 @@ class StoreJournal:
                                            "sent_at": self.clock()}, ["idempotency_key"])
 
 
+class OutboxSettings(ChannelSettings):
+    """``[notifier.outbox]``: the outbox channel's folder."""
+
+    dir: Path = Field(
+        default=Path(".orbweaver/outbox"), description="Folder where the outbox channel writes .eml notices."
+    )
+
+
 class OutboxChannel(NoticeChannel):
     """Writes each notice as an ``.eml`` file into a local outbox folder.
 
@@ -113,7 +122,8 @@ class OutboxChannel(NoticeChannel):
     """
 
     name = "outbox"
-    abilities = frozenset({ChannelAbility.IDEMPOTENT, ChannelAbility.ATTACHMENTS})
+    abilities = frozenset({ChannelAbility.IDEMPOTENT, ChannelAbility.ATTACHMENTS, ChannelAbility.EMAIL})
+    settings_model = OutboxSettings
 
     def __init__(self, folder: Path, sender: str, reply_to: str | None = None) -> None:
         self.folder = folder
@@ -126,8 +136,8 @@ class OutboxChannel(NoticeChannel):
 
     @classmethod
     def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
-        """The outbox folder of the settings."""
-        return cls(settings.outbox_dir, settings.sender, settings.reply_to)
+        """The outbox folder of ``[notifier.outbox]``."""
+        return cls(settings.section(cls.name, OutboxSettings).dir, settings.sender, settings.reply_to)
 
     def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
         """Write ``<idempotency_key>.eml`` unless it is already there."""
@@ -147,6 +157,19 @@ class OutboxChannel(NoticeChannel):
         return Receipt(reference=str(path))
 
 
+class SmtpSettings(ChannelSettings):
+    """``[notifier.smtp]``: the SMTP server and login of the smtp channel."""
+
+    host: str | None = Field(default=None, description="SMTP server of the smtp channel.")
+    port: int = Field(default=25, ge=1, le=65535, description="SMTP port (587 with STARTTLS, 465 with TLS).")
+    security: Literal["none", "starttls", "tls"] = Field(
+        default="none", description="none, starttls, or tls (implicit TLS)."
+    )
+    username: str | None = Field(default=None, description="SMTP AUTH user name (no AUTH when empty).")
+    password: str | None = Field(default=None, description="SMTP AUTH password.")
+    timeout_s: float = Field(default=30.0, gt=0, description="Socket timeout of one SMTP conversation.")
+
+
 class SmtpChannel(NoticeChannel):
     """Sends notices through an SMTP server (plain, STARTTLS or implicit TLS; optional AUTH).
 
@@ -155,7 +178,8 @@ class SmtpChannel(NoticeChannel):
     """
 
     name = "smtp"
-    abilities = frozenset({ChannelAbility.IDEMPOTENT, ChannelAbility.ATTACHMENTS})
+    abilities = frozenset({ChannelAbility.IDEMPOTENT, ChannelAbility.ATTACHMENTS, ChannelAbility.EMAIL})
+    settings_model = SmtpSettings
 
     def __init__(
         self,
@@ -178,12 +202,13 @@ class SmtpChannel(NoticeChannel):
 
     @classmethod
     def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
-        """The SMTP server of the settings; it must be named."""
-        if not settings.smtp_host:
-            raise ConfigError("the smtp channel needs notifier.smtp_host")
-        return cls(settings.smtp_host, settings.smtp_port, sender=settings.sender, reply_to=settings.reply_to,
-                   security=settings.smtp_security, username=settings.smtp_username,
-                   password=settings.smtp_password, timeout_s=settings.smtp_timeout_s, journal=StoreJournal(store))
+        """The SMTP server of ``[notifier.smtp]``; it must be named."""
+        own = settings.section(cls.name, SmtpSettings)
+        if not own.host:
+            raise ConfigError("the smtp channel needs [notifier.smtp] host (ORBWEAVER_NOTIFIER__SMTP__HOST)")
+        return cls(own.host, own.port, sender=settings.sender, reply_to=settings.reply_to, security=own.security,
+                   username=own.username, password=own.password, timeout_s=own.timeout_s,
+                   journal=StoreJournal(store))
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "tls":
@@ -225,6 +250,21 @@ class SmtpChannel(NoticeChannel):
         return Receipt(reference=reference)
 
 
+class WebhookSettings(ChannelSettings):
+    """``[notifier.webhook]``: the webhook channel's time budget and private-host allow list."""
+
+    timeout_s: float = Field(
+        default=30.0, gt=0, description="Budget of one whole webhook POST: connect, TLS, sending and the answer."
+    )
+    allow_private_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts, addresses or networks a webhook may be at although they are not public (labs, tests). "
+            "Every other webhook host must resolve to public addresses only; redirects are never followed."
+        ),
+    )
+
+
 class WebhookChannel(NoticeChannel):
     """POSTs the notice as JSON to the recipient's webhook URL, signed with HMAC-SHA256.
 
@@ -238,12 +278,13 @@ class WebhookChannel(NoticeChannel):
         journal: The sent journal (idempotency across crashes).
         clock: Where the signature's timestamp comes from.
         allow_private_hosts: Hosts, addresses or networks a webhook may be at although they are not
-            public (labs, tests); ``[notifier] webhook_allow_private_hosts``.
+            public (labs, tests); ``[notifier.webhook] allow_private_hosts``.
         getaddrinfo: Name resolution function (``socket.getaddrinfo``'s signature).
     """
 
     name = "webhook"
-    abilities = frozenset({ChannelAbility.IDEMPOTENT})
+    abilities = frozenset({ChannelAbility.IDEMPOTENT, ChannelAbility.PER_PROVIDER})
+    settings_model = WebhookSettings
 
     def __init__(
         self,
@@ -264,8 +305,8 @@ class WebhookChannel(NoticeChannel):
     @classmethod
     def from_settings(cls, settings: NotifierSettings, store: Store) -> Self:
         """A webhook channel with the settings' timeout and allow list, and the store's sent journal."""
-        return cls(timeout_s=settings.webhook_timeout_s, journal=StoreJournal(store),
-                   allow_private_hosts=settings.webhook_allow_private_hosts)
+        own = settings.section(cls.name, WebhookSettings)
+        return cls(timeout_s=own.timeout_s, journal=StoreJournal(store), allow_private_hosts=own.allow_private_hosts)
 
     @staticmethod
     def body(notice: RenderedNotice) -> bytes:
@@ -378,25 +419,35 @@ CHANNELS: dict[str, type[NoticeChannel]] = {
     SmtpChannel.name: SmtpChannel,
     WebhookChannel.name: WebhookChannel,
 }
-"""Every notice channel by its storage name. A new channel is one class and one line here."""
+"""Every notice channel by its storage name. A new channel is one class and one line here: its
+settings subsection ``[notifier.<name>]``, its place in :func:`build_channels` and the contract
+tests follow from the class's ``name``, ``abilities`` and ``settings_model``."""
 
-EMAIL_CHANNELS = frozenset({OutboxChannel.name, SmtpChannel.name})
+EMAIL_CHANNELS = frozenset(name for name, cls in CHANNELS.items() if ChannelAbility.EMAIL in cls.abilities)
+"""Channels that deliver to e-mail addresses (``[notifier] channel`` picks one of them)."""
 
 
-def _check_unique() -> None:
+def _check_registry() -> None:
     names = [cls.name for cls in CHANNELS.values()]
     if len(names) != len(set(names)) or any(k != v.name for k, v in CHANNELS.items()):
         raise RuntimeError(f"notice channel names must be unique and match their keys: {names}")
+    for cls in CHANNELS.values():
+        # Exactly one way to be reached: a channel either takes e-mail addresses or a provider's own target.
+        if (ChannelAbility.EMAIL in cls.abilities) == (ChannelAbility.PER_PROVIDER in cls.abilities):
+            raise RuntimeError(f"notice channel {cls.name!r} must be either an e-mail or a per-provider channel")
 
 
-_check_unique()
+_check_registry()
 
 
 def build_channels(settings: NotifierSettings, store: Store) -> dict[str, NoticeChannel]:
-    """The channels a notifier uses: its e-mail channel (``settings.channel``) and the webhook.
+    """The channels a notifier uses: its e-mail channel (``settings.channel``) and every enabled per-provider one.
+
+    Each is built from its own subsection ``[notifier.<name>]``.
 
     Raises:
-        ConfigError: If ``settings.channel`` is not a registered e-mail channel, or is unusable.
+        ConfigError: If ``settings.channel`` is not a registered, enabled e-mail channel, or a channel
+            is unusable.
 
     """
     if settings.channel not in CHANNELS:
@@ -404,5 +455,11 @@ def build_channels(settings: NotifierSettings, store: Store) -> dict[str, Notice
     if settings.channel not in EMAIL_CHANNELS:
         raise ConfigError(f"notifier.channel must be an e-mail channel ({sorted(EMAIL_CHANNELS)}), "
                           f"not {settings.channel!r}; webhooks are chosen per provider")
-    names = [settings.channel, WebhookChannel.name]
+    chosen = CHANNELS[settings.channel]
+    if not settings.section(chosen.name, chosen.settings_model).enabled:
+        raise ConfigError(f"notifier.channel names {chosen.name!r}, but [notifier.{chosen.name}] enabled is false")
+    names = [settings.channel] + [
+        name for name, cls in CHANNELS.items()
+        if ChannelAbility.PER_PROVIDER in cls.abilities and settings.section(name, cls.settings_model).enabled
+    ]
     return {name: CHANNELS[name].from_settings(settings, store) for name in names}

@@ -38,6 +38,7 @@ from core.store import Store
 from core.store.models import Provider, RdapAnswer
 from notifier.i18n import SOURCE_LANGUAGE, negotiate
 from notifier.settings import NotifierSettings
+from notifier.states import NoticeRole, ProviderChannel, ProviderKind
 
 log = structlog.get_logger(__name__)
 
@@ -455,7 +456,7 @@ class Contact:
     """One party to tell about an item."""
 
     provider_id: int
-    role: str
+    role: NoticeRole
     """host, cdn or hotline (upstream comes from escalation)."""
 
 
@@ -571,18 +572,19 @@ class HostingLookup:
         record = self.hotlines.get((country or "").upper())
         if record is None:
             return None
-        row = _get_or_create(session, f"Hotline {record.country}: {record.name}", kind="hotline", source="hotline",
+        row = _get_or_create(session, f"Hotline {record.country}: {record.name}", kind=ProviderKind.HOTLINE,
+                             source="hotline",
                              country=record.country, languages=list(record.languages), asns=[], cidrs=[],
-                             domains=[], asn_names=[], policy={}, channel="default")
+                             domains=[], asn_names=[], policy={}, channel=ProviderChannel.DEFAULT)
         # The table is the source of truth for its intake addresses (an override file may add one).
         row.abuse_email, row.webhook_url = record.email, record.webhook_url
         return row
 
     def _cdn_provider(self, session: Session, name: str) -> Provider:
         record = next(c for c in self.cdns if c.name == name)
-        return _get_or_create(session, name, kind="cdn", source="cdn", abuse_email=record.abuse_email,
+        return _get_or_create(session, name, kind=ProviderKind.CDN, source="cdn", abuse_email=record.abuse_email,
                               languages=[], asns=list(record.asns), cidrs=[], domains=[],
-                              asn_names=list(record.asn_names), policy={}, channel="default")
+                              asn_names=list(record.asn_names), policy={}, channel=ProviderChannel.DEFAULT)
 
     def contacts(self, session: Session, facts: HostingFacts) -> HostingFacts:
         """Who must be told about a URL, from its :meth:`facts`: host provider, CDN, hotline (creating rows).
@@ -591,7 +593,7 @@ class HostingLookup:
         """
         host = facts.host
         directory = session.scalars(
-            select(Provider).where(Provider.source == "directory", Provider.kind != "unresolved")
+            select(Provider).where(Provider.source == "directory", Provider.kind != ProviderKind.UNRESOLVED)
         ).all()
         origin, matched_by = _directory_match(directory, host, facts.ip, facts.asn_name)
         cdn_row = self._cdn_provider(session, facts.cdn) if facts.cdn else None
@@ -605,19 +607,19 @@ class HostingLookup:
         if host_row is None and cdn_row is None and facts.rdap is not None and facts.rdap.abuse_emails:
             label = facts.rdap.organisation or facts.rdap.network_name or facts.rdap.handle or facts.ip or host
             handle = f" [{facts.rdap.handle}]" if facts.rdap.handle else ""
-            host_row = _get_or_create(session, f"{label}{handle}", kind="host", source="rdap",
+            host_row = _get_or_create(session, f"{label}{handle}", kind=ProviderKind.HOST, source="rdap",
                                       abuse_email=facts.rdap.abuse_emails[0], country=facts.country,
                                       languages=[], asns=[], cidrs=[], domains=[],
                                       asn_names=[facts.asn_name] if facts.asn_name else [], policy={},
-                                      channel="default")
+                                      channel=ProviderChannel.DEFAULT)
         if host_row is not None and not host_row.abuse_email and not host_row.webhook_url and facts.rdap:
             # The directory names the provider but not its address: RDAP fills the gap.
             host_row.abuse_email = facts.rdap.abuse_emails[0] if facts.rdap.abuse_emails else None
         if host_row is None and cdn_row is None:
-            host_row = _get_or_create(session, f"unresolved: {host}", kind="unresolved", source="unresolved",
+            host_row = _get_or_create(session, f"unresolved: {host}", kind=ProviderKind.UNRESOLVED, source="unresolved",
                                       languages=[], asns=[], cidrs=[], domains=[],
                                       asn_names=[facts.asn_name] if facts.asn_name else [], policy={},
-                                      country=facts.country, channel="default")
+                                      country=facts.country, channel=ProviderChannel.DEFAULT)
         primary = host_row or cdn_row
         assert primary is not None
         facts.host_provider_id = primary.id
@@ -626,11 +628,11 @@ class HostingLookup:
         contacts: list[Contact] = []
         if hotline is None or policy != "only":
             if host_row is not None:
-                contacts.append(Contact(host_row.id, "host"))
+                contacts.append(Contact(host_row.id, NoticeRole.HOST))
             if cdn_row is not None:
-                contacts.append(Contact(cdn_row.id, "cdn"))
+                contacts.append(Contact(cdn_row.id, NoticeRole.CDN))
         if hotline is not None:
-            contacts.append(Contact(hotline.id, "hotline"))
+            contacts.append(Contact(hotline.id, NoticeRole.HOTLINE))
         facts.contacts = contacts
         return facts
 

@@ -14,12 +14,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
 from core.errors import ConfigError
 from core.store import Store
 from core.store.models import Provider
+from notifier.states import ProviderChannel, ProviderKind
 
 
 class NoticePolicy(BaseModel):
@@ -41,7 +42,7 @@ class ProviderRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: Literal["host", "cdn", "hotline", "upstream"] = "host"
+    kind: ProviderKind = ProviderKind.HOST
     abuse_email: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
@@ -53,9 +54,18 @@ class ProviderRecord(BaseModel):
     """AS names as the offline IP data spells them (``asns`` numbers are kept for people)."""
     cidrs: list[str] = Field(default_factory=list)
     domains: list[str] = Field(default_factory=list)
-    channel: str = "default"
-    """A registered channel name, or ``default``: webhook when a webhook URL is set, else e-mail."""
+    channel: str = ProviderChannel.DEFAULT
+    """A registered channel name, or a :class:`ProviderChannel`: ``default`` (webhook when a webhook URL is set,
+    else e-mail) or ``email``."""
     policy: NoticePolicy = Field(default_factory=NoticePolicy)
+
+    @field_validator("kind")
+    @classmethod
+    def _addressable(cls, kind: ProviderKind) -> ProviderKind:
+        if kind is ProviderKind.UNRESOLVED:
+            raise ValueError("kind 'unresolved' is kept for hosts no lookup attributed; a directory entry "
+                             "must be addressable")
+        return kind
 
 
 def load_directory(store: Store, path: Path) -> int:

@@ -22,6 +22,7 @@ from core.messages import Classification
 from core.store.models import Notice, NoticeItem, Provider
 from notifier.base import RenderedNotice
 from notifier.i18n import N_, SOURCE_LANGUAGE, country_name, format_when, html_lang, text_direction, translations
+from notifier.states import NoticeRole
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -35,15 +36,6 @@ CLASS_LABELS: dict[Classification, str] = {
 """Classification names as msgids; translated where a notice shows them."""
 
 
-class NoticeRole:
-    """Why a recipient gets a notice; each role adds one sentence to it. Values are storage keys."""
-
-    HOST = "host"
-    CDN = "cdn"
-    HOTLINE = "hotline"
-    UPSTREAM = "upstream"
-
-
 @dataclass(frozen=True)
 class NoticeContext:
     """What rendering needs besides the stored rows."""
@@ -53,7 +45,7 @@ class NoticeContext:
     portal_url: str
     language: str = SOURCE_LANGUAGE
     """Catalogue of the first section; English follows it unless it is English."""
-    role: str = NoticeRole.HOST
+    role: NoticeRole = NoticeRole.HOST
     country: str | None = None
     """Hosting country (ISO alpha-2), named in a hotline's notice."""
     escalated_from: str | None = None

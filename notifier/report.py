@@ -19,8 +19,7 @@ from sqlalchemy import select
 from core.messages import utcnow
 from core.store import Store
 from core.store.models import NoticeItem, Provider
-
-CLOSED = ("removed", "changed")
+from notifier.states import CLOSED_ITEM_STATUSES, NoticeItemStatus
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -54,12 +53,12 @@ def _row(group: str, items: Iterable[NoticeItem], now: datetime) -> RemovalRow:
     before = still_open = total = 0
     for item in items:
         total += 1
-        if item.status in CLOSED and item.removed_at is not None:
+        if item.status in CLOSED_ITEM_STATUSES and item.removed_at is not None:
             if item.first_noticed_at is None or item.removed_at < item.first_noticed_at:
                 before += 1
             else:
                 hours.append((item.removed_at - item.first_noticed_at).total_seconds() / 3600)
-        elif item.status == "open":
+        elif item.status == NoticeItemStatus.OPEN:
             still_open += 1
             if item.first_noticed_at is not None:
                 open_hours.append((now - item.first_noticed_at).total_seconds() / 3600)

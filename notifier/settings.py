@@ -1,24 +1,62 @@
-"""Settings of the notifier stage."""
+"""Settings of the notifier stage; each notice channel owns its subsection ``[notifier.<channel name>]``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.settings import Section
+from core.settings import ENV_PREFIX, Section
+from notifier.base import ChannelSettings
+
+S = TypeVar("S", bound=ChannelSettings)
+
+MOVED_KEYS: dict[str, tuple[str, str]] = {
+    "outbox_dir": ("outbox", "dir"),
+    "smtp_host": ("smtp", "host"),
+    "smtp_port": ("smtp", "port"),
+    "smtp_security": ("smtp", "security"),
+    "smtp_username": ("smtp", "username"),
+    "smtp_password": ("smtp", "password"),
+    "smtp_timeout_s": ("smtp", "timeout_s"),
+    "webhook_timeout_s": ("webhook", "timeout_s"),
+    "webhook_allow_private_hosts": ("webhook", "allow_private_hosts"),
+}
+"""Flat ``[notifier]`` keys of earlier releases and the channel subsection each moved to."""
+
+
+def _channel_models() -> dict[str, type[ChannelSettings]]:
+    # The registry imports this module (channels are built from these settings), so it is read late.
+    from notifier.channels import CHANNELS
+
+    return {name: channel.settings_model for name, channel in CHANNELS.items()}
+
+
+def _moved(key: str) -> str:
+    section, name = MOVED_KEYS[key]
+    env = f"{ENV_PREFIX}NOTIFIER__{section.upper()}__{name.upper()}"
+    return f"notifier.{key} moved to [notifier.{section}] {name} (environment: {env})"
 
 
 class NotifierSettings(Section):
-    """How notices are addressed, batched, delivered, repeated and escalated."""
+    """How notices are addressed, batched, delivered, repeated and escalated.
 
-    outbox_dir: Path = Field(
-        default=Path(".orbweaver/outbox"), description="Folder where the outbox channel writes .eml notices."
-    )
+    Besides the keys below, ``[notifier.<channel>]`` holds each registered channel's own settings
+    (its ``settings_model``); any other key is an error, and a key that moved into a channel's
+    subsection says where it went.
+    """
+
+    # Channel subsections arrive as extras and are validated against the registry below; anything
+    # that is not a registered channel's name is refused there, so no key is silently ignored.
+    model_config = ConfigDict(extra="allow", validate_default=True)
+
     channel: str = Field(
         default="outbox",
-        description="Channel for e-mail notices (registered name: outbox or smtp); providers with a webhook use it.",
+        description=(
+            "Channel for e-mail notices (a registered e-mail channel: outbox or smtp); providers with a webhook "
+            "use it. Each channel's own settings are in [notifier.<name>]."
+        ),
     )
     batch_window_s: float = Field(
         default=3600.0,
@@ -57,26 +95,6 @@ class NotifierSettings(Section):
     )
     xarf_sender_domain: str | None = Field(
         default=None, description="X-ARF sender domain; empty: the domain of the sender's contact address."
-    )
-
-    # Delivery channels
-    smtp_host: str | None = Field(default=None, description="SMTP server of the smtp channel.")
-    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port (587 with STARTTLS, 465 with TLS).")
-    smtp_security: Literal["none", "starttls", "tls"] = Field(
-        default="none", description="none, starttls, or tls (implicit TLS)."
-    )
-    smtp_username: str | None = Field(default=None, description="SMTP AUTH user name (no AUTH when empty).")
-    smtp_password: str | None = Field(default=None, description="SMTP AUTH password.")
-    smtp_timeout_s: float = Field(default=30.0, gt=0, description="Socket timeout of one SMTP conversation.")
-    webhook_timeout_s: float = Field(
-        default=30.0, gt=0, description="Budget of one whole webhook POST: connect, TLS, sending and the answer."
-    )
-    webhook_allow_private_hosts: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Hosts, addresses or networks a webhook may be at although they are not public (labs, tests). "
-            "Every other webhook host must resolve to public addresses only; redirects are never followed."
-        ),
     )
 
     # Retries and escalation
@@ -130,3 +148,45 @@ class NotifierSettings(Section):
     )
     rdap_cache_ttl_s: float = Field(default=7 * 86400.0, gt=0, description="How long an RDAP answer is reused.")
     rdap_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one RDAP query.")
+
+    @model_validator(mode="after")
+    def _channel_sections(self) -> NotifierSettings:
+        models = _channel_models()
+        if self.__pydantic_extra__ is None:
+            self.__pydantic_extra__ = {}
+        extra = self.__pydantic_extra__
+        problems = [_moved(key) for key in extra if key in MOVED_KEYS]
+        problems += [f"unknown setting 'notifier.{key}' (file key, or {ENV_PREFIX}NOTIFIER__{key.upper()}); "
+                     f"channel subsections: {sorted(models)}" for key in extra
+                     if key not in MOVED_KEYS and key not in models]
+        for name, model in models.items():
+            try:
+                extra[name] = model.model_validate(extra.get(name, {}))
+            except ValidationError as exc:
+                for err in exc.errors():
+                    where = ".".join(str(p) for p in (name, *err["loc"]))
+                    if err["type"] == "extra_forbidden":
+                        env = ENV_PREFIX + "NOTIFIER__" + where.replace(".", "__").upper()
+                        problems.append(f"unknown setting 'notifier.{where}' (file key, or {env})")
+                    else:
+                        problems.append(f"notifier.{where}: {err['msg']}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def section(self, name: str, model: type[S]) -> S:
+        """The validated subsection ``[notifier.<name>]`` of a registered channel.
+
+        Raises:
+            TypeError: If ``model`` is not the settings model that channel registered.
+
+        """
+        value = (self.__pydantic_extra__ or {}).get(name)
+        if not isinstance(value, model):
+            raise TypeError(f"[notifier.{name}] is {type(value).__name__}, not {model.__name__}")
+        return value
+
+    @classmethod
+    def subsections(cls) -> dict[str, type[BaseModel]]:
+        """The channel subsections, so that listings of every setting include them."""
+        return dict(_channel_models())

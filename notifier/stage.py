@@ -64,8 +64,16 @@ from notifier.bounces import BounceSummary
 from notifier.bounces import collect as collect_bounces
 from notifier.channels import EMAIL_CHANNELS, WebhookChannel, build_channels
 from notifier.hosting import HostingLookup, hosting_from_settings, notice_language
-from notifier.render import NoticeContext, NoticeRole, render_notice
+from notifier.render import NoticeContext, render_notice
 from notifier.settings import NotifierSettings
+from notifier.states import (
+    DeliveryStatus,
+    NoticeItemStatus,
+    NoticeRole,
+    NoticeStatus,
+    ProviderChannel,
+    ProviderKind,
+)
 from review.workflow import ContestStatus
 
 log = structlog.get_logger(__name__)
@@ -105,7 +113,7 @@ def publish_recheck(bus: Bus, store: Store, item_id: int, *, now: datetime) -> R
     with store.session() as s:
         row = s.execute(
             select(NoticeItem.media_url, NoticeItem.sha256, NoticeItem.notice_id)
-            .where(NoticeItem.id == item_id, NoticeItem.status == "open")
+            .where(NoticeItem.id == item_id, NoticeItem.status == NoticeItemStatus.OPEN)
         ).first()
     if row is None:
         return None
@@ -141,7 +149,7 @@ class NotifierStage(Stage):
         self.store = store
         self.settings = settings
         self.channels = {channel.name: channel} if isinstance(channel, NoticeChannel) else dict(channel)
-        email = [name for name in self.channels if name != WebhookChannel.name]
+        email = [name for name in self.channels if name in EMAIL_CHANNELS]
         if settings.channel in self.channels:
             self.email_channel: str | None = settings.channel
         else:
@@ -210,7 +218,7 @@ class NotifierStage(Stage):
                  asn=facts.asn_name, cdn=facts.cdn, recipients=[c.role for c in facts.contacts])
 
     @staticmethod
-    def _add_recipient(s: Session, item_id: int, provider_id: int, role: str, due: datetime,
+    def _add_recipient(s: Session, item_id: int, provider_id: int, role: NoticeRole, due: datetime,
                        escalated_from: str | None = None) -> bool:
         return insert_ignore(
             s,
@@ -232,17 +240,17 @@ class NotifierStage(Stage):
                           observed_sha256=result.observed_sha256, detail=result.detail, checked_at=result.checked_at))
             items = s.scalars(select(NoticeItem).where(
                 NoticeItem.media_url == result.media_url, NoticeItem.sha256 == result.expected_sha256,
-                NoticeItem.status == "open")).all()
+                NoticeItem.status == NoticeItemStatus.OPEN)).all()
             for item in items:
                 if item.last_checked_at is None or result.checked_at > item.last_checked_at:
                     item.last_checked_at = result.checked_at
                 if result.outcome is RecheckOutcome.GONE:
-                    item.status, item.removed_at = "removed", result.checked_at
+                    item.status, item.removed_at = NoticeItemStatus.REMOVED, result.checked_at
                 elif result.outcome is RecheckOutcome.CHANGED:
-                    item.status, item.removed_at = "changed", result.checked_at
+                    item.status, item.removed_at = NoticeItemStatus.CHANGED, result.checked_at
                 elif result.outcome is RecheckOutcome.PRESENT and result.checked_at > item.last_seen:
                     item.last_seen = result.checked_at
-                if item.status != "open":
+                if item.status != NoticeItemStatus.OPEN:
                     s.execute(update(NoticeRecipient).where(NoticeRecipient.notice_item_id == item.id)
                               .values(pending=False))
         RECHECKS.labels(str(result.outcome)).inc()
@@ -252,7 +260,7 @@ class NotifierStage(Stage):
 
     def _route(self, provider: Provider) -> tuple[str, str] | None:
         """(channel name, target) for a provider's notices, or None if it cannot be reached."""
-        wanted = provider.channel if provider.channel not in ("default", "email") else None
+        wanted = provider.channel if provider.channel not in (ProviderChannel.DEFAULT, ProviderChannel.EMAIL) else None
         if (wanted in (None, WebhookChannel.name) and provider.webhook_url
                 and WebhookChannel.name in self.channels):
             return WebhookChannel.name, provider.webhook_url
@@ -265,18 +273,18 @@ class NotifierStage(Stage):
             return email, self.settings.fallback_recipient
         return None
 
-    def _open_batches(self, force: bool) -> list[tuple[int, str]]:
+    def _open_batches(self, force: bool) -> list[tuple[int, NoticeRole]]:
         now = self.clock()
         with self.store.session() as s:
             rows = s.execute(
                 select(NoticeRecipient.provider_id, NoticeRecipient.role, func.min(NoticeRecipient.due_at))
                 .join(NoticeItem, NoticeItem.id == NoticeRecipient.notice_item_id)
-                .where(NoticeRecipient.pending.is_(True), NoticeItem.status == "open", uncontested())
+                .where(NoticeRecipient.pending.is_(True), NoticeItem.status == NoticeItemStatus.OPEN, uncontested())
                 .group_by(NoticeRecipient.provider_id, NoticeRecipient.role)
             ).all()
-        return [(pid, role) for pid, role, due in rows if force or due <= now]
+        return [(pid, NoticeRole(role)) for pid, role, due in rows if force or due <= now]
 
-    def _create_notice(self, provider_id: int, role: str) -> str | None:
+    def _create_notice(self, provider_id: int, role: NoticeRole) -> str | None:
         """Store a notice with its entries and a pending delivery, before anything is sent."""
         now = self.clock()
         with self.store.session() as s:
@@ -294,11 +302,11 @@ class NotifierStage(Stage):
             ).all()
             country = provider.country or (max(set(countries), key=countries.count) if countries else None)
             notice_id = new_notice_id(now)
-            s.add(Notice(id=notice_id, provider_id=provider_id, status="pending",
+            s.add(Notice(id=notice_id, provider_id=provider_id, status=NoticeStatus.PENDING,
                          language=notice_language(provider.languages or [], country), channel=channel_name,
                          role=role, created_at=now))
             s.flush()
-            open_items = select(NoticeItem.id).where(NoticeItem.status == "open", uncontested())
+            open_items = select(NoticeItem.id).where(NoticeItem.status == NoticeItemStatus.OPEN, uncontested())
             # Claim only recipients no other notifier claimed first: the WHERE re-checks under the lock.
             claimed = s.execute(  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
                 update(NoticeRecipient)
@@ -323,7 +331,7 @@ class NotifierStage(Stage):
                 s,
                 Delivery,
                 {"notice_id": notice_id, "channel": channel_name, "target": target,
-                 "idempotency_key": f"{notice_id}.{channel_name}", "status": "pending"},
+                 "idempotency_key": f"{notice_id}.{channel_name}", "status": DeliveryStatus.PENDING},
                 ["idempotency_key"],
             )
         return notice_id
@@ -334,9 +342,9 @@ class NotifierStage(Stage):
         """Deliveries nobody is sending and whose backoff is over; and claims whose sender died."""
         now = self.clock()
         return or_(
-            and_(Delivery.status == "pending",
+            and_(Delivery.status == DeliveryStatus.PENDING,
                  or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
-            and_(Delivery.status == "sending", Delivery.claimed_until < now),
+            and_(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_until < now),
         )
 
     def _claim(self, delivery_id: int) -> bool:
@@ -345,7 +353,7 @@ class NotifierStage(Stage):
         with self.store.session() as s:
             result = s.execute(
                 update(Delivery).where(Delivery.id == delivery_id, self._due())
-                .values(status="sending", claimed_until=lease)
+                .values(status=DeliveryStatus.SENDING, claimed_until=lease)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
 
@@ -370,7 +378,7 @@ class NotifierStage(Stage):
             operator_name=self.settings.operator_name,
             portal_url=portal_url(self.settings.portal_base_url, notice.id),
             language=notice.language,
-            role=notice.role,
+            role=NoticeRole(notice.role),
             country=provider.country or (countries[0] if countries else None),
             escalated_from=notice.escalated_from,
             recheck_hours=max(1, round(self.settings.recheck_every_s / 3600)),
@@ -381,7 +389,7 @@ class NotifierStage(Stage):
         hosting_name = None
         if len(host_names) == 1:
             host_row = s.get(Provider, next(iter(host_names)))
-            hosting_name = host_row.name if host_row is not None and host_row.kind != "unresolved" else None
+            hosting_name = host_row.name if host_row is not None and host_row.kind != ProviderKind.UNRESOLVED else None
         reporter, sender = self.xarf_parties
         reports = xarf.reports(notice, items, reporter=reporter, sender=sender, hosting_provider=hosting_name)
         data = {
@@ -434,7 +442,7 @@ class NotifierStage(Stage):
             wait = self.backoff(attempts + 1)
             with self.store.session() as s:
                 s.execute(update(Delivery).where(Delivery.id == delivery_id)
-                          .values(attempts=Delivery.attempts + 1, last_error=str(exc), status="pending",
+                          .values(attempts=Delivery.attempts + 1, last_error=str(exc), status=DeliveryStatus.PENDING,
                                   claimed_until=None, next_attempt_at=self.clock() + wait))
             NOTICES.labels("retry").inc()
             log.warning("notifier.delivery_retry", notice=rendered.notice_id, error=str(exc),
@@ -446,9 +454,10 @@ class NotifierStage(Stage):
         now = self.clock()
         with self.store.session() as s:
             s.execute(update(Delivery).where(Delivery.id == delivery_id).values(
-                status="delivered", attempts=Delivery.attempts + 1, reference=receipt.reference, delivered_at=now,
-                claimed_until=None, next_attempt_at=None))
-            s.execute(update(Notice).where(Notice.id == rendered.notice_id).values(status="sent", sent_at=now))
+                status=DeliveryStatus.DELIVERED, attempts=Delivery.attempts + 1, reference=receipt.reference,
+                delivered_at=now, claimed_until=None, next_attempt_at=None))
+            s.execute(update(Notice).where(Notice.id == rendered.notice_id)
+                      .values(status=NoticeStatus.SENT, sent_at=now))
             s.execute(update(NoticeRecipient).where(NoticeRecipient.last_notice_id == rendered.notice_id)
                       .values(notices_sent=NoticeRecipient.notices_sent + 1, last_noticed_at=now))
             ids = [i.id for i in items]
@@ -461,13 +470,14 @@ class NotifierStage(Stage):
                  items=len(items), reference=receipt.reference, duplicate=receipt.duplicate)
         return True
 
-    def _fail(self, delivery_id: int, reason: str, *, escalate: bool, status: str = "failed") -> None:
+    def _fail(self, delivery_id: int, reason: str, *, escalate: bool,
+              status: DeliveryStatus = DeliveryStatus.FAILED) -> None:
         with self.store.session() as s:
             delivery = s.get(Delivery, delivery_id)
             assert delivery is not None
             delivery.attempts += 1
             delivery.last_error, delivery.status, delivery.claimed_until = reason, status, None
-            s.execute(update(Notice).where(Notice.id == delivery.notice_id).values(status="failed"))
+            s.execute(update(Notice).where(Notice.id == delivery.notice_id).values(status=NoticeStatus.FAILED))
             notice_id = delivery.notice_id
             escalated = self._escalate(s, notice_id) if escalate else []
         NOTICES.labels(status).inc()
@@ -482,8 +492,8 @@ class NotifierStage(Stage):
         """
         with self.store.session() as s:
             s.execute(update(Delivery).where(Delivery.notice_id == notice_id)
-                      .values(status="bounced", last_error=reason))
-            s.execute(update(Notice).where(Notice.id == notice_id).values(status="bounced"))
+                      .values(status=DeliveryStatus.BOUNCED, last_error=reason))
+            s.execute(update(Notice).where(Notice.id == notice_id).values(status=NoticeStatus.BOUNCED))
             escalated = self._escalate(s, notice_id)
         NOTICES.labels("bounced").inc()
         log.error("notifier.notice_bounced", notice=notice_id, reason=reason, escalated_to=escalated)
@@ -491,8 +501,9 @@ class NotifierStage(Stage):
 
     # ------------------------------------------------------------ escalation
 
-    def _escalation_targets(self, s: Session, provider: Provider, country: str | None) -> list[tuple[Provider, str]]:
-        targets: list[tuple[Provider, str]] = []
+    def _escalation_targets(self, s: Session, provider: Provider, country: str | None
+                            ) -> list[tuple[Provider, NoticeRole]]:
+        targets: list[tuple[Provider, NoticeRole]] = []
         upstream_name = (provider.policy or {}).get("upstream")
         if upstream_name:
             upstream = s.scalars(select(Provider).where(Provider.name == upstream_name)).one_or_none()
@@ -500,7 +511,7 @@ class NotifierStage(Stage):
                 log.warning("notifier.unknown_upstream", provider=provider.name, upstream=upstream_name)
             elif upstream.id != provider.id:
                 targets.append((upstream, NoticeRole.UPSTREAM))
-        if provider.kind != "hotline":
+        if provider.kind != ProviderKind.HOTLINE:
             hotline = self.hosting.hotline_provider(s, country)
             if hotline is not None and hotline.id != provider.id:
                 targets.append((hotline, NoticeRole.HOTLINE))
@@ -515,7 +526,7 @@ class NotifierStage(Stage):
             recipient.escalated = True
             provider = s.get(Provider, recipient.provider_id)
             item = s.get(NoticeItem, recipient.notice_item_id)
-            if provider is None or item is None or item.status != "open":
+            if provider is None or item is None or item.status != NoticeItemStatus.OPEN:
                 continue
             for target, role in self._escalation_targets(s, provider, item.country):
                 if self._add_recipient(s, item.id, target.id, role, now, escalated_from=provider.name):
@@ -537,7 +548,7 @@ class NotifierStage(Stage):
             rows = s.execute(
                 select(NoticeRecipient, NoticeItem)
                 .join(NoticeItem, NoticeItem.id == NoticeRecipient.notice_item_id)
-                .where(NoticeItem.status == "open", uncontested(), NoticeRecipient.pending.is_(False),
+                .where(NoticeItem.status == NoticeItemStatus.OPEN, uncontested(), NoticeRecipient.pending.is_(False),
                        NoticeRecipient.last_noticed_at.is_not(None), NoticeRecipient.last_noticed_at <= cutoff,
                        NoticeItem.last_checked_at.is_not(None),
                        # A hotline is told once: it takes the case up with the host itself.
@@ -572,7 +583,7 @@ class NotifierStage(Stage):
             due = s.execute(
                 select(NoticeItem.id, NoticeItem.media_url, NoticeItem.sha256, NoticeItem.notice_id,
                        NoticeItem.next_check_at)
-                .where(NoticeItem.status == "open", NoticeItem.next_check_at.is_not(None),
+                .where(NoticeItem.status == NoticeItemStatus.OPEN, NoticeItem.next_check_at.is_not(None),
                        NoticeItem.next_check_at <= now)
                 .order_by(NoticeItem.next_check_at)
             ).all()

@@ -125,7 +125,7 @@ def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: 
     state = workdir / "state"
     overrides: dict[str, Any] = {
         "core": {"data_dir": str(state)},
-        "notifier": {"outbox_dir": str(workdir / "outbox")},
+        "notifier": {"outbox": {"dir": str(workdir / "outbox")}},
     }
     if bus_url:
         overrides["core"]["bus"] = bus_url

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import Classification, MatchCandidate, MatchHit, Message, Topic
+from core.messages import Classification, MatchCandidate, MatchDecision, MatchHit, Message, Topic
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.models import ReviewItem
@@ -51,7 +51,7 @@ class ReviewStage(Stage):
         confirms automatically, by the hit that decided it (listed first), and only when that
         entry carries an actionable classification; every ``review`` waits for analysts.
         """
-        if not self.settings.auto_confirm or candidate.decision != "match" or not candidate.hits:
+        if not self.settings.auto_confirm or candidate.decision is not MatchDecision.MATCH or not candidate.hits:
             return None
         hit = candidate.hits[0]
         if not hit.classification or Classification(hit.classification) is Classification.NOT_CSAM:

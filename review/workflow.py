@@ -55,7 +55,7 @@ class ReviewRefusedError(PermanentError):
     """A decision the workflow does not accept (already settled, already decided, not senior, bad choice)."""
 
 
-class Outcome(StrEnum):
+class DecisionOutcome(StrEnum):
     """What one analyst's decision did to its item."""
 
     RECORDED = "recorded"
@@ -69,7 +69,7 @@ class Outcome(StrEnum):
 class Decided:
     """The result of :meth:`ReviewWorkflow.decide`."""
 
-    outcome: Outcome
+    outcome: DecisionOutcome
     item_id: int
     classification: str | None = None
     """The settled pipeline classification (settled only)."""
@@ -401,19 +401,19 @@ class ReviewWorkflow:
                                     jurisdiction=jurisdiction, automatic=False,
                                     reason="senior decision" if escalated else None, decided_at=now))
             if escalated:
-                outcome = Outcome.SETTLED
+                outcome = DecisionOutcome.SETTLED
                 record_settlement(s, item, option.classification, decided_by=analyst, automatic=False,
                                   jurisdiction=jurisdiction, record_decision=False)
             else:
                 votes = [(r.classification, r.jurisdiction) for r in manual] + [(option.key, jurisdiction)]
                 outcome = self._tally(votes)
-                if outcome is Outcome.ESCALATED:
+                if outcome is DecisionOutcome.ESCALATED:
                     item.status = ESCALATED
-                elif outcome is Outcome.SETTLED:
+                elif outcome is DecisionOutcome.SETTLED:
                     decided_by = ",".join(sorted({r.analyst for r in manual} | {analyst}))
                     record_settlement(s, item, option.classification, decided_by=decided_by, automatic=False,
                                       jurisdiction=jurisdiction, record_decision=False)
-            settled = outcome is Outcome.SETTLED
+            settled = outcome is DecisionOutcome.SETTLED
             if settled:
                 item.decided_at = now
             classification = item.classification if settled else None
@@ -436,14 +436,14 @@ class ReviewWorkflow:
             )
         return value
 
-    def _tally(self, votes: Sequence[tuple[str, str | None]]) -> Outcome:
+    def _tally(self, votes: Sequence[tuple[str, str | None]]) -> DecisionOutcome:
         for key, _ in votes:
             option = self.settings.option(key)
             if option is None or option.classification is Classification.UNABLE_TO_ASSESS:
-                return Outcome.ESCALATED
+                return DecisionOutcome.ESCALATED
         if len(votes) < self.settings.required_assessments:
-            return Outcome.RECORDED
-        return Outcome.SETTLED if len(set(votes)) == 1 else Outcome.ESCALATED
+            return DecisionOutcome.RECORDED
+        return DecisionOutcome.SETTLED if len(set(votes)) == 1 else DecisionOutcome.ESCALATED
 
     def _after_settlement(self, item_id: int, analyst: str) -> None:
         """Teach the pipeline what analysts decided: local hash list for confirmed media, allow list for benign."""

@@ -36,10 +36,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.messages import HashValue, MatchHit
+from core.messages import HashValue, MatchDecision, MatchHit
 from hashing import registry
 from hashing.pool import HashingPool
-from matcher.decision import Decision
 from matcher.engine import Matcher, MatchOutcome
 from web.audit import record
 from web.auth import Principal, Role, requires
@@ -116,7 +115,7 @@ class ItemResult(BaseModel):
 
     index: int = Field(ge=0, description="Position of the item in the request.")
     status: ItemStatus
-    decision: Decision | None = Field(
+    decision: MatchDecision | None = Field(
         default=None,
         description=(
             "orbweaver's decision fusing every hash of the item: `match` (confident), `review` (near enough "

@@ -37,8 +37,9 @@ from crawler.campaigns import (
 )
 from hashing.stage import SPEC as HASHING
 from matcher.stage import SPEC as MATCHER
-from notifier.report import CLOSED, RemovalRow, removal_report
+from notifier.report import RemovalRow, removal_report
 from notifier.stage import SPEC as NOTIFIER
+from notifier.states import CLOSED_ITEM_STATUSES
 from review.stage import SPEC as REVIEW
 from review.workflow import ESCALATED, PENDING
 from web.audit import record
@@ -192,7 +193,8 @@ def removals(store: Store, now: datetime) -> Removals:
     """Removal times as ``orbweaver report removal`` counts them: first delivered notice to the removal found."""
     report = removal_report(store, now)
     query = select(NoticeItem.first_noticed_at, NoticeItem.removed_at).where(
-        NoticeItem.status.in_(CLOSED), NoticeItem.removed_at.is_not(None), NoticeItem.first_noticed_at.is_not(None))
+        NoticeItem.status.in_(CLOSED_ITEM_STATUSES), NoticeItem.removed_at.is_not(None),
+        NoticeItem.first_noticed_at.is_not(None))
     with store.session() as s:
         rows = s.execute(query).all()
     # Media gone before the first notice was not removed because of it (the report counts it apart).

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from core.errors import TransientError
 from core.store.models import HashEntry, HashSet, Match, Media, ReviewItem, Sighting
-from review.workflow import ESCALATED, Decided, Outcome, ReviewRefusedError, ReviewWorkflow
+from review.workflow import ESCALATED, Decided, DecisionOutcome, ReviewRefusedError, ReviewWorkflow
 from web.audit import AuditAction, count_distinct_subjects, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
@@ -29,9 +29,9 @@ REVIEWERS = requires(Role.ANALYST, Role.SENIOR_ANALYST)
 SIGHTINGS_SHOWN = 50
 
 DONE_MESSAGES = {
-    Outcome.RECORDED: "Decision recorded; the item waits for another analyst.",
-    Outcome.ESCALATED: "The assessments differ (or one could not assess): a senior analyst will decide.",
-    Outcome.SETTLED: "Item settled.",
+    DecisionOutcome.RECORDED: "Decision recorded; the item waits for another analyst.",
+    DecisionOutcome.ESCALATED: "The assessments differ (or one could not assess): a senior analyst will decide.",
+    DecisionOutcome.SETTLED: "Item settled.",
 }
 
 
@@ -43,7 +43,9 @@ CONTEST_MESSAGES = {
 
 
 def _done_message(done: str) -> str | None:
-    return DONE_MESSAGES[Outcome(done)] if done in {o.value for o in Outcome} else CONTEST_MESSAGES.get(done)
+    if done in {o.value for o in DecisionOutcome}:
+        return DONE_MESSAGES[DecisionOutcome(done)]
+    return CONTEST_MESSAGES.get(done)
 
 
 def workflow(ctx: WebContext) -> ReviewWorkflow:

@@ -31,6 +31,7 @@ from crawler.run import CrawlJob, CrawlSummary, run_crawl
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries
 from matcher.lists import parse_hash_list
+from notifier.channels import OutboxChannel, OutboxSettings
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.stage import build as build_notifier
 from orbweaver.demo.site import SiteManifest, generate_site, serve_site
@@ -247,8 +248,8 @@ def run_demo(
                 campaign = s.get(Campaign, campaign_id)
                 if campaign is not None:
                     campaign.status = "finished"
-            summary = _summarise(rt, campaign_id, manifest, server.base_url, elapsed,
-                                 type(rt.bus).__name__, settings.notifier.outbox_dir)
+            outbox = settings.notifier.section(OutboxChannel.name, OutboxSettings).dir
+            summary = _summarise(rt, campaign_id, manifest, server.base_url, elapsed, type(rt.bus).__name__, outbox)
     finally:
         rt.close()
     console.print(f"Total wall time {time.monotonic() - started:.1f}s")

@@ -78,7 +78,7 @@ def test_demo_command_on_the_embedded_bus(tmp_path: Path) -> None:
 def test_demo_through_kafka(tmp_path: Path, kafka_url: str) -> None:
     settings = load(Settings, environ={}, overrides={
         "core": {"data_dir": str(tmp_path / "state"), "bus": kafka_url},
-        "notifier": {"outbox_dir": str(tmp_path / "outbox")},
+        "notifier": {"outbox": {"dir": str(tmp_path / "outbox")}},
     })
     summary = run_demo(settings, tmp_path / "demo", pages=30, images=100, known=8, planted=8)
     assert summary.bus == "KafkaBus"

@@ -240,7 +240,7 @@ def test_poison_messages_are_dead_lettered_with_reasons_and_the_stage_goes_on(
     settings = load(Settings, environ={}, overrides={
         "core": {"data_dir": str(tmp_path / "state"), "bus": poison_bus_url,
                  "store": f"sqlite:///{tmp_path / 'store.sqlite3'}"},
-        "notifier": {"outbox_dir": str(tmp_path / "outbox")},
+        "notifier": {"outbox": {"dir": str(tmp_path / "outbox")}},
     })
     rt = Runtime.open(settings)
     topic, key = str(Topic.MEDIA_FETCHED), "media.test"  # one host: one partition, so order holds

@@ -27,10 +27,11 @@ from notifier.providers import NoticePolicy, ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from notifier.webhook import verify
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.smtp import SmtpServer
 from tests.fixtures.traps import Route, TrapServer, serve
 from tests.fixtures.xarf_reports import check_report, notice_reports
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.unit.notifier.helpers import confirmed, migrated_store
 from tests.unit.notifier.http_servers import Behaviour, http_server
 from tests.unit.notifier.test_hosting import TableGeo
 
@@ -46,16 +47,16 @@ def store(tmp_path: Path) -> Store:
 
 def settings_for(smtp: SmtpServer, tmp_path: Path, **overrides: object) -> NotifierSettings:
     values: dict[str, object] = dict(
-        channel="smtp", smtp_host=smtp.host, smtp_port=smtp.port, smtp_timeout_s=5, sender=SENDER,
-        operator_name="Test Operator", outbox_dir=tmp_path / "outbox", batch_window_s=0,
+        channel="smtp", smtp={"host": smtp.host, "port": smtp.port, "timeout_s": 5}, sender=SENDER,
+        operator_name="Test Operator", outbox={"dir": tmp_path / "outbox"}, batch_window_s=0,
         portal_base_url="https://orbweaver.example", hotline_policy="none", retry_base_s=30, retry_max_s=240,
-        webhook_allow_private_hosts=["127.0.0.1"],
+        webhook={"allow_private_hosts": ["127.0.0.1"]},
     )
     values.update(overrides)
     return NotifierSettings.model_validate(values)
 
 
-def make_stage(store: Store, tmp_path: Path, settings: NotifierSettings, clock: Clock,
+def make_stage(store: Store, tmp_path: Path, settings: NotifierSettings, clock: FakeClock,
                channels: Mapping[str, NoticeChannel] | None = None) -> NotifierStage:
     hosting = HostingLookup(
         geo=TableGeo({"203.0.113.9": ("NL", "EXAMPLE-AS"), "198.51.100.7": ("NL", "SILENT-AS")}),
@@ -71,7 +72,7 @@ def test_provider_gets_a_multipart_notice_in_its_language_with_valid_xarf(
 ) -> None:
     upsert_providers(store, [ProviderRecord(name="Beispiel Hosting GmbH", abuse_email="abuse@beispiel.test",
                                             cidrs=["203.0.113.0/24"], languages=["de"])])
-    clock = Clock()
+    clock = FakeClock()
     stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), clock)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     stage.handle(confirmed("http://files.site.test/b.jpg", review_item=2))
@@ -111,7 +112,7 @@ def test_crash_between_send_and_record_then_resume_delivers_once(
     store: Store, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     upsert_providers(store, [ProviderRecord(name="Host", abuse_email="abuse@host.test", cidrs=["203.0.113.0/24"])])
-    clock = Clock()
+    clock = FakeClock()
     settings = settings_for(smtp_server, tmp_path)
     channels = build_channels(settings, store)
     crashing = make_stage(store, tmp_path, settings, clock, {**channels, "smtp": CrashAfterSend.from_settings(
@@ -139,7 +140,7 @@ def test_dead_smtp_server_for_ten_minutes_loses_nothing_and_doubles_nothing(
         ProviderRecord(name=f"Host {n}", abuse_email=f"abuse@host{n}.test", domains=[f"site{n}.test"])
         for n in range(1, 4)
     ])
-    clock = Clock()
+    clock = FakeClock()
     start = clock.now
     settings = settings_for(smtp_server, tmp_path)
     stage = make_stage(store, tmp_path, settings, clock)
@@ -186,7 +187,7 @@ def test_bounce_escalates_to_the_upstream_provider_and_the_hotline(
         ProviderRecord(name="Transit Networks", kind="upstream", abuse_email="abuse@transit.test"),
     ])
     smtp_server.refuse("gone@silent.test", "550 5.1.1 mailbox unavailable")
-    clock = Clock()
+    clock = FakeClock()
     stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), clock)
     stage.handle(confirmed("http://files.silent.test/a.jpg", ip="198.51.100.7"))
     assert stage.flush() == []
@@ -214,7 +215,7 @@ def test_signed_webhook_is_retried_with_backoff_and_accepted_once(store: Store, 
     with http_server(behaviour) as base:
         upsert_providers(store, [ProviderRecord(name="Hook Host", webhook_url=f"{base}/notices",
                                                 webhook_secret="s3cret", cidrs=["203.0.113.0/24"])])
-        clock = Clock()
+        clock = FakeClock()
         settings = settings_for(smtp_server, tmp_path)
         stage = make_stage(store, tmp_path, settings, clock)
         stage.handle(confirmed("http://files.site.test/a.jpg"))
@@ -252,7 +253,7 @@ def test_webhook_crash_between_send_and_record_does_not_post_twice(store: Store,
     with http_server(behaviour) as base:
         upsert_providers(store, [ProviderRecord(name="Hook Host", webhook_url=f"{base}/n", webhook_secret="k",
                                                 cidrs=["203.0.113.0/24"])])
-        clock = Clock()
+        clock = FakeClock()
         settings = settings_for(smtp_server, tmp_path)
         channels = build_channels(settings, store)
         crashing = make_stage(store, tmp_path, settings, clock,
@@ -280,7 +281,7 @@ def test_a_webhook_redirect_to_an_internal_address_is_not_followed(store: Store,
                                            location=internal.url("/admin"))
         upsert_providers(store, [ProviderRecord(name="Hook Host", webhook_url=redirector.url("/hook"),
                                                 webhook_secret="k", cidrs=["203.0.113.0/24"])])
-        stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), Clock())
+        stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), FakeClock())
         stage.handle(confirmed("http://files.site.test/a.jpg"))
         sent = stage.flush()
         assert redirector.hits["/hook"] == 1
@@ -302,7 +303,7 @@ def test_a_webhook_at_a_private_address_is_refused_before_connecting(store: Stor
     with serve(internal):
         upsert_providers(store, [ProviderRecord(name="Hook Host", webhook_url=internal.url("/hook"),
                                                 webhook_secret="k", cidrs=["203.0.113.0/24"])])
-        stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), Clock())
+        stage = make_stage(store, tmp_path, settings_for(smtp_server, tmp_path), FakeClock())
         stage.handle(confirmed("http://files.site.test/a.jpg"))
         assert stage.flush() == []
         assert internal.connections == 0

@@ -56,7 +56,7 @@ def test_every_stage_over_kafka_postgresql_and_s3(
         "core": {"data_dir": str(tmp_path / "state"), "bus": f"{kafka_url}{sep}topic_prefix={prefix}.",
                  "store": fresh_postgres_url, "blobs": f"s3://{s3_server.bucket}/{prefix}",
                  "s3_endpoint_url": s3_server.endpoint_url},
-        "notifier": {"outbox_dir": str(tmp_path / "outbox")},
+        "notifier": {"outbox": {"dir": str(tmp_path / "outbox")}},
     })
     rt = Runtime.open(settings)
     stop = threading.Event()

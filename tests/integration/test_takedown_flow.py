@@ -57,12 +57,12 @@ from orbweaver.cli import main
 from orbweaver.demo.imagegen import encode, generate
 from review.settings import ReviewSettings
 from review.stage import ReviewStage
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.fakedns import ENV as FAKE_DNS_ENV
 from tests.fixtures.fakedns import getaddrinfo as fake_getaddrinfo
 from tests.fixtures.smtp import SmtpServer
 from tests.fixtures.traps import Route, TrapServer, serve
 from tests.fixtures.xarf_reports import notice_reports
-from tests.unit.notifier.helpers import Clock
 from tests.unit.notifier.test_hosting import TableGeo
 
 pytestmark = pytest.mark.integration
@@ -149,12 +149,12 @@ def test_confirmed_match_is_noticed_in_french_renoticed_while_present_and_closed
         assert s.scalars(select(ReviewItem.status)).one() == "confirmed"
 
     # The notifier, on a test clock, with the SMTP channel; the crawler's recheck on the same clock.
-    clock = Clock()
+    clock = FakeClock()
     monkeypatch.setattr("crawler.recheck.utcnow", clock)
     settings = NotifierSettings(
-        channel="smtp", smtp_host=smtp_server.host, smtp_port=smtp_server.port, smtp_timeout_s=5, sender=SENDER,
+        channel="smtp", smtp={"host": smtp_server.host, "port": smtp_server.port, "timeout_s": 5}, sender=SENDER,
         operator_name="Test Operator", batch_window_s=0, hotline_policy="none",
-        portal_base_url="https://orbweaver.example", outbox_dir=tmp_path / "outbox",
+        portal_base_url="https://orbweaver.example", outbox={"dir": tmp_path / "outbox"},
     )
     notifier = NotifierStage(bus, store, settings, build_channels(settings, store), clock=clock,
                              hosting=HostingLookup(geo=TableGeo({"127.0.0.1": ("FR", "EXEMPLE-AS")}),

@@ -216,8 +216,8 @@ def test_provider_marks_an_item_removed_in_the_browser(site: Site, playwright: P
     with site.store.session() as s:
         s.add(ReviewItem(id=1, sha256="01" * 32, status="confirmed", classification="baseline_csam",
                          best_algorithm="pdq", best_distance=3))
-    notifier = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none")
-    stage = NotifierStage(site.bus, site.store, notifier, OutboxChannel(notifier.outbox_dir, notifier.sender))
+    notifier = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, hotline_policy="none")
+    stage = NotifierStage(site.bus, site.store, notifier, OutboxChannel(tmp_path / "outbox", notifier.sender))
     stage.handle(confirmed("http://files.a.test/<b>1</b>.jpg"))
     [notice_id] = stage.flush()
     with site.store.session() as s:

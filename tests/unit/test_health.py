@@ -25,16 +25,9 @@ from core.store import Store
 from orbweaver.health import HealthServer, WorkerMonitor, health_app
 from orbweaver.settings import Settings
 from orbweaver.worker_settings import WorkerSettings
+from tests.fixtures.clock import FakeClock
 
 SETTINGS = WorkerSettings(check_every_s=1.0, healthy_poll_age_s=10.0)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def monitor(bus: EmbeddedBus, store: Store, stats: ConsumeStats, clock: FakeClock) -> WorkerMonitor:
-    return WorkerMonitor(f"health-{id(stats)}", ["media.fetched"], bus, store, stats, SETTINGS, clock=clock)
+    return WorkerMonitor(f"health-{id(stats)}", ["media.fetched"], bus, store, stats, SETTINGS, clock=clock.monotonic)
 
 
 def test_healthy_only_while_polling_and_the_bus_and_store_answer(tmp_path: Path, store: Store) -> None:
@@ -55,7 +48,7 @@ def test_healthy_only_while_polling_and_the_bus_and_store_answer(tmp_path: Path,
     assert not ok and body["status"] == "unhealthy"
     assert any(str(r).startswith("starting") for r in body["reasons"])  # type: ignore[attr-defined]
     assert "bus not checked yet" in body["reasons"]  # type: ignore[operator]
-    stats.last_poll = clock.now
+    stats.last_poll = clock.monotonic()
     m.refresh()
     ok, body = m.health()
     assert ok, body
@@ -63,7 +56,7 @@ def test_healthy_only_while_polling_and_the_bus_and_store_answer(tmp_path: Path,
                     "handled": 0, "dead_lettered": 0}
     assert REGISTRY.get_sample_value(
         "orbweaver_bus_consumer_lag", {"group": m.group, "topic": "media.fetched", "partition": "0"}) == 0
-    clock.now += 10.5
+    clock.advance(seconds=10.5)
     ok, body = m.health()
     assert not ok and body["reasons"] == ["consume loop last fetched 10.5s ago"]
 
@@ -102,8 +95,8 @@ def test_a_check_that_hangs_makes_the_worker_unhealthy(tmp_path: Path, store: St
         deadline = threading.Event()
         while m._checking_since is None and not deadline.wait(0.01):
             pass
-        clock.now += 2.0
-        stats.last_poll = clock.now
+        clock.advance(seconds=2.0)
+        stats.last_poll = clock.monotonic()
         ok, body = m.health()
         assert not ok
         assert "dependency check has not answered for 2.0s" in body["reasons"]  # type: ignore[operator]
@@ -129,7 +122,7 @@ def test_the_server_answers_healthz_metrics_and_404(tmp_path: Path, store: Store
     try:
         status, text = get(base + "/healthz")
         assert status == 503 and json.loads(text)["status"] == "unhealthy"
-        stats.last_poll = clock.now
+        stats.last_poll = clock.monotonic()
         m.refresh()
         status, text = get(base + "/healthz")
         assert status == 200 and json.loads(text)["status"] == "ok"

@@ -70,7 +70,7 @@ def test_notifier_loads_the_provider_directory_named_in_settings(tmp_path: Path)
     )
     settings = load(Settings, environ={}, overrides={
         "core": {"data_dir": str(tmp_path / "state")},
-        "notifier": {"providers_file": str(directory), "outbox_dir": str(tmp_path / "outbox")},
+        "notifier": {"providers_file": str(directory), "outbox": {"dir": str(tmp_path / "outbox")}},
     })
     rt = Runtime.open(settings)
     try:

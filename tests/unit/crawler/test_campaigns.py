@@ -23,19 +23,9 @@ from crawler.campaigns import (
 from crawler.run import CrawlJob, CrawlSummary
 from crawler.settings import CrawlerSettings
 from crawler.worker import CrawlerWorker, CrawlInfrastructure, prepare_run
+from tests.fixtures.clock import FakeClock
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def spec_data(**over: Any) -> dict[str, Any]:
@@ -55,7 +45,7 @@ def spec(**over: Any) -> CampaignSpec:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

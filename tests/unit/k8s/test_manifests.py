@@ -23,6 +23,7 @@ from core.messages import Topic, dead_letter_topic
 from core.settings import load
 from core.stages import Host, StageName
 from core.store import Store
+from notifier.channels import SmtpChannel, SmtpSettings
 from orbweaver.cli import main as cli
 from orbweaver.runtime import CRAWLER_WORKER
 from orbweaver.settings import Settings
@@ -66,12 +67,12 @@ this repository), with their keys and a value of the right form for the settings
 documents each."""
 
 NOTIFIER_SECRET_ENV = {
-    "ORBWEAVER_NOTIFIER__SMTP_HOST": ("orbweaver-smtp", "host"),
-    "ORBWEAVER_NOTIFIER__SMTP_PORT": ("orbweaver-smtp", "port"),
-    "ORBWEAVER_NOTIFIER__SMTP_USERNAME": ("orbweaver-smtp", "username"),
-    "ORBWEAVER_NOTIFIER__SMTP_PASSWORD": ("orbweaver-smtp", "password"),
+    "ORBWEAVER_NOTIFIER__SMTP__HOST": ("orbweaver-smtp", "host"),
+    "ORBWEAVER_NOTIFIER__SMTP__PORT": ("orbweaver-smtp", "port"),
+    "ORBWEAVER_NOTIFIER__SMTP__USERNAME": ("orbweaver-smtp", "username"),
+    "ORBWEAVER_NOTIFIER__SMTP__PASSWORD": ("orbweaver-smtp", "password"),
 }
-"""The notifier's channel settings that come from Secrets (notifier/settings.py), and where from."""
+"""The notifier's channel settings that come from Secrets ([notifier.smtp], notifier/channels.py), and where from."""
 
 FOREIGN_ENV = {
     "AWS_ACCESS_KEY_ID": "botocore's environment credential provider",
@@ -800,9 +801,9 @@ def test_notifier_reads_its_channel_settings_from_the_smtp_secret(docs: list[dic
     assert all(from_secrets[name].get("optional") is True for name in NOTIFIER_SECRET_ENV)
     settings = check_settings_environment(container_environment(docs, container))
     expected = secret_values(docs, "orbweaver-smtp")
-    assert (settings.notifier.smtp_host, settings.notifier.smtp_port, settings.notifier.smtp_username,
-            settings.notifier.smtp_password) == (expected["host"], int(expected["port"]), expected["username"],
-                                                 expected["password"])
+    smtp = settings.notifier.section(SmtpChannel.name, SmtpSettings)
+    assert (smtp.host, smtp.port, smtp.username, smtp.password) == (
+        expected["host"], int(expected["port"]), expected["username"], expected["password"])
     for role, deployment in deployments(docs).items():
         if role != "notifier":
             (other,) = containers(deployment["spec"]["template"]["spec"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.messages import MatchHit
-from matcher.decision import Decision, decide, decide_with
+from core.messages import MatchDecision, MatchHit
+from matcher.decision import decide, decide_with
 from matcher.settings import MatcherSettings, Thresholds
 
 LIMITS = {"pdq": Thresholds(match=16, review=31), "phash": Thresholds(match=4, review=8)}
@@ -20,48 +20,48 @@ def hit(algorithm: str, distance: int, entry_id: int = 1, label: str | None = "i
 
 def test_no_hits_is_none() -> None:
     verdict = decide([], LIMITS)
-    assert (verdict.decision, verdict.best) == (Decision.NONE, None)
+    assert (verdict.decision, verdict.best) == (MatchDecision.NONE, None)
 
 
 def test_exact_hit_is_a_match() -> None:
     exact = hit("sha256", 0, entry_id=7)
     verdict = decide([hit("pdq", 30), exact], LIMITS)
-    assert (verdict.decision, verdict.best, verdict.reason) == (Decision.MATCH, exact, "sha256 identical")
+    assert (verdict.decision, verdict.best, verdict.reason) == (MatchDecision.MATCH, exact, "sha256 identical")
 
 
 @pytest.mark.parametrize(
     ("algorithm", "distance", "expected"),
     [
-        ("pdq", 0, Decision.MATCH),
-        ("pdq", 16, Decision.MATCH),
-        ("pdq", 17, Decision.REVIEW),
-        ("pdq", 31, Decision.REVIEW),
-        ("pdq", 32, Decision.NONE),
-        ("phash", 4, Decision.MATCH),
-        ("phash", 5, Decision.REVIEW),
-        ("phash", 8, Decision.REVIEW),
-        ("phash", 9, Decision.NONE),
-        ("dhash", 0, Decision.NONE),  # no thresholds for it: never decides anything
+        ("pdq", 0, MatchDecision.MATCH),
+        ("pdq", 16, MatchDecision.MATCH),
+        ("pdq", 17, MatchDecision.REVIEW),
+        ("pdq", 31, MatchDecision.REVIEW),
+        ("pdq", 32, MatchDecision.NONE),
+        ("phash", 4, MatchDecision.MATCH),
+        ("phash", 5, MatchDecision.REVIEW),
+        ("phash", 8, MatchDecision.REVIEW),
+        ("phash", 9, MatchDecision.NONE),
+        ("dhash", 0, MatchDecision.NONE),  # no thresholds for it: never decides anything
     ],
 )
-def test_one_algorithm_against_its_thresholds(algorithm: str, distance: int, expected: Decision) -> None:
+def test_one_algorithm_against_its_thresholds(algorithm: str, distance: int, expected: MatchDecision) -> None:
     assert decide([hit(algorithm, distance)], LIMITS).decision is expected
 
 
 def test_closest_confident_hit_decides_even_if_another_is_relatively_closer_but_only_in_review() -> None:
     pdq, phash = hit("pdq", 12), hit("phash", 5)  # 12/256 = 0.047 but a match; 5/64 = 0.078 review
     verdict = decide([phash, pdq], LIMITS)
-    assert (verdict.decision, verdict.best) == (Decision.MATCH, pdq)
+    assert (verdict.decision, verdict.best) == (MatchDecision.MATCH, pdq)
     assert verdict.reason == "pdq 12 <= 16"
 
 
 def test_pdq_and_phash_on_the_same_item_fuse_into_a_match() -> None:
     pdq, phash = hit("pdq", 20), hit("phash", 6)  # 20/31 + 6/8 = 1.40 <= 1.5
     verdict = decide([pdq, phash], LIMITS)
-    assert (verdict.decision, verdict.best) == (Decision.MATCH, pdq)
+    assert (verdict.decision, verdict.best) == (MatchDecision.MATCH, pdq)
     assert "jointly close" in verdict.reason
-    assert decide([hit("pdq", 24), hit("phash", 7)], LIMITS).decision is Decision.REVIEW  # 0.77 + 0.88 = 1.65
-    assert decide([pdq, phash], LIMITS, joint_max=1.0).decision is Decision.REVIEW
+    assert decide([hit("pdq", 24), hit("phash", 7)], LIMITS).decision is MatchDecision.REVIEW  # 0.77 + 0.88 = 1.65
+    assert decide([pdq, phash], LIMITS, joint_max=1.0).decision is MatchDecision.REVIEW
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_pdq_and_phash_on_the_same_item_fuse_into_a_match() -> None:
     ],
 )
 def test_hits_on_different_items_never_fuse(other: MatchHit) -> None:
-    assert decide([hit("pdq", 20), other], LIMITS).decision is Decision.REVIEW
+    assert decide([hit("pdq", 20), other], LIMITS).decision is MatchDecision.REVIEW
 
 
 def test_variant_does_not_change_the_rule_and_is_kept_on_the_best_hit() -> None:
@@ -85,15 +85,15 @@ def test_variant_does_not_change_the_rule_and_is_kept_on_the_best_hit() -> None:
 def test_review_picks_the_relatively_closest_hit() -> None:
     pdq, phash = hit("pdq", 30), hit("phash", 5, entry_id=2, label="other")  # 0.117 vs 0.078
     verdict = decide([pdq, phash], LIMITS)
-    assert (verdict.decision, verdict.best, verdict.reason) == (Decision.REVIEW, phash, "phash 5 <= 8")
+    assert (verdict.decision, verdict.best, verdict.reason) == (MatchDecision.REVIEW, phash, "phash 5 <= 8")
 
 
 def test_settings_supply_thresholds_and_reject_nonsense() -> None:
     settings = MatcherSettings(thresholds={"pdq": Thresholds(match=8, review=20)}, joint_max=2.0)
-    assert decide_with([hit("pdq", 9)], settings).decision is Decision.REVIEW
-    assert decide_with([hit("pdq", 21)], settings).decision is Decision.NONE
+    assert decide_with([hit("pdq", 9)], settings).decision is MatchDecision.REVIEW
+    assert decide_with([hit("pdq", 21)], settings).decision is MatchDecision.NONE
     assert settings.thresholds["phash"] == MatcherSettings().thresholds["phash"]  # unnamed algorithms keep defaults
-    assert decide_with([hit("pdq", 19), hit("phash", 8)], settings).decision is Decision.MATCH
+    assert decide_with([hit("pdq", 19), hit("phash", 8)], settings).decision is MatchDecision.MATCH
     for bad in (
         {"thresholds": {"pdq": {"match": 32, "review": 31}}},
         {"thresholds": {"pdq": {"match": 1, "review": 257}}},

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import PermanentError
-from core.messages import HashSetChange, HashValue
+from core.messages import HashSetChange, HashValue, MatchDecision
 from core.store import Store
 from matcher import hashsets
-from matcher.decision import Decision
 from matcher.engine import Matcher
 from matcher.hashsets import UnknownHashSetError, import_entries, remove_entries, remove_set, set_enabled
 from matcher.lists import ListEntry
@@ -107,13 +106,13 @@ def test_low_quality_pdq_is_not_matched(loaded: tuple[Store, Matcher]) -> None:
 def test_evaluate_fuses_hits_and_puts_the_deciding_hit_first(loaded: tuple[Store, Matcher]) -> None:
     _, matcher = loaded
     confident = matcher.evaluate([pdq(flip(PDQ, 16)), HashValue(algorithm="phash", value=flip(PHASH, 6))])
-    assert confident.verdict.decision is Decision.MATCH
+    assert confident.verdict.decision is MatchDecision.MATCH
     assert [h.algorithm for h in confident.hits] == ["pdq", "phash"]  # pdq decided it, though phash is closer
     review = matcher.evaluate([pdq(flip(PDQ, 25))])
-    assert (review.verdict.decision, review.verdict.reason) == (Decision.REVIEW, "pdq 25 <= 31")
+    assert (review.verdict.decision, review.verdict.reason) == (MatchDecision.REVIEW, "pdq 25 <= 31")
     joint = matcher.evaluate([pdq(flip(PDQ, 26)), HashValue(algorithm="phash", value=flip(PHASH, 4))])
-    assert joint.verdict.decision is Decision.MATCH and "jointly" in joint.verdict.reason
-    assert matcher.evaluate([pdq("00" * 32)]).verdict.decision is Decision.NONE
+    assert joint.verdict.decision is MatchDecision.MATCH and "jointly" in joint.verdict.reason
+    assert matcher.evaluate([pdq("00" * 32)]).verdict.decision is MatchDecision.NONE
 
 
 def test_malformed_hash_of_a_known_algorithm_is_permanent(loaded: tuple[Store, Matcher]) -> None:
@@ -237,8 +236,8 @@ def test_thresholds_come_from_settings(store: Store) -> None:
     matcher.reload()
     assert matcher.match([pdq(flip(PDQ, 10))])
     assert matcher.match([pdq(flip(PDQ, 11))]) == []
-    assert matcher.evaluate([pdq(flip(PDQ, 5))]).verdict.decision is Decision.REVIEW
-    assert matcher.evaluate([pdq(flip(PDQ, 4))]).verdict.decision is Decision.MATCH
+    assert matcher.evaluate([pdq(flip(PDQ, 5))]).verdict.decision is MatchDecision.REVIEW
+    assert matcher.evaluate([pdq(flip(PDQ, 4))]).verdict.decision is MatchDecision.MATCH
 
 
 def test_reload_saves_indexes_when_a_folder_is_set(store: Store, tmp_path: Path) -> None:

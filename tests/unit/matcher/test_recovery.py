@@ -13,9 +13,9 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
+from core.messages import MatchDecision
 from core.store import Store
 from hashing.hasher import compute_hashes
-from matcher.decision import Decision
 from matcher.engine import Matcher
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
@@ -48,7 +48,7 @@ def matcher(store: Store) -> Matcher:
 def test_an_edited_copy_is_found(matcher: Matcher, edit: str) -> None:
     copy = encode(EDITS[edit](PICTURE), "JPEG", quality=85)
     outcome = matcher.evaluate(compute_hashes(copy).hashes)
-    assert outcome.verdict.decision in {Decision.MATCH, Decision.REVIEW}
+    assert outcome.verdict.decision in {MatchDecision.MATCH, MatchDecision.REVIEW}
     assert outcome.verdict.best is not None and outcome.verdict.best.entry_label == "known picture"
 
 
@@ -56,10 +56,10 @@ def test_an_edited_copy_is_found(matcher: Matcher, edit: str) -> None:
 def test_without_variants_these_copies_are_missed(matcher: Matcher, edit: str) -> None:
     # The hashes of the copy as given alone: what the variants and rotations add is what finds it.
     copy = encode(EDITS[edit](PICTURE), "JPEG", quality=85)
-    assert matcher.evaluate(compute_hashes(copy).plain).verdict.decision is Decision.NONE
+    assert matcher.evaluate(compute_hashes(copy).plain).verdict.decision is MatchDecision.NONE
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
 def test_an_unrelated_picture_edited_the_same_way_is_not_found(matcher: Matcher, edit: str) -> None:
     copy = encode(EDITS[edit](UNRELATED), "JPEG", quality=85)
-    assert matcher.evaluate(compute_hashes(copy).hashes).verdict.decision is Decision.NONE
+    assert matcher.evaluate(compute_hashes(copy).hashes).verdict.decision is MatchDecision.NONE

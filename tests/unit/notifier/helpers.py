@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.messages import Classification, MediaRef, NoticeRequest
@@ -11,19 +11,6 @@ from core.store.models import ReviewItem
 
 SHA = "cd" * 32
 PDQ = "f0" * 32
-
-
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 def migrated_store(tmp_path: Path, review_items: int = 3) -> Store:

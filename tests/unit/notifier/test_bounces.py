@@ -19,14 +19,15 @@ from sqlalchemy import select
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
 from core.store.models import Delivery, Notice, NoticeRecipient
-from notifier.bounces import Outcome, collect, delivery_report
+from notifier.bounces import BounceOutcome, collect, delivery_report
 from notifier.channels import SmtpChannel
 from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.smtp import SmtpServer
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.unit.notifier.helpers import confirmed, migrated_store
 from tests.unit.notifier.test_hosting import TableGeo
 
 SENDER = "orbweaver <notices@op.test>"
@@ -76,13 +77,14 @@ def sent(tmp_path: Path, smtp_server: SmtpServer) -> tuple[NotifierStage, Store,
     """A notice sent to a host over SMTP: (stage, store, notice id, the headers the server received)."""
     store = migrated_store(tmp_path)
     upsert_providers(store, [ProviderRecord(name="Host", abuse_email="abuse@host.test", cidrs=["203.0.113.0/24"])])
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none",
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, hotline_policy="none",
                                 bounce_maildir=tmp_path / "bounces", sender=SENDER)
     hosting = HostingLookup(geo=TableGeo({"203.0.113.9": ("FR", None)}), hotline_policy="none",
                             hotlines={"FR": HotlineRecord(country="FR", name="Point de Contact",
                                                           email="intake@pdc.test")})
     channel = SmtpChannel(smtp_server.host, smtp_server.port, sender=SENDER)
-    stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings, channel, clock=Clock(), hosting=hosting)
+    stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings, channel, clock=FakeClock(),
+                          hosting=hosting)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     [notice_id] = stage.flush()
     [received] = smtp_server.received
@@ -146,7 +148,7 @@ def test_delays_auto_replies_and_strangers_are_filed_for_a_person(
             "From: x@y.test\nSubject: broken\nContent-Type: multipart/report; boundary=\"nope\"\n\n--nope\n")
     summary = stage.collect_bounces()
     assert summary is not None and summary.read == 4 and summary.bounced_notices == []
-    assert summary.by_outcome == {Outcome.DELAYED: 1, Outcome.UNMATCHED: 3}
+    assert summary.by_outcome == {BounceOutcome.DELAYED: 1, BounceOutcome.UNMATCHED: 3}
     with store.session() as s:
         assert s.get(Notice, notice_id).status != "bounced"  # type: ignore[union-attr]
         assert s.scalars(select(NoticeRecipient.role)).all() == ["host"]
@@ -172,7 +174,7 @@ def test_the_command_reads_the_maildir_of_the_settings(
     deliver(maildir, dsn(headers))
     monkeypatch.setenv("ORBWEAVER_CORE__STORE", str(store.engine.url))
     monkeypatch.setenv("ORBWEAVER_CORE__DATA_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("ORBWEAVER_NOTIFIER__OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("ORBWEAVER_NOTIFIER__OUTBOX__DIR", str(tmp_path / "outbox"))
     result = CliRunner().invoke(main, ["bounces", "--maildir", str(maildir), "--json"])
     assert result.exit_code == 0, result.output
     assert f'"bounced_notices": ["{notice_id}"]' in result.output

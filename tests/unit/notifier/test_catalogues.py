@@ -22,7 +22,8 @@ from babel.messages.pofile import read_po
 
 from core.store.models import Notice, NoticeItem, Provider
 from notifier.i18n import LOCALE_DIR, available_languages, catalogue_path, negotiate, translations
-from notifier.render import NoticeContext, NoticeRole, render_notice
+from notifier.render import NoticeContext, render_notice
+from notifier.states import NoticeRole
 
 REQUIRED = [
     "zh_Hans", "zh_Hant", "ja", "ko", "th", "vi", "id", "fil", "hi", "ar", "fa", "tr", "ru", "uk", "pl", "de",

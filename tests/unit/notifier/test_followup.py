@@ -22,7 +22,8 @@ from notifier.providers import NoticePolicy, ProviderRecord, upsert_providers
 from notifier.report import percentile, removal_report
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.fixtures.clock import FakeClock
+from tests.unit.notifier.helpers import confirmed, migrated_store
 from tests.unit.notifier.test_hosting import TableGeo
 
 
@@ -34,14 +35,14 @@ def store(tmp_path: Path) -> Store:
     return store
 
 
-def make_stage(store: Store, tmp_path: Path, clock: Clock) -> NotifierStage:
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none",
+def make_stage(store: Store, tmp_path: Path, clock: FakeClock) -> NotifierStage:
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, hotline_policy="none",
                                 portal_base_url="https://orbweaver.example/")
     hosting = HostingLookup(geo=TableGeo({"203.0.113.9": ("DE", "EXAMPLE-AS")}),
                             hotlines={"DE": HotlineRecord(country="DE", name="eco", email="intake@eco.test")},
                             hotline_policy="none")
     return NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
-                         OutboxChannel(settings.outbox_dir, settings.sender), clock=clock, hosting=hosting)
+                         OutboxChannel(tmp_path / "outbox", settings.sender), clock=clock, hosting=hosting)
 
 
 def outbox(tmp_path: Path) -> list[EmailMessage]:
@@ -62,14 +63,14 @@ def recheck_requests(bus: EmbeddedBus) -> list[RecheckRequest]:
     return [m for m in got if isinstance(m, RecheckRequest)]
 
 
-def result(url: str, sha: str, outcome: RecheckOutcome, clock: Clock) -> RecheckResult:
+def result(url: str, sha: str, outcome: RecheckOutcome, clock: FakeClock) -> RecheckResult:
     return RecheckResult(media_url=url, expected_sha256=sha, outcome=outcome, checked_at=clock(), http_status=200)
 
 
 def test_renotice_every_24h_while_present_then_escalate_then_close_with_time_to_removal(
     store: Store, tmp_path: Path
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     stage = make_stage(store, tmp_path, clock)
     url, sha = "http://files.site.test/a.jpg", "01" * 32
     stage.handle(confirmed(url))
@@ -124,7 +125,7 @@ def test_renotice_every_24h_while_present_then_escalate_then_close_with_time_to_
 
 
 def test_not_seen_present_since_the_last_notice_means_no_renotice(store: Store, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     stage = make_stage(store, tmp_path, clock)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     stage.flush()
@@ -136,7 +137,7 @@ def test_not_seen_present_since_the_last_notice_means_no_renotice(store: Store, 
 
 
 def test_changed_content_closes_the_item_as_changed(store: Store, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     stage = make_stage(store, tmp_path, clock)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     stage.handle(confirmed("http://files.site.test/b.jpg", review_item=2))
@@ -152,7 +153,7 @@ def test_changed_content_closes_the_item_as_changed(store: Store, tmp_path: Path
 
 
 def test_provider_says_removed_triggers_an_immediate_recheck(store: Store, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     stage = make_stage(store, tmp_path, clock)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     stage.flush()
@@ -174,7 +175,7 @@ def test_percentile_is_nearest_rank() -> None:
 def test_removal_report_cli_prints_json_and_tables(store: Store, tmp_path: Path) -> None:
     from orbweaver.cli import main
 
-    clock = Clock()
+    clock = FakeClock()
     stage = make_stage(store, tmp_path, clock)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     stage.flush()

@@ -33,7 +33,8 @@ from notifier.hosting import (
     parse_rdap_ip,
 )
 from notifier.providers import NoticePolicy, ProviderRecord, upsert_providers
-from tests.unit.notifier.helpers import Clock, migrated_store
+from tests.fixtures.clock import FakeClock
+from tests.unit.notifier.helpers import migrated_store
 from tests.unit.notifier.http_servers import Behaviour, http_server
 
 
@@ -84,7 +85,7 @@ def test_geoip_data_is_bundled_and_loads_without_any_network(monkeypatch: pytest
 
 
 def test_rdap_abuse_contact_is_found_cached_and_refreshed_after_its_ttl(store: Store) -> None:
-    clock = Clock()
+    clock = FakeClock()
     behaviour = Behaviour(routes={"/ip/203.0.113.9": (200, rdap_answer("abuse@example-hosting.test")),
                                   "/ip/198.51.100.7": (404, {"errorCode": 404})})
     with http_server(behaviour) as base:

@@ -18,16 +18,9 @@ from notifier.channels import OutboxChannel
 from notifier.providers import ProviderRecord, load_directory, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
+from tests.fixtures.clock import FakeClock
 
 SHA = "cd" * 32
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -52,14 +45,14 @@ def request(url: str, ip: str = "203.0.113.9") -> NoticeRequest:
     )
 
 
-def stage(store: Store, tmp_path: Path, clock: Clock, window: float = 3600) -> NotifierStage:
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=window)
-    channel = OutboxChannel(settings.outbox_dir, settings.sender)
+def stage(store: Store, tmp_path: Path, clock: FakeClock, window: float = 3600) -> NotifierStage:
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=window)
+    channel = OutboxChannel(tmp_path / "outbox", settings.sender)
     return NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings, channel, clock=clock)
 
 
 def test_one_notice_per_provider_per_window(store: Store, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     st = stage(store, tmp_path, clock)
     st.handle(request("http://site.test/a.jpg"))
     st.handle(request("http://site.test/b.jpg"))
@@ -82,7 +75,7 @@ def test_one_notice_per_provider_per_window(store: Store, tmp_path: Path) -> Non
 
 
 def test_unknown_host_gets_an_unresolved_provider_and_is_held_without_contact(store: Store, tmp_path: Path) -> None:
-    st = stage(store, tmp_path, Clock())
+    st = stage(store, tmp_path, FakeClock())
     st.handle(request("http://elsewhere.test/x.jpg", ip="198.51.100.7"))
     assert st.flush(force=True) == []
     with store.session() as s:
@@ -92,7 +85,7 @@ def test_unknown_host_gets_an_unresolved_provider_and_is_held_without_contact(st
 
 
 def test_crash_between_send_and_record_never_sends_twice(store: Store, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     st = stage(store, tmp_path, clock, window=0)
     st.handle(request("http://site.test/a.jpg"))
 
@@ -101,7 +94,7 @@ def test_crash_between_send_and_record_never_sends_twice(store: Store, tmp_path:
             super().deliver(notice, idempotency_key)
             raise KeyboardInterrupt("process killed after sending")
 
-    crashing = NotifierStage(st.bus, store, st.settings, CrashAfterSend(st.settings.outbox_dir, "x@y.test"),
+    crashing = NotifierStage(st.bus, store, st.settings, CrashAfterSend(tmp_path / "outbox", "x@y.test"),
                              clock=clock)
     with pytest.raises(KeyboardInterrupt):
         crashing.flush()
@@ -115,7 +108,7 @@ def test_crash_between_send_and_record_never_sends_twice(store: Store, tmp_path:
 
 
 def test_transient_failure_is_retried_later(store: Store, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     st = stage(store, tmp_path, clock, window=0)
     st.handle(request("http://site.test/a.jpg"))
 
@@ -123,7 +116,7 @@ def test_transient_failure_is_retried_later(store: Store, tmp_path: Path) -> Non
         def deliver(self, notice: RenderedNotice, idempotency_key: str) -> Receipt:
             raise TransientError("outbox disk full")
 
-    down = NotifierStage(st.bus, store, st.settings, Down(st.settings.outbox_dir, "x@y.test"), clock=clock)
+    down = NotifierStage(st.bus, store, st.settings, Down(tmp_path / "outbox", "x@y.test"), clock=clock)
     assert down.flush() == []
     with store.session() as s:
         d = s.scalars(select(Delivery)).one()
@@ -138,7 +131,7 @@ def test_provider_directory_file(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "providers.toml"
     path.write_text('[[provider]]\nname = "Dir Host"\nabuse_email = "a@dir.test"\ndomains = ["dir.test"]\n')
     assert load_directory(store, path) == 1
-    st = stage(store, tmp_path, Clock())
+    st = stage(store, tmp_path, FakeClock())
     st.handle(request("http://cdn.dir.test/x.jpg", ip="203.0.113.9"))  # domain beats CIDR
     with store.session() as s:
         item = s.scalars(select(NoticeItem)).one()
@@ -156,7 +149,7 @@ def test_provider_directory_file(store: Store, tmp_path: Path) -> None:
 def test_two_notifiers_flushing_at_once_send_a_notice_once(store: Store, tmp_path: Path) -> None:
     import threading
 
-    clock = Clock()
+    clock = FakeClock()
     st = stage(store, tmp_path, clock, window=0)
     st.handle(request("http://site.test/a.jpg"))
     inside, release = threading.Event(), threading.Event()
@@ -169,7 +162,7 @@ def test_two_notifiers_flushing_at_once_send_a_notice_once(store: Store, tmp_pat
             release.wait(5)
             return super().deliver(notice, idempotency_key)
 
-    slow = NotifierStage(st.bus, store, st.settings, Slow(st.settings.outbox_dir, "x@y.test"), clock=clock)
+    slow = NotifierStage(st.bus, store, st.settings, Slow(tmp_path / "outbox", "x@y.test"), clock=clock)
     first = threading.Thread(target=slow.flush)
     first.start()
     assert inside.wait(5)
@@ -180,7 +173,7 @@ def test_two_notifiers_flushing_at_once_send_a_notice_once(store: Store, tmp_pat
 
 
 def test_a_dead_senders_claim_lapses_and_another_sends(store: Store, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     st = stage(store, tmp_path, clock, window=0)
     st.handle(request("http://site.test/a.jpg"))
 
@@ -189,7 +182,7 @@ def test_a_dead_senders_claim_lapses_and_another_sends(store: Store, tmp_path: P
             raise KeyboardInterrupt("killed while sending")
 
     with pytest.raises(KeyboardInterrupt):
-        NotifierStage(st.bus, store, st.settings, Dies(st.settings.outbox_dir, "x@y.test"), clock=clock).flush()
+        NotifierStage(st.bus, store, st.settings, Dies(tmp_path / "outbox", "x@y.test"), clock=clock).flush()
     assert st.flush() == []  # still claimed
     clock.now += timedelta(seconds=st.settings.send_claim_s + 1)
     assert len(st.flush()) == 1

@@ -13,7 +13,7 @@ from core.messages import RecheckOutcome, RecheckResult, Topic
 from core.settings import load
 from core.stages import StageName
 from core.store.models import NoticeItem, NoticeRecipient, Recheck
-from notifier.channels import OutboxChannel, WebhookChannel
+from notifier.channels import OutboxChannel, SmtpSettings, WebhookChannel
 from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
@@ -21,14 +21,15 @@ from notifier.stage import NotifierStage
 from orbweaver.runtime import Runtime, build_stage, run_stage
 from orbweaver.settings import Settings
 from orbweaver.stages import BY_NAME
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.fixtures.clock import FakeClock
+from tests.unit.notifier.helpers import confirmed, migrated_store
 from tests.unit.notifier.test_hosting import TableGeo
 
 
 def _settings(tmp_path: Path, **notifier: object) -> Settings:
     return load(Settings, environ={}, overrides={
         "core": {"data_dir": str(tmp_path / "state")},
-        "notifier": {"outbox_dir": str(tmp_path / "outbox"), **notifier},
+        "notifier": {"outbox": {"dir": str(tmp_path / "outbox")}, **notifier},
     })
 
 
@@ -42,7 +43,8 @@ def test_channels_come_from_the_registry_by_the_names_in_settings(tmp_path: Path
         assert stage.hosting.cdns and stage.hosting.hotlines  # the built-in tables
     finally:
         rt.close()
-    for notifier, problem in (({"channel": "smtp"}, "smtp_host"), ({"channel": "webhook"}, "e-mail channel"),
+    for notifier, problem in (({"channel": "smtp"}, r"\[notifier.smtp\] host"),
+                              ({"channel": "webhook"}, "e-mail channel"),
                               ({"channel": "pigeon"}, "unknown notice channel")):
         rt = Runtime.open(_settings(tmp_path, **notifier))
         try:
@@ -70,14 +72,14 @@ def test_the_notifier_worker_consumes_recheck_results(tmp_path: Path) -> None:
 def test_a_bounce_after_acceptance_escalates_to_the_hotline(tmp_path: Path) -> None:
     store = migrated_store(tmp_path)
     upsert_providers(store, [ProviderRecord(name="Host", abuse_email="abuse@host.test", cidrs=["203.0.113.0/24"])])
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none")
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, hotline_policy="none")
     hosting = HostingLookup(geo=TableGeo({"203.0.113.9": ("FR", None)}), hotline_policy="none",
                             hotlines={"FR": HotlineRecord(country="FR", name="Point de Contact",
                                                           email="intake@pdc.test")})
     from core.bus.embedded import EmbeddedBus
 
     stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
-                          OutboxChannel(settings.outbox_dir, settings.sender), clock=Clock(), hosting=hosting)
+                          OutboxChannel(tmp_path / "outbox", settings.sender), clock=FakeClock(), hosting=hosting)
     stage.handle(confirmed("http://files.site.test/a.jpg"))
     [notice_id] = stage.flush()
     assert stage.record_bounce(notice_id, "550 5.1.1 user unknown (DSN)") == ["Hotline FR: Point de Contact"]
@@ -88,3 +90,19 @@ def test_a_bounce_after_acceptance_escalates_to_the_hotline(tmp_path: Path) -> N
         assert roles == ["host", "hotline"]
         assert s.scalars(select(NoticeItem.status)).one() == "open"
     assert hotline_notice != notice_id
+
+
+def test_a_flat_channel_key_of_earlier_releases_says_where_it_moved(tmp_path: Path) -> None:
+    config = tmp_path / "orbweaver.toml"
+    config.write_text('[notifier]\nchannel = "smtp"\nsmtp_host = "mail.test"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"notifier\.smtp_host moved to \[notifier\.smtp\] host "
+                                          r"\(environment: ORBWEAVER_NOTIFIER__SMTP__HOST\)"):
+        load(Settings, config, environ={})
+    with pytest.raises(ConfigError, match=r"notifier\.webhook_allow_private_hosts moved to \[notifier\.webhook\]"):
+        load(Settings, environ={"ORBWEAVER_NOTIFIER__WEBHOOK_ALLOW_PRIVATE_HOSTS": '["127.0.0.1"]'})
+    with pytest.raises(ConfigError, match=r"unknown setting 'notifier\.pigeon'"):
+        load(Settings, environ={"ORBWEAVER_NOTIFIER__PIGEON": "1"})
+    config.write_text('[notifier]\nchannel = "smtp"\n[notifier.smtp]\nhost = "mail.test"\nport = 587\n',
+                      encoding="utf-8")
+    smtp = load(Settings, config, environ={}).notifier.section("smtp", SmtpSettings)
+    assert (smtp.host, smtp.port) == ("mail.test", 587)

@@ -12,8 +12,9 @@ from notifier.channels import OutboxChannel
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.xarf_reports import notice_reports
-from tests.unit.notifier.helpers import Clock, confirmed, migrated_store
+from tests.unit.notifier.helpers import confirmed, migrated_store
 
 URLS = {
     Classification.BASELINE_CSAM: "https://files.host.test/a.jpg",
@@ -27,11 +28,11 @@ def test_every_report_in_a_written_notice_validates_and_parses(tmp_path: Path) -
     store = migrated_store(tmp_path, review_items=len(URLS))
     upsert_providers(store, [ProviderRecord(name="Example Host", abuse_email="abuse@host.test",
                                             cidrs=["203.0.113.0/24"])])
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, operator_name="Test Operator",
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, operator_name="Test Operator",
                                 sender="Test Operator <notices@operator.test>", xarf_sender_org="Filing Service",
                                 xarf_sender_contact="xarf@filer.test")
     stage = NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
-                          OutboxChannel(settings.outbox_dir, settings.sender), clock=Clock())
+                          OutboxChannel(tmp_path / "outbox", settings.sender), clock=FakeClock())
     for n, (classification, url) in enumerate(URLS.items(), start=1):
         stage.handle(confirmed(url, review_item=n).model_copy(update={"classification": classification}))
     [notice_id] = stage.flush()

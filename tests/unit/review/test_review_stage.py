@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from core.bus.embedded import EmbeddedBus
@@ -12,6 +14,7 @@ from core.messages import (
     Classification,
     HashValue,
     MatchCandidate,
+    MatchDecision,
     MatchHit,
     MediaRef,
     NoticeRequest,
@@ -160,3 +163,13 @@ def test_wrong_message_type_is_permanent(env: tuple[EmbeddedBus, Store]) -> None
         ReviewStage(bus, store, ReviewSettings()).handle(
             ReviewDecision(review_item_id=1, sha256=SHA, classification=Classification.NOT_CSAM, decided_by="x")
         )
+
+
+def test_the_matcher_decision_travels_as_an_enum_with_the_same_wire_strings() -> None:
+    sent = candidate(ref("http://site.test/a.jpg"), distance=0, decision="match")
+    assert sent.decision is MatchDecision.MATCH
+    wire = json.loads(sent.model_dump_json())
+    assert wire["decision"] == "match"
+    assert MatchCandidate.model_validate(wire).decision is MatchDecision.MATCH
+    with pytest.raises(ValidationError):
+        MatchCandidate.model_validate({**wire, "decision": "maybe"})

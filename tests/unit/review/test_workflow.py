@@ -14,7 +14,7 @@ from core.messages import Classification, Topic, decode
 from core.store import Store
 from review.settings import ClassOption, ReviewSettings
 from review.stage import ReviewStage
-from review.workflow import Outcome, ReviewRefusedError, ReviewWorkflow, pdq_distance
+from review.workflow import DecisionOutcome, ReviewRefusedError, ReviewWorkflow, pdq_distance
 from tests.unit.web.seed import Seeded, image, seed_candidate
 
 
@@ -38,13 +38,13 @@ def test_three_required_assessments_settle_only_when_all_agree(
     store, bus, _ = parts
     flow = ReviewWorkflow(store, bus, settings)
     a, b = item(parts, 1, settings), item(parts, 2, settings)
-    assert flow.decide(a.item_id, "x", "baseline_csam", senior=False).outcome is Outcome.RECORDED
-    assert flow.decide(a.item_id, "y", "baseline_csam", senior=False).outcome is Outcome.RECORDED
+    assert flow.decide(a.item_id, "x", "baseline_csam", senior=False).outcome is DecisionOutcome.RECORDED
+    assert flow.decide(a.item_id, "y", "baseline_csam", senior=False).outcome is DecisionOutcome.RECORDED
     done = flow.decide(a.item_id, "z", "baseline_csam", senior=False)
-    assert (done.outcome, done.classification, done.notice_requests) == (Outcome.SETTLED, "baseline_csam", 1)
+    assert (done.outcome, done.classification, done.notice_requests) == (DecisionOutcome.SETTLED, "baseline_csam", 1)
     flow.decide(b.item_id, "x", "baseline_csam", senior=False)
     flow.decide(b.item_id, "y", "baseline_csam", senior=False)
-    assert flow.decide(b.item_id, "z", "harmful_abusive", senior=False).outcome is Outcome.ESCALATED
+    assert flow.decide(b.item_id, "z", "harmful_abusive", senior=False).outcome is DecisionOutcome.ESCALATED
 
 
 def test_refusals(parts: tuple[Store, EmbeddedBus, LocalBlobStore]) -> None:

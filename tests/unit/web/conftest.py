@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from core.store import Store
 from core.store.models import Provider
 from orbweaver.settings import Settings
 from review.stage import ReviewStage
+from tests.fixtures.clock import FakeClock
 from tests.unit.web.seed import csrf_of
 from web.app import create_app
 from web.auth import Accounts, Role
@@ -26,15 +27,8 @@ PASSWORD = "correct horse battery"
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
 
 
-@dataclass
-class FakeClock:
-    now: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
+WEB_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+"""Where the web tests' fake clock starts (their seeded rows are dated around it)."""
 
 
 @dataclass
@@ -92,7 +86,7 @@ def make_env(tmp_path: Path, hashing: dict[str, Any] | None = None, **web: Any) 
     store.migrate()
     bus = EmbeddedBus(tmp_path / "bus.db")
     blobs = LocalBlobStore(tmp_path / "blobs")
-    clock = FakeClock()
+    clock = FakeClock(WEB_START)
     app = create_app(settings, store=store, bus=bus, blobs=blobs, clock=clock)
     yield Env(app=app, store=store, bus=bus, blobs=blobs, clock=clock, settings=settings,
               stage=ReviewStage(bus, store, settings.review))

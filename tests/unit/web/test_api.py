@@ -24,7 +24,8 @@ from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries, set_enabled
 from matcher.lists import ListEntry
 from tests.fixtures.bombs import scan_bomb_jpeg
-from tests.unit.web.conftest import Env, FakeClock, make_env
+from tests.fixtures.clock import FakeClock
+from tests.unit.web.conftest import WEB_START, Env, make_env
 from tests.unit.web.seed import flip_bits, image
 from web.api import AUDIT_ACTION, TokenBuckets
 from web.auth import Role
@@ -185,7 +186,7 @@ def test_each_token_has_its_own_rate_limit_with_retry_after(tmp_path: Path) -> N
 
 
 def test_token_buckets_refill_at_the_rate_up_to_the_burst() -> None:
-    clock = FakeClock()
+    clock = FakeClock(WEB_START)
     buckets = TokenBuckets(per_minute=60, burst=3, clock=clock)
     assert [buckets.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert buckets.take("a") == pytest.approx(1.0)

@@ -13,7 +13,8 @@ from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
 from core.store.models import ApiToken, AuditEvent, WebSession, WebUser
-from tests.unit.web.conftest import PASSWORD, Env, FakeClock, make_settings, sign_in
+from tests.fixtures.clock import FakeClock
+from tests.unit.web.conftest import PASSWORD, WEB_START, Env, make_settings, sign_in
 from tests.unit.web.seed import csrf_of
 from web.app import create_app
 from web.auth import SESSION_COOKIE, AccountError, Role, safe_next
@@ -87,7 +88,7 @@ def test_session_cookie_is_secure_over_tls_or_when_configured(env: Env, tmp_path
     store = Store(f"sqlite:///{tmp_path / 'b.db'}")
     store.migrate()
     app = create_app(settings, store=store, bus=EmbeddedBus(tmp_path / "bus2.db"),
-                     blobs=LocalBlobStore(tmp_path / "blobs2"), clock=FakeClock())
+                     blobs=LocalBlobStore(tmp_path / "blobs2"), clock=FakeClock(WEB_START))
     app.state.ctx.accounts.create_user("carol", PASSWORD, ["analyst"], actor="test")
     # Behind a TLS-terminating proxy that is not trusted, the app sees http: "always" still marks cookies Secure.
     login_form = TestClient(app, follow_redirects=False).get("/login")

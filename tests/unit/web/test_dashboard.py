@@ -25,7 +25,8 @@ from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
 from orbweaver.stages import WORKER_STAGES
 from review.stage import ReviewStage
-from tests.unit.web.conftest import Env, FakeClock, make_settings
+from tests.fixtures.clock import FakeClock
+from tests.unit.web.conftest import WEB_START, Env, make_settings
 from tests.unit.web.seed import csrf_of
 from web.app import create_app
 from web.auth import Role
@@ -171,8 +172,8 @@ def test_an_unreachable_bus_shows_as_unavailable_not_as_an_error(tmp_path: Path)
     store.migrate()
     bus = UnreachableBus(tmp_path / "bus.db")
     blobs = LocalBlobStore(tmp_path / "blobs")
-    app = create_app(settings, store=store, bus=bus, blobs=blobs, clock=FakeClock())
-    env = Env(app=app, store=store, bus=bus, blobs=blobs, clock=FakeClock(), settings=settings,
+    app = create_app(settings, store=store, bus=bus, blobs=blobs, clock=FakeClock(WEB_START))
+    env = Env(app=app, store=store, bus=bus, blobs=blobs, clock=FakeClock(WEB_START), settings=settings,
               stage=ReviewStage(bus, store, settings.review))
     try:
         page = operator(env).get("/dashboard")

@@ -106,9 +106,9 @@ def portal(env: Env, tmp_path: Path) -> Portal:
         ProviderRecord(name="Host A", abuse_email="abuse@a.test", domains=["a.test"]),
         ProviderRecord(name="Host B", abuse_email="abuse@b.test", domains=["b.test"]),
     ])
-    settings = NotifierSettings(outbox_dir=tmp_path / "outbox", batch_window_s=0, hotline_policy="none",
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=0, hotline_policy="none",
                                 portal_base_url="https://portal.example/")
-    stage = NotifierStage(env.bus, env.store, settings, OutboxChannel(settings.outbox_dir, settings.sender),
+    stage = NotifierStage(env.bus, env.store, settings, OutboxChannel(tmp_path / "outbox", settings.sender),
                           clock=env.clock)
     with env.store.session() as s:
         ids = dict(s.execute(select(Provider.name, Provider.id)).all())
