@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from core.errors import PermanentError, TransientError
 from core.messages import HashSetChange, utcnow
 from core.store import Store, insert_ignore_many
-from core.store.models import HashEntry, HashSet
+from core.store.tables.matcher import HashEntry, HashSet
 from matcher.lists import ListEntry
 
 _BATCH = 5000

@@ -13,14 +13,14 @@ import threading
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import update
 
 from core.blobs import BlobStore, evidence_key
 from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import HashedMedia, MatchCandidate, Message, derive_id
 from core.store import Store, insert_ignore
-from core.store.models import Match, Media
+from core.store.tables.matcher import Match
+from hashing.media import set_evidence_key
 from matcher.changes import ListFollower, default_replica_id
 from matcher.decision import Decision
 from matcher.engine import Matcher
@@ -113,7 +113,7 @@ class MatchingStage:
                     },
                     ["sha256", "hash_entry_id", "algorithm"],
                 )
-            s.execute(update(Media).where(Media.sha256 == message.sha256).values(evidence_key=key))
+            set_evidence_key(s, message.sha256, key)
         MATCHED.labels(str(verdict.decision)).inc()
         best = verdict.best or hits[0]
         log.info(

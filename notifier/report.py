@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from core.messages import utcnow
 from core.store import Store
-from core.store.models import NoticeItem, Provider
+from core.store.tables.notifier import NoticeItem, Provider
 
 CLOSED = ("removed", "changed")
 

@@ -48,9 +48,9 @@ STAGE_TOPICS: dict[StageName, Topic] = {
 }
 
 STAGE_EXTRA_TOPICS: dict[StageName, tuple[Topic, ...]] = {
-    StageName.NOTIFIER: (Topic.RECHECK_RESULTS,),
+    StageName.NOTIFIER: (Topic.RECHECK_RESULTS, Topic.REVIEW_DECISIONS),
 }
-"""Topics a stage reads besides its main one (the notifier hears the crawler's recheck results)."""
+"""Topics a stage reads besides its main one (the notifier hears recheck results and review's decisions)."""
 
 STAGE_GROUPS: dict[StageName, str] = {
     StageName.HASHING: "hashing",

@@ -16,7 +16,7 @@ from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import Classification, MatchCandidate, MatchHit, Message
 from core.store import Store, insert_ignore
-from core.store.models import ReviewItem
+from core.store.tables.review import ReviewItem
 from matcher.algorithms import SPECS, parse_algorithm
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings

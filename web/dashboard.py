@@ -22,7 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from core.errors import ConfigError, OrbweaverError
 from core.messages import Topic
 from core.store import Store
-from core.store.models import HashEntry, HashSet, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import HashEntry, HashSet, Match
+from core.store.tables.notifier import Notice, NoticeItem
+from core.store.tables.review import ReviewItem
 from crawler.campaigns import (
     ACTIVE_STATES,
     RESUMABLE_STATES,

@@ -14,7 +14,10 @@ was accepted). Every view and action is audited.
 
 Senior analysts decide contests on ``/review/contests/<id>`` (the queue lists the open ones):
 the media is shown reduced and revealed in audited steps as on the review pages, and the
-decision goes through :meth:`review.workflow.ReviewWorkflow.resolve_contest`.
+decision is the notifier's (:func:`notifier.portal.decide_contest`); an accepted contest is first
+reclassified by review (:meth:`review.workflow.ReviewWorkflow.accept_contest`), whose announced
+decision withdraws the item's notices in the notifier. Removal claims and contests are recorded by
+the notifier's service (:mod:`notifier.portal`): the portal writes no table of its own.
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import TransientError
 from core.messages import RecheckOutcome
-from core.store.models import (
+from core.store.tables.notifier import (
     Notice,
     NoticeContest,
     NoticeEntry,
@@ -40,10 +42,11 @@ from core.store.models import (
     NoticeRecipient,
     Provider,
     Recheck,
-    ReviewItem,
 )
-from notifier.stage import publish_recheck
-from review.workflow import WITHDRAWN, ContestEntry, ContestStatus, ReviewRefusedError
+from core.store.tables.review import ReviewItem
+from notifier import portal
+from notifier.portal import WITHDRAWN, ContestEntry, ContestStatus, PortalRefusedError
+from review.workflow import ReviewRefusedError
 from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
@@ -390,36 +393,22 @@ def mark_removed(request: Request, notice_id: str, item_id: int,
     """The provider says it removed the item: record the claim and ask the crawler to recheck it now."""
     ctx = context(request)
     provider_id = _acting_provider(principal)
+    assert provider_id is not None
     now = ctx.clock()
     with ctx.store.session() as s:
         _item_for(s, principal, notice_id, item_id)
-        row = s.get(NoticeItem, item_id)
-        assert row is not None
-        if row.status != "open":
-            raise HTTPException(409, "this item is already closed")
-        recipient = s.scalars(select(NoticeRecipient).where(NoticeRecipient.notice_item_id == item_id,
-                                                            NoticeRecipient.provider_id == provider_id)).first()
-        if recipient is None:
-            raise HTTPException(404, "no such item in this notice")
-        claimed = recipient.removal_claimed_at
-        answered = claimed is not None and s.scalar(select(Recheck.id).where(
-            Recheck.media_url == row.media_url, Recheck.expected_sha256 == row.sha256,
-            Recheck.checked_at >= claimed)) is not None
-    if claimed is not None and not answered and now - claimed < CLAIM_RETRY:
+    try:
+        claim, request_id = portal.claim_removal(ctx.store, ctx.bus, item_id, provider_id, now=now,
+                                                 retry_after=CLAIM_RETRY)
+    except portal.PortalRefusedError as exc:
+        raise HTTPException(404 if exc.missing else 409, exc.reason) from None
+    if claim is portal.Claim.PENDING:
         record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now,
                notice=notice_id, provider=provider_id, repeated=True, ip=client_ip(request))
-        return _after_action(request, notice_id, item_id, principal, "pending")
-    # Published before the claim is stored: a bus failure leaves nothing half done and the provider may retry.
-    request_sent = publish_recheck(ctx.bus, ctx.store, item_id, now=now)
-    if request_sent is None:
-        raise HTTPException(409, "this item is already closed")
-    with ctx.store.session() as s:
-        recipient = s.scalars(select(NoticeRecipient).where(NoticeRecipient.notice_item_id == item_id,
-                                                            NoticeRecipient.provider_id == provider_id)).one()
-        recipient.removal_claimed_at = now
-    record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now, notice=notice_id,
-           provider=provider_id, recheck=request_sent.message_id, ip=client_ip(request))
-    return _after_action(request, notice_id, item_id, principal, "removed")
+    else:
+        record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now,
+               notice=notice_id, provider=provider_id, recheck=request_id, ip=client_ip(request))
+    return _after_action(request, notice_id, item_id, principal, str(claim))
 
 
 @router.post("/provider/notices/{notice_id}/items/{item_id}/contest")
@@ -431,28 +420,15 @@ def contest(request: Request, notice_id: str, item_id: int, principal: Annotated
     assert provider_id is not None
     text = reason.strip()
     now = ctx.clock()
+    with ctx.store.session() as s:
+        _item_for(s, principal, notice_id, item_id)
+    if not text:
+        raise HTTPException(422, "a contest needs a reason")
     try:
-        with ctx.store.session() as s:
-            _item_for(s, principal, notice_id, item_id)
-            if not text:
-                raise HTTPException(422, "a contest needs a reason")
-            row = s.get(NoticeItem, item_id)
-            assert row is not None
-            if row.status != "open":
-                raise HTTPException(409, "this item is already closed")
-            earlier = s.scalars(select(NoticeContest).where(NoticeContest.notice_item_id == item_id,
-                                                            NoticeContest.provider_id == provider_id)).first()
-            if earlier is not None:
-                raise HTTPException(409, f"you already contested this item (contest {earlier.status})")
-            entry = NoticeContest(notice_item_id=item_id, provider_id=provider_id, review_item_id=row.review_item_id,
-                                  notice_id=notice_id, reason=text, status=ContestStatus.OPEN,
-                                  created_by=principal.name, created_at=now)
-            s.add(entry)
-            s.flush()
-            contest_id = entry.id
-    except IntegrityError:
-        # Two submissions raced; the other one was stored.
-        raise HTTPException(409, "you already contested this item") from None
+        contest_id = portal.open_contest(ctx.store, item_id=item_id, provider_id=provider_id, notice_id=notice_id,
+                                         reason=text, created_by=principal.name, now=now)
+    except portal.PortalRefusedError as exc:
+        raise HTTPException(404 if exc.missing else 409, exc.reason) from None
     record(ctx.store, principal.name, PortalAction.CONTEST, f"notice-item:{item_id}", at=now, notice=notice_id,
            provider=provider_id, contest=contest_id, reason=text, ip=client_ip(request))
     return _after_action(request, notice_id, item_id, principal, "contested")
@@ -463,7 +439,7 @@ def contest(request: Request, notice_id: str, item_id: int, principal: Annotated
 
 
 def _find_contest(ctx: WebContext, contest_id: int) -> ContestEntry:
-    found = workflow(ctx).contest(contest_id)
+    found = portal.contest(ctx.store, contest_id)
     if found is None:
         raise HTTPException(404, "no such contest")
     return found
@@ -534,13 +510,21 @@ def contest_decision(request: Request, contest_id: int, principal: Annotated[Pri
                      note: Annotated[str, Form(max_length=REASON_MAX)] = "") -> Response:
     """Uphold the classification (notices resume) or accept the contest (not CSAM, item withdrawn, allow-listed)."""
     ctx = context(request)
-    _find_contest(ctx, contest_id)
+    entry = _find_contest(ctx, contest_id)
     if outcome not in ("uphold", "accept"):
         raise HTTPException(422, "outcome is uphold or accept")
+    text = note.strip() or None
     try:
-        decided = workflow(ctx).resolve_contest(contest_id, principal.name, accept=outcome == "accept",
-                                                note=note.strip() or None)
-    except ReviewRefusedError as exc:
+        if entry.status != ContestStatus.OPEN:
+            raise PortalRefusedError(f"this contest was already decided ({entry.status})")
+        if outcome == "accept":
+            # Review first: the reclassification it announces also accepts the contest in the notifier,
+            # so a failure between the two calls leaves nothing undone.
+            workflow(ctx).accept_contest(entry.review_item_id, contest_id, principal.name, note=text)
+        decided = portal.decide_contest(
+            ctx.store, contest_id, principal.name,
+            ContestStatus.ACCEPTED if outcome == "accept" else ContestStatus.UPHELD, now=ctx.clock(), note=text)
+    except (ReviewRefusedError, PortalRefusedError) as exc:
         raise HTTPException(409, exc.reason) from None
     except TransientError as exc:
         # Accepting commits before it announces: audit the attempt, whatever reached the bus.

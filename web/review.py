@@ -16,7 +16,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from core.errors import TransientError
-from core.store.models import HashEntry, HashSet, Match, Media, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import HashEntry, HashSet, Match
+from core.store.tables.review import ReviewItem
+from notifier import portal
 from review.workflow import ESCALATED, Decided, Outcome, ReviewRefusedError, ReviewWorkflow
 from web.audit import AuditAction, count_distinct_subjects, record
 from web.auth import Principal, Role, client_ip, requires
@@ -88,7 +92,7 @@ def queue_page(request: Request, principal: Annotated[Principal, Depends(REVIEWE
     ctx = context(request)
     entries = workflow(ctx).queue(principal.name, senior=_senior(principal))
     # Providers' contests of settled items wait for senior analysts only (web/provider.py decides them).
-    contests = workflow(ctx).contests() if _senior(principal) else []
+    contests = portal.contests(ctx.store) if _senior(principal) else []
     record(ctx.store, principal.name, AuditAction.QUEUE_VIEW, None, at=ctx.clock(), shown=len(entries),
            **({"contests": len(contests)} if contests else {}))
     message = _done_message(done)

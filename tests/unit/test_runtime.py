@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.settings import load
-from core.store.models import Provider
+from core.store.tables.notifier import Provider
 from hashing.stage import HashingStage
 from matcher.stage import MatchingStage
 from notifier.stage import NotifierStage

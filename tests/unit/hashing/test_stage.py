@@ -16,7 +16,7 @@ from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Media
+from core.store.tables.hashing import Media
 from hashing.hasher import HashOutcome
 from hashing.settings import HashingSettings
 from hashing.stage import HashingStage

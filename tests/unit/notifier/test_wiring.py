@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.errors import ConfigError
 from core.messages import RecheckOutcome, RecheckResult, Topic
 from core.settings import load
-from core.store.models import NoticeItem, NoticeRecipient, Recheck
+from core.store.tables.notifier import NoticeItem, NoticeRecipient, Recheck
 from notifier.channels import OutboxChannel, WebhookChannel
 from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import ProviderRecord, upsert_providers

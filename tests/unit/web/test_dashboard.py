@@ -19,7 +19,12 @@ from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import HashValue, MatchCandidate, MediaRef
 from core.store import Store
-from core.store.models import AuditEvent, HashEntry, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import HashEntry, Match
+from core.store.tables.notifier import Notice, NoticeItem
+from core.store.tables.review import ReviewItem
+from core.store.tables.web import AuditEvent
 from crawler.campaigns import Campaigns, CampaignSpec, parse_spec
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry

@@ -1,0 +1,29 @@
+"""Hashing-owned media rows (second stage; matcher and review call these): what is known of each SHA-256.
+
+The hashing stage owns ``media``. Others read a row's perceptual hash through :func:`pdq_of` or
+:func:`pdqs` and the matcher records where it kept evidence through :func:`set_evidence_key`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.store.tables.hashing import Media
+
+
+def pdq_of(session: Session, sha256: str) -> str | None:
+    """The stored PDQ of a piece of media, if it has one."""
+    return session.scalar(select(Media.pdq).where(Media.sha256 == sha256))
+
+
+def pdqs() -> Any:
+    """A subquery of ``(sha256, pdq)`` per piece of media, for another stage's query to join on."""
+    return select(Media.sha256, Media.pdq).subquery("media_pdq")
+
+
+def set_evidence_key(session: Session, sha256: str, key: str) -> None:
+    """Record, in the caller's transaction, where the matcher kept a piece of media as evidence."""
+    session.execute(update(Media).where(Media.sha256 == sha256).values(evidence_key=key))
