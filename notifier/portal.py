@@ -9,20 +9,29 @@ withdraws the item's open notice items and accepts any contest of it still open.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import ACTIONABLE, RecheckRequest, ReviewDecision, derive_id
+from core.messages import ACTIONABLE, RecheckOutcome, RecheckRequest, ReviewDecision, derive_id
 from core.store import Store
-from core.store.tables.notifier import NoticeContest, NoticeItem, NoticeRecipient, Provider, Recheck
+from core.store.tables.notifier import (
+    Notice,
+    NoticeContest,
+    NoticeEntry,
+    NoticeItem,
+    NoticeRecipient,
+    Provider,
+    Recheck,
+)
 from review.service import classification_of
 
 log = structlog.get_logger(__name__)
@@ -275,3 +284,237 @@ def apply_decision(store: Store, decision: ReviewDecision) -> list[int]:
         log.info("notifier.withdrawn", review_item=decision.review_item_id, items=withdrawn,
                  classification=str(decision.classification))
     return withdrawn
+
+
+# --- the provider portal's reads ---------------------------------------------------------------------------------
+
+
+class ItemState(StrEnum):
+    """Where one noticed item stands, as its provider sees it."""
+
+    OPEN = "open"
+    REMOVAL_CLAIMED = "removal_claimed"
+    RECHECKING = "rechecking"
+    GONE = "gone"
+    CONTESTED = "contested"
+    CHANGED = "changed"
+    WITHDRAWN = "withdrawn"
+
+
+STATE_LABELS = {
+    ItemState.OPEN: "open",
+    ItemState.REMOVAL_CLAIMED: "removal claimed",
+    ItemState.RECHECKING: "rechecking",
+    ItemState.GONE: "gone",
+    ItemState.CONTESTED: "contested",
+    ItemState.CHANGED: "changed",
+    ItemState.WITHDRAWN: "withdrawn (contest accepted)",
+}
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
+@dataclass(frozen=True, slots=True)
+class PortalItem:
+    """One item of a notice as its provider sees it: what the notice said, and where the item stands."""
+
+    id: int
+    url: str
+    page_url: str
+    first_seen: datetime
+    last_verified_present: datetime
+    sha256: str
+    pdq: str | None
+    classification: str
+    evidence_reference: str
+    state: ItemState
+    label: str
+    detail: str
+    removed_at: datetime | None
+    time_to_removal: str | None
+    time_to_removal_hours: float | None
+    removal_claimed_at: datetime | None
+    contest_status: str | None
+    contest_reason: str | None
+    contested_at: datetime | None
+    contest_decided_at: datetime | None
+    contest_note: str | None
+
+    @property
+    def may_act(self) -> bool:
+        """Whether the provider may still say "removed" or contest it."""
+        return self.state not in (ItemState.GONE, ItemState.CHANGED, ItemState.WITHDRAWN)
+
+    def as_json(self) -> dict[str, Any]:
+        """The machine-readable form (ISO times; no media, ever)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = value.isoformat()
+        out["state"] = str(self.state)
+        return out
+
+
+def _at(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M UTC}"
+
+
+def _state(item: NoticeItem, claimed: datetime | None, contest: NoticeContest | None,
+           answer: Recheck | None) -> tuple[ItemState, str]:
+    """The provider's view of one item: its state and a sentence saying why.
+
+    ``answer`` is the latest recheck made since this provider's removal claim, if any.
+    """
+    if item.status == "removed":
+        return ItemState.GONE, f"Verified gone at {_at(item.removed_at)}." if item.removed_at else "Verified gone."
+    if item.status == "changed":
+        return ItemState.CHANGED, "The URL now serves other content; the reported file is gone from it."
+    if item.status == WITHDRAWN:
+        return ItemState.WITHDRAWN, "Closed: the classification was withdrawn."
+    if contest is not None and contest.status == ContestStatus.OPEN:
+        return ItemState.CONTESTED, (f"You contested it at {_at(contest.created_at)}; a senior analyst will decide. "
+                                     "No further notice about it is sent meanwhile.")
+    if claimed is not None and answer is None:
+        return ItemState.REMOVAL_CLAIMED, f"You reported its removal at {_at(claimed)}; a recheck is on its way."
+    if claimed is not None and answer is not None and answer.outcome == RecheckOutcome.ERROR:
+        return ItemState.RECHECKING, (f"The recheck at {_at(answer.checked_at)} could not reach the URL; "
+                                      "it is checked again on schedule.")
+    if claimed is not None and answer is not None and answer.outcome == RecheckOutcome.PRESENT:
+        return ItemState.OPEN, (f"You reported its removal at {_at(claimed)}, but the recheck at "
+                                f"{_at(answer.checked_at)} still found it.")
+    return ItemState.OPEN, "Still online when last verified."
+
+
+def _contest_text(contest: NoticeContest | None) -> str:
+    if contest is None or contest.decided_at is None:
+        return ""
+    if contest.status == ContestStatus.UPHELD:
+        return f" Contest rejected at {_at(contest.decided_at)}."
+    if contest.status == ContestStatus.ACCEPTED:
+        return f" Contest accepted at {_at(contest.decided_at)}."
+    return ""
+
+
+def listed_item_ids(s: Session, notice_id: str) -> list[int]:
+    """Items a notice listed: its entries, and items noticed before entries were kept (their first notice)."""
+    entries = select(NoticeEntry.notice_item_id).where(NoticeEntry.notice_id == notice_id)
+    listed = or_(NoticeItem.id.in_(entries), NoticeItem.notice_id == notice_id)
+    return list(s.scalars(select(NoticeItem.id).where(listed).order_by(NoticeItem.id)))
+
+
+def portal_items(s: Session, notice: Notice) -> list[PortalItem]:
+    """The items a notice listed, each with where it stands for the notice's provider."""
+    ids = listed_item_ids(s, notice.id)
+    if not ids:
+        return []
+    items = s.scalars(select(NoticeItem).where(NoticeItem.id.in_(ids)).order_by(NoticeItem.id)).all()
+    recipients = {r.notice_item_id: r for r in s.scalars(select(NoticeRecipient).where(
+        NoticeRecipient.notice_item_id.in_(ids), NoticeRecipient.provider_id == notice.provider_id))}
+    contests = {c.notice_item_id: c for c in s.scalars(select(NoticeContest).where(
+        NoticeContest.notice_item_id.in_(ids), NoticeContest.provider_id == notice.provider_id))}
+    claims = [r.removal_claimed_at for r in recipients.values() if r.removal_claimed_at is not None]
+    answers: dict[tuple[str, str], list[Recheck]] = {}
+    if claims:
+        # Only rechecks made after this provider's claim answer it.
+        for row in s.scalars(select(Recheck).where(Recheck.media_url.in_({i.media_url for i in items}),
+                                                   Recheck.checked_at >= min(claims))
+                             .order_by(Recheck.checked_at, Recheck.id)):
+            answers.setdefault((row.media_url, row.expected_sha256), []).append(row)
+    out: list[PortalItem] = []
+    for item in items:
+        recipient, contest = recipients.get(item.id), contests.get(item.id)
+        claimed = recipient.removal_claimed_at if recipient is not None else None
+        later = [a for a in answers.get((item.media_url, item.sha256), []) if claimed and a.checked_at >= claimed]
+        state, detail = _state(item, claimed, contest, later[-1] if later else None)
+        to_removal = None
+        if state is ItemState.GONE and item.removed_at is not None and item.first_noticed_at is not None:
+            to_removal = max(item.removed_at - item.first_noticed_at, timedelta(0))
+        out.append(PortalItem(
+            id=item.id, url=item.media_url, page_url=item.page_url, first_seen=item.first_seen,
+            last_verified_present=item.last_seen, sha256=item.sha256, pdq=item.pdq,
+            classification=item.classification, evidence_reference=f"{notice.id}/{item.id}", state=state,
+            label=STATE_LABELS[state], detail=detail + _contest_text(contest), removed_at=item.removed_at,
+            time_to_removal=_duration(to_removal) if to_removal is not None else None,
+            time_to_removal_hours=round(to_removal.total_seconds() / 3600, 2) if to_removal is not None else None,
+            removal_claimed_at=claimed, contest_status=contest.status if contest is not None else None,
+            contest_reason=contest.reason if contest is not None else None,
+            contested_at=contest.created_at if contest is not None else None,
+            contest_decided_at=contest.decided_at if contest is not None else None,
+            contest_note=contest.note if contest is not None else None,
+        ))
+    return out
+
+
+def notice_visible(session: Session, notice_id: str, provider_id: int | None) -> bool:
+    """Whether the notice exists and, for a provider's user (``provider_id``), was sent to that provider."""
+    row = session.get(Notice, notice_id)
+    return row is not None and (provider_id is None or row.provider_id == provider_id)
+
+
+def item_listed(session: Session, notice_id: str, item_id: int) -> bool:
+    """Whether the notice listed the item."""
+    return session.get(NoticeItem, item_id) is not None and item_id in listed_item_ids(session, notice_id)
+
+
+def notice_view(session: Session, notice_id: str,
+                provider_id: int | None) -> tuple[dict[str, Any], list[PortalItem]] | None:
+    """A notice and its items as its provider sees them; None if it is not ``provider_id``'s (or does not exist)."""
+    if not notice_visible(session, notice_id, provider_id):
+        return None
+    row = session.get(Notice, notice_id)
+    assert row is not None
+    provider = session.get(Provider, row.provider_id)
+    data = {"id": row.id, "status": row.status, "created_at": row.created_at, "sent_at": row.sent_at,
+            "sequence": row.sequence, "renotice": row.sequence - 1, "language": row.language, "role": row.role,
+            "provider": provider.name if provider is not None else str(row.provider_id),
+            "provider_id": row.provider_id}
+    return data, portal_items(session, row)
+
+
+def provider_notices(session: Session, provider_id: int, *, limit: int) -> tuple[str, list[dict[str, Any]]] | None:
+    """A provider's name and its latest notices with their item counts; None for an unknown provider."""
+    s = session
+    row = s.get(Provider, provider_id)
+    if row is None:
+        return None
+    notices = s.scalars(select(Notice).where(Notice.provider_id == provider_id)
+                        .order_by(Notice.created_at.desc(), Notice.id).limit(limit)).all()
+    ids = [n.id for n in notices]
+    listed: dict[str, set[int]] = {n: set() for n in ids}
+    for notice_id, item_id in s.execute(select(NoticeEntry.notice_id, NoticeEntry.notice_item_id)
+                                        .where(NoticeEntry.notice_id.in_(ids))):
+        listed[notice_id].add(item_id)
+    for item_id, first_notice in s.execute(select(NoticeItem.id, NoticeItem.notice_id)
+                                           .where(NoticeItem.notice_id.in_(ids))):
+        listed[str(first_notice)].add(item_id)
+    every: set[int] = set()
+    for members in listed.values():
+        every |= members
+    status = dict(s.execute(select(NoticeItem.id, NoticeItem.status).where(NoticeItem.id.in_(every))).all())
+    contested = set(s.scalars(select(NoticeContest.notice_item_id).where(
+        NoticeContest.notice_item_id.in_(every), NoticeContest.provider_id == provider_id,
+        NoticeContest.status == ContestStatus.OPEN)))
+    shown = [{"id": n.id, "status": n.status, "created_at": n.created_at, "sent_at": n.sent_at,
+              "sequence": n.sequence, "renotice": n.sequence - 1, "language": n.language, "role": n.role,
+              "item_count": len(listed[n.id]), "open": sum(status.get(i) == "open" for i in listed[n.id]),
+              "closed": sum(status.get(i) != "open" for i in listed[n.id]),
+              "contested": len(listed[n.id] & contested)} for n in notices]
+    return row.name, shown
+
+
+def provider_index(session: Session) -> list[dict[str, Any]]:
+    """Every provider with how many notices it was sent (an admin's list of portals)."""
+    rows = session.execute(
+        select(Provider.id, Provider.name, Provider.kind, func.count(Notice.id))
+        .outerjoin(Notice, Notice.provider_id == Provider.id)
+        .group_by(Provider.id, Provider.name, Provider.kind)
+        .order_by(Provider.name)
+    ).all()
+    return [{"id": pid, "name": name, "kind": kind, "notices": int(count)} for pid, name, kind, count in rows]

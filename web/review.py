@@ -123,6 +123,12 @@ def _open_item(ctx: WebContext, principal: Principal, item_id: int) -> ReviewIte
         return item
 
 
+def review_item(ctx: WebContext, item_id: int) -> ReviewItem | None:
+    """One review item as the review pages show it (the contest pages too); None if there is none."""
+    with ctx.store.session() as s:
+        return s.get(ReviewItem, item_id)
+
+
 def _item_details(ctx: WebContext, item: ReviewItem) -> dict[str, Any]:
     with ctx.store.session() as s:
         media = s.get(Media, item.sha256)
