@@ -52,6 +52,7 @@ def test_channels_come_from_the_registry_by_the_names_in_settings(tmp_path: Path
 
 def test_the_notifier_worker_consumes_recheck_results(tmp_path: Path) -> None:
     assert Topic.RECHECK_RESULTS in STAGE_EXTRA_TOPICS[StageName.NOTIFIER]
+    assert Topic.REVIEW_DECISIONS in STAGE_EXTRA_TOPICS[StageName.NOTIFIER]  # withdrawals (notifier.portal)
     rt = Runtime.open(_settings(tmp_path))
     try:
         rt.bus.publish(RecheckResult(media_url="http://x.test/a.jpg", expected_sha256="ab" * 32,

@@ -18,6 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from core.bus.embedded import EmbeddedBus
+from core.errors import TransientError
 from core.messages import (
     Classification,
     Message,
@@ -371,6 +373,41 @@ def test_an_accepted_contest_reclassifies_withdraws_and_allow_lists(portal: Port
         copy = s.get(ReviewItem, again.item_id)
         assert copy is not None and (copy.status, copy.classification) == ("rejected", "not_csam")
     assert portal.workflow().queue("carol", senior=True) == []
+
+
+def test_an_accepted_contest_the_bus_lost_is_announced_again_and_then_withdrawn(portal: Portal) -> None:
+    item_id = portal.confirm(1, "http://files.a.test/1.jpg")
+    [notice_id] = portal.stage.flush()
+    review_item_id = portal.item(item_id).review_item_id
+    post(portal.env.signed_in("staff-a"), f"/provider/notices/{notice_id}/items/{item_id}/contest", reason="benign")
+    with portal.env.store.session() as s:
+        contest_id = s.scalars(select(NoticeContest.id)).one()
+
+    class DeadBus(EmbeddedBus):
+        def publish(self, message: object) -> None:
+            raise TransientError("broker unreachable")
+
+    dead = ReviewWorkflow(portal.env.store, DeadBus(portal.env.bus.path), portal.env.settings.review,
+                          portal.env.clock)
+    with pytest.raises(TransientError):
+        dead.accept_contest(review_item_id, contest_id, "senior")
+    with portal.env.store.session() as s:
+        review = s.get(ReviewItem, review_item_id)
+        assert review is not None and (review.classification, review.announced_at) == ("not_csam", None)
+    deliver_decisions(portal)  # only the analysts' confirmation is on the bus
+    assert portal.item(item_id).status == "open"
+
+    # The outbox marker is still unset: the next sweep (every queue view runs one) announces it.
+    portal.workflow().queue("carol", senior=True)
+    with portal.env.store.session() as s:
+        review = s.get(ReviewItem, review_item_id)
+        assert review is not None and review.announced_at is not None
+    assert deliver_decisions(portal) == 1
+    assert portal.item(item_id).status == "withdrawn"
+    with portal.env.store.session() as s:
+        contest = s.get(NoticeContest, contest_id)
+        assert contest is not None and (contest.status, contest.decided_by) == (ContestStatus.ACCEPTED, "senior")
+    assert portal.stage.flush() == []
 
 
 def test_accepting_a_contest_takes_the_media_off_the_local_hash_list(portal: Portal) -> None:
