@@ -8,13 +8,15 @@ the hashing stage through :func:`record`, and review reads them through :func:`m
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.messages import MediaRef
-from core.store import insert_ignore
+from core.store import Store, insert_ignore
+from core.store.stats import bucket_counts, count_rows
 from core.store.tables.crawler import Sighting
 
 
@@ -61,3 +63,13 @@ def of_campaign(session: Session, campaign_id: str) -> list[tuple[str, str | Non
         select(Sighting.media_url, Sighting.sha256, Sighting.error).where(Sighting.campaign_id == campaign_id)
     ).all()
     return [(url, sha, error) for url, sha, error in rows]
+
+
+def hashed_per_bucket(store: Store, start: datetime, step: timedelta, count: int) -> list[int]:
+    """Sightings of hashed media per ``step`` from ``start`` (every fetch, repeats included)."""
+    return bucket_counts(store, Sighting.fetched_at, start, step, count, Sighting.sha256.is_not(None))
+
+
+def count_since(store: Store, since: datetime) -> int:
+    """Sightings recorded since ``since``."""
+    return count_rows(store, Sighting.fetched_at >= since, table=Sighting)

@@ -6,11 +6,14 @@ The hashing stage owns ``media``. Others read a row's perceptual hash through :f
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.store import Store
+from core.store.stats import bucket_counts, count_rows
 from core.store.tables.hashing import Media
 
 
@@ -27,3 +30,13 @@ def pdqs() -> Any:
 def set_evidence_key(session: Session, sha256: str, key: str) -> None:
     """Record, in the caller's transaction, where the matcher kept a piece of media as evidence."""
     session.execute(update(Media).where(Media.sha256 == sha256).values(evidence_key=key))
+
+
+def hashed_per_bucket(store: Store, start: datetime, step: timedelta, count: int) -> list[int]:
+    """Distinct media first hashed per ``step`` from ``start`` (the dashboard's chart)."""
+    return bucket_counts(store, Media.hashed_at, start, step, count)
+
+
+def media_count(store: Store, *, since: datetime | None = None) -> int:
+    """Distinct media hashed (since ``since``, or ever)."""
+    return count_rows(store, *([Media.hashed_at >= since] if since is not None else []), table=Media)

@@ -26,6 +26,7 @@ from core.messages import (
     utcnow,
 )
 from core.store import Store, insert_ignore
+from core.store.stats import counts_by
 from core.store.tables.review import ReviewDecisionRow, ReviewItem
 from crawler import sightings
 from hashing.media import pdq_of
@@ -178,3 +179,8 @@ def settled_by(session: Session) -> list[tuple[str, str, str | None]]:
     """``(sha256, status, decided_by)`` of every review item (the demo's summary)."""
     rows = session.execute(select(ReviewItem.sha256, ReviewItem.status, ReviewItem.decided_by)).all()
     return [(sha, status, decided_by) for sha, status, decided_by in rows]
+
+
+def status_counts(store: Store) -> dict[str, int]:
+    """Review items per status (the dashboard's queue figures)."""
+    return counts_by(store, ReviewItem.status)
