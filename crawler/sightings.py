@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.messages import MediaRef
@@ -73,3 +73,17 @@ def hashed_per_bucket(store: Store, start: datetime, step: timedelta, count: int
 def count_since(store: Store, since: datetime) -> int:
     """Sightings recorded since ``since``."""
     return count_rows(store, Sighting.fetched_at >= since, table=Sighting)
+
+
+def latest_of(session: Session, sha256: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A piece of media's newest sightings (at most ``limit``, newest first) and how many there are."""
+    rows = session.scalars(
+        select(Sighting).where(Sighting.sha256 == sha256)
+        .order_by(Sighting.fetched_at.desc(), Sighting.id.desc()).limit(limit)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(Sighting).where(Sighting.sha256 == sha256)) or 0
+    return [
+        {"media_url": x.media_url, "page_url": x.page_url, "final_url": x.final_url, "ip": x.resolved_ip,
+         "fetched_at": x.fetched_at, "campaign_id": x.campaign_id, "http_status": x.http_status}
+        for x in rows
+    ], int(total)

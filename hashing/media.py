@@ -6,6 +6,7 @@ The hashing stage owns ``media``. Others read a row's perceptual hash through :f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,3 +41,21 @@ def hashed_per_bucket(store: Store, start: datetime, step: timedelta, count: int
 def media_count(store: Store, *, since: datetime | None = None) -> int:
     """Distinct media hashed (since ``since``, or ever)."""
     return count_rows(store, *([Media.hashed_at >= since] if since is not None else []), table=Media)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFacts:
+    """What the review pages show of a piece of media (never its bytes)."""
+
+    sha256: str
+    size: int
+    content_type: str | None
+    pdq: str | None
+
+
+def facts(session: Session, sha256: str) -> MediaFacts | None:
+    """The stored facts of a piece of media, or None if it was never hashed."""
+    row = session.get(Media, sha256)
+    if row is None:
+        return None
+    return MediaFacts(sha256=row.sha256, size=row.size, content_type=row.content_type, pdq=row.pdq)

@@ -444,3 +444,25 @@ def latest_matches(store: Store, limit: int) -> list[tuple[datetime, str, int, s
     )
     with store.session() as s:
         return [tuple(row) for row in s.execute(query)]  # type: ignore[misc]
+
+
+def matches_of(session: Session, sha256: str) -> list[tuple[str, int, str, str | None, str | None]]:
+    """A piece of media's matches, nearest first: ``(algorithm, distance, list name, label, classification)``."""
+    rows = session.execute(
+        select(Match.algorithm, Match.distance, HashSet.name, HashEntry.label, HashEntry.classification)
+        .join(HashEntry, HashEntry.id == Match.hash_entry_id)
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .where(Match.sha256 == sha256)
+        .order_by(Match.distance, Match.id)
+    ).all()
+    return [(a, d, name, label, cls) for a, d, name, label, cls in rows]
+
+
+def entry_of(session: Session, entry_id: int) -> tuple[str, str | None, str | None] | None:
+    """A list entry's ``(list name, label, classification)``, or None if it is gone."""
+    row = session.execute(
+        select(HashSet.name, HashEntry.label, HashEntry.classification)
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .where(HashEntry.id == entry_id)
+    ).first()
+    return (row[0], row[1], row[2]) if row is not None else None

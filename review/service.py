@@ -10,6 +10,8 @@ deterministic message ids.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -184,3 +186,31 @@ def settled_by(session: Session) -> list[tuple[str, str, str | None]]:
 def status_counts(store: Store) -> dict[str, int]:
     """Review items per status (the dashboard's queue figures)."""
     return counts_by(store, ReviewItem.status)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """One review item as the web pages show it (a copy: changing it changes nothing stored)."""
+
+    id: int
+    sha256: str
+    status: str
+    classification: str | None
+    best_algorithm: str
+    best_distance: int
+    best_entry_id: int | None
+    evidence_key: str | None
+    campaign_id: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+def item_view(session: Session, item_id: int) -> ItemView | None:
+    """One review item, or None if there is none."""
+    row = session.get(ReviewItem, item_id)
+    if row is None:
+        return None
+    return ItemView(id=row.id, sha256=row.sha256, status=row.status, classification=row.classification,
+                    best_algorithm=row.best_algorithm, best_distance=row.best_distance,
+                    best_entry_id=row.best_entry_id, evidence_key=row.evidence_key, campaign_id=row.campaign_id,
+                    created_at=row.created_at, decided_at=row.decided_at)

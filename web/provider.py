@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from core.errors import TransientError
 from notifier import portal
 from notifier.portal import ContestEntry, ContestStatus, PortalRefusedError
+from review.service import ItemView
 from review.workflow import ReviewRefusedError
 from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
@@ -232,7 +233,7 @@ def _find_contest(ctx: WebContext, contest_id: int) -> ContestEntry:
     return found
 
 
-def _contest_item(ctx: WebContext, entry: ContestEntry) -> Any:  # a review item, read through web.review
+def _contest_item(ctx: WebContext, entry: ContestEntry) -> ItemView:
     item = review_item(ctx, entry.review_item_id)
     if item is None:
         raise HTTPException(404, "the contested review item is gone")
