@@ -1,7 +1,10 @@
 """Every table of the store, one module per owning package (the store sits under every stage).
 
-``TABLE_OWNERS`` maps each table name to its owner; importing this package registers every
-model on :data:`core.store.base.Base.metadata`, which Alembic and :class:`core.store.Store` need.
+Only a table's owner inserts, updates or deletes its rows (``tests/unit/test_ownership.py`` scans for
+writes from elsewhere); other packages read them through the owner's query functions (import-linter
+keeps them off the owner's module here) and change them by a bus message the owner consumes or by
+calling the owner's service. ``TABLE_OWNERS`` maps each table name to its owner; importing this
+package registers every model on ``Base.metadata``, which Alembic and :class:`core.store.Store` need.
 """
 
 from __future__ import annotations

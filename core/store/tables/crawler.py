@@ -1,10 +1,6 @@
 """The ``crawler`` package's tables (in the store, under every stage).
 
 Crawl campaigns, the pages they fetched, and every media fetch (sighting).
-
-Only ``crawler`` inserts, updates or deletes these rows (``tests/unit/test_ownership.py`` scans for
-writes from elsewhere); other packages read them through ``crawler``'s query functions and change
-them by a bus message ``crawler`` consumes or by calling its service.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """The ``hashing`` package's tables (in the store, under every stage).
 
 One row per distinct piece of media (by SHA-256) with its hashes; never its bytes.
-
-Only ``hashing`` inserts, updates or deletes these rows (``tests/unit/test_ownership.py`` scans for
-writes from elsewhere); other packages read them through ``hashing``'s query functions and change
-them by a bus message ``hashing`` consumes or by calling its service.
 """
 
 from __future__ import annotations

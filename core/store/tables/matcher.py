@@ -1,10 +1,6 @@
 """The ``matcher`` package's tables (in the store, under every stage).
 
 Known hash lists, their entries, and the matches against them.
-
-Only ``matcher`` inserts, updates or deletes these rows (``tests/unit/test_ownership.py`` scans for
-writes from elsewhere); other packages read them through ``matcher``'s query functions and change
-them by a bus message ``matcher`` consumes or by calling its service.
 """
 
 from __future__ import annotations

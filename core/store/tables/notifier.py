@@ -1,10 +1,6 @@
 """The ``notifier`` package's tables (in the store, under every stage).
 
 Providers, notices and their items, recipients, deliveries, rechecks and providers' contests.
-
-Only ``notifier`` inserts, updates or deletes these rows (``tests/unit/test_ownership.py`` scans for
-writes from elsewhere); other packages read them through ``notifier``'s query functions and change
-them by a bus message ``notifier`` consumes or by calling its service.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """The ``review`` package's tables (in the store, under every stage).
 
 Review items, the decisions on them, and the allow list of benign media.
-
-Only ``review`` inserts, updates or deletes these rows (``tests/unit/test_ownership.py`` scans for
-writes from elsewhere); other packages read them through ``review``'s query functions and change
-them by a bus message ``review`` consumes or by calling its service.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """The ``web`` package's tables (in the store, under every stage).
 
 The web app's accounts, sessions, API tokens, login throttling, and the audit log of who did what.
-
-Only ``web`` inserts, updates or deletes these rows (``tests/unit/test_ownership.py`` scans for
-writes from elsewhere); other packages read them through ``web``'s query functions and change
-them by a bus message ``web`` consumes or by calling its service.
 """
 
 from __future__ import annotations
