@@ -20,12 +20,13 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, OrbweaverError
 from core.messages import utcnow
 from core.store import Store
-from core.store.models import Campaign
+from core.store.tables.crawler import Campaign, Page
 from crawler.safety import PROXY_SCHEMES, AllowList, proxy_refusal
 from crawler.scope import Scope
 from crawler.settings import CrawlerSettings
@@ -393,6 +394,16 @@ class CampaignRecord:
         }
 
 
+def campaign_priorities() -> Any:
+    """A subquery of ``(id, priority)`` per campaign, for another stage's query to join on (review's queue)."""
+    return select(Campaign.id, Campaign.priority).subquery("campaign_priority")
+
+
+def page_count(session: Session, campaign_id: str) -> int:
+    """How many pages a campaign fetched."""
+    return session.scalar(select(func.count()).select_from(Page).where(Page.campaign_id == campaign_id)) or 0
+
+
 def new_campaign_id() -> str:
     """A fresh campaign id (short, URL- and file-name-safe)."""
     return f"c-{uuid.uuid4().hex[:12]}"
@@ -479,6 +490,17 @@ class Campaigns:
                 .returning(Campaign.id)
             ).first()
         return changed is not None
+
+    def finish_foreground(self, campaign_id: str, reason: str = "finished") -> bool:
+        """Record that a crawl run in the foreground without a lease (the demo's) has finished.
+
+        Returns:
+            False if the campaign was in no state such a run starts from (it changed nothing).
+
+        """
+        now = self.clock()
+        return self._set_state(campaign_id, [CampaignState.CREATED, CampaignState.QUEUED, CampaignState.RUNNING],
+                               CampaignState.FINISHED, finished_at=now, last_reason=reason)
 
     def pause(self, campaign_id: str) -> CampaignState:
         """Ask a campaign to pause: a running crawl stops gracefully and keeps its queue.

@@ -3,8 +3,8 @@
 Each 2xx media response becomes a :class:`core.messages.FetchedMedia` on the bus (bytes inline
 up to the inline limit, else staged in the blob store); a repeat sighting of media this run
 already fetched becomes a bodiless :class:`core.messages.MediaSighted`. Failed media fetches are
-recorded as :class:`core.store.models.Sighting` rows with their error, and pages as
-:class:`core.store.models.Page` rows, upserted on (campaign, URL) so a re-crawl never
+recorded as :class:`core.store.tables.crawler.Sighting` rows with their error, and pages as
+:class:`core.store.tables.crawler.Page` rows, upserted on (campaign, URL) so a re-crawl never
 duplicates them. Running totals go to Scrapy's stats, which :mod:`crawler.run` reports.
 
 Ordering with the frontier: before the frontier commits requests as finished it sends
@@ -35,8 +35,9 @@ from core.bus.throttle import BacklogThrottle
 from core.errors import ConfigError, TransientError
 from core.messages import FetchedMedia, MediaRef, MediaSighted, Topic, derive_id, new_id, sha256_hex
 from core.stages import StageName
-from core.store import Store, insert_ignore
-from core.store.models import Page, Sighting
+from core.store import Store
+from core.store.tables.crawler import Page
+from crawler import sightings
 from crawler.frontier import frontier_committing
 from crawler.items import MediaItem, PageItem
 
@@ -365,9 +366,8 @@ class BusPipeline:
                 else new_id()
             )
         with self.store.session() as s:
-            insert_ignore(
+            sightings.record(
                 s,
-                Sighting,
                 {
                     "message_id": message_id,
                     "campaign_id": item.campaign_id,
@@ -382,7 +382,6 @@ class BusPipeline:
                     "fetched_at": item.fetched_at,
                     "error": item.error or "no body",
                 },
-                ["message_id"],
             )
         self.stats.inc_value(Stat.ERRORS.value)
         if item.repeat:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.errors import TransientError
 from core.messages import utcnow
 from core.store import Store
-from core.store.models import Campaign
+from core.store.tables.crawler import Campaign
 from crawler.campaigns import Campaigns, CampaignState
 from crawler.scope import Scope
 from crawler.settings import CrawlerSettings

@@ -24,7 +24,8 @@ from core.errors import PermanentError
 from core.messages import FetchedMedia, HashedMedia, HashValue, MediaSighted, Message, Topic, derive_id, sha256_hex
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
-from core.store.models import Media, Sighting
+from core.store.tables.hashing import Media
+from crawler import sightings
 from hashing.hasher import HashOutcome
 from hashing.pool import HashingPool
 from hashing.settings import HashingSettings
@@ -206,9 +207,8 @@ def _store_sighting(
 ) -> None:
     """One sighting row per crawler message (idempotent by message id), and the media's last-seen time."""
     ref = message.ref
-    insert_ignore(
+    sightings.record(
         s,
-        Sighting,
         {
             "message_id": message.message_id,
             "campaign_id": ref.campaign_id,
@@ -224,7 +224,6 @@ def _store_sighting(
             "error": error,
             "headers": headers,
         },
-        ["message_id"],
     )
     _touch_last_seen(s, message.sha256, ref.fetched_at)
 

@@ -13,7 +13,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
 from sqlalchemy import delete, func, select, update
@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from core.errors import PermanentError, TransientError
 from core.messages import HashSetChange, utcnow
 from core.store import Store, insert_ignore_many
-from core.store.models import HashEntry, HashSet
+from core.store.stats import bucket_counts, count_rows
+from core.store.tables.matcher import HashEntry, HashSet, Match
 from matcher.lists import ListEntry, entry_version
 
 _BATCH = 5000
@@ -422,3 +423,49 @@ def enabled_entries(store: Store, ids: Iterable[int] | None = None) -> list[Know
             rows = conn.execute(query.where(HashEntry.id.in_(chunk))).all()
             out.extend(KnownEntry(*row) for row in rows)
         return out
+
+
+def matches_per_bucket(store: Store, start: datetime, step: timedelta, count: int) -> list[int]:
+    """Matches recorded per ``step`` from ``start`` (the dashboard's chart)."""
+    return bucket_counts(store, Match.matched_at, start, step, count)
+
+
+def match_count(store: Store, *, since: datetime | None = None) -> int:
+    """Matches recorded (since ``since``, or ever)."""
+    return count_rows(store, *([Match.matched_at >= since] if since is not None else []), table=Match)
+
+
+def latest_matches(store: Store, limit: int) -> list[tuple[datetime, str, int, str, str | None, str | None, str]]:
+    """The newest matches: ``(matched_at, algorithm, distance, list name, entry label, classification, sha256)``."""
+    query = (
+        select(Match.matched_at, Match.algorithm, Match.distance, HashSet.name, HashEntry.label,
+               HashEntry.classification, Match.sha256)
+        .join(HashEntry, HashEntry.id == Match.hash_entry_id)
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .order_by(Match.matched_at.desc(), Match.id.desc())
+        .limit(limit)
+    )
+    with store.session() as s:
+        return [tuple(row) for row in s.execute(query)]  # type: ignore[misc]
+
+
+def matches_of(session: Session, sha256: str) -> list[tuple[str, int, str, str | None, str | None]]:
+    """A piece of media's matches, nearest first: ``(algorithm, distance, list name, label, classification)``."""
+    rows = session.execute(
+        select(Match.algorithm, Match.distance, HashSet.name, HashEntry.label, HashEntry.classification)
+        .join(HashEntry, HashEntry.id == Match.hash_entry_id)
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .where(Match.sha256 == sha256)
+        .order_by(Match.distance, Match.id)
+    ).all()
+    return [(a, d, name, label, cls) for a, d, name, label, cls in rows]
+
+
+def entry_of(session: Session, entry_id: int) -> tuple[str, str | None, str | None] | None:
+    """A list entry's ``(list name, label, classification)``, or None if it is gone."""
+    row = session.execute(
+        select(HashSet.name, HashEntry.label, HashEntry.classification)
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .where(HashEntry.id == entry_id)
+    ).first()
+    return (row[0], row[1], row[2]) if row is not None else None

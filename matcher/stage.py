@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import update
 
 from core.blobs import BlobStore, evidence_key
 from core.bus import Bus
@@ -22,7 +21,8 @@ from core.errors import PermanentError
 from core.messages import HashedMedia, MatchCandidate, MatchDecision, Message, Topic, derive_id
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
-from core.store.models import Match, Media
+from core.store.tables.matcher import Match
+from hashing.media import set_evidence_key
 from matcher.changes import ListFollower, default_replica_id
 from matcher.engine import Matcher
 from matcher.settings import MatcherSettings
@@ -155,9 +155,8 @@ class MatchingStage(Stage):
                         },
                         ["sha256", "hash_entry_id", "algorithm"],
                     )
-                s.execute(
-                    update(Media).where(Media.sha256 == candidate.sha256).values(evidence_key=candidate.evidence_key)
-                )
+                if candidate.evidence_key is not None:  # always set above; the message type allows None
+                    set_evidence_key(s, candidate.sha256, candidate.evidence_key)
         for candidate in outgoing:
             MATCHED.labels(candidate.decision).inc()
             self.bus.publish(candidate)

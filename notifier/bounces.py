@@ -31,7 +31,7 @@ import structlog
 from sqlalchemy import select
 
 from core.store import Store
-from core.store.models import Delivery
+from core.store.tables.notifier import Delivery
 
 log = structlog.get_logger(__name__)
 

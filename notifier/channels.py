@@ -32,7 +32,7 @@ from pydantic import Field
 from core.errors import ConfigError, PermanentError, TransientError
 from core.messages import utcnow
 from core.store import Store, insert_ignore
-from core.store.models import SentJournal
+from core.store.tables.notifier import SentJournal
 from crawler.pinned import pinned_connection
 from crawler.safety import AllowList, IPAddress, addresses_of, check_addresses, parse_ip
 from notifier.base import ChannelAbility, ChannelSettings, NoticeChannel, Receipt, RenderedNotice

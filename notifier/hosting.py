@@ -35,7 +35,7 @@ from core.errors import ConfigError, TransientError
 from core.messages import utcnow
 from core.optional import require
 from core.store import Store
-from core.store.models import Provider, RdapAnswer
+from core.store.tables.notifier import Provider, RdapAnswer
 from notifier.i18n import SOURCE_LANGUAGE, negotiate
 from notifier.settings import NotifierSettings
 from notifier.states import NoticeRole, ProviderChannel, ProviderKind

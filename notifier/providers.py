@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from core.errors import ConfigError
 from core.store import Store
-from core.store.models import Provider
+from core.store.tables.notifier import Notice, Provider
 from notifier.states import ProviderChannel, ProviderKind
 
 
@@ -111,3 +112,18 @@ def upsert_providers(store: Store, records: list[ProviderRecord]) -> None:
             else:
                 for key, value in values.items():
                     setattr(row, key, value)
+
+
+def provider_names(session: Session) -> list[tuple[int, str]]:
+    """Every provider's ``(id, name)``, by name (the web app's account forms list them)."""
+    return [(pid, name) for pid, name in session.execute(select(Provider.id, Provider.name).order_by(Provider.name))]
+
+
+def provider_exists(session: Session, provider_id: int) -> bool:
+    """Whether a provider with this id is in the directory."""
+    return session.get(Provider, provider_id) is not None
+
+
+def sent_notice_count(session: Session) -> int:
+    """How many notices were sent (the demo's summary)."""
+    return session.scalar(select(func.count()).select_from(Notice).where(Notice.status == "sent")) or 0

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from core.messages import Classification
-from core.store.models import Notice, NoticeItem, Provider
+from core.store.tables.notifier import Notice, NoticeItem, Provider
 from notifier.base import RenderedNotice
 from notifier.i18n import N_, SOURCE_LANGUAGE, country_name, format_when, html_lang, text_direction, translations
 from notifier.states import NoticeRole

@@ -11,14 +11,15 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from core.messages import utcnow
 from core.store import Store
-from core.store.models import NoticeItem, Provider
+from core.store.stats import bucket_counts, counts_by
+from core.store.tables.notifier import Notice, NoticeItem, Provider
 from notifier.states import CLOSED_ITEM_STATUSES, NoticeItemStatus
 
 
@@ -97,3 +98,25 @@ def removal_report(store: Store, now: datetime | None = None) -> dict[str, list[
 def as_json(report: dict[str, list[RemovalRow]]) -> dict[str, Any]:
     """The report as plain JSON-able data."""
     return {key: [asdict(row) for row in rows] for key, rows in report.items()}
+
+
+def removal_hours(store: Store) -> list[float]:
+    """Hours from each closed item's first delivered notice to its removal, ascending (the dashboard's histogram)."""
+    query = select(NoticeItem.first_noticed_at, NoticeItem.removed_at).where(
+        NoticeItem.status.in_(CLOSED_ITEM_STATUSES), NoticeItem.removed_at.is_not(None),
+        NoticeItem.first_noticed_at.is_not(None))
+    with store.session() as s:
+        rows = s.execute(query).all()
+    # Media gone before the first notice was not removed because of it (the report counts it apart).
+    return sorted((removed - first).total_seconds() / 3600 for first, removed in rows
+                  if first is not None and removed is not None and removed >= first)
+
+
+def sent_per_bucket(store: Store, start: datetime, step: timedelta, count: int) -> list[int]:
+    """Notices sent per ``step`` from ``start``."""
+    return bucket_counts(store, Notice.sent_at, start, step, count)
+
+
+def notice_status_counts(store: Store) -> dict[str, int]:
+    """Notices per status."""
+    return counts_by(store, Notice.status)

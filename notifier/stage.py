@@ -1,4 +1,4 @@
-"""Notifier stage handler: NoticeRequest and RecheckResult in; notices out; RecheckRequest out until removal.
+"""Notifier stage: NoticeRequest, RecheckResult, ReviewDecision in; notices out; RecheckRequest until removal.
 
 Each confirmed sighting becomes one notice item, with one recipient row per party that must
 hear of it: the host, the CDN in front of it, the hosting country's hotline (per policy).
@@ -17,7 +17,8 @@ from that URL, and whatever replaced it is judged by the ordinary pipeline when 
 next sees it (a perceptual match becomes a new item there). An error says nothing either
 way: the item stays open and is checked again on schedule. While a provider contests an item
 (provider portal) it gets no notice at all, though it is still rechecked; a senior analyst's
-decision lifts the pause or withdraws the item.
+decision lifts the pause or, arriving as a not-actionable ``ReviewDecision`` on ``review.decisions``,
+withdraws the item (:func:`notifier.portal.apply_decision`).
 """
 
 from __future__ import annotations
@@ -40,18 +41,16 @@ from core.messages import (
     Message,
     NoticeRequest,
     RecheckOutcome,
-    RecheckRequest,
     RecheckResult,
+    ReviewDecision,
     Topic,
-    derive_id,
     utcnow,
 )
 from core.stages import PeriodicJob, Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
-from core.store.models import (
+from core.store.tables.notifier import (
     Delivery,
     Notice,
-    NoticeContest,
     NoticeEntry,
     NoticeItem,
     NoticeRecipient,
@@ -64,6 +63,7 @@ from notifier.bounces import BounceSummary
 from notifier.bounces import collect as collect_bounces
 from notifier.channels import EMAIL_CHANNELS, WebhookChannel, build_channels
 from notifier.hosting import HostingLookup, hosting_from_settings, notice_language
+from notifier.portal import apply_decision, publish_recheck, recheck_request, uncontested
 from notifier.render import NoticeContext, render_notice
 from notifier.settings import NotifierSettings
 from notifier.states import (
@@ -74,7 +74,6 @@ from notifier.states import (
     ProviderChannel,
     ProviderKind,
 )
-from review.workflow import ContestStatus
 
 log = structlog.get_logger(__name__)
 
@@ -92,40 +91,8 @@ def portal_url(base: str, notice_id: str) -> str:
     return f"{base.rstrip('/')}/provider/notices/{notice_id}"
 
 
-def uncontested() -> ColumnElement[bool]:
-    """Items no provider's open contest holds back: a contested item gets no notice until a senior analyst decides."""
-    return NoticeItem.id.not_in(select(NoticeContest.notice_item_id).where(NoticeContest.status == ContestStatus.OPEN))
-
-
-def recheck_request(item_id: int, media_url: str, sha256: str, notice_id: str | None, when: datetime) -> RecheckRequest:
-    """The crawler's recheck of one item as of ``when``; the id is fixed per (item, time), so a republish dedupes."""
-    return RecheckRequest(message_id=derive_id("recheck", str(item_id), str(when)), media_url=media_url,
-                          sha256=sha256, notice_id=notice_id)
-
-
-def publish_recheck(bus: Bus, store: Store, item_id: int, *, now: datetime) -> RecheckRequest | None:
-    """Ask the crawler to recheck one open item now (its provider says it removed it); the schedule stays as it is.
-
-    Returns:
-        The published request, or None when the item is not open (already closed, or unknown).
-
-    """
-    with store.session() as s:
-        row = s.execute(
-            select(NoticeItem.media_url, NoticeItem.sha256, NoticeItem.notice_id)
-            .where(NoticeItem.id == item_id, NoticeItem.status == NoticeItemStatus.OPEN)
-        ).first()
-    if row is None:
-        return None
-    request = recheck_request(item_id, row.media_url, row.sha256, row.notice_id, now)
-    bus.publish(request)
-    bus.flush()
-    log.info("notifier.recheck_requested_now", item=item_id, media_url=row.media_url)
-    return request
-
-
 class NotifierStage(Stage):
-    """Consumes ``notice.requests`` and ``recheck.results`` in group ``notifier``; :meth:`tick` does the rest.
+    """Consumes ``notice.requests``, ``recheck.results``, ``review.decisions`` in group ``notifier``; ``tick`` the rest.
 
     Args:
         channel: One channel for every delivery, or channels by name (the runtime passes the
@@ -167,11 +134,13 @@ class NotifierStage(Stage):
     # ------------------------------------------------------------ bus input
 
     def handle(self, message: Message) -> None:
-        """Record a confirmed sighting as a notice item, or a recheck's outcome."""
+        """Record a confirmed sighting as a notice item, a recheck's outcome, or withdraw what review declassified."""
         if isinstance(message, NoticeRequest):
             self._record_item(message)
         elif isinstance(message, RecheckResult):
             self._record_recheck(message)
+        elif isinstance(message, ReviewDecision):
+            apply_decision(self.store, message)
         else:
             raise PermanentError(f"notifier cannot handle {message.schema_name}")
 
@@ -660,5 +629,6 @@ def build(rt: StageRuntime) -> NotifierStage:
     return NotifierStage(rt.bus, rt.store, settings, channels, hosting=hosting_from_settings(settings, rt.store))
 
 
-SPEC = StageSpec(StageName.NOTIFIER, (Topic.NOTICE_REQUESTS, Topic.RECHECK_RESULTS), build)
-"""The notifier also hears the crawler's recheck results; it publishes nothing as it consumes."""
+SPEC = StageSpec(StageName.NOTIFIER, (Topic.NOTICE_REQUESTS, Topic.RECHECK_RESULTS, Topic.REVIEW_DECISIONS), build)
+"""The notifier also hears the crawler's recheck results and review's decisions (a withdrawal after an accepted
+contest); it publishes nothing as it consumes."""

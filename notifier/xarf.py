@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from core.errors import ConfigError, PermanentError
 from core.messages import Classification
 from core.optional import require
-from core.store.models import Notice, NoticeItem
+from core.store.tables.notifier import Notice, NoticeItem
 from notifier.settings import NotifierSettings
 
 SCHEMA_DIR = Path(__file__).parent / "schemas" / "v4"

@@ -10,6 +10,8 @@ deterministic message ids.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +28,10 @@ from core.messages import (
     utcnow,
 )
 from core.store import Store, insert_ignore
-from core.store.models import Media, ReviewDecisionRow, ReviewItem, Sighting
+from core.store.stats import counts_by
+from core.store.tables.review import ReviewDecisionRow, ReviewItem
+from crawler import sightings
+from hashing.media import pdq_of
 
 SETTLED = frozenset({"confirmed", "rejected"})
 
@@ -94,32 +99,6 @@ def _request(
     )
 
 
-def _latest_headers(session: Session, sha256: str) -> dict[str, dict[str, str]]:
-    """Per media URL, the response headers of its latest sighting (CDN evidence for the notifier)."""
-    rows = session.execute(
-        select(Sighting.media_url, Sighting.headers)
-        .where(Sighting.sha256 == sha256)
-        .order_by(Sighting.fetched_at, Sighting.id)
-    ).all()
-    latest: dict[str, dict[str, str]] = {}
-    for media_url, headers in rows:
-        if headers is None:
-            continue  # recorded before migration 0007: no evidence either way, keep an older answer
-        latest[media_url] = {str(k): str(v) for k, v in headers.items()}
-    return latest
-
-
-def _ref(s: Sighting) -> MediaRef:
-    return MediaRef(
-        campaign_id=s.campaign_id,
-        page_url=s.page_url,
-        media_url=s.media_url,
-        final_url=s.final_url,
-        resolved_ip=s.resolved_ip,
-        fetched_at=s.fetched_at,
-    )
-
-
 def settlement_messages(session: Session, item: ReviewItem, refs: Sequence[MediaRef] | None = None) -> list[Message]:
     """The decision and notice requests for a settled item.
 
@@ -133,7 +112,8 @@ def settlement_messages(session: Session, item: ReviewItem, refs: Sequence[Media
         return []
     out: list[Message] = [
         ReviewDecision(
-            message_id=derive_id("review-decision", str(item.id)),
+            # Per classification: a contest's reclassification is a new decision, not a repeat of the first.
+            message_id=derive_id("review-decision", str(item.id), str(item.classification)),
             review_item_id=item.id,
             sha256=item.sha256,
             classification=Classification(item.classification),
@@ -145,16 +125,12 @@ def settlement_messages(session: Session, item: ReviewItem, refs: Sequence[Media
     if Classification(item.classification) not in ACTIONABLE:
         return out
     if refs is None:
-        sightings = session.scalars(
-            select(Sighting).where(Sighting.sha256 == item.sha256).order_by(Sighting.fetched_at, Sighting.id)
-        ).all()
-        refs = [_ref(s) for s in sightings]
+        refs = sightings.media_refs(session, item.sha256)
     if not refs:
         return out
-    media = session.get(Media, item.sha256)
-    pdq = media.pdq if media is not None else None
+    pdq = pdq_of(session, item.sha256)
     ordered = sorted(refs, key=lambda r: r.fetched_at)
-    headers = _latest_headers(session, item.sha256)
+    headers = sightings.latest_headers(session, item.sha256)
     seen: set[str] = set()
     for ref in ordered:
         if ref.media_url in seen:
@@ -194,3 +170,47 @@ def announce(store: Store, bus: Bus, item_id: int, new_ref: MediaRef | None = No
             if item is not None:
                 item.announced_at = utcnow()
     return sum(isinstance(m, NoticeRequest) for m in messages)
+
+
+def classification_of(session: Session, item_id: int) -> str | None:
+    """A review item's classification now (None while it is open or unknown): the notifier shows it on contests."""
+    return session.scalar(select(ReviewItem.classification).where(ReviewItem.id == item_id))
+
+
+def settled_by(session: Session) -> list[tuple[str, str, str | None]]:
+    """``(sha256, status, decided_by)`` of every review item (the demo's summary)."""
+    rows = session.execute(select(ReviewItem.sha256, ReviewItem.status, ReviewItem.decided_by)).all()
+    return [(sha, status, decided_by) for sha, status, decided_by in rows]
+
+
+def status_counts(store: Store) -> dict[str, int]:
+    """Review items per status (the dashboard's queue figures)."""
+    return counts_by(store, ReviewItem.status)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """One review item as the web pages show it (a copy: changing it changes nothing stored)."""
+
+    id: int
+    sha256: str
+    status: str
+    classification: str | None
+    best_algorithm: str
+    best_distance: int
+    best_entry_id: int | None
+    evidence_key: str | None
+    campaign_id: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+def item_view(session: Session, item_id: int) -> ItemView | None:
+    """One review item, or None if there is none."""
+    row = session.get(ReviewItem, item_id)
+    if row is None:
+        return None
+    return ItemView(id=row.id, sha256=row.sha256, status=row.status, classification=row.classification,
+                    best_algorithm=row.best_algorithm, best_distance=row.best_distance,
+                    best_entry_id=row.best_entry_id, evidence_key=row.evidence_key, campaign_id=row.campaign_id,
+                    created_at=row.created_at, decided_at=row.decided_at)

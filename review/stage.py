@@ -17,7 +17,7 @@ from core.errors import PermanentError
 from core.messages import Classification, MatchCandidate, MatchDecision, MatchHit, Message, Topic
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
-from core.store.models import ReviewItem
+from core.store.tables.review import ReviewItem
 from hashing import registry
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings

@@ -19,24 +19,16 @@ from datetime import datetime
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import ACTIONABLE, Classification, ReviewDecision, derive_id, utcnow
+from core.messages import ACTIONABLE, Classification, utcnow
 from core.store import Store, insert_ignore
-from core.store.models import (
-    AllowEntry,
-    Campaign,
-    Media,
-    NoticeContest,
-    NoticeItem,
-    NoticeRecipient,
-    Provider,
-    ReviewDecisionRow,
-    ReviewItem,
-)
+from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem
+from crawler.campaigns import campaign_priorities
+from hashing.media import pdq_of, pdqs
 from matcher.changes import publish_changes
 from matcher.hashsets import UnknownHashSetError, import_entries, remove_entries
 from matcher.lists import ListEntry
@@ -130,9 +122,10 @@ class SameMedia:
 
     def __init__(self, session: Session, distance: int) -> None:
         self.distance = distance
+        media = pdqs()
         rows = session.execute(
-            select(ReviewItem.id, ReviewItem.sha256, ReviewItem.classification, ReviewItem.jurisdiction, Media.pdq)
-            .outerjoin(Media, Media.sha256 == ReviewItem.sha256)
+            select(ReviewItem.id, ReviewItem.sha256, ReviewItem.classification, ReviewItem.jurisdiction, media.c.pdq)
+            .outerjoin(media, media.c.sha256 == ReviewItem.sha256)
             .where(
                 ReviewItem.status.in_(SETTLED),
                 ReviewItem.classification.is_not(None),
@@ -203,67 +196,6 @@ def inherit(session: Session, item: ReviewItem, pdq: str | None, known: SameMedi
     return rule
 
 
-# --- providers' contests (issue 6: the provider portal sends them to a senior analyst) ---------------------------
-
-
-class ContestStatus(StrEnum):
-    """Where a provider's contest stands. Values are storage keys."""
-
-    OPEN = "open"
-    UPHELD = "upheld"
-    """The classification stands; the item's notices resume."""
-    ACCEPTED = "accepted"
-    """The media is not CSAM: reclassified, allow-listed, its notice items withdrawn."""
-
-
-WITHDRAWN = "withdrawn"
-"""Status of a notice item closed because its classification was overturned (not a removal)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ContestEntry:
-    """One provider's contest of one noticed item, as a senior analyst (or the provider) sees it."""
-
-    contest_id: int
-    status: str
-    review_item_id: int
-    notice_item_id: int
-    notice_id: str
-    provider_id: int
-    provider_name: str
-    media_url: str
-    page_url: str
-    sha256: str
-    classification: str | None
-    """The review item's classification now."""
-    reason: str
-    created_by: str
-    created_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    note: str | None
-
-
-def _contest_entry(session: Session, contest: NoticeContest) -> ContestEntry:
-    item = session.get(NoticeItem, contest.notice_item_id)
-    review = session.get(ReviewItem, contest.review_item_id)
-    provider = session.get(Provider, contest.provider_id)
-    assert item is not None and review is not None
-    return ContestEntry(
-        contest_id=contest.id, status=contest.status, review_item_id=contest.review_item_id,
-        notice_item_id=contest.notice_item_id, notice_id=contest.notice_id, provider_id=contest.provider_id,
-        provider_name=provider.name if provider is not None else f"provider {contest.provider_id}",
-        media_url=item.media_url, page_url=item.page_url, sha256=review.sha256, classification=review.classification,
-        reason=contest.reason, created_by=contest.created_by, created_at=contest.created_at,
-        decided_by=contest.decided_by, decided_at=contest.decided_at, note=contest.note,
-    )
-
-
-def media_pdq(session: Session, sha256: str) -> str | None:
-    """The stored PDQ of a piece of media, if it has one."""
-    return session.scalar(select(Media.pdq).where(Media.sha256 == sha256))
-
-
 class ReviewWorkflow:
     """Queue, assessments, escalation and settlement of review items for the analyst web app."""
 
@@ -289,8 +221,9 @@ class ReviewWorkflow:
                                                                      ReviewItem.announced_at.is_(None))))
             known = SameMedia(s, self.settings.same_media_distance)
             if known.classified or known.allowed:
+                media = pdqs()
                 rows = s.execute(
-                    select(ReviewItem, Media.pdq).outerjoin(Media, Media.sha256 == ReviewItem.sha256)
+                    select(ReviewItem, media.c.pdq).outerjoin(media, media.c.sha256 == ReviewItem.sha256)
                     .where(ReviewItem.status.in_(OPEN))
                 ).all()
                 for item, pdq in rows:
@@ -310,10 +243,11 @@ class ReviewWorkflow:
         self.sweep()
         mine = select(ReviewDecisionRow.review_item_id).where(ReviewDecisionRow.analyst == analyst)
         statuses = [PENDING, ESCALATED] if senior else [PENDING]
-        campaign_priority = func.coalesce(Campaign.priority, 0)
+        campaigns = campaign_priorities()
+        campaign_priority = func.coalesce(campaigns.c.priority, 0)
         query = (
             select(ReviewItem, campaign_priority)
-            .outerjoin(Campaign, Campaign.id == ReviewItem.campaign_id)
+            .outerjoin(campaigns, campaigns.c.id == ReviewItem.campaign_id)
             .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine))
             .order_by(
                 case((ReviewItem.status == ESCALATED, 0), else_=1),
@@ -452,8 +386,7 @@ class ReviewWorkflow:
             if item is None or item.classification is None:
                 return
             classification = Classification(item.classification)
-            media = s.get(Media, item.sha256)
-            pdq = media.pdq if media is not None else None
+            pdq = pdq_of(s, item.sha256)
             if classification is Classification.NOT_CSAM and self.settings.allow_list:
                 insert_ignore(s, AllowEntry, {"sha256": item.sha256, "pdq": pdq, "review_item_id": item.id,
                                               "added_by": analyst, "reason": "analysts judged it not CSAM",
@@ -474,85 +407,51 @@ class ReviewWorkflow:
 
     # --- providers' contests --------------------------------------------------------------------------------
 
-    def contests(self, *, limit: int = 100) -> list[ContestEntry]:
-        """Open contests, oldest first: they wait in every senior analyst's queue."""
-        with self.store.session() as s:
-            rows = s.scalars(select(NoticeContest).where(NoticeContest.status == ContestStatus.OPEN)
-                             .order_by(NoticeContest.created_at, NoticeContest.id).limit(limit)).all()
-            return [_contest_entry(s, c) for c in rows]
+    def accept_contest(self, item_id: int, contest_id: int, senior: str, *, note: str | None = None) -> Decided:
+        """A senior analyst accepted a provider's contest: the media is not CSAM.
 
-    def contest(self, contest_id: int) -> ContestEntry | None:
-        """One contest, whatever its status."""
-        with self.store.session() as s:
-            row = s.get(NoticeContest, contest_id)
-            return _contest_entry(s, row) if row is not None else None
-
-    def resolve_contest(self, contest_id: int, senior: str, *, accept: bool, note: str | None = None) -> ContestEntry:
-        """A senior analyst's decision on a provider's contest.
-
-        Upheld, the classification stands and the item's notices resume. Accepted, the media is
-        reclassified as not CSAM like any decision (a decision row ``contest:<id>``, the item's
-        status and classification, a published :class:`ReviewDecision`), every open notice item
-        showing it is withdrawn and every open contest of it accepted, all in one transaction; then
-        it goes on the allow list (setting) and leaves the local hash list.
+        Reclassified like any decision (a decision row ``contest:<id>``, the item's status and
+        classification) and announced through the outbox (:func:`review.service.announce`; a failed
+        publish is repeated by :meth:`sweep`); the notifier withdraws the item's notices when the
+        :class:`ReviewDecision` reaches it. Then the media goes on the allow list (setting) and
+        leaves the local hash list. The contest row itself is the notifier's
+        (:func:`notifier.portal.decide_contest`).
 
         Raises:
-            ReviewRefusedError: Unknown contest, or one already decided.
+            ReviewRefusedError: Unknown item, or this contest was already accepted.
 
         """
         now = self.clock()
         with self.store.session() as s:
-            contest = s.execute(select(NoticeContest).where(NoticeContest.id == contest_id)
-                                .with_for_update()).scalar_one_or_none()
-            if contest is None:
-                raise ReviewRefusedError(f"no contest {contest_id}")
-            if contest.status != ContestStatus.OPEN:
-                raise ReviewRefusedError(f"this contest was already decided ({contest.status})")
-            if not accept:
-                contest.status, contest.decided_by, contest.decided_at, contest.note = (
-                    ContestStatus.UPHELD, senior, now, note)
-                s.flush()
-                log.info("review.contest_upheld", contest=contest_id, senior=senior)
-                return _contest_entry(s, contest)
-            item = s.get(ReviewItem, contest.review_item_id)
-            assert item is not None
+            item = s.execute(select(ReviewItem).where(ReviewItem.id == item_id)
+                             .with_for_update()).scalar_one_or_none()
+            if item is None:
+                raise ReviewRefusedError(f"no review item {item_id}")
+            analyst = f"contest:{contest_id}"
+            if s.scalar(select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == item_id,
+                                                           ReviewDecisionRow.analyst == analyst)) is not None:
+                raise ReviewRefusedError("this contest was already accepted")
             option = next((o for o in self.settings.scheme if o.classification is Classification.NOT_CSAM), None)
             s.add(ReviewDecisionRow(
-                review_item_id=item.id, analyst=f"contest:{contest.id}",
+                review_item_id=item.id, analyst=analyst,
                 classification=option.key if option is not None else str(Classification.NOT_CSAM),
                 jurisdiction=None, automatic=False, decided_at=now,
-                reason=f"senior analyst {senior} accepted provider contest {contest.id}"
+                reason=f"senior analyst {senior} accepted provider contest {contest_id}"
                 + (f": {note}" if note else ""),
             ))
             previous = item.classification
             item.status, item.classification, item.jurisdiction = "rejected", str(Classification.NOT_CSAM), None
             item.decided_by, item.decided_at = senior, now
-            s.execute(update(NoticeContest)
-                      .where(NoticeContest.review_item_id == item.id, NoticeContest.status == ContestStatus.OPEN)
-                      .values(status=ContestStatus.ACCEPTED, decided_by=senior, decided_at=now, note=note))
-            withdrawn = list(s.scalars(select(NoticeItem.id).where(NoticeItem.review_item_id == item.id,
-                                                                   NoticeItem.status == "open")))
-            if withdrawn:
-                s.execute(update(NoticeItem).where(NoticeItem.id.in_(withdrawn)).values(status=WITHDRAWN))
-                s.execute(update(NoticeRecipient).where(NoticeRecipient.notice_item_id.in_(withdrawn))
-                          .values(pending=False))
-            pdq = media_pdq(s, item.sha256)
+            item.announced_at = None  # the outbox marker: announce() sets it once the decision is on the bus
+            pdq = pdq_of(s, item.sha256)
             if self.settings.allow_list:
                 insert_ignore(s, AllowEntry, {"sha256": item.sha256, "pdq": pdq, "review_item_id": item.id,
                                               "added_by": senior, "added_at": now,
-                                              "reason": f"provider contest {contest.id} accepted"}, ["sha256"])
-            decision = ReviewDecision(
-                message_id=derive_id("review-decision", str(item.id), "contest", str(contest.id)),
-                review_item_id=item.id, sha256=item.sha256, classification=Classification.NOT_CSAM,
-                decided_by=senior, decided_at=now,
-            )
-            s.flush()
-            s.refresh(contest)
-            entry = _contest_entry(s, contest)
+                                              "reason": f"provider contest {contest_id} accepted"}, ["sha256"])
             sha256 = item.sha256
-        # After the commit: the reclassification stands even if the bus is down (the caller sees the error).
-        self.bus.publish(decision)
-        self.bus.flush()
+        # After the commit: the reclassification stands even if the bus is down (the caller sees the error,
+        # and the next sweep announces it).
+        announce(self.store, self.bus, item_id)
         name = self.settings.local_hash_list
         if name and previous is not None and Classification(previous) in ACTIONABLE:
             try:
@@ -561,6 +460,5 @@ class ReviewWorkflow:
                 pass
             else:
                 publish_changes(self.bus, edit.changes)
-        log.info("review.contest_accepted", contest=contest_id, senior=senior, item=entry.review_item_id,
-                 withdrawn=withdrawn, was=previous)
-        return entry
+        log.info("review.contest_accepted", contest=contest_id, senior=senior, item=item_id, was=previous)
+        return Decided(outcome=DecisionOutcome.SETTLED, item_id=item_id, classification=str(Classification.NOT_CSAM))

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 
-from core.store.models import Provider
+from notifier.providers import provider_names
 from web.audit import AuditAction, AuditFilter, export, page, record
 from web.auth import AccountError, Principal, Role, client_ip, requires
 from web.context import context
@@ -91,7 +90,7 @@ def users_page(request: Request, principal: Annotated[Principal, Depends(ADMINS)
     ctx = context(request)
     record(ctx.store, principal.name, AuditAction.USERS_VIEW, None, at=ctx.clock())
     with ctx.store.session() as s:
-        providers = [(p.id, p.name) for p in s.scalars(select(Provider).order_by(Provider.name))]
+        providers = provider_names(s)
     return render(request, "admin_users.html", principal, title="Users", users=ctx.accounts.list_users(),
                   roles=[r.value for r in Role], providers=providers, error=None)
 
@@ -112,7 +111,7 @@ def create_user(
         ctx.accounts.create_user(name, password, role, actor=principal.name, provider_id=provider)
     except (AccountError, ValueError) as exc:
         with ctx.store.session() as s:
-            providers = [(p.id, p.name) for p in s.scalars(select(Provider).order_by(Provider.name))]
+            providers = provider_names(s)
         reason = exc.reason if isinstance(exc, AccountError) else "provider must be a number"
         return render(request, "admin_users.html", principal, status_code=422, title="Users",
                       users=ctx.accounts.list_users(), roles=[r.value for r in Role], providers=providers,

@@ -1,6 +1,6 @@
 """The web app's audit trail (top of the stack): who viewed, revealed, decided, exported or administered what.
 
-Every event is one :class:`core.store.models.AuditEvent` row (the table ``Store.audit`` writes),
+Every event is one :class:`core.store.tables.web.AuditEvent` row (the table ``Store.audit`` writes),
 stamped with the app's clock. Action names are storage keys: never rename one.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, select
 
 from core.spreadsheet import csv_cell
 from core.store import Store
-from core.store.models import AuditEvent
+from core.store.tables.web import AuditEvent
 
 
 class AuditAction(StrEnum):

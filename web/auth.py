@@ -53,7 +53,8 @@ from starlette.routing import BaseRoute, Mount
 
 from core.errors import PermanentError
 from core.store import Store
-from core.store.models import ApiToken, LoginFailure, Provider, WebSession, WebUser
+from core.store.tables.web import ApiToken, LoginFailure, WebSession, WebUser
+from notifier.providers import provider_exists
 from web.audit import AuditAction, record
 from web.context import Clock, context
 from web.settings import WebSettings
@@ -383,7 +384,7 @@ class Accounts:
             raise AccountError("only provider users are bound to a provider")
         password_hash = self.hasher.hash(password)
         with self.store.session() as s:
-            if provider_id is not None and s.get(Provider, provider_id) is None:
+            if provider_id is not None and not provider_exists(s, provider_id):
                 raise AccountError(f"no provider with id {provider_id}")
             if s.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
                 raise AccountError(f"a user named {name!r} exists")

@@ -15,14 +15,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import ColumnElement, Integer, cast, extract, func, literal, select
-from sqlalchemy.orm import InstrumentedAttribute
 from starlette.concurrency import run_in_threadpool
 
 from core.errors import ConfigError, OrbweaverError
 from core.messages import Topic
 from core.store import Store
-from core.store.models import HashEntry, HashSet, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
+from crawler import sightings
 from crawler.campaigns import (
     ACTIVE_STATES,
     RESUMABLE_STATES,
@@ -35,11 +33,13 @@ from crawler.campaigns import (
     RateLimits,
     parse_spec,
 )
+from hashing.media import hashed_per_bucket, media_count
 from hashing.stage import SPEC as HASHING
+from matcher.hashsets import latest_matches, match_count, matches_per_bucket
 from matcher.stage import SPEC as MATCHER
-from notifier.report import RemovalRow, removal_report
+from notifier.report import RemovalRow, notice_status_counts, removal_hours, removal_report, sent_per_bucket
 from notifier.stage import SPEC as NOTIFIER
-from notifier.states import CLOSED_ITEM_STATUSES
+from review.service import status_counts
 from review.stage import SPEC as REVIEW
 from review.workflow import ESCALATED, PENDING
 from web.audit import record
@@ -78,38 +78,6 @@ REMOVAL_BINS = (
 
 # ---------------------------------------------------------------------------------------------------------------
 # Counting
-
-
-def _bucket_index(store: Store, column: Any, start: datetime, step: timedelta) -> ColumnElement[Any]:
-    """Which ``step``-long bucket after ``start`` a timestamp column falls in, in the store's SQL dialect."""
-    if store.engine.dialect.name == "sqlite":
-        # julianday keeps milliseconds (strftime('%s') rounds to the second); offsets are never negative
-        # here, so casting to integer truncates like floor.
-        offset = (func.julianday(column) - 2440587.5) * 86400.0 - literal(start.timestamp())
-        return cast(offset / step.total_seconds(), Integer)
-    offset = extract("epoch", column) - literal(start.timestamp())
-    return cast(func.floor(offset / step.total_seconds()), Integer)
-
-
-def bucket_counts(
-    store: Store, column: InstrumentedAttribute[Any], start: datetime, step: timedelta, count: int,
-    *where: ColumnElement[bool],
-) -> list[int]:
-    """Rows per time bucket: ``count`` buckets of ``step`` from ``start``, counted in one grouped query."""
-    end = start + step * count
-    index = _bucket_index(store, column, start, step)
-    query = select(index, func.count()).where(column >= start, column < end, *where).group_by(index)
-    counts = [0] * count
-    with store.session() as s:
-        for bucket, n in s.execute(query):
-            if bucket is not None and 0 <= int(bucket) < count:
-                counts[int(bucket)] += int(n)
-    return counts
-
-
-def _count(store: Store, *where: ColumnElement[bool], table: Any) -> int:
-    with store.session() as s:
-        return int(s.scalar(select(func.count()).select_from(table).where(*where)) or 0)
 
 
 def _series(counts: Sequence[int], start: datetime, step: timedelta, fmt: str, unit: str) -> list[Point]:
@@ -192,34 +160,12 @@ def queue_lengths(ctx: WebContext) -> list[QueueLength]:
 def removals(store: Store, now: datetime) -> Removals:
     """Removal times as ``orbweaver report removal`` counts them: first delivered notice to the removal found."""
     report = removal_report(store, now)
-    query = select(NoticeItem.first_noticed_at, NoticeItem.removed_at).where(
-        NoticeItem.status.in_(CLOSED_ITEM_STATUSES), NoticeItem.removed_at.is_not(None),
-        NoticeItem.first_noticed_at.is_not(None))
-    with store.session() as s:
-        rows = s.execute(query).all()
-    # Media gone before the first notice was not removed because of it (the report counts it apart).
-    hours = sorted((removed - first).total_seconds() / 3600 for first, removed in rows
-                   if first is not None and removed is not None and removed >= first)
-    return Removals(hours=hours, overall=report["all"][0], providers=report["providers"])
-
-
-def _by_status(store: Store, column: InstrumentedAttribute[str]) -> dict[str, int]:
-    with store.session() as s:
-        return {str(k): int(n) for k, n in s.execute(select(column, func.count()).group_by(column).order_by(column))}
+    return Removals(hours=removal_hours(store), overall=report["all"][0], providers=report["providers"])
 
 
 def recent_matches(store: Store, limit: int = RECENT_MATCHES) -> list[RecentMatch]:
     """The newest recorded matches with their list entries."""
-    query = (
-        select(Match.matched_at, Match.algorithm, Match.distance, HashSet.name, HashEntry.label,
-               HashEntry.classification, Match.sha256)
-        .join(HashEntry, HashEntry.id == Match.hash_entry_id)
-        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
-        .order_by(Match.matched_at.desc(), Match.id.desc())
-        .limit(limit)
-    )
-    with store.session() as s:
-        return [RecentMatch(*row) for row in s.execute(query)]
+    return [RecentMatch(*row) for row in latest_matches(store, limit)]
 
 
 def overview(ctx: WebContext) -> Overview:
@@ -230,13 +176,12 @@ def overview(ctx: WebContext) -> Overview:
     minute_end = now.replace(second=0, microsecond=0) + minute
     hour_end = now.replace(minute=0, second=0, microsecond=0) + hour
     day_end = now.replace(hour=0, minute=0, second=0, microsecond=0) + day
-    hashed = bucket_counts(store, Media.hashed_at, minute_end - 60 * minute, minute, 60)
-    sighted = bucket_counts(store, Sighting.fetched_at, minute_end - 60 * minute, minute, 60,
-                            Sighting.sha256.is_not(None))
-    matched = bucket_counts(store, Match.matched_at, hour_end - 24 * hour, hour, 24)
-    notices = bucket_counts(store, Notice.sent_at, day_end - 14 * day, day, 14)
+    hashed = hashed_per_bucket(store, minute_end - 60 * minute, minute, 60)
+    sighted = sightings.hashed_per_bucket(store, minute_end - 60 * minute, minute, 60)
+    matched = matches_per_bucket(store, hour_end - 24 * hour, hour, 24)
+    notices = sent_per_bucket(store, day_end - 14 * day, day, 14)
     removal = removals(store, now)
-    review_status = _by_status(store, ReviewItem.status)
+    review_status = status_counts(store)
     charts = {
         "hashed": bar_chart("chart-hashed", "Media hashed per minute, last hour (distinct bodies)",
                             _series(hashed, minute_end - 60 * minute, minute, "%H:%M", "media"), unit="media/min"),
@@ -252,16 +197,16 @@ def overview(ctx: WebContext) -> Overview:
     }
     return Overview(
         now=now,
-        media_total=_count(store, table=Media),
-        media_last_hour=_count(store, Media.hashed_at >= now - hour, table=Media),
-        sightings_last_hour=_count(store, Sighting.fetched_at >= now - hour, table=Sighting),
-        matches_total=_count(store, table=Match),
-        matches_last_day=_count(store, Match.matched_at >= now - day, table=Match),
+        media_total=media_count(store),
+        media_last_hour=media_count(store, since=now - hour),
+        sightings_last_hour=sightings.count_since(store, now - hour),
+        matches_total=match_count(store),
+        matches_last_day=match_count(store, since=now - day),
         queues=queue_lengths(ctx),
         review_pending=review_status.get(PENDING, 0),
         review_escalated=review_status.get(ESCALATED, 0),
         review_by_status=review_status,
-        notices_by_status=_by_status(store, Notice.status),
+        notices_by_status=notice_status_counts(store),
         recent=recent_matches(store),
         removals=removal,
         charts=charts,

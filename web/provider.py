@@ -14,41 +14,33 @@ was accepted). Every view and action is audited.
 
 Senior analysts decide contests on ``/review/contests/<id>`` (the queue lists the open ones):
 the media is shown reduced and revealed in audited steps as on the review pages, and the
-decision goes through :meth:`review.workflow.ReviewWorkflow.resolve_contest`.
+decision is the notifier's (:func:`notifier.portal.decide_contest`); an accepted contest is first
+reclassified by review (:meth:`review.workflow.ReviewWorkflow.accept_contest`), whose announced
+decision withdraws the item's notices in the notifier. What the portal shows (``notifier.portal.notice_view``,
+``provider_notices``) and what it records (removal claims, contests) are the notifier's service
+(:mod:`notifier.portal`): these routes read and write no table of the notifier's themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import TransientError
-from core.messages import RecheckOutcome
-from core.store.models import (
-    Notice,
-    NoticeContest,
-    NoticeEntry,
-    NoticeItem,
-    NoticeRecipient,
-    Provider,
-    Recheck,
-    ReviewItem,
-)
-from notifier.stage import publish_recheck
-from review.workflow import WITHDRAWN, ContestEntry, ContestStatus, ReviewRefusedError
+from notifier import portal
+from notifier.portal import ContestEntry, ContestStatus, PortalRefusedError
+from review.service import ItemView
+from review.workflow import ReviewRefusedError
 from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
 from web.media import REVEAL_STEPS, RevealLevel
-from web.review import _item_details, reduced_media, workflow
+from web.review import _item_details, reduced_media, review_item, workflow
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -73,173 +65,12 @@ class PortalAction(StrEnum):
     CONTEST_DECISION = "review.contest_decision"
 
 
-class ItemState(StrEnum):
-    """Where one noticed item stands, as its provider sees it."""
-
-    OPEN = "open"
-    REMOVAL_CLAIMED = "removal_claimed"
-    RECHECKING = "rechecking"
-    GONE = "gone"
-    CONTESTED = "contested"
-    CHANGED = "changed"
-    WITHDRAWN = "withdrawn"
-
-
-STATE_LABELS = {
-    ItemState.OPEN: "open",
-    ItemState.REMOVAL_CLAIMED: "removal claimed",
-    ItemState.RECHECKING: "rechecking",
-    ItemState.GONE: "gone",
-    ItemState.CONTESTED: "contested",
-    ItemState.CHANGED: "changed",
-    ItemState.WITHDRAWN: "withdrawn (contest accepted)",
-}
-
 DONE_MESSAGES = {
     "removed": "Thank you. The item is being rechecked now; it closes as soon as the recheck finds it gone.",
     "pending": "A recheck for this item is already on its way; it closes as soon as the recheck finds it gone.",
     "contested": "Your contest is recorded. A senior analyst will decide it; no further notice about this item "
                  "is sent meanwhile.",
 }
-
-
-def _duration(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {mins} min" if hours else f"{mins} min"
-
-
-@dataclass(frozen=True, slots=True)
-class PortalItem:
-    """One item of a notice as its provider sees it: what the notice said, and where the item stands."""
-
-    id: int
-    url: str
-    page_url: str
-    first_seen: datetime
-    last_verified_present: datetime
-    sha256: str
-    pdq: str | None
-    classification: str
-    evidence_reference: str
-    state: ItemState
-    label: str
-    detail: str
-    removed_at: datetime | None
-    time_to_removal: str | None
-    time_to_removal_hours: float | None
-    removal_claimed_at: datetime | None
-    contest_status: str | None
-    contest_reason: str | None
-    contested_at: datetime | None
-    contest_decided_at: datetime | None
-    contest_note: str | None
-
-    @property
-    def may_act(self) -> bool:
-        """Whether the provider may still say "removed" or contest it."""
-        return self.state not in (ItemState.GONE, ItemState.CHANGED, ItemState.WITHDRAWN)
-
-    def as_json(self) -> dict[str, Any]:
-        """The machine-readable form (ISO times; no media, ever)."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, datetime):
-                out[key] = value.isoformat()
-        out["state"] = str(self.state)
-        return out
-
-
-def _at(value: datetime) -> str:
-    return f"{value:%Y-%m-%d %H:%M UTC}"
-
-
-def _state(item: NoticeItem, claimed: datetime | None, contest: NoticeContest | None,
-           answer: Recheck | None) -> tuple[ItemState, str]:
-    """The provider's view of one item: its state and a sentence saying why.
-
-    ``answer`` is the latest recheck made since this provider's removal claim, if any.
-    """
-    if item.status == "removed":
-        return ItemState.GONE, f"Verified gone at {_at(item.removed_at)}." if item.removed_at else "Verified gone."
-    if item.status == "changed":
-        return ItemState.CHANGED, "The URL now serves other content; the reported file is gone from it."
-    if item.status == WITHDRAWN:
-        return ItemState.WITHDRAWN, "Closed: the classification was withdrawn."
-    if contest is not None and contest.status == ContestStatus.OPEN:
-        return ItemState.CONTESTED, (f"You contested it at {_at(contest.created_at)}; a senior analyst will decide. "
-                                     "No further notice about it is sent meanwhile.")
-    if claimed is not None and answer is None:
-        return ItemState.REMOVAL_CLAIMED, f"You reported its removal at {_at(claimed)}; a recheck is on its way."
-    if claimed is not None and answer is not None and answer.outcome == RecheckOutcome.ERROR:
-        return ItemState.RECHECKING, (f"The recheck at {_at(answer.checked_at)} could not reach the URL; "
-                                      "it is checked again on schedule.")
-    if claimed is not None and answer is not None and answer.outcome == RecheckOutcome.PRESENT:
-        return ItemState.OPEN, (f"You reported its removal at {_at(claimed)}, but the recheck at "
-                                f"{_at(answer.checked_at)} still found it.")
-    return ItemState.OPEN, "Still online when last verified."
-
-
-def _contest_text(contest: NoticeContest | None) -> str:
-    if contest is None or contest.decided_at is None:
-        return ""
-    if contest.status == ContestStatus.UPHELD:
-        return f" Contest rejected at {_at(contest.decided_at)}."
-    if contest.status == ContestStatus.ACCEPTED:
-        return f" Contest accepted at {_at(contest.decided_at)}."
-    return ""
-
-
-def _listed_item_ids(s: Session, notice_id: str) -> list[int]:
-    """Items a notice listed: its entries, and items noticed before entries were kept (their first notice)."""
-    entries = select(NoticeEntry.notice_item_id).where(NoticeEntry.notice_id == notice_id)
-    listed = or_(NoticeItem.id.in_(entries), NoticeItem.notice_id == notice_id)
-    return list(s.scalars(select(NoticeItem.id).where(listed).order_by(NoticeItem.id)))
-
-
-def _portal_items(s: Session, notice: Notice) -> list[PortalItem]:
-    ids = _listed_item_ids(s, notice.id)
-    if not ids:
-        return []
-    items = s.scalars(select(NoticeItem).where(NoticeItem.id.in_(ids)).order_by(NoticeItem.id)).all()
-    recipients = {r.notice_item_id: r for r in s.scalars(select(NoticeRecipient).where(
-        NoticeRecipient.notice_item_id.in_(ids), NoticeRecipient.provider_id == notice.provider_id))}
-    contests = {c.notice_item_id: c for c in s.scalars(select(NoticeContest).where(
-        NoticeContest.notice_item_id.in_(ids), NoticeContest.provider_id == notice.provider_id))}
-    claims = [r.removal_claimed_at for r in recipients.values() if r.removal_claimed_at is not None]
-    answers: dict[tuple[str, str], list[Recheck]] = {}
-    if claims:
-        # Only rechecks made after this provider's claim answer it.
-        for row in s.scalars(select(Recheck).where(Recheck.media_url.in_({i.media_url for i in items}),
-                                                   Recheck.checked_at >= min(claims))
-                             .order_by(Recheck.checked_at, Recheck.id)):
-            answers.setdefault((row.media_url, row.expected_sha256), []).append(row)
-    out: list[PortalItem] = []
-    for item in items:
-        recipient, contest = recipients.get(item.id), contests.get(item.id)
-        claimed = recipient.removal_claimed_at if recipient is not None else None
-        later = [a for a in answers.get((item.media_url, item.sha256), []) if claimed and a.checked_at >= claimed]
-        state, detail = _state(item, claimed, contest, later[-1] if later else None)
-        to_removal = None
-        if state is ItemState.GONE and item.removed_at is not None and item.first_noticed_at is not None:
-            to_removal = max(item.removed_at - item.first_noticed_at, timedelta(0))
-        out.append(PortalItem(
-            id=item.id, url=item.media_url, page_url=item.page_url, first_seen=item.first_seen,
-            last_verified_present=item.last_seen, sha256=item.sha256, pdq=item.pdq,
-            classification=item.classification, evidence_reference=f"{notice.id}/{item.id}", state=state,
-            label=STATE_LABELS[state], detail=detail + _contest_text(contest), removed_at=item.removed_at,
-            time_to_removal=_duration(to_removal) if to_removal is not None else None,
-            time_to_removal_hours=round(to_removal.total_seconds() / 3600, 2) if to_removal is not None else None,
-            removal_claimed_at=claimed, contest_status=contest.status if contest is not None else None,
-            contest_reason=contest.reason if contest is not None else None,
-            contested_at=contest.created_at if contest is not None else None,
-            contest_decided_at=contest.decided_at if contest is not None else None,
-            contest_note=contest.note if contest is not None else None,
-        ))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,22 +87,12 @@ def _acting_provider(principal: Principal) -> int | None:
     return None
 
 
-def _notice_for(s: Session, principal: Principal, notice_id: str) -> Notice:
-    """The notice if this caller may see it; 404 otherwise, never saying whether it exists."""
-    own = _acting_provider(principal)
-    row = s.get(Notice, notice_id)
-    if row is None or (own is not None and row.provider_id != own):
+def _item_for(s: Session, principal: Principal, notice_id: str, item_id: int) -> None:
+    """404 unless the item is listed in one of this caller's notices (another provider's answers the same)."""
+    if not portal.notice_visible(s, notice_id, _acting_provider(principal)):
         raise HTTPException(404, "no such notice")
-    return row
-
-
-def _item_for(s: Session, principal: Principal, notice_id: str, item_id: int) -> tuple[Notice, NoticeItem]:
-    """A provider's item of one of its notices; 404 for anything else (another provider's, or not listed there)."""
-    notice = _notice_for(s, principal, notice_id)
-    item = s.get(NoticeItem, item_id)
-    if item is None or item_id not in _listed_item_ids(s, notice.id):
+    if not portal.item_listed(s, notice_id, item_id):
         raise HTTPException(404, "no such item in this notice")
-    return notice, item
 
 
 def _wants_json(request: Request) -> bool:
@@ -295,32 +116,10 @@ def notices(
     provider_id = own if own is not None else provider
     assert provider_id is not None
     with ctx.store.session() as s:
-        row = s.get(Provider, provider_id)
-        if row is None:
-            raise HTTPException(404, "no such provider")
-        notices = s.scalars(select(Notice).where(Notice.provider_id == provider_id)
-                            .order_by(Notice.created_at.desc(), Notice.id).limit(NOTICES_LISTED)).all()
-        ids = [n.id for n in notices]
-        listed: dict[str, set[int]] = {n: set() for n in ids}
-        for notice_id, item_id in s.execute(select(NoticeEntry.notice_id, NoticeEntry.notice_item_id)
-                                            .where(NoticeEntry.notice_id.in_(ids))):
-            listed[notice_id].add(item_id)
-        for item_id, first_notice in s.execute(select(NoticeItem.id, NoticeItem.notice_id)
-                                               .where(NoticeItem.notice_id.in_(ids))):
-            listed[str(first_notice)].add(item_id)
-        every: set[int] = set()
-        for members in listed.values():
-            every |= members
-        status = dict(s.execute(select(NoticeItem.id, NoticeItem.status).where(NoticeItem.id.in_(every))).all())
-        contested = set(s.scalars(select(NoticeContest.notice_item_id).where(
-            NoticeContest.notice_item_id.in_(every), NoticeContest.provider_id == provider_id,
-            NoticeContest.status == ContestStatus.OPEN)))
-        shown = [{"id": n.id, "status": n.status, "created_at": n.created_at, "sent_at": n.sent_at,
-                  "sequence": n.sequence, "renotice": n.sequence - 1, "language": n.language, "role": n.role,
-                  "item_count": len(listed[n.id]), "open": sum(status.get(i) == "open" for i in listed[n.id]),
-                  "closed": sum(status.get(i) != "open" for i in listed[n.id]),
-                  "contested": len(listed[n.id] & contested)} for n in notices]
-        name = row.name
+        found = portal.provider_notices(s, provider_id, limit=NOTICES_LISTED)
+    if found is None:
+        raise HTTPException(404, "no such provider")
+    name, shown = found
     record(ctx.store, principal.name, AuditAction.NOTICES_VIEW, f"provider:{provider_id}", at=ctx.clock(),
            shown=len(shown), **({"read_only": True} if own is None else {}))
     return render(request, "provider_notices.html", principal, title="Notices", provider_name=name,
@@ -329,13 +128,7 @@ def notices(
 
 def _providers_index(request: Request, ctx: WebContext, principal: Principal) -> Response:
     with ctx.store.session() as s:
-        rows = s.execute(
-            select(Provider.id, Provider.name, Provider.kind, func.count(Notice.id))
-            .outerjoin(Notice, Notice.provider_id == Provider.id)
-            .group_by(Provider.id, Provider.name, Provider.kind)
-            .order_by(Provider.name)
-        ).all()
-    providers = [{"id": pid, "name": name, "kind": kind, "notices": int(count)} for pid, name, kind, count in rows]
+        providers = portal.provider_index(s)
     record(ctx.store, principal.name, PortalAction.PROVIDERS_VIEW, None, at=ctx.clock(), shown=len(providers))
     return render(request, "provider_index.html", principal, title="Provider portals", providers=providers)
 
@@ -343,13 +136,10 @@ def _providers_index(request: Request, ctx: WebContext, principal: Principal) ->
 def _notice_view(request: Request, notice_id: str, principal: Principal, *, as_json: bool) -> Response:
     ctx = context(request)
     with ctx.store.session() as s:
-        row = _notice_for(s, principal, notice_id)
-        provider = s.get(Provider, row.provider_id)
-        items = _portal_items(s, row)
-        data = {"id": row.id, "status": row.status, "created_at": row.created_at, "sent_at": row.sent_at,
-                "sequence": row.sequence, "renotice": row.sequence - 1, "language": row.language, "role": row.role,
-                "provider": provider.name if provider is not None else str(row.provider_id),
-                "provider_id": row.provider_id}
+        found = portal.notice_view(s, notice_id, _acting_provider(principal))
+    if found is None:
+        raise HTTPException(404, "no such notice")
+    data, items = found
     read_only = _acting_provider(principal) is None
     record(ctx.store, principal.name, AuditAction.NOTICE_VIEW, f"notice:{notice_id}", at=ctx.clock(),
            **({"format": "json"} if as_json else {}), **({"read_only": True} if read_only else {}))
@@ -378,8 +168,9 @@ def _after_action(request: Request, notice_id: str, item_id: int, principal: Pri
     if _wants_json(request):
         ctx = context(request)
         with ctx.store.session() as s:
-            row = _notice_for(s, principal, notice_id)
-            item = next(i for i in _portal_items(s, row) if i.id == item_id)
+            found = portal.notice_view(s, notice_id, _acting_provider(principal))
+        assert found is not None
+        item = next(i for i in found[1] if i.id == item_id)
         return JSONResponse({"done": done, "item": item.as_json()}, headers={"Cache-Control": "no-store"})
     return RedirectResponse(f"/provider/notices/{notice_id}?done={done}#item-{item_id}", status_code=303)
 
@@ -390,36 +181,22 @@ def mark_removed(request: Request, notice_id: str, item_id: int,
     """The provider says it removed the item: record the claim and ask the crawler to recheck it now."""
     ctx = context(request)
     provider_id = _acting_provider(principal)
+    assert provider_id is not None
     now = ctx.clock()
     with ctx.store.session() as s:
         _item_for(s, principal, notice_id, item_id)
-        row = s.get(NoticeItem, item_id)
-        assert row is not None
-        if row.status != "open":
-            raise HTTPException(409, "this item is already closed")
-        recipient = s.scalars(select(NoticeRecipient).where(NoticeRecipient.notice_item_id == item_id,
-                                                            NoticeRecipient.provider_id == provider_id)).first()
-        if recipient is None:
-            raise HTTPException(404, "no such item in this notice")
-        claimed = recipient.removal_claimed_at
-        answered = claimed is not None and s.scalar(select(Recheck.id).where(
-            Recheck.media_url == row.media_url, Recheck.expected_sha256 == row.sha256,
-            Recheck.checked_at >= claimed)) is not None
-    if claimed is not None and not answered and now - claimed < CLAIM_RETRY:
+    try:
+        claim, request_id = portal.claim_removal(ctx.store, ctx.bus, item_id, provider_id, now=now,
+                                                 retry_after=CLAIM_RETRY)
+    except portal.PortalRefusedError as exc:
+        raise HTTPException(404 if exc.missing else 409, exc.reason) from None
+    if claim is portal.Claim.PENDING:
         record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now,
                notice=notice_id, provider=provider_id, repeated=True, ip=client_ip(request))
-        return _after_action(request, notice_id, item_id, principal, "pending")
-    # Published before the claim is stored: a bus failure leaves nothing half done and the provider may retry.
-    request_sent = publish_recheck(ctx.bus, ctx.store, item_id, now=now)
-    if request_sent is None:
-        raise HTTPException(409, "this item is already closed")
-    with ctx.store.session() as s:
-        recipient = s.scalars(select(NoticeRecipient).where(NoticeRecipient.notice_item_id == item_id,
-                                                            NoticeRecipient.provider_id == provider_id)).one()
-        recipient.removal_claimed_at = now
-    record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now, notice=notice_id,
-           provider=provider_id, recheck=request_sent.message_id, ip=client_ip(request))
-    return _after_action(request, notice_id, item_id, principal, "removed")
+    else:
+        record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now,
+               notice=notice_id, provider=provider_id, recheck=request_id, ip=client_ip(request))
+    return _after_action(request, notice_id, item_id, principal, str(claim))
 
 
 @router.post("/provider/notices/{notice_id}/items/{item_id}/contest")
@@ -431,28 +208,15 @@ def contest(request: Request, notice_id: str, item_id: int, principal: Annotated
     assert provider_id is not None
     text = reason.strip()
     now = ctx.clock()
+    with ctx.store.session() as s:
+        _item_for(s, principal, notice_id, item_id)
+    if not text:
+        raise HTTPException(422, "a contest needs a reason")
     try:
-        with ctx.store.session() as s:
-            _item_for(s, principal, notice_id, item_id)
-            if not text:
-                raise HTTPException(422, "a contest needs a reason")
-            row = s.get(NoticeItem, item_id)
-            assert row is not None
-            if row.status != "open":
-                raise HTTPException(409, "this item is already closed")
-            earlier = s.scalars(select(NoticeContest).where(NoticeContest.notice_item_id == item_id,
-                                                            NoticeContest.provider_id == provider_id)).first()
-            if earlier is not None:
-                raise HTTPException(409, f"you already contested this item (contest {earlier.status})")
-            entry = NoticeContest(notice_item_id=item_id, provider_id=provider_id, review_item_id=row.review_item_id,
-                                  notice_id=notice_id, reason=text, status=ContestStatus.OPEN,
-                                  created_by=principal.name, created_at=now)
-            s.add(entry)
-            s.flush()
-            contest_id = entry.id
-    except IntegrityError:
-        # Two submissions raced; the other one was stored.
-        raise HTTPException(409, "you already contested this item") from None
+        contest_id = portal.open_contest(ctx.store, item_id=item_id, provider_id=provider_id, notice_id=notice_id,
+                                         reason=text, created_by=principal.name, now=now)
+    except portal.PortalRefusedError as exc:
+        raise HTTPException(404 if exc.missing else 409, exc.reason) from None
     record(ctx.store, principal.name, PortalAction.CONTEST, f"notice-item:{item_id}", at=now, notice=notice_id,
            provider=provider_id, contest=contest_id, reason=text, ip=client_ip(request))
     return _after_action(request, notice_id, item_id, principal, "contested")
@@ -463,18 +227,17 @@ def contest(request: Request, notice_id: str, item_id: int, principal: Annotated
 
 
 def _find_contest(ctx: WebContext, contest_id: int) -> ContestEntry:
-    found = workflow(ctx).contest(contest_id)
+    found = portal.contest(ctx.store, contest_id)
     if found is None:
         raise HTTPException(404, "no such contest")
     return found
 
 
-def _contest_item(ctx: WebContext, entry: ContestEntry) -> ReviewItem:
-    with ctx.store.session() as s:
-        item = s.get(ReviewItem, entry.review_item_id)
-        if item is None:
-            raise HTTPException(404, "the contested review item is gone")
-        return item
+def _contest_item(ctx: WebContext, entry: ContestEntry) -> ItemView:
+    item = review_item(ctx, entry.review_item_id)
+    if item is None:
+        raise HTTPException(404, "the contested review item is gone")
+    return item
 
 
 @router.get("/review/contests/{contest_id}", response_class=HTMLResponse)
@@ -534,13 +297,21 @@ def contest_decision(request: Request, contest_id: int, principal: Annotated[Pri
                      note: Annotated[str, Form(max_length=REASON_MAX)] = "") -> Response:
     """Uphold the classification (notices resume) or accept the contest (not CSAM, item withdrawn, allow-listed)."""
     ctx = context(request)
-    _find_contest(ctx, contest_id)
+    entry = _find_contest(ctx, contest_id)
     if outcome not in ("uphold", "accept"):
         raise HTTPException(422, "outcome is uphold or accept")
+    text = note.strip() or None
     try:
-        decided = workflow(ctx).resolve_contest(contest_id, principal.name, accept=outcome == "accept",
-                                                note=note.strip() or None)
-    except ReviewRefusedError as exc:
+        if entry.status != ContestStatus.OPEN:
+            raise PortalRefusedError(f"this contest was already decided ({entry.status})")
+        if outcome == "accept":
+            # Review first: the reclassification it announces also accepts the contest in the notifier,
+            # so a failure between the two calls leaves nothing undone.
+            workflow(ctx).accept_contest(entry.review_item_id, contest_id, principal.name, note=text)
+        decided = portal.decide_contest(
+            ctx.store, contest_id, principal.name,
+            ContestStatus.ACCEPTED if outcome == "accept" else ContestStatus.UPHELD, now=ctx.clock(), note=text)
+    except (ReviewRefusedError, PortalRefusedError) as exc:
         raise HTTPException(409, exc.reason) from None
     except TransientError as exc:
         # Accepting commits before it announces: audit the attempt, whatever reached the bus.

@@ -13,10 +13,13 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
 from core.errors import TransientError
-from core.store.models import HashEntry, HashSet, Match, Media, ReviewItem, Sighting
+from crawler import sightings
+from hashing.media import facts
+from matcher.hashsets import entry_of, matches_of
+from notifier import portal
+from review.service import ItemView, item_view
 from review.workflow import ESCALATED, Decided, DecisionOutcome, ReviewRefusedError, ReviewWorkflow
 from web.audit import AuditAction, count_distinct_subjects, record
 from web.auth import Principal, Role, client_ip, requires
@@ -90,7 +93,7 @@ def queue_page(request: Request, principal: Annotated[Principal, Depends(REVIEWE
     ctx = context(request)
     entries = workflow(ctx).queue(principal.name, senior=_senior(principal))
     # Providers' contests of settled items wait for senior analysts only (web/provider.py decides them).
-    contests = workflow(ctx).contests() if _senior(principal) else []
+    contests = portal.contests(ctx.store) if _senior(principal) else []
     record(ctx.store, principal.name, AuditAction.QUEUE_VIEW, None, at=ctx.clock(), shown=len(entries),
            **({"contests": len(contests)} if contests else {}))
     message = _done_message(done)
@@ -109,58 +112,46 @@ def next_item(request: Request, principal: Annotated[Principal, Depends(REVIEWER
     return RedirectResponse(f"/review/items/{entries[0].item_id}{suffix}", status_code=303)
 
 
-def _open_item(ctx: WebContext, principal: Principal, item_id: int) -> ReviewItem:
+def _open_item(ctx: WebContext, principal: Principal, item_id: int) -> ItemView:
     """The item if it is in this analyst's queue; 404 otherwise (decided by them, settled, or not theirs)."""
     if not workflow(ctx).may_assess(item_id, principal.name, senior=_senior(principal)):
         raise HTTPException(404, "This item is not in your queue: it is settled, you decided it, "
                                  "or it waits for a senior analyst.")
     with ctx.store.session() as s:
-        item = s.get(ReviewItem, item_id)
-        if item is None:
-            raise HTTPException(404, "no such item")
-        return item
+        item = item_view(s, item_id)
+    if item is None:
+        raise HTTPException(404, "no such item")
+    return item
 
 
-def _item_details(ctx: WebContext, item: ReviewItem) -> dict[str, Any]:
+def review_item(ctx: WebContext, item_id: int) -> ItemView | None:
+    """One review item as the review pages show it (the contest pages too); None if there is none."""
     with ctx.store.session() as s:
-        media = s.get(Media, item.sha256)
-        matches = s.execute(
-            select(Match.algorithm, Match.distance, HashSet.name, HashEntry.label, HashEntry.classification)
-            .join(HashEntry, HashEntry.id == Match.hash_entry_id)
-            .join(HashSet, HashSet.id == HashEntry.hash_set_id)
-            .where(Match.sha256 == item.sha256)
-            .order_by(Match.distance, Match.id)
-        ).all()
+        return item_view(s, item_id)
+
+
+def _item_details(ctx: WebContext, item: ItemView) -> dict[str, Any]:
+    with ctx.store.session() as s:
+        media = facts(s, item.sha256)
+        matches = matches_of(s, item.sha256)
         if not matches and item.best_entry_id is not None:
-            entry = s.execute(
-                select(HashSet.name, HashEntry.label, HashEntry.classification)
-                .join(HashSet, HashSet.id == HashEntry.hash_set_id)
-                .where(HashEntry.id == item.best_entry_id)
-            ).first()
+            entry = entry_of(s, item.best_entry_id)
             if entry is not None:
-                matches = [(item.best_algorithm, item.best_distance, *entry)]  # type: ignore[list-item]
-        sightings = s.scalars(
-            select(Sighting).where(Sighting.sha256 == item.sha256)
-            .order_by(Sighting.fetched_at.desc(), Sighting.id.desc()).limit(SIGHTINGS_SHOWN)
-        ).all()
-        total = s.scalar(select(func.count()).select_from(Sighting).where(Sighting.sha256 == item.sha256)) or 0
-        rows = [
-            {"media_url": x.media_url, "page_url": x.page_url, "final_url": x.final_url,
-             "host": urlsplit(x.media_url).hostname or "", "ip": x.resolved_ip, "fetched_at": x.fetched_at,
-             "campaign_id": x.campaign_id, "http_status": x.http_status}
-            for x in sightings
-        ]
-        return {
-            "media": media,
-            "matches": [dict(zip(("algorithm", "distance", "hash_set", "label", "classification"), m, strict=True))
-                        for m in matches],
-            "sighting": rows[0] if rows else None,
-            "other_sightings": rows[1:],
-            "sightings_total": int(total),
-        }
+                matches = [(item.best_algorithm, item.best_distance, *entry)]
+        rows, total = sightings.latest_of(s, item.sha256, SIGHTINGS_SHOWN)
+    for row in rows:
+        row["host"] = urlsplit(row["media_url"]).hostname or ""
+    return {
+        "media": media,
+        "matches": [dict(zip(("algorithm", "distance", "hash_set", "label", "classification"), m, strict=True))
+                    for m in matches],
+        "sighting": rows[0] if rows else None,
+        "other_sightings": rows[1:],
+        "sightings_total": total,
+    }
 
 
-def _history(ctx: WebContext, principal: Principal, item: ReviewItem) -> list[tuple[datetime, str]]:
+def _history(ctx: WebContext, principal: Principal, item: ItemView) -> list[tuple[datetime, str]]:
     events: list[tuple[datetime, str]] = [(item.created_at, "Queued for review by the matcher "
                                            f"({item.best_algorithm} distance {item.best_distance}).")]
     # Independence: first-level analysts never see each other's decisions; a senior analyst
@@ -195,7 +186,7 @@ def item_page(
     )
 
 
-def reduced_media(ctx: WebContext, principal: Principal, item: ReviewItem, **audit: Any) -> Response:
+def reduced_media(ctx: WebContext, principal: Principal, item: ItemView, **audit: Any) -> Response:
     """An item's evidence image at the level this session revealed (reduced until then), the view audited.
 
     Shared by the analysts' item page and the senior analysts' contest page: both show one review item's

@@ -1,7 +1,8 @@
 """The relational store shared by all stages: SQLite by default, PostgreSQL by URL.
 
 The schema is owned by Alembic migrations; :meth:`Store.migrate` brings any database to the
-newest revision, and every service calls it at start.
+newest revision, and every service calls it at start. Each table's model lives with its one owning
+package in ``core/store/tables/`` (``TABLE_OWNERS``); importing this package registers them all.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import ConfigError, TransientError
-from core.store import models
+from core.store import tables
+from core.store.base import Base
+
+TABLE_OWNERS = tables.TABLE_OWNERS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -93,17 +97,12 @@ class Store:
         finally:
             session.close()
 
-    def audit(self, actor: str, action: str, subject: str | None = None, **detail: Any) -> None:
-        """Append one audit-log event in its own transaction."""
-        with self.session() as s:
-            s.add(models.AuditEvent(actor=actor, action=action, subject=subject, detail=detail))
-
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
 
 
-def insert_ignore(session: Session, model: type[models.Base], values: dict[str, Any], keys: list[str]) -> bool:
+def insert_ignore(session: Session, model: type[Base], values: dict[str, Any], keys: list[str]) -> bool:
     """Insert one row unless a row with the same unique ``keys`` exists (idempotent writes).
 
     Redelivered bus messages call this with the same natural key, so they change nothing twice.
@@ -117,7 +116,7 @@ def insert_ignore(session: Session, model: type[models.Base], values: dict[str, 
 
 
 def insert_ignore_many(
-    session: Session, model: type[models.Base], rows: Sequence[Mapping[str, Any]], keys: list[str]
+    session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]], keys: list[str]
 ) -> list[Any]:
     """Insert rows in one statement, skipping those whose unique ``keys`` exist or repeat earlier in ``rows``.
 
@@ -132,7 +131,7 @@ def insert_ignore_many(
 
 
 @lru_cache(maxsize=128)
-def _insert_ignore_statement(dialect: str, model: type[models.Base], keys: tuple[str, ...]) -> Any:
+def _insert_ignore_statement(dialect: str, model: type[Base], keys: tuple[str, ...]) -> Any:
     """The INSERT ... ON CONFLICT DO NOTHING RETURNING statement, values left to the execution.
 
     Built once per table: building it with the values in it, as SQLAlchemy's ``values()`` does,

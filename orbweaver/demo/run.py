@@ -21,23 +21,24 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
 
 from core.errors import OrbweaverError
 from core.messages import Topic
 from core.stages import StageName
-from core.store.models import Campaign, Notice, Page, ReviewItem, Sighting
+from crawler import sightings
+from crawler.campaigns import Campaigns, CampaignSpec, page_count
 from crawler.run import CrawlJob, CrawlSummary, run_crawl
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries
 from matcher.lists import parse_hash_list
 from notifier.channels import OutboxChannel, OutboxSettings
-from notifier.providers import ProviderRecord, upsert_providers
+from notifier.providers import ProviderRecord, sent_notice_count, upsert_providers
 from notifier.stage import build as build_notifier
 from orbweaver.demo.site import SiteManifest, generate_site, serve_site
 from orbweaver.runtime import Runtime, run_stage
 from orbweaver.settings import Settings
 from orbweaver.stages import WORKER_STAGES
+from review.service import settled_by
 
 KNOWN_LIST = "demo-known"
 DEMO_PROVIDER = ProviderRecord(
@@ -121,12 +122,10 @@ def _summarise(rt: Runtime, campaign_id: str, manifest: SiteManifest, base_url: 
                bus_name: str, notices_dir: Path) -> DemoSummary:
     planted_urls = {base_url.rstrip("/") + "/" + p.url_path.lstrip("/") for p in manifest.planted}
     with rt.store.session() as s:
-        pages = s.scalar(select(func.count()).select_from(Page).where(Page.campaign_id == campaign_id)) or 0
-        fetched = s.execute(
-            select(Sighting.media_url, Sighting.sha256, Sighting.error).where(Sighting.campaign_id == campaign_id)
-        ).all()
-        items = s.execute(select(ReviewItem.sha256, ReviewItem.status, ReviewItem.decided_by)).all()
-        notices = s.scalar(select(func.count()).select_from(Notice).where(Notice.status == "sent")) or 0
+        pages = page_count(s, campaign_id)
+        fetched = sightings.of_campaign(s, campaign_id)
+        items = settled_by(s)
+        notices = sent_notice_count(s)
     matched_sha = {sha for sha, _, _ in items}
     urls_by_sha: dict[str, set[str]] = {}
     for url, sha, _ in fetched:
@@ -200,8 +199,11 @@ def run_demo(
         upsert_providers(rt.store, [DEMO_PROVIDER])
         campaign_id = f"demo-{uuid.uuid4().hex[:8]}"
         with serve_site(workdir / "site" / "www") as server:
-            with rt.store.session() as s:
-                s.add(Campaign(id=campaign_id, name="orbweaver demo", seeds=[server.base_url + "/"], status="created"))
+            campaigns = Campaigns(rt.store)
+            campaigns.create(CampaignSpec(
+                name="orbweaver demo", seeds=[server.base_url + "/"], operator="orbweaver demo",
+                contact_url=settings.crawler.contact_url, allow_private_hosts=["127.0.0.1"],
+            ), campaign_id=campaign_id)
             # The demo site is ours and on loopback: allow it explicitly, and crawl it at full speed.
             crawler_settings = settings.crawler.model_copy(
                 update={
@@ -244,12 +246,10 @@ def run_demo(
                 progress.update(drain_task, total=1, completed=1, info="drained")
                 build_notifier(rt).flush(force=True)
             elapsed = time.monotonic() - t0
-            with rt.store.session() as s:
-                campaign = s.get(Campaign, campaign_id)
-                if campaign is not None:
-                    campaign.status = "finished"
+            campaigns.finish_foreground(campaign_id, f"demo crawl: {crawl.pages} pages, {crawl.media} media")
             outbox = settings.notifier.section(OutboxChannel.name, OutboxSettings).dir
-            summary = _summarise(rt, campaign_id, manifest, server.base_url, elapsed, type(rt.bus).__name__, outbox)
+            summary = _summarise(rt, campaign_id, manifest, server.base_url, elapsed,
+                                 type(rt.bus).__name__, outbox)
     finally:
         rt.close()
     console.print(f"Total wall time {time.monotonic() - started:.1f}s")

@@ -19,7 +19,7 @@ from core.bus.embedded import EmbeddedBus
 from core.messages import Topic
 from core.settings import load
 from core.store import Store
-from core.store.models import Sighting
+from core.store.tables.crawler import Sighting
 from orbweaver.demo.run import run_demo
 from orbweaver.settings import Settings
 from tests.fixtures.xarf_reports import notice_reports

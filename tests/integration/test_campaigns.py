@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from core.messages import sha256_hex
 from core.store import Store
-from core.store.models import Page
+from core.store.tables.crawler import Page
 from crawler.campaigns import CampaignRecord, Campaigns, CampaignState, frontier_path_for
 from crawler.run import CrawlSummary
 from tests.fixtures.images import png_bytes

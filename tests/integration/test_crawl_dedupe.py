@@ -16,7 +16,8 @@ from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.messages import FetchedMedia, MediaSighted, Topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Campaign, Media, Sighting
+from core.store.tables.crawler import Campaign, Sighting
+from core.store.tables.hashing import Media
 from crawler.run import CrawlJob, run_crawl
 from crawler.settings import CrawlerSettings
 from hashing.settings import HashingSettings

@@ -24,7 +24,7 @@ from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.messages import Topic
 from core.store import Store
-from core.store.models import Campaign, Page, Sighting
+from core.store.tables.crawler import Campaign, Page, Sighting
 from hashing.settings import HashingSettings
 from hashing.stage import SPEC, HashingStage
 from tests.integration.test_campaigns import ORBWEAVER, Site, cli_env, create, fetched_pages, orbweaver, record, serve

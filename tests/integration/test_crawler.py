@@ -25,7 +25,7 @@ from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.messages import FetchedMedia, MediaSighted, Topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Campaign, Page, Sighting
+from core.store.tables.crawler import Campaign, Page, Sighting
 from crawler.run import CrawlJob, CrawlSummary, run_crawl
 from crawler.settings import CrawlerSettings
 from tests.fixtures.servers import free_port

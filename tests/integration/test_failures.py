@@ -25,7 +25,11 @@ from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, dead_lette
 from core.settings import load
 from core.stages import StageName
 from core.store import Store
-from core.store.models import Delivery, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import Match
+from core.store.tables.notifier import Delivery, Notice, NoticeItem
+from core.store.tables.review import ReviewItem
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry

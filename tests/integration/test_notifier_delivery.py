@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
-from core.store.models import Delivery, Notice, NoticeRecipient
+from core.store.tables.notifier import Delivery, Notice, NoticeRecipient
 from notifier.base import NoticeChannel, Receipt, RenderedNotice
 from notifier.channels import SmtpChannel, WebhookChannel, build_channels, message_id
 from notifier.hosting import HostingLookup, HotlineRecord

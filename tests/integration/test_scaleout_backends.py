@@ -16,7 +16,10 @@ from core.blobs_s3 import S3BlobStore
 from core.messages import Topic, new_id, utcnow
 from core.settings import load
 from core.store import Store, insert_ignore
-from core.store.models import Media, Notice, NoticeItem, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.notifier import Notice, NoticeItem
+from core.store.tables.review import ReviewItem
 from notifier.stage import build as build_notifier
 from orbweaver.runtime import Runtime, run_stage
 from orbweaver.settings import Settings

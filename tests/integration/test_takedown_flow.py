@@ -35,7 +35,8 @@ from core.messages import (
     sha256_hex,
 )
 from core.store import Store
-from core.store.models import NoticeItem, Provider, ReviewItem
+from core.store.tables.notifier import NoticeItem, Provider
+from core.store.tables.review import ReviewItem
 from crawler.recheck import RecheckStage, SafeFetcher
 from crawler.safety import AllowList
 from crawler.settings import CrawlerSettings

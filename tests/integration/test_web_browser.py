@@ -19,7 +19,8 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 from sqlalchemy import select
 
 from core.messages import NoticeRequest, ReviewDecision, Topic, decode
-from core.store.models import AuditEvent, ReviewItem
+from core.store.tables.review import ReviewItem
+from core.store.tables.web import AuditEvent
 from review.stage import ReviewStage
 from tests.fixtures.webapp import ServedApp
 from tests.unit.web.conftest import PASSWORD, make_settings
@@ -205,7 +206,7 @@ def test_wrong_password_and_csrf_in_the_browser(site: Site, playwright: Playwrig
 def test_provider_marks_an_item_removed_in_the_browser(site: Site, playwright: Playwright, tmp_path: Path) -> None:
     # Imported here to keep this provider flow in one block of a file the analyst flows own.
     from core.messages import RecheckRequest
-    from core.store.models import Provider
+    from core.store.tables.notifier import Provider
     from notifier.channels import OutboxChannel
     from notifier.providers import ProviderRecord, upsert_providers
     from notifier.settings import NotifierSettings

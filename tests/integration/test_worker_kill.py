@@ -19,7 +19,11 @@ from sqlalchemy import func, select
 from core.bus import open_bus
 from core.messages import Topic, dead_letter_topic
 from core.store import Store
-from core.store.models import Match, Media, Notice, NoticeItem, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import Match
+from core.store.tables.notifier import Notice, NoticeItem
+from core.store.tables.review import ReviewItem
 from tests.fixtures.media import publish_media, seed_known_list
 from tests.fixtures.workers import WorkerEnv, prefixed, worker_env
 

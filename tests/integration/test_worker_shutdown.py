@@ -14,7 +14,7 @@ import pytest
 
 from core.bus import open_bus
 from core.messages import Topic, dead_letter_topic
-from core.store.models import Sighting
+from core.store.tables.crawler import Sighting
 from tests.fixtures.media import publish_media
 from tests.fixtures.servers import free_port
 from tests.fixtures.workers import (

@@ -21,7 +21,7 @@ import pytest
 from core.bus.embedded import EmbeddedBus
 from core.messages import RecheckRequest
 from core.store import Store
-from core.store.models import Campaign, Page
+from core.store.tables.crawler import Campaign, Page
 
 ORBWEAVER = str(Path(sys.executable).parent / "orbweaver")
 

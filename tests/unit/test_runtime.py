@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.messages import Topic
 from core.settings import load
 from core.stages import Host, StageName
-from core.store.models import Provider
+from core.store.tables.notifier import Provider
 from crawler.recheck import RecheckStage
 from hashing.stage import HashingStage
 from matcher.stage import MatchingStage

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.store.models import Base
+import core.store.tables  # noqa: F401  (registers every owner's models on Base.metadata)
+from core.store.base import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from core.messages import new_id, utcnow
 from core.store import Store, insert_ignore
-from core.store.models import Sighting
+from core.store.tables.crawler import Sighting
 
 
 def test_insert_ignore_reports_whether_it_inserted(tmp_path: Path) -> None:

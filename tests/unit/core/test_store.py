@@ -21,7 +21,10 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from core.errors import ConfigError
 from core.store import MIGRATIONS, Store
-from core.store.models import Base, Campaign, HashEntry, HashSet, Match, ReviewItem, Sighting
+from core.store.base import Base
+from core.store.tables.crawler import Campaign, Sighting
+from core.store.tables.matcher import HashEntry, HashSet, Match
+from core.store.tables.review import ReviewItem
 
 FETCHED = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
@@ -183,17 +186,6 @@ def test_unmigrated_database_differs_from_models(tmp_path: Path) -> None:
         assert any(diff[0] == "add_table" for diff in schema_differences(bare))
     finally:
         bare.dispose()
-
-
-def test_audit_appends_event(store: Store) -> None:
-    from core.store.models import AuditEvent
-
-    store.audit("analyst-1", "review.view", "b" * 64, reason="queue")
-    with store.session() as s:
-        event = s.scalars(select(AuditEvent)).one()
-    assert (event.actor, event.action, event.subject) == ("analyst-1", "review.view", "b" * 64)
-    assert event.detail == {"reason": "queue"}
-    assert event.at.utcoffset() == timedelta(0)
 
 
 def test_unsupported_url_is_config_error() -> None:

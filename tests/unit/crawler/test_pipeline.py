@@ -17,7 +17,7 @@ from core.bus.embedded import EmbeddedBus
 from core.errors import ConfigError
 from core.messages import FetchedMedia, Topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Campaign, Page, Sighting
+from core.store.tables.crawler import Campaign, Page, Sighting
 from crawler.items import MediaItem, PageItem
 from crawler.pipelines import BusPipeline, Stat, content_type_of
 from crawler.spiders.site import SiteSpider

@@ -19,7 +19,7 @@ from core.bus.embedded import EmbeddedBus
 from core.errors import ConfigError, TransientError
 from core.messages import FetchedMedia, MediaSighted, Message, Topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Campaign, Sighting
+from core.store.tables.crawler import Campaign, Sighting
 from crawler.items import MediaItem
 from crawler.pipelines import HASHING_GROUP, PUBLISH_ATTEMPTS, BusPipeline, Stat
 from crawler.spiders.site import SiteSpider

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from core.errors import TransientError
 from core.store import Store
-from core.store.models import Campaign
+from core.store.tables.crawler import Campaign
 from crawler import scrapy_settings
 from crawler.run import CrawlJob, CrawlSummary, run_crawl
 from crawler.settings import CrawlerSettings

@@ -27,7 +27,7 @@ from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.messages import FetchedMedia, HashedMedia, MediaRef, Message, Topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Media
+from core.store.tables.hashing import Media
 from hashing.hasher import compute_hashes
 from hashing.pool import HashingPool
 from hashing.settings import HashingSettings

@@ -20,7 +20,8 @@ from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, dead_letter_topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Media, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
 from hashing.hasher import HashOutcome
 from hashing.settings import HashingSettings
 from hashing.stage import SPEC, HashingStage

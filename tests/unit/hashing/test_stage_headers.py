@@ -11,7 +11,7 @@ from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.messages import FetchedMedia, MediaRef, sha256_hex
 from core.store import Store
-from core.store.models import Sighting
+from core.store.tables.crawler import Sighting
 from hashing.settings import HashingSettings
 from hashing.stage import HashingStage
 from tests.fixtures.images import jpeg_bytes

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from core.store import Store
-from core.store.models import HashEntry, HashSet
+from core.store.tables.matcher import HashEntry, HashSet
 from matcher.hashsets import (
     UnknownHashSetError,
     describe_entries,

@@ -15,7 +15,7 @@ from core.bus.embedded import EmbeddedBus
 from core.errors import PermanentError
 from core.messages import HashedMedia, HashValue, MatchCandidate, MediaRef, Topic, dead_letter_topic, decode, sha256_hex
 from core.store import Store
-from core.store.models import Match
+from core.store.tables.matcher import Match
 from matcher.engine import Matcher
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry

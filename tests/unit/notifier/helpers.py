@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.messages import Classification, MediaRef, NoticeRequest
 from core.store import Store
-from core.store.models import ReviewItem
+from core.store.tables.review import ReviewItem
 
 SHA = "cd" * 32
 PDQ = "f0" * 32

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
-from core.store.models import Delivery, Notice, NoticeRecipient
+from core.store.tables.notifier import Delivery, Notice, NoticeRecipient
 from notifier.bounces import BounceOutcome, collect, delivery_report
 from notifier.channels import SmtpChannel
 from notifier.hosting import HostingLookup, HotlineRecord

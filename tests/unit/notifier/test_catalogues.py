@@ -20,7 +20,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 
-from core.store.models import Notice, NoticeItem, Provider
+from core.store.tables.notifier import Notice, NoticeItem, Provider
 from notifier.i18n import LOCALE_DIR, available_languages, catalogue_path, negotiate, translations
 from notifier.render import NoticeContext, render_notice
 from notifier.states import NoticeRole

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from core.bus.embedded import EmbeddedBus
 from core.messages import Message, RecheckOutcome, RecheckRequest, RecheckResult, Topic
 from core.store import Store
-from core.store.models import Notice, NoticeItem, NoticeRecipient
+from core.store.tables.notifier import Notice, NoticeItem, NoticeRecipient
 from notifier.channels import OutboxChannel
 from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import NoticePolicy, ProviderRecord, upsert_providers

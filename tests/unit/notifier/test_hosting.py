@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from core.errors import ConfigError, TransientError
 from core.store import Store
-from core.store.models import Provider, RdapAnswer
+from core.store.tables.notifier import Provider, RdapAnswer
 from notifier.hosting import (
     DATA_DIR,
     GEOIP_DATA_FILE,

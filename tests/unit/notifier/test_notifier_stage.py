@@ -12,7 +12,8 @@ from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import Classification, MediaRef, NoticeRequest
 from core.store import Store
-from core.store.models import Delivery, Notice, NoticeItem, Provider, ReviewItem
+from core.store.tables.notifier import Delivery, Notice, NoticeItem, Provider
+from core.store.tables.review import ReviewItem
 from notifier.base import Receipt, RenderedNotice
 from notifier.channels import OutboxChannel
 from notifier.providers import ProviderRecord, load_directory, upsert_providers

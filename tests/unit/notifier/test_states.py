@@ -20,7 +20,7 @@ def test_state_values_are_the_stored_strings() -> None:
 
 
 def test_a_member_is_written_as_its_plain_string(tmp_path: Path) -> None:
-    from core.store.models import Provider
+    from core.store.tables.notifier import Provider
 
     store = migrated_store(tmp_path)
     with store.session() as s:

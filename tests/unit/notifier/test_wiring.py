@@ -12,7 +12,7 @@ from core.errors import ConfigError
 from core.messages import RecheckOutcome, RecheckResult, Topic
 from core.settings import load
 from core.stages import StageName
-from core.store.models import NoticeItem, NoticeRecipient, Recheck
+from core.store.tables.notifier import NoticeItem, NoticeRecipient, Recheck
 from notifier.channels import OutboxChannel, SmtpSettings, WebhookChannel
 from notifier.hosting import HostingLookup, HotlineRecord
 from notifier.providers import ProviderRecord, upsert_providers
@@ -56,6 +56,7 @@ def test_channels_come_from_the_registry_by_the_names_in_settings(tmp_path: Path
 
 def test_the_notifier_worker_consumes_recheck_results(tmp_path: Path) -> None:
     assert Topic.RECHECK_RESULTS in BY_NAME[StageName.NOTIFIER].topics
+    assert Topic.REVIEW_DECISIONS in BY_NAME[StageName.NOTIFIER].topics  # withdrawals (notifier.portal)
     rt = Runtime.open(_settings(tmp_path))
     try:
         rt.bus.publish(RecheckResult(media_url="http://x.test/a.jpg", expected_sha256="ab" * 32,

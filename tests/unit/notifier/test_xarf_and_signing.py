@@ -15,7 +15,7 @@ import pytest
 from core.errors import ConfigError, PermanentError
 from core.messages import ACTIONABLE, Classification
 from core.settings import load
-from core.store.models import Notice, NoticeItem
+from core.store.tables.notifier import Notice, NoticeItem
 from notifier import xarf
 from notifier.base import RenderedNotice
 from notifier.channels import to_email

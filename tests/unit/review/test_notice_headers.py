@@ -12,7 +12,7 @@ from sqlalchemy import text
 from core.bus.embedded import EmbeddedBus
 from core.messages import HashValue, MatchCandidate, MatchHit, MediaRef, NoticeRequest, Topic, decode
 from core.store import MIGRATIONS, Store
-from core.store.models import Sighting
+from core.store.tables.crawler import Sighting
 from review.settings import ReviewSettings
 from review.stage import ReviewStage
 

@@ -23,7 +23,8 @@ from core.messages import (
     decode,
 )
 from core.store import Store
-from core.store.models import ReviewDecisionRow, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.review import ReviewDecisionRow, ReviewItem
 from review.settings import ReviewSettings
 from review.stage import ReviewStage
 

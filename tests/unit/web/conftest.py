@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
-from core.store.models import Provider
+from core.store.tables.notifier import Provider
 from orbweaver.settings import Settings
 from review.stage import ReviewStage
 from tests.fixtures.clock import FakeClock

@@ -15,7 +15,10 @@ from sqlalchemy import select
 from core.blobs import BlobStore, evidence_key
 from core.messages import HashValue, MatchCandidate, MatchHit, MediaRef, new_id, sha256_hex
 from core.store import Store, insert_ignore
-from core.store.models import HashEntry, Match, Media, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import HashEntry, Match
+from core.store.tables.review import ReviewItem
 from hashing.hasher import compute_hashes
 from matcher.decision import decide_with
 from matcher.hashsets import import_entries

@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import select
 
-from core.store.models import AuditEvent, WebUser
+from core.store.tables.web import AuditEvent, WebUser
 from tests.unit.web.conftest import PASSWORD, Env
 from tests.unit.web.seed import csrf_of
 from web.audit import AuditFilter, export

@@ -19,7 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from core.messages import Topic
-from core.store.models import AuditEvent, Match, Media, ReviewItem, Sighting
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import Match
+from core.store.tables.review import ReviewItem
+from core.store.tables.web import AuditEvent
 from hashing.hasher import compute_hashes
 from matcher.hashsets import import_entries, set_enabled
 from matcher.lists import ListEntry

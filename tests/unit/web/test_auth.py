@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
 from core.store import Store
-from core.store.models import ApiToken, AuditEvent, WebSession, WebUser
+from core.store.tables.web import ApiToken, AuditEvent, WebSession, WebUser
 from tests.fixtures.clock import FakeClock
 from tests.unit.web.conftest import PASSWORD, WEB_START, Env, make_settings, sign_in
 from tests.unit.web.seed import csrf_of

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core.store import Store
-from core.store.models import AuditEvent
+from core.store.tables.web import AuditEvent
 
 ORBWEAVER = str(Path(sys.executable).parent / "orbweaver")
 PASSWORD = "correct horse battery"

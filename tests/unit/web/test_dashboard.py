@@ -19,7 +19,13 @@ from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import HashValue, MatchCandidate, MediaRef
 from core.store import Store
-from core.store.models import AuditEvent, HashEntry, Match, Media, Notice, NoticeItem, ReviewItem, Sighting
+from core.store.stats import bucket_counts
+from core.store.tables.crawler import Sighting
+from core.store.tables.hashing import Media
+from core.store.tables.matcher import HashEntry, Match
+from core.store.tables.notifier import Notice, NoticeItem
+from core.store.tables.review import ReviewItem
+from core.store.tables.web import AuditEvent
 from crawler.campaigns import Campaigns, CampaignSpec, parse_spec
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
@@ -31,7 +37,7 @@ from tests.unit.web.seed import csrf_of
 from web.app import create_app
 from web.auth import Role
 from web.charts import Bin, Point, bar_chart, histogram, line_chart
-from web.dashboard import STAGE_QUEUES, bucket_counts
+from web.dashboard import STAGE_QUEUES
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script>'

@@ -18,6 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from core.bus.embedded import EmbeddedBus
+from core.errors import TransientError
 from core.messages import (
     Classification,
     Message,
@@ -27,23 +29,17 @@ from core.messages import (
     ReviewDecision,
     Topic,
 )
-from core.store.models import (
-    AllowEntry,
-    AuditEvent,
-    HashEntry,
-    Notice,
-    NoticeContest,
-    NoticeItem,
-    Provider,
-    ReviewDecisionRow,
-    ReviewItem,
-)
+from core.store.tables.matcher import HashEntry
+from core.store.tables.notifier import Notice, NoticeContest, NoticeItem, NoticeRecipient, Provider
+from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem
+from core.store.tables.web import AuditEvent
 from matcher.hashsets import export_entries
 from notifier.channels import OutboxChannel
+from notifier.portal import ContestStatus
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage, portal_url
-from review.workflow import ContestStatus, ReviewWorkflow
+from review.workflow import ReviewWorkflow
 from tests.unit.web.conftest import Env
 from tests.unit.web.seed import csrf_of, image, seed_candidate
 from web.auth import Role
@@ -137,6 +133,15 @@ def decisions(portal: Portal) -> list[ReviewDecision]:
         portal.env.bus.consume(Topic.REVIEW_DECISIONS, "audit-test", got.append, max_messages=waiting,
                                poll_timeout_s=0.05)
     return [m for m in got if isinstance(m, ReviewDecision)]
+
+
+def deliver_decisions(portal: Portal) -> int:
+    """Hand review's decisions to the notifier stage, as the runtime does (its group ``notifier``)."""
+    waiting = portal.env.bus.lag(Topic.REVIEW_DECISIONS, "notifier")
+    if waiting:
+        portal.env.bus.consume(Topic.REVIEW_DECISIONS, "notifier", portal.stage.handle, max_messages=waiting,
+                               poll_timeout_s=0.05)
+    return waiting
 
 
 def result(portal: Portal, item: NoticeItem, outcome: RecheckOutcome) -> RecheckResult:
@@ -346,6 +351,14 @@ def test_an_accepted_contest_reclassifies_withdraws_and_allow_lists(portal: Port
         assert s.scalars(select(NoticeContest.status)).one() == ContestStatus.ACCEPTED
     [decision] = decisions(portal)
     assert (decision.review_item_id, decision.classification) == (review_item_id, Classification.NOT_CSAM)
+    # The notifier withdraws the item when review's decision reaches it on review.decisions, not before.
+    assert portal.item(item_id).status == "open"
+    assert deliver_decisions(portal) >= 1
+    assert portal.item(item_id).status == "withdrawn"
+    with portal.env.store.session() as s:
+        assert not any(r.pending for r in s.scalars(select(NoticeRecipient)
+                                                    .where(NoticeRecipient.notice_item_id == item_id)))
+    portal.stage.handle(decision)  # redelivered: changes nothing
     assert portal.item(item_id).status == "withdrawn"
     view = state_of(portal.env.signed_in("staff-a"), notice_id, item_id)
     assert view["state"] == "withdrawn" and "Contest accepted at" in view["detail"]
@@ -362,6 +375,41 @@ def test_an_accepted_contest_reclassifies_withdraws_and_allow_lists(portal: Port
     assert portal.workflow().queue("carol", senior=True) == []
 
 
+def test_an_accepted_contest_the_bus_lost_is_announced_again_and_then_withdrawn(portal: Portal) -> None:
+    item_id = portal.confirm(1, "http://files.a.test/1.jpg")
+    [notice_id] = portal.stage.flush()
+    review_item_id = portal.item(item_id).review_item_id
+    post(portal.env.signed_in("staff-a"), f"/provider/notices/{notice_id}/items/{item_id}/contest", reason="benign")
+    with portal.env.store.session() as s:
+        contest_id = s.scalars(select(NoticeContest.id)).one()
+
+    class DeadBus(EmbeddedBus):
+        def publish(self, message: object) -> None:
+            raise TransientError("broker unreachable")
+
+    dead = ReviewWorkflow(portal.env.store, DeadBus(portal.env.bus.path), portal.env.settings.review,
+                          portal.env.clock)
+    with pytest.raises(TransientError):
+        dead.accept_contest(review_item_id, contest_id, "senior")
+    with portal.env.store.session() as s:
+        review = s.get(ReviewItem, review_item_id)
+        assert review is not None and (review.classification, review.announced_at) == ("not_csam", None)
+    deliver_decisions(portal)  # only the analysts' confirmation is on the bus
+    assert portal.item(item_id).status == "open"
+
+    # The outbox marker is still unset: the next sweep (every queue view runs one) announces it.
+    portal.workflow().queue("carol", senior=True)
+    with portal.env.store.session() as s:
+        review = s.get(ReviewItem, review_item_id)
+        assert review is not None and review.announced_at is not None
+    assert deliver_decisions(portal) == 1
+    assert portal.item(item_id).status == "withdrawn"
+    with portal.env.store.session() as s:
+        contest = s.get(NoticeContest, contest_id)
+        assert contest is not None and (contest.status, contest.decided_by) == (ContestStatus.ACCEPTED, "senior")
+    assert portal.stage.flush() == []
+
+
 def test_accepting_a_contest_takes_the_media_off_the_local_hash_list(portal: Portal) -> None:
     item_id = portal.confirm(1, "http://files.a.test/1.jpg", local_hash_list="local")
     [notice_id] = portal.stage.flush()
@@ -370,7 +418,7 @@ def test_accepting_a_contest_takes_the_media_off_the_local_hash_list(portal: Por
     post(portal.env.signed_in("staff-a"), f"/provider/notices/{notice_id}/items/{item_id}/contest", reason="benign")
     with portal.env.store.session() as s:
         contest_id = s.scalars(select(NoticeContest.id)).one()
-    portal.workflow(local_hash_list="local").resolve_contest(contest_id, "senior", accept=True)
+    portal.workflow(local_hash_list="local").accept_contest(portal.item(item_id).review_item_id, contest_id, "senior")
     assert export_entries(portal.env.store, "local") == []
     with portal.env.store.session() as s:
         assert s.scalar(select(func.count()).select_from(HashEntry).where(HashEntry.value == sha)) == 0

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from core.store.models import AuditEvent, Notice, NoticeItem, ReviewItem
+from core.store.tables.notifier import Notice, NoticeItem
+from core.store.tables.review import ReviewItem
+from core.store.tables.web import AuditEvent
 from tests.unit.web.conftest import Env
 from web.auth import Role
 

@@ -12,7 +12,10 @@ from sqlalchemy import select
 from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import NoticeRequest, ReviewDecision, Topic, decode
-from core.store.models import AllowEntry, AuditEvent, Campaign, HashEntry, HashSet, ReviewItem
+from core.store.tables.crawler import Campaign
+from core.store.tables.matcher import HashEntry, HashSet
+from core.store.tables.review import AllowEntry, ReviewItem
+from core.store.tables.web import AuditEvent
 from tests.unit.web.conftest import Env
 from tests.unit.web.seed import Seeded, csrf_of, image, seed_candidate
 from web.auth import Role

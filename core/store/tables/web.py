@@ -1,0 +1,93 @@
+"""The ``web`` package's tables (in the store, under every stage).
+
+The web app's accounts, sessions, API tokens, login throttling, and the audit log of who did what.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.store.base import Base, UTCDateTime, now
+
+OWNER = "web"
+"""The package that owns every table of this module."""
+
+
+class AuditEvent(Base):
+    """Who did what, when: every view, reveal, decision, export and admin action."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WebUser(Base):
+    """A person who signs in to the web app: an admin, operator, analyst, senior analyst or provider."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    """argon2id hash in PHC string format; never the password."""
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"), nullable=True)
+    """The one provider whose notices a ``provider`` user sees."""
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebSession(Base):
+    """A signed-in browser session, kept server side; the cookie holds a secret whose SHA-256 is the id."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    client_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reveals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Review item id -> how far this session has revealed its media (0 blurred ... 3 full size)."""
+    break_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """When the analyst last took a break (the session's start until they take one)."""
+
+
+class ApiToken(Base):
+    """A token for programmatic use, stored as its SHA-256; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The token's first characters, so its owner can tell tokens apart."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LoginFailure(Base):
+    """One failed sign-in, counted per account (``user:<name>``) and per client (``ip:<address>``)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
