@@ -32,23 +32,10 @@ from core.store.tables.notifier import (
     Provider,
     Recheck,
 )
+from notifier.states import ContestStatus, NoticeItemStatus
 from review.service import classification_of
 
 log = structlog.get_logger(__name__)
-
-
-class ContestStatus(StrEnum):
-    """Where a provider's contest stands. Values are storage keys (``notice_contests.status``)."""
-
-    OPEN = "open"
-    UPHELD = "upheld"
-    """The classification stands; the item's notices resume."""
-    ACCEPTED = "accepted"
-    """The media is not CSAM: reclassified, allow-listed, its notice items withdrawn."""
-
-
-WITHDRAWN = "withdrawn"
-"""Status of a notice item closed because its classification was overturned (not a removal)."""
 
 
 def uncontested() -> ColumnElement[bool]:
@@ -72,7 +59,7 @@ def publish_recheck(bus: Bus, store: Store, item_id: int, *, now: datetime) -> R
     with store.session() as s:
         row = s.execute(
             select(NoticeItem.media_url, NoticeItem.sha256, NoticeItem.notice_id)
-            .where(NoticeItem.id == item_id, NoticeItem.status == "open")
+            .where(NoticeItem.id == item_id, NoticeItem.status == NoticeItemStatus.OPEN)
         ).first()
     if row is None:
         return None
@@ -158,7 +145,7 @@ def _open_item(session: Session, item_id: int) -> NoticeItem:
     row = session.get(NoticeItem, item_id)
     if row is None:
         raise PortalRefusedError("no such item in this notice", missing=True)
-    if row.status != "open":
+    if row.status != NoticeItemStatus.OPEN:
         raise PortalRefusedError("this item is already closed")
     return row
 
@@ -270,9 +257,9 @@ def apply_decision(store: Store, decision: ReviewDecision) -> list[int]:
         return []
     with store.session() as s:
         withdrawn = list(s.scalars(select(NoticeItem.id).where(NoticeItem.review_item_id == decision.review_item_id,
-                                                               NoticeItem.status == "open")))
+                                                               NoticeItem.status == NoticeItemStatus.OPEN)))
         if withdrawn:
-            s.execute(update(NoticeItem).where(NoticeItem.id.in_(withdrawn)).values(status=WITHDRAWN))
+            s.execute(update(NoticeItem).where(NoticeItem.id.in_(withdrawn)).values(status=NoticeItemStatus.WITHDRAWN))
             s.execute(update(NoticeRecipient).where(NoticeRecipient.notice_item_id.in_(withdrawn))
                       .values(pending=False))
         s.execute(update(NoticeContest)
@@ -376,7 +363,7 @@ def _state(item: NoticeItem, claimed: datetime | None, contest: NoticeContest | 
         return ItemState.GONE, f"Verified gone at {_at(item.removed_at)}." if item.removed_at else "Verified gone."
     if item.status == "changed":
         return ItemState.CHANGED, "The URL now serves other content; the reported file is gone from it."
-    if item.status == WITHDRAWN:
+    if item.status == NoticeItemStatus.WITHDRAWN:
         return ItemState.WITHDRAWN, "Closed: the classification was withdrawn."
     if contest is not None and contest.status == ContestStatus.OPEN:
         return ItemState.CONTESTED, (f"You contested it at {_at(contest.created_at)}; a senior analyst will decide. "
@@ -503,8 +490,9 @@ def provider_notices(session: Session, provider_id: int, *, limit: int) -> tuple
         NoticeContest.status == ContestStatus.OPEN)))
     shown = [{"id": n.id, "status": n.status, "created_at": n.created_at, "sent_at": n.sent_at,
               "sequence": n.sequence, "renotice": n.sequence - 1, "language": n.language, "role": n.role,
-              "item_count": len(listed[n.id]), "open": sum(status.get(i) == "open" for i in listed[n.id]),
-              "closed": sum(status.get(i) != "open" for i in listed[n.id]),
+              "item_count": len(listed[n.id]),
+              "open": sum(status.get(i) == NoticeItemStatus.OPEN for i in listed[n.id]),
+              "closed": sum(status.get(i) != NoticeItemStatus.OPEN for i in listed[n.id]),
               "contested": len(listed[n.id] & contested)} for n in notices]
     return row.name, shown
 

@@ -73,3 +73,13 @@ class ProviderChannel(StrEnum):
     """Its webhook when it gave one, else the notifier's e-mail channel."""
     EMAIL = "email"
     """The notifier's e-mail channel (``[notifier] channel``), even if it gave a webhook."""
+
+
+class ContestStatus(StrEnum):
+    """Where a provider's contest stands. Values are storage keys (``notice_contests.status``)."""
+
+    OPEN = "open"
+    UPHELD = "upheld"
+    """The classification stands; the item's notices resume."""
+    ACCEPTED = "accepted"
+    """The media is not CSAM: reclassified, allow-listed, its notice items withdrawn."""

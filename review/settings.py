@@ -93,6 +93,11 @@ class ReviewSettings(Section):
     allow_list: bool = Field(
         default=True, description="Put media analysts judge not CSAM on the allow list so it is never queued again."
     )
+    sweep_every_s: float = Field(
+        default=60.0, gt=0,
+        description="How often a running review stage sweeps: settles items whose media is already decided and "
+        "announces decisions whose announcement the bus lost (the outbox marker is still unset).",
+    )
 
     @model_validator(mode="after")
     def _scheme_is_consistent(self) -> Self:

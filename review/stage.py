@@ -15,13 +15,13 @@ from sqlalchemy import select
 from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import Classification, MatchCandidate, MatchDecision, MatchHit, Message, Topic
-from core.stages import Stage, StageName, StageRuntime, StageSpec
+from core.stages import PeriodicJob, Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.tables.review import ReviewItem
 from hashing import registry
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings
-from review.workflow import OPEN, SameMedia, inherit
+from review.workflow import OPEN, ReviewWorkflow, SameMedia, inherit
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,11 @@ class ReviewStage(Stage):
         self.bus = bus
         self.store = store
         self.settings = settings
+
+    def periodic(self) -> list[PeriodicJob]:
+        """Review's sweep, every ``sweep_every_s``, so a lost announcement goes out without waiting for an analyst."""
+        workflow = ReviewWorkflow(self.store, self.bus, self.settings)
+        return [PeriodicJob("review.sweep", self.settings.sweep_every_s, workflow.sweep)]
 
     def auto_rule(self, candidate: MatchCandidate) -> MatchHit | None:
         """The hit that confirms this candidate without an analyst, if any.

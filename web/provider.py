@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 
 from core.errors import TransientError
 from notifier import portal
-from notifier.portal import ContestEntry, ContestStatus, PortalRefusedError
+from notifier.portal import ContestEntry, PortalRefusedError
+from notifier.states import ContestStatus
 from review.service import ItemView
 from review.workflow import ReviewRefusedError
 from web.audit import AuditAction, record

@@ -11,10 +11,9 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from core.messages import HashValue
+from core.messages import HashValue, MatchDecision
 from core.store import Store
 from hashing.algorithms import Pdq
-from matcher.decision import Decision
 from matcher.engine import Matcher
 from matcher.hashsets import export_entries, import_entries
 from matcher.lists import ListEntry, parse_hash_list, write_hash_list
@@ -50,7 +49,7 @@ def test_a_v2_hash_never_matches_a_v1_entry_of_identical_bits(v1_lists: Matcher)
     with capture_logs() as logs:
         outcomes = v1_lists.evaluate_many([[pdq(2)] for _ in range(5)])
         outcomes += v1_lists.evaluate_many([[pdq(2)] for _ in range(3)])
-    assert [(o.hits, o.verdict.decision) for o in outcomes] == [([], Decision.NONE)] * 8
+    assert [(o.hits, o.verdict.decision) for o in outcomes] == [([], MatchDecision.NONE)] * 8
     assert skipped("pdq", 2, 1) - before == 16  # 8 hashes, each kept from 2 lists
     events = [e for e in logs if e["event"] == "matcher.version_skipped"]
     assert sorted((e["hash_set"], e["hash_version"], e["list_version"]) for e in events) == [
@@ -87,7 +86,7 @@ def test_dhash_lists_are_matched_not_skipped(store: Store) -> None:
     near = format(int(DHASH, 16) ^ 0b111, "016x")  # 3 bits away: within dHash's review threshold
     exact, close = matcher.evaluate_many([[HashValue(algorithm="dhash", value=DHASH)],
                                           [HashValue(algorithm="dhash", value=near)]])
-    assert (exact.verdict.decision, close.verdict.decision) == (Decision.MATCH, Decision.REVIEW)
+    assert (exact.verdict.decision, close.verdict.decision) == (MatchDecision.MATCH, MatchDecision.REVIEW)
     assert close.hits[0].distance == 3
 
 

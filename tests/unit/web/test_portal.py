@@ -35,10 +35,11 @@ from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem
 from core.store.tables.web import AuditEvent
 from matcher.hashsets import export_entries
 from notifier.channels import OutboxChannel
-from notifier.portal import ContestStatus
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage, portal_url
+from notifier.states import ContestStatus
+from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
 from tests.unit.web.conftest import Env
 from tests.unit.web.seed import csrf_of, image, seed_candidate
@@ -397,8 +398,9 @@ def test_an_accepted_contest_the_bus_lost_is_announced_again_and_then_withdrawn(
     deliver_decisions(portal)  # only the analysts' confirmation is on the bus
     assert portal.item(item_id).status == "open"
 
-    # The outbox marker is still unset: the next sweep (every queue view runs one) announces it.
-    portal.workflow().queue("carol", senior=True)
+    # The outbox marker is still unset: the review stage's periodic sweep announces it.
+    [sweep] = ReviewStage(portal.env.bus, portal.env.store, portal.env.settings.review).periodic()
+    sweep.run()
     with portal.env.store.session() as s:
         review = s.get(ReviewItem, review_item_id)
         assert review is not None and review.announced_at is not None
