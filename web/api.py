@@ -527,6 +527,11 @@ def describe_limits(app: FastAPI, web: WebSettings) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def problems(exc: RequestValidationError) -> list[str]:
+    """One line per invalid field of a refused request (at most 10), as ``location: message``."""
+    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
+
+
 def _invalid(message: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("body",), "msg": message, "input": None}])
 

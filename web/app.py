@@ -110,7 +110,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
+        problems = api.problems(exc)
         if wants_html(request):
             return render(request, "error.html", _principal(request), status_code=422, title="Invalid request",
                           message="; ".join(problems))

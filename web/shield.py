@@ -52,7 +52,7 @@ from crawler.recheck import FetchFailed, SafeFetcher
 from crawler.safety import AllowList
 from hashing import media, registry
 from matcher.engine import MatchOutcome
-from web.api import AUDIT_ACTION, CALLER, ApiCaller
+from web.api import AUDIT_ACTION, CALLER, ApiCaller, problems
 from web.audit import record
 from web.auth import AccessDeniedError, NotAuthenticatedError
 
@@ -152,25 +152,22 @@ def _error(status: int, detail: str, headers: Mapping[str, str] | None = None) -
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-def _problems(exc: RequestValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
-
-
 class ShieldRoute(APIRoute):
     """A route whose every refusal is ``{"detail": "<string>"}``, the only error shape the Shield client reads."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap FastAPI's handler: token-less calls refused before the body is read, every error flattened."""
+        """Wrap FastAPI's handler so that every error is flattened to one string.
+
+        The caller is admitted before the body is read: ``/v1/media/`` declares no body parameter, so FastAPI
+        resolves the access dependency first and only the handler reads the upload.
+        """
         handler = super().get_route_handler()
 
         async def answered(request: Request) -> Response:
-            if "authorization" not in request.headers:
-                # Refused before anything reads the body: uploaded media is never taken from an anonymous caller.
-                return _error(401, "authentication required", {"WWW-Authenticate": AUTHENTICATE})
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return _error(422, _problems(exc))
+                return _error(422, "; ".join(problems(exc)))
             except NotAuthenticatedError:
                 return _error(401, "authentication required", {"WWW-Authenticate": AUTHENTICATE})
             except AccessDeniedError as exc:
@@ -195,7 +192,7 @@ class ShieldRoute(APIRoute):
 
 
 def _frame_seconds(variant: str) -> float:
-    found = _FRAME.fullmatch(variant)
+    found = _FRAME.search(variant)
     return float(found.group(1)) if found else 0.0
 
 

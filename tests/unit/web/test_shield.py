@@ -177,7 +177,7 @@ def test_every_refusal_is_a_json_detail_string(api: Env) -> None:
         "body.hashes: Field required; body.hash: Extra inputs are not permitted")
 
 
-def test_bearer_and_basic_share_one_rate_limit_bucket_and_sessions_are_refused(tmp_path: Path) -> None:
+def test_bearer_and_basic_share_one_rate_limit_bucket(tmp_path: Path) -> None:
     for env in make_env(tmp_path, api_lists_check_s=0, api_burst=2, api_rate_per_minute=0.01):
         env.user("acme", Role.HASH_CHECK)
         token_id, secret = env.accounts.issue_token("acme", "shield", actor="test")
