@@ -108,6 +108,8 @@ class FetchedBody:
     """The first bytes of the body, enough to tell what it is."""
     resolved_ip: str
     redirects: list[str] = field(default_factory=list)
+    body: bytes | None = None
+    """The whole body, in memory, only when the fetcher was asked to keep it (never written anywhere)."""
 
 
 class SafeFetcher:
@@ -120,6 +122,7 @@ class SafeFetcher:
         max_bytes: Bodies larger than this abort the fetch.
         max_redirects: Redirect hops followed.
         getaddrinfo: Name resolution function (tests inject a fake DNS).
+        keep_body: Return the body in memory as well (for callers that hash it further); else it is dropped.
 
     """
 
@@ -132,8 +135,10 @@ class SafeFetcher:
         max_bytes: int = 32 * 1024 * 1024,
         max_redirects: int = 5,
         getaddrinfo: GetAddrInfo = socket.getaddrinfo,
+        keep_body: bool = False,
     ) -> None:
         self.allow = allow
+        self.keep_body = keep_body
         self.user_agent = user_agent
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
@@ -190,10 +195,10 @@ class SafeFetcher:
                 current = target
                 continue
             try:
-                digest, size, head = self._read(response, headers, deadline, current)
+                digest, size, head, body = self._read(response, headers, deadline, current)
             finally:
                 connection.close()
-            return FetchedBody(url, current, status, headers, digest, size, head, ip, redirects)
+            return FetchedBody(url, current, status, headers, digest, size, head, ip, redirects, body)
 
     def _request(
         self, url: str, deadline: float
@@ -242,7 +247,7 @@ class SafeFetcher:
 
     def _read(
         self, response: http.client.HTTPResponse, headers: dict[str, str], deadline: float, url: str
-    ) -> tuple[str, int, bytes]:
+    ) -> tuple[str, int, bytes, bytes | None]:
         encoding = headers.pop("content-encoding", "").strip().lower()
         # The crawl hashed the decoded body (Scrapy decompresses); do the same so hashes compare.
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else (
@@ -251,6 +256,7 @@ class SafeFetcher:
         digest = hashlib.sha256()
         size = 0
         head = b""
+        kept = bytearray() if self.keep_body else None
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -266,6 +272,8 @@ class SafeFetcher:
                         FailureKind.TOO_LARGE, f"too large: over the {self.max_bytes} byte limit", final_url=url
                     )
                 digest.update(chunk)
+                if kept is not None:
+                    kept += chunk
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
             if decoder is not None:
@@ -276,12 +284,14 @@ class SafeFetcher:
                         FailureKind.TOO_LARGE, f"too large: over the {self.max_bytes} byte limit", final_url=url
                     )
                 digest.update(rest)
+                if kept is not None:
+                    kept += rest
                 head = (head + rest)[:SNIFF_BYTES]
         except TimeoutError as exc:
             raise self._timed_out(url) from exc
         except (OSError, http.client.HTTPException, zlib.error) as exc:
             raise FetchFailed(FailureKind.NETWORK, f"{type(exc).__name__}: {exc}", final_url=url) from exc
-        return digest.hexdigest(), size, head
+        return digest.hexdigest(), size, head, bytes(kept) if kept is not None else None
 
 
 @dataclass(frozen=True)

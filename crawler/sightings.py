@@ -87,3 +87,13 @@ def latest_of(session: Session, sha256: str, limit: int) -> tuple[list[dict[str,
          "fetched_at": x.fetched_at, "campaign_id": x.campaign_id, "http_status": x.http_status}
         for x in rows
     ], int(total)
+
+
+def hashed_at_url(session: Session, url: str) -> str | None:
+    """The SHA-256 of the media last fetched from ``url`` (as asked for, or where redirects ended), or None."""
+    return session.scalar(
+        select(Sighting.sha256)
+        .where((Sighting.media_url == url) | (Sighting.final_url == url), Sighting.sha256.is_not(None))
+        .order_by(Sighting.fetched_at.desc(), Sighting.id.desc())
+        .limit(1)
+    )

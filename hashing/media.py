@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.messages import HashValue
 from core.store import Store
 from core.store.stats import bucket_counts, count_rows
 from core.store.tables.hashing import Media
@@ -59,3 +60,23 @@ def facts(session: Session, sha256: str) -> MediaFacts | None:
     if row is None:
         return None
     return MediaFacts(sha256=row.sha256, size=row.size, content_type=row.content_type, pdq=row.pdq)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHashes:
+    """Every stored hash of a piece of media, with its exact digests and size (never its bytes)."""
+
+    sha256: str
+    size: int
+    sha1: str | None
+    md5: str | None
+    hashes: list[HashValue]
+
+
+def stored_hashes(session: Session, sha256: str) -> StoredHashes | None:
+    """The stored hashes of a piece of media, variants included, or None if it was never hashed."""
+    row = session.get(Media, sha256)
+    if row is None:
+        return None
+    return StoredHashes(sha256=row.sha256, size=row.size, sha1=row.sha1, md5=row.md5,
+                        hashes=[HashValue.model_validate(h) for h in row.hashes or []])

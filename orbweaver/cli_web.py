@@ -130,10 +130,12 @@ def token() -> None:
 @click.option("--expires-days", type=int, default=None, help="Lifetime in days (default: until revoked).")
 def token_create(config_path: Path | None, user_name: str, token_name: str, expires_days: int | None) -> None:
     """Issue an API token; it is printed once and only its hash is kept."""
-    secret = _accounts(config_path).create_token(user_name, token_name, actor=_actor(), expires_days=expires_days)
+    token_id, secret = _accounts(config_path).issue_token(user_name, token_name, actor=_actor(),
+                                                          expires_days=expires_days)
     click.echo(secret)
-    click.echo("Store this token now: it cannot be shown again. Use it as 'Authorization: Bearer <token>'.",
-               err=True)
+    click.echo(f"token id: {token_id}", err=True)
+    click.echo("Store this token now: it cannot be shown again. Use it as 'Authorization: Bearer <token>', or as "
+               f"HTTP Basic with user name {token_id} and the token as password (Arachnid Shield clients).", err=True)
 
 
 def register(main: click.Group) -> None:

@@ -41,7 +41,7 @@ from hashing import registry
 from hashing.pool import HashingPool
 from matcher.engine import Matcher, MatchOutcome
 from web.audit import record
-from web.auth import Principal, Role, requires
+from web.auth import Principal, Role, presented_token, requires
 from web.context import Clock, WebContext, context
 from web.settings import WebSettings
 
@@ -441,8 +441,9 @@ async def api_caller(request: Request, principal: Annotated[Principal, Depends(H
     if principal.via != "token":
         raise HTTPException(403, "the hash-check API takes API tokens only (Authorization: Bearer <token>)")
     state = api_state(ctx)
-    # The bucket is per token (by its digest), so one user's tokens are throttled separately.
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    # The bucket is per token (by its digest, Bearer or Basic alike), so one user's tokens are throttled separately.
+    presented = presented_token(request.headers.get("authorization", ""))
+    token = presented[1] if presented else ""
     wait = state.buckets.take(hashlib.sha256(token.encode()).hexdigest())
     if wait > 0:
         retry = max(1, math.ceil(wait))
@@ -524,6 +525,11 @@ def describe_limits(app: FastAPI, web: WebSettings) -> None:
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def problems(exc: RequestValidationError) -> list[str]:
+    """One line per invalid field of a refused request (at most 10), as ``location: message``."""
+    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
 
 
 def _invalid(message: str) -> RequestValidationError:

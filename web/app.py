@@ -24,7 +24,7 @@ from core.bus import Bus, open_bus
 from core.errors import TransientError
 from core.messages import utcnow
 from core.store import Store
-from web import admin, api, dashboard, pages, provider, review
+from web import admin, api, dashboard, pages, provider, review, shield
 from web.auth import (
     AccessDeniedError,
     Accounts,
@@ -110,7 +110,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
+        problems = api.problems(exc)
         if wants_html(request):
             return render(request, "error.html", _principal(request), status_code=422, title="Invalid request",
                           message="; ".join(problems))
@@ -182,7 +182,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     declare_public(app, "/static", "stylesheet and keyboard-shortcut script; no data")
     declare_public(app, "/openapi.json", "the API's description for integrators; no data")
-    for router in (pages.router, review.router, admin.router, provider.router, api.router, dashboard.router):
+    for router in (pages.router, review.router, admin.router, provider.router, api.router, shield.router,
+                   dashboard.router):
         app.include_router(router)
     api.describe_limits(app, settings.web)
     check_access_rules(app)

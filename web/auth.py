@@ -15,7 +15,8 @@ The contract every route follows (the API and dashboard routers too)::
   provider id, ``via`` = ``"session"`` or ``"token"``). A caller with none of ``roles`` gets 403.
 * Credentials: the ``ow_session`` cookie (browsers; server-side session with idle and absolute
   expiry), or ``Authorization: Bearer <token>`` (API tokens from ``orbweaver token create``,
-  stored as SHA-256, shown once).
+  stored as SHA-256, shown once), or the same token as HTTP Basic with the token's id as user name
+  (``Authorization: Basic base64(<id>:<token>)``, what Arachnid Shield clients send).
 * Anonymous callers get 401 (JSON, ``WWW-Authenticate: Bearer``), except browsers asking for a
   page outside ``/v1/``, who are redirected (303) to ``/login?next=…``.
 * CSRF: a session caller's POST/PUT/PATCH/DELETE must carry the session's synchronizer token as
@@ -31,6 +32,8 @@ The contract every route follows (the API and dashboard routers too)::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -431,6 +434,16 @@ class Accounts:
             AccountError: If the user does not exist or is disabled, or ``expires_days`` is not positive.
 
         """
+        return self.issue_token(user_name, token_name, actor=actor, expires_days=expires_days)[1]
+
+    def issue_token(self, user_name: str, token_name: str, *, actor: str,
+                    expires_days: int | None = None) -> tuple[int, str]:
+        """Issue an API token for ``user_name``: its id (the HTTP Basic user name) and its secret, shown once.
+
+        Raises:
+            AccountError: If the user does not exist or is disabled, or ``expires_days`` is not positive.
+
+        """
         if expires_days is not None and expires_days <= 0:
             raise AccountError("a token's lifetime must be at least one day")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -439,12 +452,15 @@ class Accounts:
             user = s.scalar(select(WebUser).where(WebUser.name == user_name))
             if user is None or user.disabled:
                 raise AccountError(f"no active user named {user_name!r}")
-            s.add(ApiToken(user_id=user.id, name=token_name[:200] or "token", token_hash=_digest(secret),
+            row = ApiToken(user_id=user.id, name=token_name[:200] or "token", token_hash=_digest(secret),
                            prefix=secret[:12], created_at=now,
-                           expires_at=now + timedelta(days=expires_days) if expires_days else None))
+                           expires_at=now + timedelta(days=expires_days) if expires_days else None)
+            s.add(row)
+            s.flush()
+            token_id = row.id
         record(self.store, actor, AuditAction.TOKEN_CREATE, f"user:{user_name}", at=now, token=token_name,
                prefix=secret[:12], expires_days=expires_days)
-        return secret
+        return token_id, secret
 
     # --- sign-in -----------------------------------------------------------------------------------------------
 
@@ -516,10 +532,12 @@ class Accounts:
         """The caller of ``request`` from its bearer token or session cookie, or None."""
         header = request.headers.get("authorization", "")
         if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
+            presented = presented_token(header)
+            if presented is None or (presented[0] is not None and not request.url.path.startswith(API_PREFIXES)):
+                # Basic only for the API: a browser that once sent Basic credentials resends them unasked,
+                # which would make a cross-site form post look like a token call (exempt from CSRF checks).
                 return None
-            return self.from_token(value.strip())
+            return self.from_token(presented[1], token_id=presented[0])
         cookie = request.cookies.get(SESSION_COOKIE)
         return self.from_session(cookie) if cookie else None
 
@@ -541,14 +559,19 @@ class Accounts:
             return Principal(user_id=user.id, name=user.name, roles=frozenset(Role(r) for r in user.roles),
                              provider_id=user.provider_id, via="session", session_id=row.id, csrf_token=row.csrf_token)
 
-    def from_token(self, token: str) -> Principal | None:
-        """The principal of a live API token; None if unknown, revoked, expired or its user disabled."""
+    def from_token(self, token: str, *, token_id: int | None = None) -> Principal | None:
+        """The principal of a live API token; None if unknown, revoked, expired, its user disabled or not ``token_id``.
+
+        ``token_id`` is the id HTTP Basic callers name as user name; Bearer callers name none.
+        """
         if not token.startswith(TOKEN_PREFIX):
             return None
         now = self.clock()
         with self.store.session() as s:
             row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
             if row is None or row.revoked_at is not None or (row.expires_at is not None and now >= row.expires_at):
+                return None
+            if token_id is not None and row.id != token_id:
                 return None
             user = s.get(WebUser, row.user_id)
             if user is None or user.disabled:
@@ -595,6 +618,29 @@ class Accounts:
             row = s.get(WebSession, principal.session_id)
             if row is not None:
                 row.break_at = self.clock()
+
+
+def presented_token(header: str) -> tuple[int | None, str] | None:
+    """The API token an ``Authorization`` header presents: ``(None, token)`` for Bearer, ``(id, token)`` for Basic.
+
+    None for any other scheme or a malformed value. Basic's user name is the token's id (``orbweaver token
+    create`` prints it); its password is the token itself.
+    """
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if not value:
+        return None
+    if scheme.lower() == "bearer":
+        return None, value
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if not sep or not user.isdigit() or len(user) > 18 or not password:
+        return None
+    return int(user), password
 
 
 def client_ip(request: Request) -> str:

@@ -11,6 +11,7 @@ from core.blobs import BlobStore
 from core.bus import Bus
 from core.settings import CoreSettings
 from core.store import Store
+from crawler.settings import CrawlerSettings
 from hashing.settings import HashingSettings
 from matcher.settings import MatcherSettings
 from review.settings import ReviewSettings
@@ -29,6 +30,10 @@ class AppSettings(Protocol):
     @property
     def core(self) -> CoreSettings:
         """Shared infrastructure."""
+
+    @property
+    def crawler(self) -> CrawlerSettings:
+        """The crawler's address policy and User-Agent (URLs the Shield-compatible API fetches)."""
 
     @property
     def hashing(self) -> HashingSettings:

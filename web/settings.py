@@ -73,6 +73,24 @@ class WebSettings(Section):
     api_burst: int = Field(
         default=30, ge=1, description="Requests an API token may make at once before the per-minute rate applies."
     )
+    # --- Arachnid Shield-compatible routes (web/shield.py) ---
+    shield_url_fetch: bool = Field(
+        default=False,
+        description=(
+            "POST /v1/url/ fetches a URL orbweaver has not seen, through the crawler's safe fetcher (address policy, "
+            "pinned connections, api_max_media_bytes cap), and scans it; off: unknown URLs get 404."
+        ),
+    )
+    shield_fetch_allow: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts, addresses or networks POST /v1/url/ may fetch although not public, besides [crawler] "
+            "allow_private_hosts (tests: 127.0.0.1); empty fetches public addresses only."
+        ),
+    )
+    shield_fetch_timeout_s: float = Field(
+        default=20.0, gt=0, le=55, description="Budget of one POST /v1/url/ fetch, redirects included, seconds."
+    )
     api_lists_check_s: float = Field(
         default=5.0, ge=0, description="How often the API looks for changed hash lists and reloads its indexes."
     )

@@ -45,6 +45,7 @@ def test_user_create_list_disable_and_token_create(tmp_path: Path) -> None:
     token = run(tmp_path, "token", "create", "--user", "root", "--name", "ci")
     assert token.returncode == 0, token.stderr
     assert token.stdout.strip().startswith("owt_") and "cannot be shown again" in token.stderr
+    assert "token id: 1\n" in token.stderr  # the HTTP Basic user name of Arachnid Shield clients
     listed = [json.loads(line) for line in run(tmp_path, "user", "list").stdout.splitlines()]
     assert [(u["name"], u["roles"], u["disabled"]) for u in listed] == [("root", ["admin"], False)]
     assert "password" not in json.dumps(listed)
