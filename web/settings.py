@@ -73,6 +73,10 @@ class WebSettings(Section):
     api_burst: int = Field(
         default=30, ge=1, description="Requests an API token may make at once before the per-minute rate applies."
     )
+    # --- feeds partners pull (web/feeds.py) ---
+    feed_page_size: int = Field(
+        default=800, ge=1, le=10_000, description="Most records in one page of the hash feed or the filtering feed."
+    )
     api_lists_check_s: float = Field(
         default=5.0, ge=0, description="How often the API looks for changed hash lists and reloads its indexes."
     )
