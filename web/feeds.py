@@ -300,7 +300,9 @@ def _decode(token: str, keys: tuple[str, ...]) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------------------------
 # Routes
 
-router = APIRouter()
+# Out of /openapi.json: the hash feed speaks StopNCII's format, not orbweaver's API, and both feeds
+# take their own keys (the README documents them); the API description stays that of the hash-check API.
+router = APIRouter(include_in_schema=False)
 
 _KEYED = public("authenticated by a feed key (web/feeds.py check_key), not by an account; scoped to one feed")
 
