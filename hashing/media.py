@@ -6,6 +6,7 @@ The hashing stage owns ``media``. Others read a row's perceptual hash through :f
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,3 +81,27 @@ def stored_hashes(session: Session, sha256: str) -> StoredHashes | None:
         return None
     return StoredHashes(sha256=row.sha256, size=row.size, sha1=row.sha1, md5=row.md5,
                         hashes=[HashValue.model_validate(h) for h in row.hashes or []])
+
+
+@dataclass(frozen=True, slots=True)
+class ShareableHashes:
+    """The hashes of a piece of media that partners' systems can match: its PDQ, and its MD5 if it is a video."""
+
+    sha256: str
+    pdq: str | None
+    video_md5: str | None
+
+
+def shareable_hashes(session: Session, sha256s: Collection[str]) -> list[ShareableHashes]:
+    """What the hash feed may publish of each of ``sha256s`` (media never hashed are left out)."""
+    out: list[ShareableHashes] = []
+    wanted = list(sha256s)
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(select(Media.sha256, Media.pdq, Media.md5, Media.content_type)
+                               .where(Media.sha256.in_(wanted[start:start + 500]))).all()
+        for sha, pdq, md5, content_type in rows:
+            # StopNCII's only MD5 signal is VideoMD5: an image's MD5 would never match a photo there.
+            video = bool(content_type and content_type.startswith("video/"))
+            out.append(ShareableHashes(sha256=sha, pdq=pdq.lower() if pdq else None,
+                                       video_md5=md5.lower() if md5 and video else None))
+    return out

@@ -85,6 +85,8 @@ class HashSetSummary:
     created_at: datetime
     updated_at: datetime
     generation: int = 0
+    shared: bool = False
+    """Published on the hash feed."""
 
 
 class KnownEntry(NamedTuple):
@@ -223,6 +225,7 @@ def list_sets(store: Store) -> list[HashSetSummary]:
                 created_at=h.created_at,
                 updated_at=h.updated_at,
                 generation=h.generation,
+                shared=h.shared,
             )
             for h in s.execute(select(HashSet).order_by(HashSet.name)).scalars()
         ]
@@ -469,3 +472,32 @@ def entry_of(session: Session, entry_id: int) -> tuple[str, str | None, str | No
         .where(HashEntry.id == entry_id)
     ).first()
     return (row[0], row[1], row[2]) if row is not None else None
+
+
+def set_shared(store: Store, name: str, shared: bool) -> bool:
+    """Publish set ``name`` on the hash feed, or stop publishing it (its entries then go out as withdrawn).
+
+    Returns:
+        True if the flag changed.
+
+    Raises:
+        UnknownHashSetError: If there is no such set.
+
+    """
+    with store.session() as s:
+        hash_set = _set(s, name)
+        if hash_set.shared == shared:
+            return False
+        hash_set.shared = shared
+        hash_set.updated_at = utcnow()
+    return True
+
+
+def shared_entries(session: Session, algorithms: Collection[str]) -> list[tuple[str, str, str | None]]:
+    """``(algorithm, value, classification)`` of entries of ``algorithms`` in enabled, shared sets (the hash feed)."""
+    rows = session.execute(
+        select(HashEntry.algorithm, HashEntry.value, HashEntry.classification)
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .where(HashSet.shared.is_(True), HashSet.enabled.is_(True), HashEntry.algorithm.in_(list(algorithms)))
+    ).all()
+    return [(algorithm, value, classification) for algorithm, value, classification in rows]

@@ -19,6 +19,7 @@ from core.errors import ConfigError, OrbweaverError
 from core.settings import describe
 from core.stages import StageName
 from orbweaver import cli_web
+from orbweaver.cli_feed import feed
 from orbweaver.cli_hash import hash_files
 from orbweaver.cli_match import hashset, lookup, scan
 from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
@@ -209,6 +210,7 @@ from orbweaver.cli_report import report as _report  # noqa: E402 - commands of o
 main.add_command(_report)
 main.add_command(_bounces)
 cli_web.register(main)
+main.add_command(feed)
 from orbweaver.cli_campaign import campaign, crawl  # noqa: E402  # registered below, after main exists
 
 main.add_command(campaign)

@@ -247,6 +247,29 @@ def hashset_disable(config_path: Path | None, name: str) -> None:
     _toggle(config_path, name, False)
 
 
+def _share(config_path: Path | None, name: str, shared: bool) -> None:
+    from matcher.hashsets import set_shared
+
+    changed = set_shared(_store(_settings(config_path)), name, shared)
+    _emit({"hashset": name, "shared": shared, "changed": changed})
+
+
+@hashset.command("share")
+@CONFIG_OPTION
+@click.option("--name", required=True)
+def hashset_share(config_path: Path | None, name: str) -> None:
+    """Publish this list's PDQ and MD5 entries on the hash feed (/stopncii/v1/FetchHashes)."""
+    _share(config_path, name, True)
+
+
+@hashset.command("unshare")
+@CONFIG_OPTION
+@click.option("--name", required=True)
+def hashset_unshare(config_path: Path | None, name: str) -> None:
+    """Stop publishing this list: its entries go out on the hash feed as withdrawn."""
+    _share(config_path, name, False)
+
+
 # scan and lookup ----------------------------------------------------------------------------
 
 

@@ -177,6 +177,16 @@ def classification_of(session: Session, item_id: int) -> str | None:
     return session.scalar(select(ReviewItem.classification).where(ReviewItem.id == item_id))
 
 
+def confirmed(session: Session) -> list[tuple[str, str]]:
+    """``(sha256, classification)`` of every item settled as actionable (the hash feed publishes their hashes).
+
+    An item reclassified later (an accepted contest) is no longer ``confirmed`` and drops out.
+    """
+    rows = session.execute(select(ReviewItem.sha256, ReviewItem.classification)
+                           .where(ReviewItem.status == "confirmed", ReviewItem.classification.is_not(None))).all()
+    return [(sha, str(classification)) for sha, classification in rows]
+
+
 def settled_by(session: Session) -> list[tuple[str, str, str | None]]:
     """``(sha256, status, decided_by)`` of every review item (the demo's summary)."""
     rows = session.execute(select(ReviewItem.sha256, ReviewItem.status, ReviewItem.decided_by)).all()

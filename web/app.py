@@ -24,7 +24,7 @@ from core.bus import Bus, open_bus
 from core.errors import TransientError
 from core.messages import utcnow
 from core.store import Store
-from web import admin, api, dashboard, pages, provider, review, shield
+from web import admin, api, dashboard, feeds, pages, provider, review, shield
 from web.auth import (
     AccessDeniedError,
     Accounts,
@@ -183,7 +183,7 @@ def create_app(
     declare_public(app, "/static", "stylesheet and keyboard-shortcut script; no data")
     declare_public(app, "/openapi.json", "the API's description for integrators; no data")
     for router in (pages.router, review.router, admin.router, provider.router, api.router, shield.router,
-                   dashboard.router):
+                   dashboard.router, feeds.router):
         app.include_router(router)
     api.describe_limits(app, settings.web)
     check_access_rules(app)

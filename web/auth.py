@@ -69,7 +69,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 TOKEN_PREFIX = "owt_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-API_PREFIXES = ("/v1/",)
+API_PREFIXES = ("/v1/", "/stopncii/v1/", "/feeds/v1/")
 """Paths whose anonymous callers get 401 even from a browser (no sign-in redirect)."""
 
 _BEARER = HTTPBearer(auto_error=False, description="An API token from `orbweaver token create`.")

@@ -91,6 +91,10 @@ class WebSettings(Section):
     shield_fetch_timeout_s: float = Field(
         default=20.0, gt=0, le=55, description="Budget of one POST /v1/url/ fetch, redirects included, seconds."
     )
+    # --- feeds partners pull (web/feeds.py) ---
+    feed_page_size: int = Field(
+        default=800, ge=1, le=10_000, description="Most records in one page of the hash feed or the filtering feed."
+    )
     api_lists_check_s: float = Field(
         default=5.0, ge=0, description="How often the API looks for changed hash lists and reloads its indexes."
     )

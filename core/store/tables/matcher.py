@@ -30,6 +30,8 @@ class HashSet(Base):
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Change counter, bumped in the transaction of every change; matcher replicas compare it
     with the generation they applied to find missed changes (migration 0002)."""
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """Published on the hash feed (``/stopncii/v1/FetchHashes``) for partners to pull (migration 0009)."""
 
 
 class HashEntry(Base):

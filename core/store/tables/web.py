@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.store.base import Base, UTCDateTime, now
@@ -91,3 +91,51 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(300))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedKey(Base):
+    """A partner's key to one feed (the hash feed or the filtering feed), stored as its SHA-256; shown once."""
+
+    __tablename__ = "feed_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(20))
+    """The one feed it opens (``web.feeds.FeedName``); no other route accepts it."""
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FeedClock(Base):
+    """One feed's modification clock: the last tick it stamped (never goes back)."""
+
+    __tablename__ = "feed_clocks"
+
+    feed: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tick: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FeedRecord(Base):
+    """One record a feed publishes (a hash, or a URL) with its status and the tick it last changed at."""
+
+    __tablename__ = "feed_records"
+    __table_args__ = (
+        UniqueConstraint("feed", "kind", "value"),
+        Index("ix_feed_records_feed_modified", "feed", "modified", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    """The hash feed's signal type (ImagePDQ, VideoMD5) or ``url``."""
+    value: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    """``web.feeds.RecordStatus``: active, or withdrawn (the hash feed) / removed (the filtering feed)."""
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    modified: Mapped[int] = mapped_column(BigInteger)
+    """The feed clock's tick (Unix seconds, or later) when the status or tags last changed."""
+    first_active: Mapped[int] = mapped_column(BigInteger)
+    """The tick it was first published active: a client whose checkpoint predates it never saw it."""
