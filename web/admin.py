@@ -12,7 +12,7 @@ from notifier.providers import provider_names
 from web.audit import AuditAction, AuditFilter, export, page, record
 from web.auth import AccountError, Principal, Role, client_ip, requires
 from web.context import context
-from web.forms import EMPTY, FORM_FIELD, FormRefusedError, FormState, form_page
+from web.forms import EMPTY, FORM_FIELD, FormRefusedError, FormState, form_page, sentence
 from web.templating import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -124,7 +124,7 @@ def create_user(
     try:
         ctx.accounts.create_user(name, password, role, actor=principal.name, provider_id=provider)
     except AccountError as exc:
-        raise FormRefusedError({exc.field or FORM_FIELD: exc.reason[:1].upper() + exc.reason[1:] + "."}) from None
+        raise FormRefusedError({exc.field or FORM_FIELD: sentence(exc.reason)}) from None
     return RedirectResponse("/admin/users", status_code=303)
 
 

@@ -88,6 +88,12 @@ async def state(request: Request, problems: Mapping[str, str], status_code: int 
     return FormState(values=values, problems=dict(problems), status_code=status_code)
 
 
+def sentence(reason: str) -> str:
+    """A service's lower-case reason as a sentence for a page ("a user needs a role" -> "A user needs a role.")."""
+    text = reason.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
 _MESSAGES = {
     "missing": "Please fill this in.",
     "string_too_long": "This is too long: at most {max_length} characters.",

@@ -23,7 +23,7 @@ from review.workflow import ESCALATED, Decided, DecisionOutcome, ReviewRefusedEr
 from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
-from web.forms import EMPTY, FORM_FIELD, FormRefusedError, FormState, form_page
+from web.forms import EMPTY, FORM_FIELD, FormRefusedError, FormState, form_page, sentence
 from web.media import REVEAL_STEPS, MediaUnavailableError, RevealLevel, render_level
 from web.templating import render
 from web.wellbeing import RevealPrefs, reveal_prefs, set_reveal_prefs, start_break, team, wellbeing
@@ -294,8 +294,8 @@ def decide(
         result: Decided = workflow(ctx).decide(item_id, principal.name, choice, jurisdiction or None,
                                                senior=_senior(principal), note=note)
     except ReviewRefusedError as exc:
-        reason = exc.reason[:1].upper() + exc.reason[1:] + "."
-        raise FormRefusedError({exc.field or FORM_FIELD: reason}, status_code=422 if exc.field else 409) from None
+        raise FormRefusedError({exc.field or FORM_FIELD: sentence(exc.reason)},
+                               status_code=422 if exc.field else 409) from None
     except TransientError as exc:
         # The decision may be stored while its announcement failed (the queue repairs that): audit the attempt.
         record(ctx.store, principal.name, AuditAction.DECISION, f"item:{item_id}", at=ctx.clock(), choice=choice,
@@ -335,7 +335,7 @@ def undo(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
     try:
         workflow(ctx).undo(item_id, principal.name)
     except ReviewRefusedError as exc:
-        raise FormRefusedError({FORM_FIELD: exc.reason[:1].upper() + exc.reason[1:] + "."}, status_code=409) from None
+        raise FormRefusedError({FORM_FIELD: sentence(exc.reason)}, status_code=409) from None
     record(ctx.store, principal.name, AuditAction.DECISION_UNDO, f"item:{item_id}", at=ctx.clock(),
            ip=client_ip(request))
     return RedirectResponse(f"/review/items/{item_id}?done={DecisionOutcome.UNDONE}", status_code=303)
