@@ -118,6 +118,15 @@ def user_disable(config_path: Path | None, name: str) -> None:
     click.echo(json.dumps({"disabled": name}))
 
 
+@user.command("unlock")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="User name.")
+def user_unlock(config_path: Path | None, name: str) -> None:
+    """Lift the sign-in limits on an account (after failed sign-ins by someone else, say)."""
+    cleared = _accounts(config_path).unlock(name, actor=_actor())
+    click.echo(json.dumps({"unlocked": name, "failures_cleared": cleared}))
+
+
 @click.group()
 def token() -> None:
     """Manage API tokens for programmatic use."""

@@ -10,8 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from core.messages import Classification
 from core.settings import Section
 
-RESERVED_SHORTCUTS = frozenset("bnqrs")
-"""Keys the review page uses for its own actions (break, next, queue, reveal, submit)."""
+RESERVED_SHORTCUTS = frozenset("bnqrsu")
+"""Keys the review page uses for its own actions (break, next, queue, reveal, submit, undo)."""
 
 
 class ClassOption(Section):
@@ -97,6 +97,15 @@ class ReviewSettings(Section):
         default=60.0, gt=0,
         description="How often a running review stage sweeps: settles items whose media is already decided and "
         "announces decisions whose announcement the bus lost (the outbox marker is still unset).",
+    )
+
+    claim_minutes: float = Field(
+        default=10.0, gt=0, le=24 * 60,
+        description="How long an analyst viewing an item holds it: other analysts' queues skip it until then "
+        "(each view renews it; a decision releases it).",
+    )
+    note_max_chars: int = Field(
+        default=2000, ge=0, le=20000, description="Longest note an analyst may add to a decision (0: no notes)."
     )
 
     @model_validator(mode="after")

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.bus import Bus
@@ -44,7 +44,15 @@ _JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 
 
 class ReviewRefusedError(PermanentError):
-    """A decision the workflow does not accept (already settled, already decided, not senior, bad choice)."""
+    """A decision the workflow does not accept (already settled, already decided, not senior, bad choice).
+
+    ``field`` names the decision form's field the reason is about (``choice``, ``jurisdiction``,
+    ``note``), None when it is about the item itself.
+    """
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 class DecisionOutcome(StrEnum):
@@ -55,6 +63,10 @@ class DecisionOutcome(StrEnum):
     ESCALATED = "escalated"
     """Disagreement or "unable to assess": a senior analyst decides."""
     SETTLED = "settled"
+    REFERRED = "referred"
+    """A senior analyst could not assess an escalated item: it stays open for another senior analyst."""
+    UNDONE = "undone"
+    """The analyst took their decision back (:meth:`ReviewWorkflow.undo`): the item is theirs again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,22 @@ class Assessment:
     automatic: bool
     reason: str | None
     decided_at: datetime
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnDecision:
+    """One of an analyst's own recent decisions, as their "my decisions" list shows it."""
+
+    item_id: int
+    key: str
+    label: str
+    jurisdiction: str | None
+    note: str | None
+    decided_at: datetime
+    item_status: str
+    undoable: bool
+    """Their last decision, on an unsettled item that nobody else decided since."""
 
 
 def pdq_distance(a: str | None, b: str | None) -> int | None:
@@ -243,12 +271,15 @@ class ReviewWorkflow:
         self.sweep()
         mine = select(ReviewDecisionRow.review_item_id).where(ReviewDecisionRow.analyst == analyst)
         statuses = [PENDING, ESCALATED] if senior else [PENDING]
+        # An item another analyst is viewing is skipped until their claim runs out.
+        free = or_(ReviewItem.claimed_by.is_(None), ReviewItem.claimed_by == analyst,
+                   ReviewItem.claimed_until.is_(None), ReviewItem.claimed_until <= self.clock())
         campaigns = campaign_priorities()
         campaign_priority = func.coalesce(campaigns.c.priority, 0)
         query = (
             select(ReviewItem, campaign_priority)
             .outerjoin(campaigns, campaigns.c.id == ReviewItem.campaign_id)
-            .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine))
+            .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine), free)
             .order_by(
                 case((ReviewItem.status == ESCALATED, 0), else_=1),
                 ReviewItem.priority.desc(),
@@ -284,7 +315,7 @@ class ReviewWorkflow:
             return [
                 Assessment(analyst=r.analyst, key=r.classification, label=self.label(r.classification),
                            jurisdiction=r.jurisdiction, automatic=r.automatic, reason=r.reason,
-                           decided_at=r.decided_at)
+                           decided_at=r.decided_at, note=r.note)
                 for r in rows
             ]
 
@@ -296,7 +327,8 @@ class ReviewWorkflow:
     # --- deciding ---------------------------------------------------------------------------------------------
 
     def decide(
-        self, item_id: int, analyst: str, key: str, jurisdiction: str | None = None, *, senior: bool
+        self, item_id: int, analyst: str, key: str, jurisdiction: str | None = None, *, senior: bool,
+        note: str | None = None,
     ) -> Decided:
         """Record one analyst's independent decision and settle or escalate the item when it is due.
 
@@ -306,16 +338,23 @@ class ReviewWorkflow:
             key: A key of the configured classification scheme.
             jurisdiction: Required when the chosen class asks for one (``DE``, ``US-CA``).
             senior: Whether the analyst is a senior analyst (may settle escalated items).
+            note: The analyst's note, stored with the decision.
+
+        A senior analyst's "unable to assess" on an escalated item settles nothing: the item stays
+        escalated for another senior analyst (outcome ``referred``).
 
         Raises:
-            ReviewRefusedError: Unknown item or choice, missing jurisdiction, item already settled,
-                already decided by this analyst, or escalated and the analyst is not senior.
+            ReviewRefusedError: Unknown item or choice, missing jurisdiction, a note too long, item
+                already settled, already decided by this analyst, or escalated and the analyst is not senior.
 
         """
         option = self.settings.option(key)
         if option is None:
-            raise ReviewRefusedError(f"unknown classification {key!r}")
+            raise ReviewRefusedError(f"unknown classification {key!r}", field="choice")
         jurisdiction = self._jurisdiction(option, jurisdiction)
+        note = (note or "").strip() or None
+        if note is not None and len(note) > self.settings.note_max_chars:
+            raise ReviewRefusedError(f"a note has at most {self.settings.note_max_chars} characters", field="note")
         settled = False
         with self.store.session() as s:
             item = s.execute(select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()).scalar_one_or_none()
@@ -331,10 +370,17 @@ class ReviewWorkflow:
                 raise ReviewRefusedError("you already decided this item")
             escalated = item.status == ESCALATED
             now = self.clock()
+            unable = option.classification is Classification.UNABLE_TO_ASSESS
             s.add(ReviewDecisionRow(review_item_id=item_id, analyst=analyst, classification=option.key,
-                                    jurisdiction=jurisdiction, automatic=False,
-                                    reason="senior decision" if escalated else None, decided_at=now))
-            if escalated:
+                                    jurisdiction=jurisdiction, automatic=False, note=note,
+                                    reason=("senior could not assess" if unable else "senior decision")
+                                    if escalated else None, decided_at=now))
+            if item.claimed_by == analyst:
+                item.claimed_by, item.claimed_until = None, None
+            if escalated and unable:
+                # Never settle as "rejected" because one senior could not judge it: another one decides.
+                outcome = DecisionOutcome.REFERRED
+            elif escalated:
                 outcome = DecisionOutcome.SETTLED
                 record_settlement(s, item, option.classification, decided_by=analyst, automatic=False,
                                   jurisdiction=jurisdiction, record_decision=False)
@@ -360,13 +406,81 @@ class ReviewWorkflow:
         return Decided(outcome=outcome, item_id=item_id, classification=classification, notice_requests=sent,
                        inherited=tuple(inherited))
 
+    def undo(self, item_id: int, analyst: str) -> Decided:
+        """Take back ``analyst``'s last decision while nobody else has acted on its item since.
+
+        The decision row goes; the item's status is what the remaining decisions make it (pending
+        unless they still disagree), and the item is back in the analyst's queue.
+
+        Raises:
+            ReviewRefusedError: It is not their last decision, the item is settled, or another
+                analyst decided it after them.
+
+        """
+        with self.store.session() as s:
+            item = s.execute(select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()).scalar_one_or_none()
+            last = s.scalars(select(ReviewDecisionRow).where(ReviewDecisionRow.analyst == analyst)
+                             .order_by(ReviewDecisionRow.decided_at.desc(), ReviewDecisionRow.id.desc())
+                             .limit(1)).first()
+            if item is None or last is None or last.review_item_id != item_id:
+                raise ReviewRefusedError("only your last decision can be taken back")
+            if item.status in SETTLED:
+                raise ReviewRefusedError("this item is settled and announced; a decision that settled it stays")
+            later = s.scalar(select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == item_id,
+                                                                ReviewDecisionRow.id > last.id))
+            if later is not None:
+                raise ReviewRefusedError("another analyst has decided this item since; your decision stays")
+            others = s.scalars(select(ReviewDecisionRow).where(ReviewDecisionRow.review_item_id == item_id,
+                                                               ReviewDecisionRow.automatic.is_(False),
+                                                               ReviewDecisionRow.id != last.id)).all()
+            s.delete(last)
+            first_level = [(r.classification, r.jurisdiction) for r in others if r.reason is None]
+            still_escalated = bool(first_level) and self._tally(first_level) is DecisionOutcome.ESCALATED
+            item.status = ESCALATED if still_escalated or len(first_level) < len(others) else PENDING
+        log.info("review.undone", item=item_id, analyst=analyst)
+        return Decided(outcome=DecisionOutcome.UNDONE, item_id=item_id)
+
+    def claim(self, item_id: int, analyst: str) -> str | None:
+        """Hold an open item for ``analyst`` while they view it; return who holds it if someone else does."""
+        now = self.clock()
+        with self.store.session() as s:
+            item = s.execute(select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()).scalar_one_or_none()
+            if item is None or item.status not in OPEN:
+                return None
+            if item.claimed_by not in (None, analyst) and item.claimed_until is not None and item.claimed_until > now:
+                return item.claimed_by
+            item.claimed_by = analyst
+            item.claimed_until = now + timedelta(minutes=self.settings.claim_minutes)
+            return None
+
+    def recent(self, analyst: str, limit: int = 50) -> list[OwnDecision]:
+        """``analyst``'s own decisions, newest first; the last one says whether it can still be taken back."""
+        with self.store.session() as s:
+            rows = s.execute(
+                select(ReviewDecisionRow, ReviewItem.status).join(ReviewItem,
+                                                                  ReviewItem.id == ReviewDecisionRow.review_item_id)
+                .where(ReviewDecisionRow.analyst == analyst)
+                .order_by(ReviewDecisionRow.decided_at.desc(), ReviewDecisionRow.id.desc()).limit(limit)
+            ).all()
+            latest = rows[0][0] if rows else None
+            undoable = latest is not None and rows[0][1] not in SETTLED and s.scalar(
+                select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == latest.review_item_id,
+                                                   ReviewDecisionRow.id > latest.id)) is None
+            return [
+                OwnDecision(item_id=r.review_item_id, key=r.classification, label=self.label(r.classification),
+                            jurisdiction=r.jurisdiction, note=r.note, decided_at=r.decided_at, item_status=status,
+                            undoable=undoable and r is latest)
+                for r, status in rows
+            ]
+
     def _jurisdiction(self, option: ClassOption, jurisdiction: str | None) -> str | None:
         if not option.jurisdiction:
             return None
         value = (jurisdiction or "").strip().upper()
         if not _JURISDICTION.fullmatch(value):
             raise ReviewRefusedError(
-                f"{option.label} needs a jurisdiction: a country code such as DE, or a subdivision such as US-CA"
+                f"{option.label} needs a jurisdiction: a country code such as DE, or a subdivision such as US-CA",
+                field="jurisdiction",
             )
         return value
 

@@ -12,6 +12,7 @@ from notifier.providers import provider_names
 from web.audit import AuditAction, AuditFilter, export, page, record
 from web.auth import AccountError, Principal, Role, client_ip, requires
 from web.context import context
+from web.forms import EMPTY, FORM_FIELD, FormRefusedError, FormState, form_page, sentence
 from web.templating import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -84,18 +85,29 @@ def audit_export(
     )
 
 
+def _users(request: Request, principal: Principal | None, form: FormState) -> Response:
+    ctx = context(request)
+    with ctx.store.session() as s:
+        providers = provider_names(s)
+    return render(request, "admin_users.html", principal, status_code=form.status_code, title="Users",
+                  users=ctx.accounts.list_users(), roles=[r.value for r in Role], providers=providers, form=form,
+                  locked=ctx.accounts.locked_users())
+
+
+def _users_again(request: Request, form: FormState) -> Response:
+    return _users(request, getattr(request.state, "principal", None), form)
+
+
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, principal: Annotated[Principal, Depends(ADMINS)]) -> Response:
     """Every account, and a form to create one."""
     ctx = context(request)
     record(ctx.store, principal.name, AuditAction.USERS_VIEW, None, at=ctx.clock())
-    with ctx.store.session() as s:
-        providers = provider_names(s)
-    return render(request, "admin_users.html", principal, title="Users", users=ctx.accounts.list_users(),
-                  roles=[r.value for r in Role], providers=providers, error=None)
+    return _users(request, principal, EMPTY)
 
 
 @router.post("/users")
+@form_page(_users_again)
 def create_user(
     request: Request,
     principal: Annotated[Principal, Depends(ADMINS)],
@@ -104,18 +116,15 @@ def create_user(
     role: Annotated[list[str], Form()],
     provider_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    """Create an account (audited)."""
+    """Create an account (audited); a refused one comes back as the form, values kept, reason beside the field."""
     ctx = context(request)
+    if provider_id.strip() and not provider_id.strip().isdigit():
+        raise FormRefusedError({"provider_id": "Choose a provider from the list."})
+    provider = int(provider_id) if provider_id.strip() else None
     try:
-        provider = int(provider_id) if provider_id.strip() else None
         ctx.accounts.create_user(name, password, role, actor=principal.name, provider_id=provider)
-    except (AccountError, ValueError) as exc:
-        with ctx.store.session() as s:
-            providers = provider_names(s)
-        reason = exc.reason if isinstance(exc, AccountError) else "provider must be a number"
-        return render(request, "admin_users.html", principal, status_code=422, title="Users",
-                      users=ctx.accounts.list_users(), roles=[r.value for r in Role], providers=providers,
-                      error=reason)
+    except AccountError as exc:
+        raise FormRefusedError({exc.field or FORM_FIELD: sentence(exc.reason)}) from None
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -129,4 +138,15 @@ def disable_user(request: Request, user_id: int, principal: Annotated[Principal,
     if target.id == principal.user_id:
         raise HTTPException(409, "you cannot disable your own account")
     ctx.accounts.disable_user(target.name, actor=principal.name)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/unlock")
+def unlock_user(request: Request, user_id: int, principal: Annotated[Principal, Depends(ADMINS)]) -> Response:
+    """Lift an account's sign-in limits (audited); its password is unchanged."""
+    ctx = context(request)
+    target = next((u for u in ctx.accounts.list_users() if u.id == user_id), None)
+    if target is None:
+        raise HTTPException(404, "no such user")
+    ctx.accounts.unlock(target.name, actor=principal.name)
     return RedirectResponse("/admin/users", status_code=303)

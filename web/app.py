@@ -24,7 +24,7 @@ from core.bus import Bus, open_bus
 from core.errors import TransientError
 from core.messages import utcnow
 from core.store import Store
-from web import admin, api, dashboard, feeds, pages, provider, review, shield
+from web import admin, api, dashboard, feeds, forms, pages, provider, review, shield
 from web.auth import (
     AccessDeniedError,
     Accounts,
@@ -110,11 +110,27 @@ def _install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        problems = api.problems(exc)
         if wants_html(request):
-            return render(request, "error.html", _principal(request), status_code=422, title="Invalid request",
-                          message="; ".join(problems))
-        return JSONResponse({"detail": problems}, status_code=422)
+            problems = forms.plain_problems(list(exc.errors()), forms.MISSING)
+            return await _form_again(request, problems, 422)
+        return JSONResponse({"detail": api.problems(exc)}, status_code=422)
+
+    @app.exception_handler(forms.FormRefusedError)
+    async def form_refused(request: Request, exc: forms.FormRefusedError) -> Response:
+        if wants_html(request):
+            return await _form_again(request, exc.problems, exc.status_code)
+        return JSONResponse({"detail": exc.problems}, status_code=exc.status_code)
+
+    async def _form_again(request: Request, problems: dict[str, str], status_code: int) -> Response:
+        # A browser's form comes back drawn again, values kept, each message beside its field; a route
+        # without a form (a bad address) gets the messages in words, without field paths.
+        page = forms.page_for(request)
+        if page is not None:
+            return page(request, await forms.state(request, problems, status_code))
+        message = " ".join(f"{name.replace('_', ' ')}: {text}" if name != forms.FORM_FIELD else text
+                           for name, text in problems.items())
+        return render(request, "error.html", _principal(request), status_code=status_code,
+                      title="Not understood", message=message)
 
 
 def create_app(

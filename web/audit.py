@@ -39,7 +39,11 @@ class AuditAction(StrEnum):
     MEDIA_VIEW = "review.media_view"
     REVEAL = "review.reveal"
     DECISION = "review.decision"
+    DECISION_UNDO = "review.decision_undo"
+    USER_UNLOCK = "admin.user_unlock"
     BREAK = "review.break"
+    TEAM_VIEW = "review.team_view"
+    PREFERENCES = "review.preferences"
     NOTICES_VIEW = "provider.notices_view"
     NOTICE_VIEW = "provider.notice_view"
 

@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from math import ceil
 from typing import Annotated, Any, Literal
 
 from argon2 import PasswordHasher
@@ -56,13 +57,15 @@ from starlette.routing import BaseRoute, Mount
 
 from core.errors import PermanentError
 from core.store import Store
-from core.store.tables.web import ApiToken, LoginFailure, WebSession, WebUser
+from core.store.tables.web import ApiToken, LoginDevice, LoginFailure, WebSession, WebUser
 from notifier.providers import provider_exists
 from web.audit import AuditAction, record
 from web.context import Clock, context
 from web.settings import WebSettings
 
 SESSION_COOKIE = "ow_session"
+DEVICE_COOKIE = "ow_device"
+"""Remembers that this browser signed in to an account before: its sign-in limit is its own."""
 LOGIN_COOKIE = "ow_login"
 """Short-lived cookie holding the sign-in form's CSRF token (double submit: there is no session yet)."""
 CSRF_FIELD = "csrf_token"
@@ -121,7 +124,15 @@ class AccessDeniedError(Exception):
 
 
 class AccountError(PermanentError):
-    """An account operation that cannot be done as asked (bad name, short password, unknown user...)."""
+    """An account operation that cannot be done as asked (bad name, short password, unknown user...).
+
+    ``field`` names the form field the reason is about (``name``, ``password``, ``role``,
+    ``provider_id``), so the admin page can show it beside that field; None when it is about no one field.
+    """
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 class SignInRefusedError(Exception):
@@ -321,12 +332,15 @@ class SignedIn:
     session_id: str
     csrf_token: str
     principal: Principal
+    device: str | None = None
+    """A new device cookie for this browser (None when it already had a valid one)."""
 
 
 def _check_name(name: str) -> str:
     if not _NAME.fullmatch(name):
         raise AccountError(
-            f"invalid user name {name!r}: 1-200 letters, digits, . _ @ - starting with a letter or digit"
+            f"invalid user name {name!r}: 1-200 letters, digits, . _ @ - starting with a letter or digit",
+            field="name",
         )
     return name
 
@@ -343,9 +357,10 @@ def parse_roles(values: Iterable[str]) -> frozenset[Role]:
         try:
             out.add(Role(v.strip().lower().replace("-", "_")))
         except ValueError:
-            raise AccountError(f"unknown role {v!r}; known: {', '.join(r.value for r in Role)}") from None
+            raise AccountError(f"unknown role {v!r}; known: {', '.join(r.value for r in Role)}",
+                               field="role") from None
     if not out:
-        raise AccountError("a user needs at least one role")
+        raise AccountError("a user needs at least one role", field="role")
     return frozenset(out)
 
 
@@ -377,20 +392,21 @@ class Accounts:
         _check_name(name)
         role_set = parse_roles(roles)
         if len(password) < MIN_PASSWORD:
-            raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+            raise AccountError(f"a password needs at least {MIN_PASSWORD} characters", field="password")
         if Role.PROVIDER in role_set:
             if role_set != {Role.PROVIDER}:
-                raise AccountError("a provider user holds the provider role only")
+                raise AccountError("a provider user holds the provider role only", field="role")
             if provider_id is None:
-                raise AccountError("a provider user needs --provider (the provider's id)")
+                # Words for the admin page and the command line alike: neither form's field name.
+                raise AccountError("a provider user needs the provider they work for", field="provider_id")
         elif provider_id is not None:
-            raise AccountError("only provider users are bound to a provider")
+            raise AccountError("only provider users are bound to a provider", field="provider_id")
         password_hash = self.hasher.hash(password)
         with self.store.session() as s:
             if provider_id is not None and not provider_exists(s, provider_id):
-                raise AccountError(f"no provider with id {provider_id}")
+                raise AccountError(f"no provider with id {provider_id}", field="provider_id")
             if s.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
-                raise AccountError(f"a user named {name!r} exists")
+                raise AccountError(f"a user named {name!r} exists", field="name")
             user = WebUser(name=name, password_hash=password_hash, roles=sorted(r.value for r in role_set),
                            provider_id=provider_id, disabled=False, created_at=self.clock())
             s.add(user)
@@ -464,32 +480,50 @@ class Accounts:
 
     # --- sign-in -----------------------------------------------------------------------------------------------
 
-    def _locked(self, session: Any, key: str, limit: int, now: datetime) -> bool:
+    def _wait(self, session: Any, key: str, limit: int, now: datetime) -> float:
+        """Seconds ``key`` must still wait: none below ``limit`` failures, then doubling with each one."""
         window_start = now - timedelta(seconds=self.settings.login_window_s)
         count, last = session.execute(
             select(func.count(), func.max(LoginFailure.at)).where(LoginFailure.key == key,
                                                                   LoginFailure.at >= window_start)
         ).one()
         if count < limit or last is None:
-            return False
+            return 0.0
         last_at: datetime = last if last.tzinfo is not None else last.replace(tzinfo=now.tzinfo)
-        return now < last_at + timedelta(seconds=self.settings.login_lockout_s)
+        # Progressive: the limit-th failure costs login_delay_s, each further one doubles it (capped).
+        delay = min(float(self.settings.login_lockout_s), self.settings.login_delay_s * 2 ** min(count - limit, 30))
+        return max(0.0, (last_at + timedelta(seconds=delay) - now).total_seconds())
 
-    def sign_in(self, name: str, password: str, client_ip: str) -> SignedIn:
+    def _device(self, session: Any, name: str, device: str | None, now: datetime) -> int | None:
+        """The id of the remembered browser ``device`` if it signed in to ``name`` before and is not expired."""
+        if not device:
+            return None
+        row = session.scalar(select(LoginDevice).join(WebUser, WebUser.id == LoginDevice.user_id)
+                             .where(LoginDevice.token_hash == _digest(device), WebUser.name == name))
+        return row.id if row is not None and now < row.expires_at else None
+
+    def sign_in(self, name: str, password: str, client_ip: str, device: str | None = None) -> SignedIn:
         """Check a password and open a session.
 
+        Limits are per account and cannot be spent by others: a browser that signed in to the account
+        before (``device``, the cookie :attr:`SignedIn.device` set) counts only its own failures;
+        other browsers count per account and per address, and wait longer with each failure.
+
         Raises:
-            SignInRefusedError: On a wrong name or password, a disabled account, or a lockout of the
-                account or the client address.
+            SignInRefusedError: On a wrong name or password, a disabled account, or while a limit holds.
 
         """
         now = self.clock()
         user_key, ip_key = f"user:{name.lower()}"[:300], f"ip:{client_ip}"[:300]
         with self.store.session() as s:
-            if self._locked(s, user_key, self.settings.login_max_failures, now) or self._locked(
-                s, ip_key, self.settings.login_ip_max_failures, now
-            ):
-                raise SignInRefusedError("too many failed sign-ins; try again later", locked=True)
+            device_id = self._device(s, name, device, now)
+            keys = ([(f"device:{device_id}", self.settings.login_max_failures)] if device_id is not None else
+                    [(user_key, self.settings.login_max_failures), (ip_key, self.settings.login_ip_max_failures)])
+            wait = max(self._wait(s, key, limit, now) for key, limit in keys)
+            if wait > 0:
+                seconds = ceil(wait)
+                raise SignInRefusedError(f"too many failed sign-ins; try again in {seconds} "
+                                         f"second{'' if seconds == 1 else 's'}", locked=True)
             user = s.scalar(select(WebUser).where(WebUser.name == name))
             stored = user.password_hash if user is not None else self._dummy_hash
             ok: bool
@@ -500,15 +534,20 @@ class Accounts:
             ok = ok and user is not None and not user.disabled
         if not ok or user is None:
             with self.store.session() as s:
-                s.add_all([LoginFailure(key=user_key, at=now), LoginFailure(key=ip_key, at=now)])
+                s.add_all([LoginFailure(key=key, at=now) for key, _ in keys])
                 horizon = now - timedelta(seconds=max(self.settings.login_window_s, self.settings.login_lockout_s))
                 s.execute(delete(LoginFailure).where(LoginFailure.at < horizon))
             raise SignInRefusedError("wrong user name or password", locked=False)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         session_id = _digest(token)
+        new_device = None if device_id is not None else secrets.token_urlsafe(32)
         with self.store.session() as s:
-            s.execute(delete(LoginFailure).where(LoginFailure.key == user_key))
+            s.execute(delete(LoginFailure).where(LoginFailure.key.in_([key for key, _ in keys if key != ip_key])))
             s.execute(delete(WebSession).where(WebSession.expires_at < now))
+            s.execute(delete(LoginDevice).where(LoginDevice.expires_at < now))
+            if new_device is not None:
+                s.add(LoginDevice(user_id=user.id, token_hash=_digest(new_device), created_at=now,
+                                  expires_at=now + timedelta(days=self.settings.login_device_days)))
             db_user = s.get(WebUser, user.id)
             assert db_user is not None
             if self.hasher.check_needs_rehash(db_user.password_hash):
@@ -519,7 +558,36 @@ class Accounts:
                              client_ip=client_ip[:64], reveals={}, break_at=now))
         principal = Principal(user_id=user.id, name=user.name, roles=frozenset(Role(r) for r in user.roles),
                               provider_id=user.provider_id, via="session", session_id=session_id, csrf_token=csrf)
-        return SignedIn(token=token, session_id=session_id, csrf_token=csrf, principal=principal)
+        return SignedIn(token=token, session_id=session_id, csrf_token=csrf, principal=principal, device=new_device)
+
+    def unlock(self, name: str, *, actor: str) -> int:
+        """Lift every sign-in limit on account ``name`` (its failures from browsers and addresses); audited.
+
+        Returns:
+            How many counted failures were cleared.
+
+        Raises:
+            AccountError: If there is no such user.
+
+        """
+        with self.store.session() as s:
+            user = s.scalar(select(WebUser).where(WebUser.name == name))
+            if user is None:
+                raise AccountError(f"no user named {name!r}", field="name")
+            devices = [f"device:{d}" for d in s.scalars(select(LoginDevice.id).where(LoginDevice.user_id == user.id))]
+            held = LoginFailure.key.in_([f"user:{name.lower()}"[:300], *devices])
+            cleared = int(s.scalar(select(func.count()).select_from(LoginFailure).where(held)) or 0)
+            s.execute(delete(LoginFailure).where(held))
+        record(self.store, actor, AuditAction.USER_UNLOCK, f"user:{name}", at=self.clock(), cleared=cleared)
+        return cleared
+
+    def locked_users(self) -> set[str]:
+        """Names of accounts whose untrusted sign-ins must wait now (for the admin's user list)."""
+        now = self.clock()
+        with self.store.session() as s:
+            names = list(s.scalars(select(WebUser.name)))
+            return {n for n in names if self._wait(s, f"user:{n.lower()}"[:300], self.settings.login_max_failures,
+                                                   now) > 0}
 
     def sign_out(self, session_id: str) -> None:
         """End a session."""
@@ -609,15 +677,6 @@ class Accounts:
         with self.store.session() as s:
             row = s.get(WebSession, principal.session_id)
             return row.break_at if row is not None else None
-
-    def take_break(self, principal: Principal) -> None:
-        """Restart this session's break reminder."""
-        if principal.session_id is None:
-            return
-        with self.store.session() as s:
-            row = s.get(WebSession, principal.session_id)
-            if row is not None:
-                row.break_at = self.clock()
 
 
 def presented_token(header: str) -> tuple[int | None, str] | None:

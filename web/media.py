@@ -46,8 +46,12 @@ class Rendered:
     height: int
 
 
-def render_level(data: bytes, level: RevealLevel, *, preview_px: int, blur_radius: float, max_pixels: int) -> Rendered:
+def render_level(data: bytes, level: RevealLevel, *, preview_px: int, blur_radius: float, max_pixels: int,
+                 blur: bool = True, greyscale: bool = True) -> Rendered:
     """Reduce an evidence image to what ``level`` allows.
+
+    ``blur`` and ``greyscale`` are the analyst's own preferences (web/wellbeing.py): whether the reduced
+    image starts blurred and in greyscale. Size is always reduced until the full-size step.
 
     Raises:
         MediaUnavailableError: If the bytes are not a decodable image or exceed ``max_pixels``.
@@ -68,9 +72,9 @@ def render_level(data: bytes, level: RevealLevel, *, preview_px: int, blur_radiu
     image = image.convert("RGB")
     if level < RevealLevel.FULL:
         image.thumbnail((preview_px, preview_px), Image.Resampling.LANCZOS)
-    if level < RevealLevel.COLOUR:
+    if level < RevealLevel.COLOUR and greyscale:
         image = image.convert("L")
-    if level < RevealLevel.UNBLURRED and blur_radius > 0:
+    if level < RevealLevel.UNBLURRED and blur and blur_radius > 0:
         image = image.filter(ImageFilter.GaussianBlur(blur_radius))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from web.audit import AuditAction, record
 from web.auth import (
     CSRF_FIELD,
+    DEVICE_COOKIE,
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Principal,
@@ -23,6 +24,7 @@ from web.auth import (
     safe_next,
 )
 from web.context import context
+from web.forms import FormState, form_page
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -42,11 +44,12 @@ def home(request: Request, principal: Annotated[Principal, Depends(ANY_ROLE)]) -
     return render(request, "home.html", principal, title="orbweaver")
 
 
-def _login_page(request: Request, next_url: str, *, error: str | None = None, status_code: int = 200) -> Response:
+def _login_page(request: Request, next_url: str, *, error: str | None = None, status_code: int = 200,
+                name: str = "") -> Response:
     ctx = context(request)
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
     response = render(request, "login.html", None, status_code=status_code, title="Sign in", login_csrf=token,
-                      next_url=safe_next(next_url), error=error)
+                      next_url=safe_next(next_url), error=error, user_name=name)
     response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/login", httponly=True, samesite="strict",
                         secure=cookie_secure(request, ctx.settings.web))
     return response
@@ -58,7 +61,15 @@ def login_form(request: Request, next: str = "/") -> Response:
     return _login_page(request, next)
 
 
+def _login_again(request: Request, form: FormState) -> Response:
+    """The sign-in form again after a field was refused (left out, too long); the name kept, never the password."""
+    error = next(iter(form.problems.values()), None)
+    return _login_page(request, form.value("next", "/"), error=error, status_code=form.status_code,
+                       name=form.value("name"))
+
+
 @router.post("/login", dependencies=[Depends(public("signing in"))])
+@form_page(_login_again)
 def login(
     request: Request,
     name: Annotated[str, Form(max_length=200)],
@@ -73,11 +84,11 @@ def login(
         return _login_page(request, next, error="The form expired; please sign in again.", status_code=403)
     ip = client_ip(request)
     try:
-        signed = ctx.accounts.sign_in(name, password, ip)
+        signed = ctx.accounts.sign_in(name, password, ip, request.cookies.get(DEVICE_COOKIE))
     except SignInRefusedError as exc:
         record(ctx.store, "anonymous", AuditAction.SIGN_IN_FAILED, f"user:{name}", at=ctx.clock(), ip=ip,
                locked=exc.locked)
-        return _login_page(request, next, error=exc.reason, status_code=429 if exc.locked else 401)
+        return _login_page(request, next, error=exc.reason, status_code=429 if exc.locked else 401, name=name)
     record(ctx.store, signed.principal.name, AuditAction.SIGN_IN, f"user:{signed.principal.name}", at=ctx.clock(),
            ip=ip)
     response = RedirectResponse(safe_next(next), status_code=303)
@@ -85,6 +96,10 @@ def login(
     response.set_cookie(SESSION_COOKIE, signed.token, max_age=settings.session_max_hours * 3600, path="/",
                         httponly=True, samesite=settings.cookie_samesite, secure=cookie_secure(request, settings))
     response.delete_cookie(LOGIN_COOKIE, path="/login")
+    if signed.device is not None:
+        # Only the sign-in form reads it; it proves nothing by itself (the password is still asked).
+        response.set_cookie(DEVICE_COOKIE, signed.device, max_age=settings.login_device_days * 86400, path="/login",
+                            httponly=True, samesite="strict", secure=cookie_secure(request, settings))
     return response
 
 

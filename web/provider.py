@@ -40,6 +40,7 @@ from review.workflow import ReviewRefusedError
 from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
+from web.forms import EMPTY, FormRefusedError, FormState, form_page
 from web.media import REVEAL_STEPS, RevealLevel
 from web.review import _item_details, reduced_media, review_item, workflow
 from web.templating import render
@@ -134,7 +135,8 @@ def _providers_index(request: Request, ctx: WebContext, principal: Principal) ->
     return render(request, "provider_index.html", principal, title="Provider portals", providers=providers)
 
 
-def _notice_view(request: Request, notice_id: str, principal: Principal, *, as_json: bool) -> Response:
+def _notice_view(request: Request, notice_id: str, principal: Principal, *, as_json: bool,
+                 form: FormState = EMPTY, form_item: int | None = None) -> Response:
     ctx = context(request)
     with ctx.store.session() as s:
         found = portal.notice_view(s, notice_id, _acting_provider(principal))
@@ -149,8 +151,15 @@ def _notice_view(request: Request, notice_id: str, principal: Principal, *, as_j
                 "items": [i.as_json() for i in items]}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
     done = request.query_params.get("done", "")
-    return render(request, "provider_notice.html", principal, title=f"Notice {notice_id}", notice=data, items=items,
-                  read_only=read_only, message=DONE_MESSAGES.get(done), reason_max=REASON_MAX)
+    return render(request, "provider_notice.html", principal, status_code=form.status_code, title=f"Notice {notice_id}",
+                  notice=data, items=items, read_only=read_only, message=DONE_MESSAGES.get(done),
+                  reason_max=REASON_MAX, form=form, form_item=form_item)
+
+
+def _contest_again(request: Request, form: FormState) -> Response:
+    """The notice page again after a refused contest, the reason as typed and the message beside it."""
+    return _notice_view(request, request.path_params["notice_id"], request.state.principal, as_json=False,
+                        form=form, form_item=int(request.path_params["item_id"]))
 
 
 @router.get("/provider/notices/{notice_id}.json")
@@ -201,6 +210,7 @@ def mark_removed(request: Request, notice_id: str, item_id: int,
 
 
 @router.post("/provider/notices/{notice_id}/items/{item_id}/contest")
+@form_page(_contest_again)
 def contest(request: Request, notice_id: str, item_id: int, principal: Annotated[Principal, Depends(PROVIDERS)],
             reason: Annotated[str, Form(max_length=REASON_MAX)] = "") -> Response:
     """The provider disputes the item's classification: notices pause and a senior analyst decides."""
@@ -212,7 +222,7 @@ def contest(request: Request, notice_id: str, item_id: int, principal: Annotated
     with ctx.store.session() as s:
         _item_for(s, principal, notice_id, item_id)
     if not text:
-        raise HTTPException(422, "a contest needs a reason")
+        raise FormRefusedError({"reason": "Please give a reason: what makes this item wrongly classified."})
     try:
         contest_id = portal.open_contest(ctx.store, item_id=item_id, provider_id=provider_id, notice_id=notice_id,
                                          reason=text, created_by=principal.name, now=now)

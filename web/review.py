@@ -6,8 +6,7 @@ and audit every view, reveal and decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -21,20 +20,26 @@ from matcher.hashsets import entry_of, matches_of
 from notifier import portal
 from review.service import ItemView, item_view
 from review.workflow import ESCALATED, Decided, DecisionOutcome, ReviewRefusedError, ReviewWorkflow
-from web.audit import AuditAction, count_distinct_subjects, record
+from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
+from web.forms import EMPTY, FORM_FIELD, FormRefusedError, FormState, form_page, sentence
 from web.media import REVEAL_STEPS, MediaUnavailableError, RevealLevel, render_level
 from web.templating import render
+from web.wellbeing import RevealPrefs, reveal_prefs, set_reveal_prefs, start_break, team, wellbeing
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 REVIEWERS = requires(Role.ANALYST, Role.SENIOR_ANALYST)
+SUPERVISORS = requires(Role.SENIOR_ANALYST, Role.ADMIN)
+"""Who sees every analyst's exposure (there is no separate supervisor role: senior analysts and admins)."""
 SIGHTINGS_SHOWN = 50
 
 DONE_MESSAGES = {
     DecisionOutcome.RECORDED: "Decision recorded; the item waits for another analyst.",
     DecisionOutcome.ESCALATED: "The assessments differ (or one could not assess): a senior analyst will decide.",
     DecisionOutcome.SETTLED: "Item settled.",
+    DecisionOutcome.REFERRED: "You could not assess it: the item stays open for another senior analyst.",
+    DecisionOutcome.UNDONE: "Your decision was taken back: the item is yours to decide again.",
 }
 
 
@@ -60,31 +65,20 @@ def _senior(principal: Principal) -> bool:
     return principal.has(Role.SENIOR_ANALYST)
 
 
-@dataclass(frozen=True, slots=True)
-class Wellbeing:
-    """What the analyst has seen, and whether it is time for a break."""
+def _held(request: Request, principal: Principal) -> Response | None:
+    """The break page instead of an item while the analyst is on a break, or one is due and enforced."""
+    ctx = context(request)
+    state = wellbeing(ctx, principal)
+    if not state.held:
+        return None
+    return render(request, "review_break.html", principal, status_code=423, title="Time for a break",
+                  wellbeing=state, break_minutes=ctx.settings.web.break_minutes)
 
-    seen_today: int
-    seen_since_break: int
-    minutes_since_break: int
-    break_due: bool
 
-
-def wellbeing(ctx: WebContext, principal: Principal) -> Wellbeing:
-    """Counts of items seen today and since the last break, and the break reminder."""
-    now = ctx.clock()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    seen_today = count_distinct_subjects(ctx.store, principal.name, AuditAction.ITEM_VIEW, midnight)
-    since = ctx.accounts.break_started(principal) or now
-    # Views stamped at the very instant of the break came before it.
-    seen_since = count_distinct_subjects(ctx.store, principal.name, AuditAction.ITEM_VIEW,
-                                         since + timedelta(microseconds=1))
-    minutes = max(0, int((now - since) / timedelta(minutes=1)))
-    web = ctx.settings.web
-    due = bool(web.break_after_items and seen_since >= web.break_after_items) or bool(
-        web.break_after_minutes and minutes >= web.break_after_minutes
-    )
-    return Wellbeing(seen_today=seen_today, seen_since_break=seen_since, minutes_since_break=minutes, break_due=due)
+def undo_item(ctx: WebContext, principal: Principal) -> int | None:
+    """The item of the analyst's last decision while they may still take it back, else None."""
+    last = workflow(ctx).recent(principal.name, limit=1)
+    return last[0].item_id if last and last[0].undoable else None
 
 
 @router.get("", response_class=HTMLResponse)
@@ -98,13 +92,17 @@ def queue_page(request: Request, principal: Annotated[Principal, Depends(REVIEWE
            **({"contests": len(contests)} if contests else {}))
     message = _done_message(done)
     return render(request, "review_queue.html", principal, title="Review queue", entries=entries,
-                  now=ctx.clock(), wellbeing=wellbeing(ctx, principal), message=message, contests=contests)
+                  now=ctx.clock(), wellbeing=wellbeing(ctx, principal), message=message, contests=contests,
+                  undo_item=undo_item(ctx, principal))
 
 
 @router.get("/next")
 def next_item(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)], done: str = "") -> Response:
     """Open the most urgent item of the queue (or the queue when it is empty)."""
     ctx = context(request)
+    held = _held(request, principal)
+    if held is not None:
+        return held
     entries = workflow(ctx).queue(principal.name, senior=_senior(principal), limit=1)
     suffix = f"?done={done}" if _done_message(done) else ""
     if not entries:
@@ -166,24 +164,52 @@ def _history(ctx: WebContext, principal: Principal, item: ItemView) -> list[tupl
     return events
 
 
+def _item_screen(request: Request, principal: Principal, item: ItemView, form: FormState, message: str | None,
+                 claimed_by: str | None) -> Response:
+    ctx = context(request)
+    level = RevealLevel(ctx.accounts.reveal_level(principal, item.id))
+    next_step = next((name for name, lvl in REVEAL_STEPS.items() if lvl == level + 1), None)
+    return render(
+        request, "review_item.html", principal, status_code=form.status_code, title=f"Review item {item.id}",
+        item=item, level=int(level), next_step=next_step, scheme=ctx.settings.review.scheme,
+        history=_history(ctx, principal, item), wellbeing=wellbeing(ctx, principal), message=message,
+        escalated=item.status == ESCALATED, form=form, note_max=ctx.settings.review.note_max_chars,
+        claimed_by=claimed_by, undo_item=undo_item(ctx, principal), **_item_details(ctx, item),
+    )
+
+
 @router.get("/items/{item_id}", response_class=HTMLResponse)
 def item_page(
     request: Request, item_id: int, principal: Annotated[Principal, Depends(REVIEWERS)], done: str = ""
 ) -> Response:
-    """One item: reduced media, where it was seen, the match, its history and the decision form."""
+    """One item: reduced media, where it was seen, the match, its history and the decision form.
+
+    Viewing claims the item for a while (``[review] claim_minutes``): other analysts' queues skip it.
+    """
     ctx = context(request)
     item = _open_item(ctx, principal, item_id)
+    held = _held(request, principal)
+    if held is not None:
+        return held
     level = RevealLevel(ctx.accounts.reveal_level(principal, item_id))
     record(ctx.store, principal.name, AuditAction.ITEM_VIEW, f"item:{item_id}", at=ctx.clock(),
            ip=client_ip(request), level=int(level))
-    next_step = next((name for name, lvl in REVEAL_STEPS.items() if lvl == level + 1), None)
-    message = _done_message(done)
-    return render(
-        request, "review_item.html", principal, title=f"Review item {item_id}", item=item, level=int(level),
-        next_step=next_step, scheme=ctx.settings.review.scheme, history=_history(ctx, principal, item),
-        wellbeing=wellbeing(ctx, principal), message=message, escalated=item.status == ESCALATED,
-        **_item_details(ctx, item),
-    )
+    claimed_by = workflow(ctx).claim(item_id, principal.name)
+    return _item_screen(request, principal, item, EMPTY, _done_message(done), claimed_by)
+
+
+def _decision_again(request: Request, form: FormState) -> Response:
+    """The item page again after a refused decision: choice, jurisdiction and note kept, reveals as they were."""
+    ctx = context(request)
+    principal: Principal = request.state.principal
+    item_id = int(request.path_params["item_id"])
+    if not workflow(ctx).may_assess(item_id, principal.name, senior=_senior(principal)):
+        message = form.problems.get(FORM_FIELD) or "This item is no longer in your queue."
+        return render(request, "error.html", principal, status_code=409, title="Not recorded", message=message)
+    item = review_item(ctx, item_id)
+    if item is None:
+        return render(request, "error.html", principal, status_code=404, title="Not found", message="no such item")
+    return _item_screen(request, principal, item, form, None, None)
 
 
 def reduced_media(ctx: WebContext, principal: Principal, item: ItemView, **audit: Any) -> Response:
@@ -200,9 +226,10 @@ def reduced_media(ctx: WebContext, principal: Principal, item: ItemView, **audit
         raise HTTPException(404, "the evidence is missing from the blob store") from None
     level = RevealLevel(ctx.accounts.reveal_level(principal, item.id))
     web = ctx.settings.web
+    prefs = reveal_prefs(ctx.store, principal.user_id)
     try:
         shown = render_level(data, level, preview_px=web.preview_px, blur_radius=web.blur_radius,
-                             max_pixels=web.max_image_pixels)
+                             max_pixels=web.max_image_pixels, blur=prefs.blur, greyscale=prefs.greyscale)
     except MediaUnavailableError as exc:
         raise HTTPException(422, str(exc)) from None
     record(ctx.store, principal.name, AuditAction.MEDIA_VIEW, f"item:{item.id}", at=ctx.clock(),
@@ -216,6 +243,8 @@ def item_media(request: Request, item_id: int, principal: Annotated[Principal, D
     """The item's image at the level this session revealed (blurred, greyscale and small until then)."""
     ctx = context(request)
     item = _open_item(ctx, principal, item_id)
+    if wellbeing(ctx, principal).held:
+        raise HTTPException(423, "you are on a break; the item is shown again after it")
     return reduced_media(ctx, principal, item)
 
 
@@ -245,21 +274,28 @@ def reveal(
 
 
 @router.post("/items/{item_id}/decision")
+@form_page(_decision_again)
 def decide(
     request: Request,
     item_id: int,
     principal: Annotated[Principal, Depends(REVIEWERS)],
     choice: Annotated[str, Form(max_length=40)],
     jurisdiction: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=20000)] = "",
 ) -> Response:
-    """Record the analyst's independent decision; settle or escalate the item when it is due."""
+    """Record the analyst's independent decision; settle or escalate the item when it is due.
+
+    A refused decision comes back as the item page with what was chosen and typed kept and the
+    reason beside its field.
+    """
     ctx = context(request)
     _open_item(ctx, principal, item_id)
     try:
         result: Decided = workflow(ctx).decide(item_id, principal.name, choice, jurisdiction or None,
-                                               senior=_senior(principal))
+                                               senior=_senior(principal), note=note)
     except ReviewRefusedError as exc:
-        raise HTTPException(409, exc.reason) from None
+        raise FormRefusedError({exc.field or FORM_FIELD: sentence(exc.reason)},
+                               status_code=422 if exc.field else 409) from None
     except TransientError as exc:
         # The decision may be stored while its announcement failed (the queue repairs that): audit the attempt.
         record(ctx.store, principal.name, AuditAction.DECISION, f"item:{item_id}", at=ctx.clock(), choice=choice,
@@ -267,14 +303,83 @@ def decide(
         raise
     record(ctx.store, principal.name, AuditAction.DECISION, f"item:{item_id}", at=ctx.clock(), choice=choice,
            jurisdiction=jurisdiction or None, outcome=str(result.outcome), classification=result.classification,
-           notice_requests=result.notice_requests, inherited=list(result.inherited), ip=client_ip(request))
+           notice_requests=result.notice_requests, inherited=list(result.inherited), ip=client_ip(request),
+           **({"note": note.strip()} if note.strip() else {}))
     return RedirectResponse(f"/review/next?done={result.outcome}", status_code=303)
+
+
+def _mine(request: Request, principal: Principal, form: FormState) -> Response:
+    ctx = context(request)
+    return render(request, "review_mine.html", principal, status_code=form.status_code, title="My recent decisions",
+                  decisions=workflow(ctx).recent(principal.name), form=form, undo_item=None)
+
+
+def _mine_again(request: Request, form: FormState) -> Response:
+    return _mine(request, request.state.principal, form)
+
+
+@router.get("/mine", response_class=HTMLResponse)
+def my_decisions(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)]) -> Response:
+    """The analyst's own recent decisions, newest first, with the undo of the last one while it is open."""
+    ctx = context(request)
+    record(ctx.store, principal.name, AuditAction.QUEUE_VIEW, None, at=ctx.clock(), page="mine")
+    return _mine(request, principal, EMPTY)
+
+
+@router.post("/undo")
+@form_page(_mine_again)
+def undo(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
+         item_id: Annotated[int, Form()]) -> Response:
+    """Take back one's own last decision while nobody else acted on its item; the item opens again."""
+    ctx = context(request)
+    try:
+        workflow(ctx).undo(item_id, principal.name)
+    except ReviewRefusedError as exc:
+        raise FormRefusedError({FORM_FIELD: sentence(exc.reason)}, status_code=409) from None
+    record(ctx.store, principal.name, AuditAction.DECISION_UNDO, f"item:{item_id}", at=ctx.clock(),
+           ip=client_ip(request))
+    return RedirectResponse(f"/review/items/{item_id}?done={DecisionOutcome.UNDONE}", status_code=303)
 
 
 @router.post("/break")
 def take_break(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)]) -> Response:
-    """The analyst took a break: restart the reminder."""
+    """Start a break (``[web] break_minutes`` long); pressing it again during the break changes nothing."""
     ctx = context(request)
-    ctx.accounts.take_break(principal)
-    record(ctx.store, principal.name, AuditAction.BREAK, None, at=ctx.clock())
+    end = start_break(ctx, principal)
+    record(ctx.store, principal.name, AuditAction.BREAK, None, at=ctx.clock(), until=end.isoformat())
     return RedirectResponse("/review", status_code=303)
+
+
+@router.get("/team", response_class=HTMLResponse)
+def team_page(request: Request, principal: Annotated[Principal, Depends(SUPERVISORS)]) -> Response:
+    """Supervisors' view: each analyst's items seen and revealed today, time since their break, breaks running."""
+    ctx = context(request)
+    rows = team(ctx)
+    record(ctx.store, principal.name, AuditAction.TEAM_VIEW, None, at=ctx.clock(), shown=len(rows))
+    return render(request, "review_team.html", principal, title="Team wellbeing", rows=rows)
+
+
+def _prefs(request: Request, principal: Principal, form: FormState, message: str | None = None) -> Response:
+    ctx = context(request)
+    return render(request, "review_prefs.html", principal, status_code=form.status_code, title="My viewing settings",
+                  prefs=reveal_prefs(ctx.store, principal.user_id), form=form, message=message)
+
+
+@router.get("/preferences", response_class=HTMLResponse)
+def prefs_page(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)], done: str = "") -> Response:
+    """The analyst's own viewing settings: whether the reduced image starts blurred and greyscale."""
+    return _prefs(request, principal, EMPTY, "Saved." if done == "saved" else None)
+
+
+@router.post("/preferences")
+@form_page(lambda request, form: _prefs(request, request.state.principal, form))
+def save_prefs(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
+               blur: Annotated[str, Form(max_length=3)] = "",
+               greyscale: Annotated[str, Form(max_length=3)] = "") -> Response:
+    """Keep the analyst's viewing settings (audited)."""
+    ctx = context(request)
+    prefs = RevealPrefs(blur=blur == "on", greyscale=greyscale == "on")
+    set_reveal_prefs(ctx.store, principal.user_id, prefs)
+    record(ctx.store, principal.name, AuditAction.PREFERENCES, None, at=ctx.clock(), blur=prefs.blur,
+           greyscale=prefs.greyscale)
+    return RedirectResponse("/review/preferences?done=saved", status_code=303)

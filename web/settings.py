@@ -29,13 +29,24 @@ class WebSettings(Section):
     session_idle_minutes: int = Field(default=30, ge=1, description="A session unused this long ends.")
     session_max_hours: int = Field(default=12, ge=1, description="A session ends this long after sign-in.")
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed sign-ins to one account within the window that lock it out."
+        default=5, ge=1,
+        description="Failed sign-ins to one account (from browsers it never used) within the window after which "
+        "each further try waits, longer each time (login_delay_s doubling, at most login_lockout_s). A browser "
+        "the account signed in from before counts its own failures only, so strangers cannot lock it out.",
     )
     login_ip_max_failures: int = Field(
-        default=20, ge=1, description="Failed sign-ins from one client address within the window that lock it out."
+        default=20, ge=1,
+        description="Failed sign-ins from one client address within the window after which that address's tries "
+        "from browsers that never signed in wait the same way; browsers that signed in before are not held up.",
     )
     login_window_s: int = Field(default=900, ge=1, description="Window in which failed sign-ins are counted.")
-    login_lockout_s: int = Field(default=900, ge=1, description="How long a lockout lasts after the last failure.")
+    login_lockout_s: int = Field(default=900, ge=1, description="Longest wait after the last failed sign-in.")
+    login_delay_s: float = Field(
+        default=1.0, gt=0, description="First wait once a limit is reached; it doubles with each further failure."
+    )
+    login_device_days: int = Field(
+        default=90, ge=1, description="How long a browser that signed in is remembered for its own sign-in limit."
+    )
     argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes over memory per password hash.")
     argon2_memory_kib: int = Field(default=65536, ge=8, description="argon2id memory per password hash, KiB.")
     argon2_parallelism: int = Field(default=4, ge=1, description="argon2id lanes per password hash.")
@@ -51,6 +62,11 @@ class WebSettings(Section):
     )
     break_after_minutes: int = Field(
         default=45, ge=0, description="Remind an analyst to take a break after this many minutes (0: never)."
+    )
+    break_minutes: int = Field(
+        default=5, ge=0, le=240,
+        description="Length of an enforced break: once one is due, items are held back until the analyst has "
+        "started a break and it has run this long (0: reminders only, nothing held back).",
     )
     audit_page_size: int = Field(default=200, ge=1, le=5000, description="Audit events per page.")
     # --- request body limits by route class (web/limits.py) ---

@@ -40,7 +40,15 @@
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     if (ev.key === "Escape") { if (document.activeElement) { document.activeElement.blur(); } return; }
-    if (typing(document.activeElement)) { return; }
+    // Choosing a class that needs a jurisdiction moves the cursor into that field, so "s" used to be typed
+    // into it ("DE" became "DEs", refused as no jurisdiction). An "s" that cannot continue a code submits.
+    var active = document.activeElement;
+    if (active && active.id === "jurisdiction" && ev.key.toLowerCase() === "s" &&
+        !/^[A-Za-z]{0,2}$|^[A-Za-z]{2}-[A-Za-z0-9]{0,3}$/.test(active.value + ev.key)) {
+      if (press("[data-key='s']")) { ev.preventDefault(); }
+      return;
+    }
+    if (typing(active)) { return; }
     var key = ev.key.toLowerCase();
     var handled = false;
     if (key === "?") { toggleHelp(); handled = true; }

@@ -37,6 +37,9 @@ class ReviewItem(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When the settlement's decision and notice requests were published (outbox marker)."""
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The analyst viewing the item now; others' queues skip it until ``claimed_until``."""
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ReviewDecisionRow(Base):
@@ -53,6 +56,8 @@ class ReviewDecisionRow(Base):
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The analyst's own note on the decision (for the senior analyst, the team and themselves later)."""
 
 
 class AllowEntry(Base):

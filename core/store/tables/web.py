@@ -139,3 +139,35 @@ class FeedRecord(Base):
     """The feed clock's tick (Unix seconds, or later) when the status or tags last changed."""
     first_active: Mapped[int] = mapped_column(BigInteger)
     """The tick it was first published active: a client whose checkpoint predates it never saw it."""
+
+
+class LoginDevice(Base):
+    """A browser that signed in to an account before (a device cookie): its own sign-in limit, apart from others'.
+
+    Failed sign-ins by strangers — from any address, under any name — never lock out an account on a
+    browser it already used: those attempts count under ``device:<id>`` only.
+    """
+
+    __tablename__ = "login_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AnalystWellbeing(Base):
+    """One analyst's breaks and reveal preferences, per account (not per session: a new sign-in resets nothing)."""
+
+    __tablename__ = "analyst_wellbeing"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), primary_key=True)
+    break_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the analyst's last break ended (counts of items seen start here)."""
+    pause_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """While in the future the analyst is on a break: items are not shown, and no key press ends it."""
+    blur: Mapped[bool] = mapped_column(Boolean, default=True)
+    """Show the reduced image blurred until the analyst reveals it (their preference)."""
+    greyscale: Mapped[bool] = mapped_column(Boolean, default=True)
+    """Show the reduced image in greyscale until the analyst reveals colour (their preference)."""

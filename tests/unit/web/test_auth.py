@@ -40,7 +40,7 @@ def test_passwords_are_stored_as_argon2id_hashes(env: Env) -> None:
         ("bob", "short", ["analyst"], None, "at least 12"),
         ("bob", PASSWORD, ["wizard"], None, "unknown role"),
         ("bob", PASSWORD, [], None, "at least one role"),
-        ("bob", PASSWORD, ["provider"], None, "needs --provider"),
+        ("bob", PASSWORD, ["provider"], None, "needs the provider they work for"),
         ("bob", PASSWORD, ["provider", "admin"], 1, "provider role only"),
         ("bob", PASSWORD, ["analyst"], 1, "only provider users"),
         ("bob", PASSWORD, ["provider"], 999, "no provider with id 999"),

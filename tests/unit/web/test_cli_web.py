@@ -49,6 +49,8 @@ def test_user_create_list_disable_and_token_create(tmp_path: Path) -> None:
     listed = [json.loads(line) for line in run(tmp_path, "user", "list").stdout.splitlines()]
     assert [(u["name"], u["roles"], u["disabled"]) for u in listed] == [("root", ["admin"], False)]
     assert "password" not in json.dumps(listed)
+    unlocked = run(tmp_path, "user", "unlock", "--name", "root")
+    assert unlocked.returncode == 0 and json.loads(unlocked.stdout) == {"unlocked": "root", "failures_cleared": 0}
     assert run(tmp_path, "user", "disable", "--name", "root").returncode == 0
     assert json.loads(run(tmp_path, "user", "list").stdout)["disabled"] is True
     missing = run(tmp_path, "user", "disable", "--name", "ghost")
@@ -61,7 +63,7 @@ def test_user_create_list_disable_and_token_create(tmp_path: Path) -> None:
                    for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     store.dispose()
     assert audited == [(True, "admin.user_create", "user:root"), (True, "admin.token_create", "user:root"),
-                       (True, "admin.user_disable", "user:root")]
+                       (True, "admin.user_unlock", "user:root"), (True, "admin.user_disable", "user:root")]
 
 
 def free_port() -> int:

@@ -489,6 +489,11 @@ def test_bad_input_is_refused_and_changes_nothing(portal: Portal) -> None:
     a = portal.env.signed_in("staff-a")
     contest_path = f"/provider/notices/{notice_id}/items/{item_id}/contest"
     assert post(a, contest_path, reason="   ").status_code == 422
+    # A browser gets the notice page again, the message beside the reason (issue 17: no bare 422 page).
+    page = a.post(contest_path, data={"csrf_token": csrf_of(a.get("/").text), "reason": "   "},
+                  headers={"Accept": "text/html"})
+    assert page.status_code == 422 and f"Notice {notice_id}" in page.text
+    assert 'id="error-reason"' in page.text and "Please give a reason" in page.text
     assert post(a, contest_path).status_code == 422
     assert post(a, contest_path, reason="x" * (REASON_MAX + 1)).status_code == 422
     assert a.post(contest_path, data={"reason": "no CSRF token"}).status_code == 403
