@@ -273,7 +273,10 @@ def popcount_oracle(codes: Codes, queries: Codes, radius: int) -> list[set[tuple
     for start in range(0, len(words), 1 << 18):
         chunk = words[start:start + (1 << 18)]
         for q, word in enumerate(qwords):
-            d = np.bitwise_count(chunk ^ word).sum(axis=1, dtype=np.int64)
+            per_word = np.bitwise_count(chunk ^ word)
+            d = per_word[:, 0].astype(np.int16)  # column adds: several times faster than sum(axis=1)
+            for column in range(1, per_word.shape[1]):
+                d += per_word[:, column]
             hit = np.flatnonzero(d <= radius)
             out[q].update(zip((hit + start).tolist(), d[hit].tolist(), strict=True))
     return out
