@@ -1,6 +1,18 @@
-"""Benchmarks, outside the pipeline: PDQ matching at 1M and 10M known hashes, one CPU core.
+"""Benchmarks, outside the pipeline: matching against millions of known hashes, one CPU core.
 
-Known hashes are clustered like real lists: families of near-duplicates (a base hash plus copies
+Images mode (the default; issue 13): CPU per crawled image, each asking what the matcher asks
+for it (12 PDQ codes: the 8 dihedral hashes and the query-side variants; one pHash; one SHA-256),
+16 images per call as the stage batches them, against a PDQ list and a SHA-256 list of N entries
+each and a pHash list of N/10. Recall of every index is checked against a numpy popcount scan
+over all codes, on planted copies at every distance up to the review threshold and on unrelated
+codes; RSS added by the indexes is reported.
+
+    python -m benchmarks.run matching                          # 1M entries, a quick run (~2 min)
+    python -m benchmarks.run matching --entries 10000000       # the issue-13 target (~5-10 min, ~3 GB)
+
+Lookups mode (issue 3), single PDQ lookups per index:
+
+The PDQ list is clustered like real lists: families of near-duplicates (a base hash plus copies
 at 1-30 flipped bits, most within 12) next to singletons. Lookups are what a crawler sends: nine
 in ten unrelated to every entry, one in ten an edited copy of an entry (0-31 flipped bits).
 
@@ -12,7 +24,7 @@ until a newly added entry matches. Also: a sweep of small sizes for the flat/mul
 point, and the end-to-end time for an added entry to match on two running replicas over the
 embedded bus. Everything is random and seeded; no image is involved.
 
-    python -m benchmarks.run matching [--sizes 1000000,10000000] [--indexes auto,faiss-flat,faiss-multihash]
+    python -m benchmarks.run matching --mode lookups [--sizes 1000000,10000000] [--indexes auto,faiss-flat]
 """
 
 from __future__ import annotations
@@ -245,6 +257,157 @@ def bus_round_trip() -> dict[str, Any]:
             "removed_seen_s": [round(t, 3) for t in run.removed_s]}
 
 
+PDQ_PER_IMAGE = 12
+"""PDQ lookups per image: the 8 dihedral hashes plus the query-side variants (``hashing/variants.py``)."""
+
+PHASH_RADIUS = 8
+"""pHash's review threshold (``matcher/settings.py``)."""
+
+
+def popcount_oracle(codes: Codes, queries: Codes, radius: int) -> list[set[tuple[int, int]]]:
+    """Brute force: every ``(position, distance)`` within ``radius`` of each query, numpy popcount
+    over all codes (in chunks that stay in cache)."""
+    words = np.ascontiguousarray(codes).view("<u8")
+    qwords = np.ascontiguousarray(queries).view("<u8")
+    out: list[set[tuple[int, int]]] = [set() for _ in range(len(queries))]
+    for start in range(0, len(words), 1 << 18):
+        chunk = words[start:start + (1 << 18)]
+        for q, word in enumerate(qwords):
+            per_word = np.bitwise_count(chunk ^ word)
+            d = per_word[:, 0].astype(np.int16)  # column adds: several times faster than sum(axis=1)
+            for column in range(1, per_word.shape[1]):
+                d += per_word[:, column]
+            hit = np.flatnonzero(d <= radius)
+            out[q].update(zip((hit + start).tolist(), d[hit].tolist(), strict=True))
+    return out
+
+
+def near_copies(
+    rng: np.random.Generator, codes: Codes, distances: npt.NDArray[np.int64]
+) -> tuple[Codes, npt.NDArray[np.int64]]:
+    """Copies of random entries with exactly ``distances[i]`` bits flipped; returns them and their sources."""
+    source = rng.integers(0, len(codes), len(distances))
+    copies = codes[source].copy()
+    bits = codes.shape[1] * 8
+    for row, count in enumerate(distances.tolist()):
+        where = rng.choice(bits, size=count, replace=False)
+        np.bitwise_xor.at(copies[row], where // 8, (1 << (where % 8)).astype(np.uint8))
+    return copies, source
+
+
+def image_workload(pdq: Codes, phash: Codes, exact: Codes, images: int, seed: int) -> dict[str, Codes]:
+    """What ``images`` crawled images ask: 12 PDQ codes, one pHash and one SHA-256 each.
+
+    Most codes are unrelated to every entry; one image in ten carries one PDQ code that is a copy
+    of an entry at 0-31 flipped bits (the review threshold), one in ten a pHash copy at 0-8 bits,
+    one in fifty an exact copy of a SHA-256 entry.
+    """
+    rng = np.random.default_rng(seed)
+    pdq_q = rng.integers(0, 256, size=(images * PDQ_PER_IMAGE, 32), dtype=np.uint8)
+    phash_q = rng.integers(0, 256, size=(images, 8), dtype=np.uint8)
+    exact_q = rng.integers(0, 256, size=(images, exact.shape[1]), dtype=np.uint8)
+    near = np.flatnonzero(rng.random(images) < 0.1)
+    pdq_q[near * PDQ_PER_IMAGE + rng.integers(0, PDQ_PER_IMAGE, len(near))] = near_copies(
+        rng, pdq, rng.integers(0, RADIUS + 1, len(near)))[0]
+    near = np.flatnonzero(rng.random(images) < 0.1)
+    phash_q[near] = near_copies(rng, phash, rng.integers(0, PHASH_RADIUS + 1, len(near)))[0]
+    same = np.flatnonzero(rng.random(images) < 0.02)
+    exact_q[same] = exact[rng.integers(0, len(exact), len(same))]
+    return {"pdq": pdq_q, "phash": phash_q, "exact": exact_q}
+
+
+def images_per_cpu_s(indexes: dict[str, Any], work: dict[str, Codes], batch: int, budget_s: float) -> float:
+    """Images matched per CPU-second, ``batch`` images per round: one query per algorithm, as
+    ``Matcher.match_many`` sends a batch of media items."""
+    radii = {"pdq": RADIUS, "phash": PHASH_RADIUS, "exact": 0}
+    images = len(work["phash"])
+    done, start = 0, time.process_time()
+    while True:
+        for i in range(0, images - batch + 1, batch):
+            for name, index in indexes.items():
+                per = PDQ_PER_IMAGE if name == "pdq" else 1
+                index.query(work[name][i * per:(i + batch) * per], radii[name])
+            done += batch
+            if time.process_time() - start > budget_s:
+                return done / (time.process_time() - start)
+
+
+def check_recall(indexes: dict[str, Any], lists: dict[str, Codes], sample: int, seed: int) -> dict[str, Any]:
+    """Index answers against the popcount oracle on planted near copies at 0..radius bits and random codes."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for name, radius in (("pdq", RADIUS), ("phash", PHASH_RADIUS)):
+        codes = lists[name]
+        # Every distance up to the threshold, the threshold itself included, then random lookups.
+        planted, _ = near_copies(rng, codes, np.arange(sample // 2) % (radius + 1))
+        unrelated = rng.integers(0, 256, size=(sample - len(planted), codes.shape[1]), dtype=np.uint8)
+        queries = np.concatenate([planted, unrelated])
+        expected = popcount_oracle(codes, queries, radius)
+        got = [set(hits) for hits in indexes[name].query(queries, radius)]
+        total = sum(map(len, expected))
+        found = sum(len(e & g) for e, g in zip(expected, got, strict=True))
+        out[name] = {"queries": len(queries), "oracle_hits": total, "recall": found / total if total else 1.0,
+                     "false_hits": sum(len(g - e) for e, g in zip(expected, got, strict=True))}
+    exact = lists["exact"]
+    picks = rng.integers(0, len(exact), sample // 2)
+    queries = np.concatenate([exact[picks], rng.integers(0, 256, size=(sample // 2, exact.shape[1]), dtype=np.uint8)])
+    got = indexes["exact"].query(queries, 0)
+    expected = [{(int(p), 0)} for p in picks] + [set() for _ in range(sample // 2)]
+    found = sum(len(e & set(g)) for e, g in zip(expected, got, strict=True))
+    out["exact"] = {"queries": len(queries), "oracle_hits": len(picks), "recall": found / len(picks),
+                    "false_hits": sum(len(set(g) - e) for e, g in zip(expected, got, strict=True))}
+    return out
+
+
+def run_images(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """CPU per image (12 PDQ + 1 pHash + 1 SHA-256 lookups) against PDQ and SHA-256 lists of each size."""
+    rows = []
+    for n in [int(s) for s in args.entries.split(",") if s]:
+        gc.collect()
+        base = rss_mb()
+        start = time.perf_counter()
+        lists = {"pdq": clustered_codes(n, seed=n),
+                 "phash": np.random.default_rng(n + 5).integers(0, 256, size=(max(n // 10, 1), 8), dtype=np.uint8),
+                 "exact": np.random.default_rng(n + 6).integers(0, 256, size=(n, 32), dtype=np.uint8)}
+        generate_s = time.perf_counter() - start
+        data_mb = rss_mb() - base
+        reset_peak()
+        before = rss_mb()
+        start = time.perf_counter()
+        build_cpu = time.process_time()
+        kinds = {"pdq": "auto", "phash": "auto", "exact": "exact-map"}
+        bits = {"pdq": 256, "phash": 64, "exact": 256}
+        radii = {"pdq": RADIUS, "phash": PHASH_RADIUS, "exact": 0}
+        indexes: dict[str, Any] = {}
+        for name, codes in lists.items():
+            indexes[name] = create_index(kinds[name], bits[name], radius_hint=radii[name] or None)
+            indexes[name].build(np.arange(len(codes), dtype=np.int64), codes)
+        row: dict[str, Any] = {
+            "pdq_entries": n, "phash_entries": len(lists["phash"]), "sha256_entries": n,
+            "generate_s": round(generate_s, 1), "build_s": round(time.perf_counter() - start, 1),
+            "build_cpu_s": round(time.process_time() - build_cpu, 1),
+            "pdq_plan": _plan(indexes["pdq"]),
+            "generated_lists_mb": round(data_mb, 1),
+            "indexes_rss_mb": round(rss_mb() - before, 1),
+            "build_peak_added_mb": round(peak_rss_mb() - before, 1),
+        }
+        print(json.dumps(row), flush=True)
+        row["recall"] = check_recall(indexes, lists, args.oracle_sample, seed=n + 7)
+        print(json.dumps(row["recall"]), flush=True)
+        work = image_workload(lists["pdq"], lists["phash"], lists["exact"], args.images, seed=n + 8)
+        for batch in (int(b) for b in args.image_batches.split(",")):
+            rate = images_per_cpu_s(indexes, work, batch, args.budget_s)
+            row[f"images_per_cpu_s_batch{batch}"] = round(rate, 1)
+            row[f"cpu_ms_per_image_batch{batch}"] = round(1000 / rate, 3)
+            print(f"batch {batch}: {rate:.1f} images/CPU-s, {1000 / rate:.3f} ms CPU per image", flush=True)
+        row["process_rss_mb"] = round(rss_mb(), 1)
+        row["process_rss_without_generated_lists_mb"] = round(rss_mb() - data_mb, 1)
+        rows.append(row)
+        del lists, indexes, work
+        gc.collect()
+    return rows
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="1000000", help="comma-separated entry counts (e.g. 1000000,10000000)")
     parser.add_argument("--indexes", default="auto,faiss-flat,faiss-multihash",
@@ -256,7 +419,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oracle-sample", type=int, default=500, help="lookups checked against brute force")
     parser.add_argument("--sweep", default="10000,30000,100000,300000",
                         help="small sizes for the flat/multi-index switch point ('' to skip)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--mode", choices=("images", "lookups", "all"), default="images",
+                        help="images: CPU per crawled image (issue 13); lookups: single PDQ lookups per index")
+    parser.add_argument("--entries", default="1000000",
+                        help="images mode: PDQ and SHA-256 list sizes (10000000 for the issue-13 target)")
+    parser.add_argument("--images", type=int, default=4096, help="images mode: distinct images asked")
+    parser.add_argument("--image-batches", default="16,1", help="images mode: images per matcher call")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default results/matching_images.json in images mode, else matching.json)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -270,27 +440,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "python": platform.python_version(), "faiss": faiss.__version__, "numpy": np.__version__,
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
-        "rates": "lookups per CPU-second of one core (process time, FAISS and numpy single-threaded)",
-        "runs": [],
+        "rates": "per CPU-second of one core (process time, FAISS and numpy single-threaded)",
+        "mode": args.mode,
     }
-    for n in [int(s) for s in args.sizes.split(",") if s]:
-        start = time.perf_counter()
-        codes = clustered_codes(n, seed=n)
-        queries = lookups(codes, args.queries, seed=n + 1)
-        print(f"{n:,} clustered codes in {time.perf_counter() - start:.1f} s", flush=True)
-        for name in args.indexes.split(","):
-            if name == "faiss-multihash" and n > args.multihash_max:
-                continue
-            row = measure(name, codes, queries, args.budget_s, args.oracle_sample)
-            report["runs"].append(row)
-            print(json.dumps(row), flush=True)
-        del codes, queries
-        gc.collect()
-    if args.sweep:
-        report["sweep"] = sweep([int(s) for s in args.sweep.split(",")], args.budget_s / 4)
+    if args.mode in ("images", "all"):
+        report["images"] = run_images(args)
+    if args.mode in ("lookups", "all"):
+        report["runs"] = []
+        for n in [int(s) for s in args.sizes.split(",") if s]:
+            start = time.perf_counter()
+            codes = clustered_codes(n, seed=n)
+            queries = lookups(codes, args.queries, seed=n + 1)
+            print(f"{n:,} clustered codes in {time.perf_counter() - start:.1f} s", flush=True)
+            for name in args.indexes.split(","):
+                if name == "faiss-multihash" and n > args.multihash_max:
+                    continue
+                row = measure(name, codes, queries, args.budget_s, args.oracle_sample)
+                report["runs"].append(row)
+                print(json.dumps(row), flush=True)
+            del codes, queries
+            gc.collect()
+        if args.sweep:
+            report["sweep"] = sweep([int(s) for s in args.sweep.split(",")], args.budget_s / 4)
+        report["bus_round_trip"] = bus_round_trip()
+        print(json.dumps(report["bus_round_trip"]), flush=True)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    report["bus_round_trip"] = bus_round_trip()
-    print(json.dumps(report["bus_round_trip"]), flush=True)
+    out = args.out if args.out is not None else RESULTS.with_name(
+        "matching_images.json" if args.mode == "images" else "matching.json")
+    args.out = out
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -49,6 +49,17 @@ def default_radius_hint(bits: int) -> int:
     return bits * 31 // 256
 
 
+def ids_in(held: Ids, ids: Ids) -> npt.NDArray[np.bool_]:
+    """Which of ``held`` are among ``ids`` (both non-empty).
+
+    Store ids are dense integers: a lookup table over their span is one linear pass, where
+    numpy's default sorts all ids (a second per call at 10M entries).
+    """
+    if int(ids.max()) - int(ids.min()) < 50_000_000:
+        return np.isin(held, ids, kind="table")
+    return np.isin(held, ids)
+
+
 def hamming_scan(base: Codes, queries: Codes, radius: int) -> _Range:
     """Brute-force inclusive Hamming range search, in FAISS's result layout.
 
@@ -291,8 +302,30 @@ class MultiHashIndex(FaissBinaryIndex):
         return _faiss().IndexBinaryMultiHash(self.bits, plan.nhash, plan.b)
 
 
+EXACT_TAIL_MAX = 32_768
+"""Entries added since the last merge that an :class:`ExactIndex` keeps in a dict before merging them
+into its sorted arrays (a merge re-sorts everything: about a second at 10M entries)."""
+
+
+def _prefixes(codes: Codes) -> npt.NDArray[np.uint64]:
+    """The first 8 bytes of each code as a big-endian integer (zero-padded): the sort key."""
+    head = codes[:, :8]
+    if head.shape[1] < 8:
+        head = np.concatenate([head, np.zeros((len(head), 8 - head.shape[1]), dtype=np.uint8)], axis=1)
+    keys: npt.NDArray[np.uint64] = np.ascontiguousarray(head).view(">u8").reshape(-1).astype(np.uint64)
+    return keys
+
+
 class ExactIndex(MatchIndex):
-    """Identical-code lookup for cryptographic hashes (md5, sha1, sha256): a dict hex → ids.
+    """Identical-code lookup for cryptographic hashes (md5, sha1, sha256) over sorted numpy arrays.
+
+    Why arrays: a dict of hex strings to sets of ids costs about 300 bytes an entry in Python
+    objects (3 GB at 10M); here an entry costs its code, an 8-byte sort key, its id and a live
+    flag (about 90 bytes for sha256). Codes are sorted by their first 8 bytes; a lookup is a
+    binary search over those keys (vectorised over the query batch) and a full comparison of the
+    few codes that share the key. Added entries wait in a small dict (matchable at once) and are
+    merged into the sorted arrays past :data:`EXACT_TAIL_MAX`; removed ones are tombstoned and
+    compacted past :data:`TOMBSTONE_FRACTION`.
 
     The radius is ignored; every hit has distance 0. Saved as a JSON sidecar only (there is no
     FAISS part), listing each id with its hex code.
@@ -303,59 +336,118 @@ class ExactIndex(MatchIndex):
 
     def __init__(self, bits: int, *, radius_hint: int | None = None) -> None:
         super().__init__(bits, radius_hint=radius_hint)
-        self._ids_of: dict[str, set[int]] = {}
-        self._code_of: dict[int, str] = {}
+        self._keys: npt.NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
+        self._codes: Codes = np.zeros((0, self.nbytes), dtype=np.uint8)
+        self._ids: Ids = np.zeros(0, dtype=np.int64)
+        self._alive: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self._dead = 0
+        # The unmerged tail: code bytes -> ids, and each tail id's code.
+        self._tail: dict[bytes, set[int]] = {}
+        self._tail_code: dict[int, bytes] = {}
 
     def build(self, ids: Ids, codes: Codes) -> None:
         """Replace the whole content with ``ids`` and their ``codes``."""
         ids, codes = self._check_ids_codes(ids, codes)
-        self._ids_of, self._code_of = {}, {}
-        self._insert(ids, codes)
+        self._tail, self._tail_code = {}, {}
+        self._install(ids, codes)
+
+    def _install(self, ids: Ids, codes: Codes) -> None:
+        keys = _prefixes(codes)
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._codes = codes[order]
+        self._ids = ids[order]
+        self._alive = np.ones(len(ids), dtype=bool)
+        self._dead = 0
+
+    def _merge(self) -> None:
+        """Fold the tail into the sorted arrays and drop tombstones."""
+        live = self._alive
+        ids, codes = self._ids[live], self._codes[live]
+        if self._tail_code:
+            tail_ids = np.fromiter(self._tail_code, dtype=np.int64, count=len(self._tail_code))
+            raw = b"".join(self._tail_code.values())
+            tail_codes = np.frombuffer(raw, dtype=np.uint8).reshape(len(tail_ids), self.nbytes)
+            ids, codes = np.concatenate([ids, tail_ids]), np.concatenate([codes, tail_codes])
+        self._tail, self._tail_code = {}, {}
+        self._install(ids, codes)
 
     def add(self, ids: Ids, codes: Codes) -> None:
         """Add entries; an id already present gets the new code."""
         ids, codes = self._check_ids_codes(ids, codes)
+        if not len(ids):
+            return
         self.remove(ids)
-        self._insert(ids, codes)
-
-    def _insert(self, ids: Ids, codes: Codes) -> None:
-        raw = codes.tobytes().hex()
-        width = 2 * self.nbytes
+        raw = codes.tobytes()
+        width = self.nbytes
         for row, entry_id in enumerate(ids.tolist()):
             key = raw[row * width : (row + 1) * width]
-            self._ids_of.setdefault(key, set()).add(entry_id)
-            self._code_of[entry_id] = key
+            self._tail.setdefault(key, set()).add(entry_id)
+            self._tail_code[entry_id] = key
+        if len(self._tail_code) > EXACT_TAIL_MAX:
+            self._merge()
 
     def remove(self, ids: Ids) -> None:
         """Forget entries; ids that are not present are ignored."""
-        for entry_id in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
-            key = self._code_of.pop(entry_id, None)
-            if key is None:
-                continue
-            holders = self._ids_of[key]
-            holders.discard(entry_id)
-            if not holders:
-                del self._ids_of[key]
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not len(ids):
+            return
+        if self._tail_code:
+            for entry_id in ids.tolist():
+                key = self._tail_code.pop(entry_id, None)
+                if key is not None:
+                    holders = self._tail[key]
+                    holders.discard(entry_id)
+                    if not holders:
+                        del self._tail[key]
+        if len(self._ids):
+            hit = ids_in(self._ids, ids) & self._alive
+            dead = int(np.count_nonzero(hit))
+            if dead:
+                self._alive[hit] = False
+                self._dead += dead
+                if self._dead > TOMBSTONE_FRACTION * len(self._ids):
+                    self._merge()
 
     def query(self, codes: Codes, radius: int) -> Hits:
         """Entries whose code equals each query code (distance 0), by id."""
         codes = self._check_codes(codes)
         if radius < 0:
             raise ValueError(f"radius must be >= 0, not {radius}")
-        raw = codes.tobytes().hex()
-        width = 2 * self.nbytes
-        return [
-            [(entry_id, 0) for entry_id in sorted(self._ids_of.get(raw[q * width : (q + 1) * width], ()))]
-            for q in range(len(codes))
-        ]
+        out: Hits = [[] for _ in range(len(codes))]
+        if not len(codes):
+            return out
+        if len(self._keys):
+            keys = _prefixes(codes)
+            lo = np.searchsorted(self._keys, keys, side="left")
+            hi = np.searchsorted(self._keys, keys, side="right")
+            # Distinct codes rarely share 8 leading bytes: only queries with a key hit go on.
+            for q in np.flatnonzero(hi > lo).tolist():
+                span = slice(int(lo[q]), int(hi[q]))
+                same = np.all(self._codes[span] == codes[q], axis=1) & self._alive[span]
+                out[q] = [(entry_id, 0) for entry_id in self._ids[span][same].tolist()]
+        if self._tail:
+            raw = codes.tobytes()
+            width = self.nbytes
+            for q in range(len(codes)):
+                holders = self._tail.get(raw[q * width : (q + 1) * width])
+                if holders:
+                    out[q].extend((entry_id, 0) for entry_id in holders)
+        for hits in out:
+            hits.sort()
+        return out
 
     def __len__(self) -> int:
-        return len(self._code_of)
+        return len(self._ids) - self._dead + len(self._tail_code)
 
     def save(self, folder: Path) -> None:
         """Write the JSON sidecar with every id and its hex code."""
-        ids = sorted(self._code_of)
-        self._write_sidecar(folder, np.asarray(ids, dtype=np.int64), {"codes": [self._code_of[i] for i in ids]})
+        self._merge()
+        order = np.argsort(self._ids, kind="stable")
+        raw = self._codes[order].tobytes().hex()
+        width = 2 * self.nbytes
+        codes = [raw[i * width : (i + 1) * width] for i in range(len(order))]
+        self._write_sidecar(folder, self._ids[order], {"codes": codes})
 
     @classmethod
     def load(cls, folder: Path) -> Self:

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from matcher import mih
+from matcher import indexes, mih
 from matcher.base import IndexAbility, IndexFormatError, MatchIndex
 from matcher.indexes import MultiHashIndex, plan_multihash
 from matcher.mih import AutoIndex, MihIndex, plan_mih
@@ -374,6 +374,31 @@ class TestAutoWithTables(MatchIndexContract):
 
 class TestExactMap(MatchIndexContract):
     index_name = "exact-map"
+
+    def test_codes_sharing_the_sort_key_are_told_apart(self) -> None:
+        # The sorted arrays are searched by the first 8 bytes; the rest must still be compared.
+        base = np.zeros((4, 32), dtype=np.uint8)
+        base[:, 31] = [1, 2, 3, 2]
+        index = self.make(256)
+        index.build(np.array([10, 20, 30, 40]), base)
+        queries = np.zeros((3, 32), dtype=np.uint8)
+        queries[:, 31] = [2, 3, 4]
+        assert index.query(queries, 0) == [[(20, 0), (40, 0)], [(30, 0)], []]
+
+    def test_the_tail_is_merged_past_its_limit(self, pdq_small, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(indexes, "EXACT_TAIL_MAX", 40)
+        ids, codes, _ = pdq_small
+        index = self.make(256)
+        index.build(ids[:100], codes[:100])
+        for start in range(100, 400, 30):  # past the limit several times, with replacements
+            index.add(ids[start - 5 : start + 30], codes[start - 5 : start + 30])
+        index.remove(ids[50:60])
+        index.add(ids[55:57], codes[200:202])  # an id comes back with another code
+        assert len(index) == 400 - 10 + 2
+        expected_ids = np.concatenate([ids[:50], ids[55:57], ids[60:400]])
+        expected_codes = np.concatenate([codes[:50], codes[200:202], codes[60:400]])
+        queries = np.concatenate([codes[:400], codes[400:450]])
+        assert index.query(queries, 0) == brute_force(expected_codes, expected_ids, queries, 0)
 
 
 def test_every_registered_index_has_a_contract() -> None:
