@@ -1,7 +1,7 @@
 """web for teams: browsers that signed in before (sign-in limits per account), analysts' breaks and preferences
 
-Revision ID: 0010_web_teams
-Revises: 0009_review_teams
+Revision ID: 0011_web_teams
+Revises: 0010_review_teams
 Create Date: 2026-12-07 22:10:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_web_teams"
-down_revision = "0009_review_teams"
+revision = "0011_web_teams"
+down_revision = "0010_review_teams"
 branch_labels = None
 depends_on = None
 

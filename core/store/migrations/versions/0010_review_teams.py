@@ -1,7 +1,7 @@
 """review for teams: notes on decisions, and an item's claim by the analyst viewing it
 
-Revision ID: 0009_review_teams
-Revises: 0008_hash_entry_version
+Revision ID: 0010_review_teams
+Revises: 0009_feeds
 Create Date: 2026-12-07 22:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_review_teams"
-down_revision = "0008_hash_entry_version"
+revision = "0010_review_teams"
+down_revision = "0009_feeds"
 branch_labels = None
 depends_on = None
 
