@@ -2,7 +2,8 @@
 
 Fetched bodies wait under ``staging/`` between hashing and the matcher (the crawler stages those
 too large to ride inside a bus message, the hashing stage the rest), so only keys travel on
-``media.hashed``; the matcher moves a matched body to ``evidence/`` and deletes the others. Keys are plain relative paths; implementations are chosen by URL scheme.
+``media.hashed``; the matcher moves a matched body to ``evidence/`` and deletes the others.
+Keys are plain relative paths; implementations are chosen by URL scheme.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from core.store.tables.hashing import Media
 from hashing.hasher import HashOutcome
 from hashing.settings import HashingSettings
 from hashing.stage import SPEC, HashingStage
+from tests.fixtures.counting import CountingStore
 from tests.unit.hashing.synthetic import encode, photo
 
 BODY = encode(photo(8, (400, 300)), "JPEG", quality=90)
@@ -151,18 +152,6 @@ def test_bytes_cross_the_bus_once_the_hashed_message_carries_only_the_staged_key
     assert stage.blobs.get(staging_key(inline.message_id)) == BODY
 
 
-class CountingStore:
-    """The store, counting the sessions opened through it."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.opened = 0
-
-    def session(self) -> Any:
-        self.opened += 1
-        return self.store.session()
-
-
 def test_a_batch_reads_and_writes_the_store_once_each(stage: HashingStage, monkeypatch: pytest.MonkeyPatch) -> None:
     others = [encode(photo(20 + i, (200, 150)), "JPEG", quality=85) for i in range(3)]
     stage.handle_batch([fetched("http://h.test/a.jpg")])
@@ -181,7 +170,8 @@ def test_a_batch_reads_and_writes_the_store_once_each(stage: HashingStage, monke
 def test_a_later_sighting_moves_the_media_last_seen_time(stage: HashingStage) -> None:
     first = fetched("http://h.test/a.jpg")
     later = first.ref.fetched_at.replace(year=2027)
-    again = fetched("http://h.test/b.jpg").model_copy(update={"ref": first.ref.model_copy(update={"fetched_at": later})})
+    moved = first.ref.model_copy(update={"fetched_at": later})
+    again = fetched("http://h.test/b.jpg").model_copy(update={"ref": moved})
     stage.handle_batch([first])
     stage.handle_batch([again, fetched("http://h.test/c.jpg")])  # an older sighting in the batch does not win
     with stage.store.session() as s:

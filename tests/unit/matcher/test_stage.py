@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import pytest
@@ -13,15 +12,26 @@ from sqlalchemy import select
 from core.blobs import BlobStore, LocalBlobStore, evidence_key, staging_key
 from core.bus.embedded import EmbeddedBus
 from core.errors import PermanentError
-from core.messages import FetchedMedia, HashedMedia, HashValue, MatchCandidate, MediaRef, Topic, dead_letter_topic, decode, sha256_hex
+from core.messages import (
+    FetchedMedia,
+    HashedMedia,
+    HashValue,
+    MatchCandidate,
+    MediaRef,
+    Topic,
+    dead_letter_topic,
+    decode,
+    sha256_hex,
+)
 from core.store import Store
 from core.store.tables.matcher import Match
+from hashing.settings import HashingSettings
+from hashing.stage import HashingStage
 from matcher.engine import Matcher
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
-from hashing.settings import HashingSettings
-from hashing.stage import HashingStage
 from matcher.stage import SPEC, MatchingStage
+from tests.fixtures.counting import CountingStore
 from tests.fixtures.replicas import random_pdq
 
 KNOWN = random_pdq(10)
@@ -94,18 +104,6 @@ def test_wrong_message_type_is_permanent(stage: MatchingStage) -> None:
 def numbered(i: int, blobs: BlobStore | None) -> HashedMedia:
     body = f"kept as evidence {i}".encode()
     return media(body, [HashValue(algorithm="pdq", value=flip(KNOWN, 3), quality=90)], blobs, f"m{i}")
-
-
-class CountingStore:
-    """The store, counting the sessions opened through it."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.opened = 0
-
-    def session(self) -> Any:
-        self.opened += 1
-        return self.store.session()
 
 
 def test_a_batch_is_recorded_in_one_store_transaction(
