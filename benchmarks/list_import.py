@@ -80,13 +80,15 @@ def run_one(lines: int, workdir: Path, tree: Path | None = None) -> dict[str, An
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the sizes asked for, one child each, and write ``results/list_import.json``."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m benchmarks.run list_import``."""
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--tree", type=Path, default=None, help="run the orbweaver code of this source tree")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the sizes asked for, one child each, and write ``results/list_import.json``."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="orbweaver-list-import-") as tmp:
         for lines in args.lines:
@@ -97,6 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
                                    "load_average_at_end": [round(x, 1) for x in load], "runs": rows}, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The benchmark as its own command (``python -m benchmarks.list_import``)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,14 @@ For each bus and worker count the benchmark publishes ``--items`` FetchedMedia m
 generated benign images from orbweaver.demo.imagegen; a few dozen distinct pictures, each copy
 given its own JPEG comment so that every body has its own SHA-256 and is really hashed), then
 starts ``orbweaver worker hashing`` processes and times them until the group's lag is zero.
-Kafka is a fresh tansu broker per run (the test extra ships it); the store is a fresh SQLite file.
+Kafka is a fresh tansu broker per run (the test extra ships it); the store is a fresh SQLite file
+or (``--store postgresql``) a throwaway PostgreSQL cluster. Each run reports CPU milliseconds per
+item of every stage (its decoding processes included), of the broker and of the database, and
+each worker's RSS at 10% and at 100% done.
 
     python -m benchmarks.pipeline                     # 100,000 items, embedded and Kafka, 1 and 2 workers
     python -m benchmarks.pipeline --items 5000        # a quick run
+    python -m benchmarks.pipeline --items 100000 --workers 1 --buses kafka --store postgresql --matching
 
 Results go to ``benchmarks/results/pipeline.json``; ``benchmarks/README.md`` quotes them.
 """
@@ -81,10 +85,53 @@ def hash_ceiling(bodies: list[bytes], seconds: float = 3.0) -> float:
     return done / (time.perf_counter() - started)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a live process, from /proc."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User plus system CPU time of a live process, from /proc (with its waited-for children's if asked)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes under ``pid`` (a worker's decoding processes), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of every process under it, live or waited for."""
+    total = cpu_seconds(pid, children=True)
+    for child in descendants(pid):
+        try:
+            total += cpu_seconds(child)
+        except OSError:
+            continue
+    return total
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its live descendants, MiB."""
+    total = 0
+    for one in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
 
 
 @dataclass
@@ -105,6 +152,10 @@ class Run:
     worker_cpu_s: float
     broker_cpu_s: float | None
     matched_through: bool
+    cpu_ms_per_item: dict[str, float]
+    """Per stage (all its workers, their decoding processes included) and the broker: CPU ms per item."""
+    rss_mib_at: dict[str, dict[str, float]]
+    """RSS of each worker (with its decoding processes) at 10% and at 100% done: flat memory or not."""
 
 
 @contextmanager
@@ -117,6 +168,26 @@ def broker_for(bus: str, workdir: Path) -> Iterator[tuple[str, int | None]]:
 
     with running_tansu(workdir / "kafka") as broker:
         yield f"kafka://{broker.bootstrap}?{KAFKA_QUERY}", broker.process.pid
+
+
+@contextmanager
+def store_for(kind: str, workdir: Path) -> Iterator[tuple[str, int | None]]:
+    """A fresh store URL for one run (and the PostgreSQL postmaster's pid, for its CPU)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'store.sqlite3'}", None
+        return
+    import psycopg
+
+    from tests.fixtures.postgres import create_database, running_postgres
+
+    with running_postgres() as port:
+        url = create_database(port, "orbweaver_bench")
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        # A backend's parent is the postmaster, which waits for every backend: its CPU and theirs.
+        postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        yield url, postmaster
 
 
 def publish(bus: Bus, items: int, bodies: list[bytes], progress: Progress) -> float:
@@ -137,9 +208,12 @@ def publish(bus: Bus, items: int, bodies: list[bytes], progress: Progress) -> fl
 
 def measure(bus_name: str, workers: int, items: int, bodies: list[bytes], args: argparse.Namespace,
             progress: Progress) -> Run:
-    with tempfile.TemporaryDirectory(prefix="ow-bench-") as tmp, broker_for(bus_name, Path(tmp)) as (url, broker):
+    with (
+        tempfile.TemporaryDirectory(prefix="ow-bench-") as tmp,
+        broker_for(bus_name, Path(tmp)) as (url, broker),
+        store_for(args.store, Path(tmp)) as (store_url, database),
+    ):
         workdir = Path(tmp)
-        store_url = f"sqlite:///{workdir / 'store.sqlite3'}"
         Store(store_url).migrate()
         bus = open_bus(url, client_id="orbweaver-bench")
         try:
@@ -154,6 +228,8 @@ def measure(bus_name: str, workers: int, items: int, bodies: list[bytes], args: 
                 "ORBWEAVER_CORE__LOG_FORMAT": "json",
                 "ORBWEAVER_WORKER__BATCH": str(args.batch),
             }
+            if args.tree is not None:  # the workers run another source tree's code (a before/after pair)
+                env["PYTHONPATH"] = str(args.tree.resolve())
             stages = ["hashing"] * workers + (["matcher"] * workers if args.matching else [])
             watch = [(Topic.MEDIA_FETCHED, "hashing")] + ([(Topic.MEDIA_HASHED, "matcher")] if args.matching else [])
             task = progress.add_task(f"{bus_name}, {workers} worker(s)", total=items)
@@ -162,12 +238,23 @@ def measure(bus_name: str, workers: int, items: int, bodies: list[bytes], args: 
                 procs = [subprocess.Popen([ORBWEAVER, "worker", stage], env=env, stdout=subprocess.PIPE, stderr=log)
                          for stage in stages]
             samples: list[tuple[float, int]] = []
+            rss: dict[str, dict[str, float]] = {}
+            at_tenth: tuple[int, dict[str, float], float, float] | None = None
+            names = [f"{stage}-{i}" for i, stage in enumerate(stages)]
             try:
                 while True:
                     lags = [bus.lag(t, g) for t, g in watch]
                     done = items - max(lags)
                     samples.append((time.perf_counter() - started, done))
                     progress.update(task, completed=done)
+                    mark = "100%" if done >= items else "10%" if done >= items * 0.1 else None
+                    if mark is not None and mark not in rss.get(names[0], {}):
+                        for name, p in zip(names, procs, strict=True):
+                            rss.setdefault(name, {})[mark] = rss_mib(p.pid)
+                        if mark == "10%":  # CPU from here on leaves out start-up, imports and group joins
+                            at_tenth = (done, {n: tree_cpu_seconds(p.pid) for n, p in zip(names, procs, strict=True)},
+                                        cpu_seconds(broker) if broker is not None else 0.0,
+                                        tree_cpu_seconds(database) if database is not None else 0.0)
                     if done >= items:
                         break
                     dead = [p.args for p in procs if p.poll() is not None]
@@ -175,8 +262,27 @@ def measure(bus_name: str, workers: int, items: int, bodies: list[bytes], args: 
                         raise RuntimeError(f"worker exited early: {dead}; see {workdir / 'workers.log'}")
                     time.sleep(0.5)
                 wall = time.perf_counter() - started
-                worker_cpu = sum(cpu_seconds(p.pid) for p in procs)
+                per_stage: dict[str, float] = {}
+                for stage, p in zip(stages, procs, strict=True):
+                    per_stage[stage] = per_stage.get(stage, 0.0) + tree_cpu_seconds(p.pid)
+                worker_cpu = sum(per_stage.values())
                 broker_cpu = cpu_seconds(broker) if broker is not None else None
+                cpu_ms = {stage: round(1000 * cpu / items, 2) for stage, cpu in per_stage.items()}
+                if broker_cpu is not None:
+                    cpu_ms["broker"] = round(1000 * broker_cpu / items, 2)
+                if database is not None:
+                    cpu_ms["database"] = round(1000 * tree_cpu_seconds(database) / items, 2)
+                if at_tenth is not None:
+                    left = items - at_tenth[0]
+                    for name, p in zip(names, procs, strict=True):
+                        stage = name.rsplit("-", 1)[0]
+                        key = f"{stage} steady"
+                        cpu_ms[key] = cpu_ms.get(key, 0.0) + 1000 * (tree_cpu_seconds(p.pid) - at_tenth[1][name]) / left
+                    if broker is not None:
+                        cpu_ms["broker steady"] = 1000 * (cpu_seconds(broker) - at_tenth[2]) / left
+                    if database is not None:
+                        cpu_ms["database steady"] = 1000 * (tree_cpu_seconds(database) - at_tenth[3]) / left
+                    cpu_ms = {k: round(v, 2) for k, v in cpu_ms.items()}
             finally:
                 for p in procs:
                     if p.poll() is None:
@@ -192,7 +298,7 @@ def measure(bus_name: str, workers: int, items: int, bodies: list[bytes], args: 
         publish_per_s=round(items / publish_s, 1), wall_s=round(wall, 2), media_per_s=round(items / wall, 1),
         steady_media_per_s=round(steady_rate(samples, items), 1), handled=handled,
         worker_cpu_s=round(worker_cpu, 1), broker_cpu_s=None if broker_cpu is None else round(broker_cpu, 1),
-        matched_through=bool(args.matching),
+        matched_through=bool(args.matching), cpu_ms_per_item=cpu_ms, rss_mib_at=rss,
     )
 
 
@@ -206,11 +312,14 @@ def steady_rate(samples: list[tuple[float, int]], items: int) -> float:
 
 
 def summary_table(runs: list[Run]) -> Table:
-    table = Table("bus", "workers", "publish/s", "wall s", "media/s", "steady media/s", "worker CPU s", "broker CPU s")
+    table = Table("bus", "workers", "publish/s", "wall s", "media/s", "steady media/s", "worker CPU s", "broker CPU s",
+                  "CPU ms/item", "RSS MiB 10% → 100%")
     for r in runs:
         table.add_row(r.bus, str(r.workers), f"{r.publish_per_s:,.0f}", f"{r.wall_s:,.1f}", f"{r.media_per_s:,.0f}",
                       f"{r.steady_media_per_s:,.0f}", f"{r.worker_cpu_s:,.1f}",
-                      "-" if r.broker_cpu_s is None else f"{r.broker_cpu_s:,.1f}")
+                      "-" if r.broker_cpu_s is None else f"{r.broker_cpu_s:,.1f}",
+                      ", ".join(f"{k} {v}" for k, v in r.cpu_ms_per_item.items()),
+                      ", ".join(f"{k} {v.get('10%', '-')} → {v.get('100%', '-')}" for k, v in r.rss_mib_at.items()))
     return table
 
 
@@ -219,8 +328,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--buses", nargs="+", choices=["embedded", "kafka"], default=["embedded", "kafka"])
     parser.add_argument("--matching", action="store_true", help="also run matching workers; time until matched")
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="a fresh SQLite file, or a throwaway PostgreSQL cluster (Debian's) per run")
     parser.add_argument("--size", type=int, default=96, help="image edge in pixels (default 96)")
     parser.add_argument("--batch", type=int, default=16, help="worker consume batch (default 16)")
+    parser.add_argument("--tree", type=Path, default=None, help="run the workers from this source tree (before/after)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
 
 
@@ -251,12 +363,13 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "benchmark": "pipeline",
         "command": f"python -m benchmarks.pipeline --items {args.items} --workers {' '.join(map(str, args.workers))} "
-        f"--buses {' '.join(args.buses)}" + (" --matching" if args.matching else ""),
+        f"--buses {' '.join(args.buses)} --store {args.store}" + (" --matching" if args.matching else ""),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
-        "items": args.items, "image_px": args.size, "batch": args.batch, "through_matching": bool(args.matching),
+        "items": args.items, "store": args.store, "image_px": args.size, "batch": args.batch,
+        "through_matching": bool(args.matching),
         "hash_ceiling_one_process_per_s": round(ceiling, 1),
         "runs": [asdict(r) for r in runs],
         "scaling_steady_max_over_min_workers": scaling,

@@ -6,6 +6,7 @@
     python -m benchmarks.run robustness [options]
     python -m benchmarks.run crawl [options]
     python -m benchmarks.run pipeline [options]
+    python -m benchmarks.run list_import [options]
 
 A benchmark module offers ``add_arguments(parser)`` and ``run(args)``; registering one is a line
 in ``BENCHMARKS``.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from benchmarks import crawl, matching, pipeline, robustness, throughput
+from benchmarks import crawl, list_import, matching, pipeline, robustness, throughput
 
 BENCHMARKS: dict[str, ModuleType] = {
     "throughput": throughput,
@@ -24,6 +25,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "robustness": robustness,
     "crawl": crawl,
     "pipeline": pipeline,
+    "list_import": list_import,
 }
 
 

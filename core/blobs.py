@@ -1,8 +1,9 @@
-"""Blob store for matched media only (review and evidence), plus short-lived staging of large bodies.
+"""Blob store for matched media only (review and evidence), plus short-lived staging of fetched bodies.
 
-Media that does not match is never written here, except a body too large to ride inside a bus
-message, which is staged under ``staging/`` and deleted by the matcher once it is hashed and
-found not to match. Keys are plain relative paths; implementations are chosen by URL scheme.
+Fetched bodies wait under ``staging/`` between hashing and the matcher (the crawler stages those
+too large to ride inside a bus message, the hashing stage the rest), so only keys travel on
+``media.hashed``; the matcher moves a matched body to ``evidence/`` and deletes the others.
+Keys are plain relative paths; implementations are chosen by URL scheme.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def evidence_key(sha256: str) -> str:
 
 
 def staging_key(message_id: str) -> str:
-    """Where an oversized body waits between the crawler and the matcher."""
+    """Where a fetched body waits until the matcher keeps or drops it (``message_id``: the fetch's)."""
     return f"staging/{message_id}"
 
 

@@ -198,14 +198,15 @@ class MediaSighted(Message):
 
 
 class HashedMedia(Message):
-    """Hashing → matcher: the hashes of one piece of media.
+    """Hashing → matcher: the hashes of one piece of media, and where its bytes wait.
 
-    The media bytes ride along (inline or staged) only so the matcher can keep them as
-    evidence if they match; the matcher drops them otherwise.
+    No bytes ride on this topic (version 2 dropped version 1's ``body``): they crossed the bus
+    once, crawler → hashing, and wait in the blob store under ``blob_key`` so the matcher can
+    keep them as evidence if they match; it deletes them otherwise.
     """
 
     schema_name: ClassVar[str] = "hashed_media"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     topic: ClassVar[Topic] = Topic.MEDIA_HASHED
 
     ref: MediaRef
@@ -215,8 +216,8 @@ class HashedMedia(Message):
     hashes: list[HashValue]
     errors: list[str] = Field(default_factory=list)
     """Per-algorithm failures (e.g. a corrupt image has exact hashes but no PDQ)."""
-    body: bytes | None = None
     blob_key: str | None = None
+    """The staged bytes (``core.blobs.staging_key``); None only where no bytes are kept."""
 
     def partition_key(self) -> str:
         """Keep a host's media together."""

@@ -1,13 +1,13 @@
 """Crawler-owned sightings (first stage; hashing and review call these): every fetch of a media URL.
 
 The crawler owns ``sightings``: a failed fetch is recorded by its pipeline, a successful one by
-the hashing stage through :func:`record`, and review reads them through :func:`media_refs` and
+the hashing stage through :func:`record_many`, and review reads them through :func:`media_refs` and
 :func:`latest_headers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.messages import MediaRef
-from core.store import Store, insert_ignore
+from core.store import Store, insert_ignore, insert_ignore_many
 from core.store.stats import bucket_counts, count_rows
 from core.store.tables.crawler import Sighting
 
@@ -28,6 +28,16 @@ def record(session: Session, values: Mapping[str, Any]) -> bool:
 
     """
     return insert_ignore(session, Sighting, dict(values), ["message_id"])
+
+
+def record_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Record sightings in one statement in the caller's transaction, idempotent by ``message_id``.
+
+    Returns:
+        How many rows were new.
+
+    """
+    return len(insert_ignore_many(session, Sighting, rows, ["message_id"]))
 
 
 def media_refs(session: Session, sha256: str) -> list[MediaRef]:

@@ -3,7 +3,11 @@
 Every fetch becomes one sighting row; every distinct SHA-256 is hashed once (a second sighting
 of the same bytes reuses the hashes, from a bounded in-memory cache or else the store). A
 ``MediaSighted`` (a page showing media the crawl already fetched) becomes a sighting row only.
-Media bytes are never stored here: they ride on to the matcher, which keeps them only if they match.
+Bytes cross the bus once (crawler → hashing): an inline body is staged in the blob store here and
+only its key rides on to the matcher, which moves it to evidence if it matches and deletes it
+otherwise (core/README.md, "Media bytes"). Store writes are batched: one lookup of the batch's
+unknown SHA-256s, one multi-row insert each for media rows and sightings, one executemany for
+last-seen times, all in one transaction per polled batch.
 """
 
 from __future__ import annotations
@@ -15,15 +19,15 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from core.blobs import BlobStore
+from core.blobs import BlobStore, staging_key
 from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import FetchedMedia, HashedMedia, HashValue, MediaSighted, Message, Topic, derive_id, sha256_hex
 from core.stages import Stage, StageName, StageRuntime, StageSpec
-from core.store import Store, insert_ignore
+from core.store import Store, insert_ignore_many
 from core.store.tables.hashing import Media
 from crawler import sightings
 from hashing.hasher import HashOutcome
@@ -73,8 +77,18 @@ class HashingStage(Stage):
         except KeyError:
             raise PermanentError(f"staged body {message.blob_key} is missing") from None
 
+    def _known(self, messages: Sequence[Message]) -> dict[str, Media]:
+        """The stored media rows of the batch's SHA-256s missing from the cache, in one query."""
+        wanted = {m.sha256 for m in messages if isinstance(m, FetchedMedia) and m.sha256 not in self._recent}
+        if not wanted:
+            return {}
+        with self.store.session() as s:
+            rows = s.scalars(select(Media).where(Media.sha256.in_(sorted(wanted)))).all()
+            # Detached from the session once it closes; only plain columns are read afterwards.
+            return {row.sha256: row for row in rows}
+
     def _hash_once(
-        self, message: FetchedMedia, data: bytes
+        self, message: FetchedMedia, data: bytes, known_rows: dict[str, Media]
     ) -> tuple[list[HashValue], list[str], dict[str, Any] | None]:
         """The media's hashes and errors, and the media row to insert if the bytes are new.
 
@@ -86,14 +100,13 @@ class HashingStage(Stage):
             self._recent.move_to_end(message.sha256)
             HASHED.labels("cached").inc()
             return list(cached[0]), list(cached[1]), None
-        with self.store.session() as s:
-            known = s.get(Media, message.sha256)
-            if known is not None:
-                HASHED.labels("reused").inc()
-                hashes = [HashValue.model_validate(h) for h in known.hashes]
-                errors = [known.error] if known.error else []
-                self._remember(message.sha256, hashes, errors)
-                return hashes, errors, None
+        known = known_rows.get(message.sha256)
+        if known is not None:
+            HASHED.labels("reused").inc()
+            hashes = [HashValue.model_validate(h) for h in known.hashes]
+            errors = [known.error] if known.error else []
+            self._remember(message.sha256, hashes, errors)
+            return hashes, errors, None
         with HASH_SECONDS.time():
             outcome: HashOutcome = self._pool.hash(data)
         # The media's own hashes fill the columns; variants (rotations, frames) only the list.
@@ -143,6 +156,7 @@ class HashingStage(Stage):
                 bodies[message.message_id] = data
             elif not isinstance(message, MediaSighted):
                 raise PermanentError(f"hashing stage cannot handle {message.schema_name}")
+        known_rows = self._known(messages)
         new_media: dict[str, tuple[dict[str, Any], list[HashValue], list[str]]] = {}
         sightings: list[tuple[FetchedMedia | MediaSighted, str | None, dict[str, str] | None]] = []
         outgoing: list[HashedMedia] = []
@@ -160,7 +174,7 @@ class HashingStage(Stage):
                 _, hashes, errors = new_media[message.sha256]
                 hashes, errors = list(hashes), list(errors)
             else:
-                hashes, errors, media = self._hash_once(message, data)
+                hashes, errors, media = self._hash_once(message, data, known_rows)
                 if media is not None:
                     new_media[message.sha256] = (media, list(hashes), list(errors))
             # The crawler sends only its selected headers (server, via, cf-ray...): the notifier reads
@@ -175,19 +189,21 @@ class HashingStage(Stage):
                     content_type=message.content_type,
                     hashes=hashes,
                     errors=errors,
-                    body=message.body,
-                    blob_key=message.blob_key,
+                    blob_key=message.blob_key or staging_key(message.message_id),
                 )
             )
         with self.store.session() as s:
-            for media, _, _ in new_media.values():
-                # Two workers may hash the same new bytes at once; the first insert wins and both
-                # carry identical hashes onward.
-                insert_ignore(s, Media, media, ["sha256"])
-            for sighted, error, headers in sightings:
-                _store_sighting(s, sighted, error=error, headers=headers)
+            # Two workers may hash the same new bytes at once; the first insert wins and both
+            # carry identical hashes onward.
+            insert_ignore_many(s, Media, [media for media, _, _ in new_media.values()], ["sha256"])
+            _store_sightings(s, sightings)
         for sha256, (_, hashes, errors) in new_media.items():
             self._remember(sha256, hashes, errors)
+        # Staged only now the batch is recorded, so a batch redone one message at a time stages no
+        # body it then dead-letters; a redo writes the same key again (idempotent).
+        for message in messages:
+            if isinstance(message, FetchedMedia) and message.body is not None:
+                self.blobs.put(staging_key(message.message_id), message.body)
         for hashed in outgoing:
             self.bus.publish(hashed)
         self.bus.flush()
@@ -202,31 +218,51 @@ SPEC = StageSpec(StageName.HASHING, (Topic.MEDIA_FETCHED,), build, batched=True,
 """Hashing publishes as its last act, so its flushes wait for one per batch."""
 
 
-def _store_sighting(
-    s: Session, message: FetchedMedia | MediaSighted, *, error: str | None, headers: dict[str, str] | None
+def _store_sightings(
+    s: Session, rows: Sequence[tuple[FetchedMedia | MediaSighted, str | None, dict[str, str] | None]]
 ) -> None:
-    """One sighting row per crawler message (idempotent by message id), and the media's last-seen time."""
+    """One sighting row per crawler message (idempotent by message id), and each media's last-seen time.
+
+    ``rows`` holds each message with its hashing error and the response headers to keep.
+    """
+    if not rows:
+        return
+    sightings.record_many(s, [_sighting_values(message, error, headers) for message, error, headers in rows])
+    latest: dict[str, datetime] = {}
+    for message, _, _ in rows:
+        seen = message.ref.fetched_at
+        if message.sha256 not in latest or latest[message.sha256] < seen:
+            latest[message.sha256] = seen
+    # One executemany of a statement built once, not one UPDATE built per sighting.
+    s.connection().execute(_TOUCH_LAST_SEEN, [{"key": sha, "seen": seen} for sha, seen in latest.items()])
+
+
+_MEDIA_TABLE: Table = Media.__table__  # type: ignore[assignment]  # declarative tables are Tables
+_MEDIA = _MEDIA_TABLE.c
+# A Core statement: the ORM would take a list of parameters for a bulk update by primary key.
+_TOUCH_LAST_SEEN = (
+    update(_MEDIA_TABLE)
+    .where(_MEDIA.sha256 == bindparam("key"), _MEDIA.last_seen < bindparam("seen"))
+    .values(last_seen=bindparam("seen"))
+)
+
+
+def _sighting_values(
+    message: FetchedMedia | MediaSighted, error: str | None, headers: dict[str, str] | None
+) -> dict[str, Any]:
     ref = message.ref
-    sightings.record(
-        s,
-        {
-            "message_id": message.message_id,
-            "campaign_id": ref.campaign_id,
-            "sha256": message.sha256,
-            "page_url": ref.page_url,
-            "media_url": ref.media_url,
-            "final_url": ref.final_url,
-            "http_status": message.http_status,
-            "content_type": message.content_type,
-            "resolved_ip": ref.resolved_ip,
-            "size": message.size,
-            "fetched_at": ref.fetched_at,
-            "error": error,
-            "headers": headers,
-        },
-    )
-    _touch_last_seen(s, message.sha256, ref.fetched_at)
-
-
-def _touch_last_seen(session: Session, sha256: str, seen: datetime) -> None:
-    session.execute(update(Media).where(Media.sha256 == sha256, Media.last_seen < seen).values(last_seen=seen))
+    return {
+        "message_id": message.message_id,
+        "campaign_id": ref.campaign_id,
+        "sha256": message.sha256,
+        "page_url": ref.page_url,
+        "media_url": ref.media_url,
+        "final_url": ref.final_url,
+        "http_status": message.http_status,
+        "content_type": message.content_type,
+        "resolved_ip": ref.resolved_ip,
+        "size": message.size,
+        "fetched_at": ref.fetched_at,
+        "error": error,
+        "headers": headers,
+    }

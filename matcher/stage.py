@@ -1,8 +1,8 @@
 """Matching stage handler: HashedMedia in, MatchCandidate to review out.
 
-Media decided ``none`` is dropped here: its bytes are not kept anywhere (a staged large body is
-deleted). Media decided ``match`` or ``review`` is kept in the blob store as evidence for review,
-once per SHA-256, every hit is recorded with the variant that reached it, and the fused decision
+Media decided ``none`` is dropped here: its staged body is deleted, so media that matches nothing
+leaves no bytes once hashed. Media decided ``match`` or ``review`` is kept in the blob store as
+evidence for review, once per SHA-256, every hit is recorded with the variant that reached it, and the fused decision
 travels to review on the candidate. List changes reach the stage from the bus (see
 :mod:`matcher.changes`), not by polling the store.
 """
@@ -77,14 +77,11 @@ class MatchingStage(Stage):
 
     def _keep_evidence(self, message: HashedMedia) -> str:
         key = evidence_key(message.sha256)
-        if not self.blobs.exists(key):
-            if message.body is not None:
-                self.blobs.put(key, message.body)
-            elif message.blob_key is not None:
-                try:
-                    self.blobs.move(message.blob_key, key)
-                except KeyError:
-                    raise PermanentError(f"staged body {message.blob_key} is missing") from None
+        if message.blob_key is not None and not self.blobs.exists(key):
+            try:
+                self.blobs.move(message.blob_key, key)
+            except KeyError:
+                raise PermanentError(f"staged body {message.blob_key} is missing") from None
         if message.blob_key is not None:
             self.blobs.delete(message.blob_key)
         return key

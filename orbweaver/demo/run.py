@@ -8,6 +8,7 @@ is drained. Nothing in it is abusive: every image is generated.
 
 from __future__ import annotations
 
+import resource
 import shutil
 import threading
 import time
@@ -60,6 +61,10 @@ class DemoSummary:
     media_errors: int
     seconds: float
     media_per_second: float
+    pipeline_cpu_ms_per_media: float
+    """CPU of every stage after the crawler (this process and its decoding processes) per media item."""
+    crawler_cpu_ms_per_media: float
+    """CPU of the crawl's process per media item."""
     matches: int
     auto_confirmed: int
     queued_for_review: int
@@ -118,8 +123,20 @@ def _stages(rt: Runtime) -> Iterator[threading.Event]:
         raise errors[0]
 
 
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its children waited for so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _per_media_ms(cpu_s: float, media: int) -> float:
+    return round(1000 * cpu_s / media, 2) if media else 0.0
+
+
 def _summarise(rt: Runtime, campaign_id: str, manifest: SiteManifest, base_url: str, seconds: float,
-               bus_name: str, notices_dir: Path) -> DemoSummary:
+               bus_name: str, notices_dir: Path, cpu_s: tuple[float, float]) -> DemoSummary:
+    """The demo's outcome; ``cpu_s`` is the CPU seconds the stages and the crawl took."""
     planted_urls = {base_url.rstrip("/") + "/" + p.url_path.lstrip("/") for p in manifest.planted}
     with rt.store.session() as s:
         pages = page_count(s, campaign_id)
@@ -140,6 +157,8 @@ def _summarise(rt: Runtime, campaign_id: str, manifest: SiteManifest, base_url: 
         media_errors=sum(1 for _, _, err in fetched if err),
         seconds=round(seconds, 2),
         media_per_second=round(media / seconds, 1) if seconds else 0.0,
+        pipeline_cpu_ms_per_media=_per_media_ms(cpu_s[0], media),
+        crawler_cpu_ms_per_media=_per_media_ms(cpu_s[1], media),
         matches=len(matched_sha),
         auto_confirmed=sum(1 for _, status, by in items if status == "confirmed" and (by or "").startswith("auto:")),
         queued_for_review=sum(1 for _, status, _ in items if status == "pending"),
@@ -224,6 +243,7 @@ def run_demo(
                 s3_endpoint_url=settings.core.s3_endpoint_url,
             )
             t0 = time.monotonic()
+            own0, children0 = _cpu_s()
             with _stages(rt) as stop, Progress(
                 SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                 TimeElapsedColumn(), console=console, transient=False,
@@ -234,6 +254,8 @@ def run_demo(
                     progress.update(crawl_task, info=f"{p.pages} pages, {p.media} media, {p.errors} errors")
 
                 crawl = run_crawl(job, on_progress)
+                # The crawl's child is waited for; the decoding processes are only once the stages close.
+                crawler_cpu = _cpu_s()[1] - children0
                 progress.update(crawl_task, total=1, completed=1,
                                 info=f"{crawl.pages} pages, {crawl.media} media, {crawl.errors} errors")
                 drain_task = progress.add_task("hash, match, review", total=None, info="")
@@ -246,10 +268,12 @@ def run_demo(
                 progress.update(drain_task, total=1, completed=1, info="drained")
                 build_notifier(rt).flush(force=True)
             elapsed = time.monotonic() - t0
+            own1, children1 = _cpu_s()
+            stages_cpu = (own1 - own0) + (children1 - children0 - crawler_cpu)
             campaigns.finish_foreground(campaign_id, f"demo crawl: {crawl.pages} pages, {crawl.media} media")
             outbox = settings.notifier.section(OutboxChannel.name, OutboxSettings).dir
             summary = _summarise(rt, campaign_id, manifest, server.base_url, elapsed,
-                                 type(rt.bus).__name__, outbox)
+                                 type(rt.bus).__name__, outbox, (stages_cpu, crawler_cpu))
     finally:
         rt.close()
     console.print(f"Total wall time {time.monotonic() - started:.1f}s")
@@ -266,6 +290,8 @@ def summary_table(summary: DemoSummary) -> Table:
         ("pages crawled", f"{summary.pages:,}"),
         ("media hashed", f"{summary.media:,}{unreadable}"),
         ("time, speed", f"{summary.seconds:.1f} s, {summary.media_per_second:.1f} media/s"),
+        ("CPU per media item", f"{summary.pipeline_cpu_ms_per_media:.1f} ms stages, "
+                               f"{summary.crawler_cpu_ms_per_media:.1f} ms crawler"),
         ("matches", f"{summary.matches:,}: {summary.auto_confirmed:,} auto-confirmed, "
                     f"{summary.queued_for_review:,} for analysts"),
         ("planted copies found", f"{summary.matched_planted:,} of {summary.planted:,}"),

@@ -52,6 +52,9 @@ def test_demo_command_on_the_embedded_bus(tmp_path: Path) -> None:
     assert summary["media"] >= 160
     # The three bad inputs the site serves are recorded per item, and the run went on.
     assert summary["media_errors"] >= 3
+    # The summary's speed: CPU per media item of the stages and of the crawl, beside media/s.
+    assert summary["pipeline_cpu_ms_per_media"] > 0 and summary["crawler_cpu_ms_per_media"] > 0
+    assert "CPU per media item" in result.stderr
     notices = list((workdir / "outbox").glob("*.eml"))
     assert len(notices) == summary["notices"]
     msg = email.message_from_bytes(notices[0].read_bytes(), policy=policy.default)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 import hashing.stage
-from core.blobs import LocalBlobStore
+from core.blobs import LocalBlobStore, staging_key
 from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import FetchedMedia, HashedMedia, MediaRef, Topic, dead_letter_topic, decode, sha256_hex
@@ -25,6 +25,7 @@ from core.store.tables.hashing import Media
 from hashing.hasher import HashOutcome
 from hashing.settings import HashingSettings
 from hashing.stage import SPEC, HashingStage
+from tests.fixtures.counting import CountingStore
 from tests.unit.hashing.synthetic import encode, photo
 
 BODY = encode(photo(8, (400, 300)), "JPEG", quality=90)
@@ -120,7 +121,7 @@ def test_a_batch_whose_transaction_fails_writes_its_media_rows_when_redone(
 ) -> None:
     # New hashes are remembered only once their row is committed: else the redo would take them from
     # the cache and never write the media row.
-    real = hashing.stage._store_sighting
+    real = hashing.stage._store_sightings
     failures = [TransientError("store locked")]
 
     def flaky(*args: Any, **kwargs: Any) -> None:
@@ -128,7 +129,7 @@ def test_a_batch_whose_transaction_fails_writes_its_media_rows_when_redone(
             raise failures.pop()
         real(*args, **kwargs)
 
-    monkeypatch.setattr(hashing.stage, "_store_sighting", flaky)
+    monkeypatch.setattr(hashing.stage, "_store_sightings", flaky)
     stage.bus.publish(fetched("http://h.test/a.jpg"))
     stats = stage.bus.consume(Topic.MEDIA_FETCHED, SPEC.group, stage.handle, batch_handler=stage.handle_batch,
                               max_messages=1, defer_flush=SPEC.defer_flush)
@@ -137,3 +138,42 @@ def test_a_batch_whose_transaction_fails_writes_its_media_rows_when_redone(
         assert s.execute(select(Media.sha256)).scalars().all() == [sha256_hex(BODY)]
         assert s.execute(select(Sighting.media_url)).scalars().all() == ["http://h.test/a.jpg"]
     assert calls == [len(BODY), len(BODY)]  # hashed in the failed batch, and again when redone
+
+
+def test_bytes_cross_the_bus_once_the_hashed_message_carries_only_the_staged_key(stage: HashingStage) -> None:
+    inline = fetched("http://h.test/a.jpg")
+    stage.blobs.put(staging_key("crawler-staged"), BODY)  # as the crawler stages a large body
+    staged = fetched("http://h.test/b.jpg").model_copy(update={"body": None, "blob_key": staging_key("crawler-staged")})
+    stage.handle_batch([inline, staged])
+    assert isinstance(stage.bus, EmbeddedBus)
+    wire = [msgpack.unpackb(p, timestamp=3) for p in stage.bus.read_topic(str(Topic.MEDIA_HASHED))]
+    assert all("body" not in m["d"] and m["v"] == 2 for m in wire)  # no bytes on media.hashed
+    assert [m.blob_key for m in hashed(stage)] == [staging_key(inline.message_id), staging_key("crawler-staged")]
+    assert stage.blobs.get(staging_key(inline.message_id)) == BODY
+
+
+def test_a_batch_reads_and_writes_the_store_once_each(stage: HashingStage, monkeypatch: pytest.MonkeyPatch) -> None:
+    others = [encode(photo(20 + i, (200, 150)), "JPEG", quality=85) for i in range(3)]
+    stage.handle_batch([fetched("http://h.test/a.jpg")])
+    stage._recent.clear()  # known to the store only: read back in the batch's one lookup
+    counting = CountingStore(stage.store)
+    monkeypatch.setattr(stage, "store", counting)
+    batch = [fetched("http://h.test/again.jpg")] + [fetched(f"http://h.test/{i}.jpg", b) for i, b in enumerate(others)]
+    stage.handle_batch(batch)
+    assert counting.opened == 2
+    assert len(hashed(stage)) == 5
+    with counting.store.session() as s:
+        assert len(s.execute(select(Media.sha256)).scalars().all()) == 4
+        assert len(s.execute(select(Sighting.id)).scalars().all()) == 5
+
+
+def test_a_later_sighting_moves_the_media_last_seen_time(stage: HashingStage) -> None:
+    first = fetched("http://h.test/a.jpg")
+    later = first.ref.fetched_at.replace(year=2027)
+    moved = first.ref.model_copy(update={"fetched_at": later})
+    again = fetched("http://h.test/b.jpg").model_copy(update={"ref": moved})
+    stage.handle_batch([first])
+    stage.handle_batch([again, fetched("http://h.test/c.jpg")])  # an older sighting in the batch does not win
+    with stage.store.session() as s:
+        row = s.execute(select(Media)).scalar_one()
+        assert row.last_seen.replace(tzinfo=UTC) == later
