@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -178,13 +179,20 @@ def _keeps_enough(box: Box, shape: tuple[int, ...]) -> bool:
 
 
 def _border_run(lines: FloatArray) -> int:
-    """How many leading lines of ``lines`` (lines x pixels) form a uniform border."""
-    std = lines.std(axis=1)
-    drift = np.abs(lines.mean(axis=1) - lines[0].mean())
-    uniform = (std < _BORDER_STD) & (drift < _BORDER_DRIFT)
-    if not uniform[0]:
-        return 0
-    return len(uniform) if uniform.all() else int(np.argmin(uniform))
+    """How many leading lines of ``lines`` (lines x pixels) form a uniform border.
+
+    Lines are read in growing chunks, so a picture without a border (most of them) costs one
+    line's statistics rather than the whole image's.
+    """
+    first = lines[0].mean()
+    start, chunk = 0, 1
+    while start < len(lines):
+        block = lines[start : start + chunk]
+        uniform = (block.std(axis=1) < _BORDER_STD) & (np.abs(block.mean(axis=1) - first) < _BORDER_DRIFT)
+        if not uniform.all():
+            return start + int(np.argmin(uniform))
+        start, chunk = start + chunk, chunk * 4
+    return len(lines)
 
 
 def trim_box(pixels: FloatArray) -> Box | None:
@@ -240,17 +248,25 @@ def _interface(pixels: FloatArray, cell: int) -> tuple[npt.NDArray[np.bool_], np
     # page pixel next to the picture's edge is flat (it matches the page beyond it).
     for axis in (0, 1):
         steps = np.abs(np.diff(pixels, axis=axis)) <= _FLAT_STEP
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (1, 0)
-        before = np.pad(steps, pad, constant_values=False)
-        pad[axis] = (0, 1)
-        after = np.pad(steps, pad, constant_values=False)
-        interface &= before | after
+        flat = np.zeros_like(interface)
+        lead, lag = (flat[1:], flat[:-1]) if axis == 0 else (flat[:, 1:], flat[:, :-1])
+        lead |= steps  # flat towards the neighbour before
+        lag |= steps  # flat towards the neighbour after
+        interface &= flat
     height, width = pixels.shape
     rows, cols = height // cell, width // cell
     blocks = interface[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
     cells: npt.NDArray[np.bool_] = blocks.mean(axis=(1, 3)) >= _INTERFACE_SHARE
     return interface, cells
+
+
+@cache
+def _column_ranges(cols: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Every ``(start, end)`` range of ``cols`` columns, as two index arrays."""
+    starts, ends = np.triu_indices(cols + 1, k=1)
+    starts.setflags(write=False)
+    ends.setflags(write=False)
+    return starts, ends
 
 
 def best_rectangle(score: FloatArray) -> tuple[float, Box]:
@@ -267,7 +283,7 @@ def best_rectangle(score: FloatArray) -> tuple[float, Box]:
     rows, cols = score.shape
     prefix = np.zeros((rows, cols + 1), dtype=np.float32)
     np.cumsum(score, axis=1, out=prefix[:, 1:])
-    starts, ends = np.triu_indices(cols + 1, k=1)
+    starts, ends = _column_ranges(cols)
     # running[r, s]: sum of strip s over rows 0..r-1 (row 0 is the empty sum)
     running = np.zeros((rows + 1, starts.size), dtype=np.float32)
     np.cumsum(prefix[:, ends] - prefix[:, starts], axis=0, out=running[1:])
