@@ -248,11 +248,11 @@ def _interface(pixels: FloatArray, cell: int) -> tuple[npt.NDArray[np.bool_], np
     # page pixel next to the picture's edge is flat (it matches the page beyond it).
     for axis in (0, 1):
         steps = np.abs(np.diff(pixels, axis=axis)) <= _FLAT_STEP
-        flat = np.zeros_like(interface)
-        lead, lag = (flat[1:], flat[:-1]) if axis == 0 else (flat[:, 1:], flat[:, :-1])
+        along = np.zeros_like(interface)
+        lead, lag = (along[1:], along[:-1]) if axis == 0 else (along[:, 1:], along[:, :-1])
         lead |= steps  # flat towards the neighbour before
         lag |= steps  # flat towards the neighbour after
-        interface &= flat
+        interface &= along
     height, width = pixels.shape
     rows, cols = height // cell, width // cell
     blocks = interface[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
