@@ -30,7 +30,7 @@ def test_every_stage_is_registered_once_under_its_one_name() -> None:
     assert {spec.group for spec in STAGES} == {"recheck", "hashing", "matcher", "review", "notifier"}
     assert [str(spec.name) for spec in WORKER_STAGES] == ["hashing", "matcher", "review", "notifier"]
     assert BY_NAME[StageName.RECHECK].host is Host.CRAWLER
-    assert BY_NAME[StageName.NOTIFIER].topics == (Topic.NOTICE_REQUESTS, Topic.RECHECK_RESULTS)
+    assert BY_NAME[StageName.NOTIFIER].topics == (Topic.NOTICE_REQUESTS, Topic.RECHECK_RESULTS, Topic.REVIEW_DECISIONS)
     # Batch handlers and deferred flushes for the stages that publish as their last act, only.
     assert {spec.name for spec in STAGES if spec.batched} == {StageName.HASHING, StageName.MATCHER}
     assert {spec.name for spec in STAGES if spec.defer_flush} == {StageName.HASHING, StageName.MATCHER}
@@ -45,7 +45,7 @@ def test_the_registry_check_refuses_a_missing_or_doubled_stage() -> None:
 
 def test_each_spec_builds_its_stage_from_the_runtime(tmp_path: Path) -> None:
     settings = load(Settings, environ={}, overrides={
-        "core": {"data_dir": str(tmp_path / "state")}, "notifier": {"outbox_dir": str(tmp_path / "outbox")},
+        "core": {"data_dir": str(tmp_path / "state")}, "notifier": {"outbox": {"dir": str(tmp_path / "outbox")}},
     })
     classes = {StageName.RECHECK: RecheckStage, StageName.HASHING: HashingStage, StageName.MATCHER: MatchingStage,
                StageName.REVIEW: ReviewStage, StageName.NOTIFIER: NotifierStage}
