@@ -18,7 +18,7 @@ Pipelines, each run over the same corpus bytes in one process, one after another
   everything the matcher looks up besides: PDQ's seven rotations and flips and the query-side
   variants of ``hashing/variants.py`` (the hashing stage's work).
 
-It also times variant detection alone (``trim_box``, ``deframe_box``, ``rotation_angle`` on
+It also times variant detection alone (``hashing.variants.detect``: trim, deframe and turn, on
 each working image), milliseconds of CPU per image.
 
 It also measures how far orbweaver's PDQ is from ``pdqhash`` on the fully decoded image (the
@@ -145,16 +145,14 @@ def _hash_command(paths: Sequence[Path], limits: Any) -> tuple[Run, Callable[[],
 def _detection_ms(bodies: Sequence[bytes], limits: Any, repeat: int) -> float:
     """Best CPU milliseconds per image of variant detection on the decoded working images."""
     from hashing.decode import decode_image, to_gray
-    from hashing.variants import deframe_box, rotation_angle, trim_box
+    from hashing.variants import detect
 
     arrays = [np.asarray(to_gray(decode_image(b, limits).image), dtype=np.float32) for b in bodies]
     best = float("inf")
     for _ in range(repeat):
         start = time.process_time()
         for pixels in arrays:
-            trim_box(pixels)
-            deframe_box(pixels)
-            rotation_angle(pixels)
+            detect(pixels)
         best = min(best, (time.process_time() - start) / len(arrays) * 1000)
     return best
 

@@ -75,6 +75,8 @@ MIN_CHANGE = 0.02
 """A trim or frame must move some side by at least this share of it to be worth a lookup."""
 UNCROP_MARGIN = 0.055
 """Margin added per side by ``uncropped``: cropping 5% per side leaves 90%, and 5 / 90 = 0.056."""
+DETECTION_SIZE = 160
+"""Detection runs on the working image reduced to at most this many pixels on the longer side."""
 
 # Trim. A border line is near-constant (standard deviation along it under _BORDER_STD) and
 # close to the grey of the outermost line (within _BORDER_DRIFT), so a slowly darkening sky is
@@ -144,22 +146,85 @@ def query_variants(image: Image.Image) -> list[Variant]:
         return []
     base = image if image.mode in {"L", "RGB"} else to_rgb(image)
     pixels = np.asarray(to_gray(base), dtype=np.float32)
+    found = detect(pixels)
     variants: list[Variant] = []
     picture: Box | None = None
-    trimmed = trim_box(pixels)
-    if trimmed is not None:
-        variants.append(Variant(VariantName.TRIMMED, base.crop(trimmed)))
-        picture = trimmed
-    framed = deframe_box(pixels)
-    if framed is not None and (trimmed is None or not _same_box(framed, trimmed, pixels.shape)):
+    if found.trimmed is not None:
+        variants.append(Variant(VariantName.TRIMMED, base.crop(found.trimmed)))
+        picture = found.trimmed
+    framed = found.deframed
+    if framed is not None and (found.trimmed is None or not _same_box(framed, found.trimmed, pixels.shape)):
         variants.append(Variant(VariantName.DEFRAMED, base.crop(framed)))
         picture = framed
-    if len(variants) < MAX_VARIANTS and (turned := rotation_angle(pixels)) is not None:
-        variants.append(Variant(VariantName.UNROTATED, unrotate(base, turned)))
+    if len(variants) < MAX_VARIANTS and found.angle is not None:
+        variants.append(Variant(VariantName.UNROTATED, unrotate(base, found.angle)))
     if len(variants) < MAX_VARIANTS:
         inner = base if picture is None else base.crop(picture)
         variants.append(Variant(VariantName.UNCROPPED, uncrop(inner, UNCROP_MARGIN)))
     return variants
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What variant detection found in one image, in the image's own pixels.
+
+    Attributes:
+        trimmed: :func:`trim_box`'s box, or None.
+        deframed: :func:`deframe_box`'s box, or None.
+        angle: :func:`rotation_angle`'s angle, or None.
+    """
+
+    trimmed: Box | None
+    deframed: Box | None
+    angle: float | None
+
+
+def _reduce(pixels: FloatArray, factor: int) -> FloatArray:
+    """Every ``factor``-th pixel of every ``factor``-th row, from the middle of the first block."""
+    height, width = pixels.shape
+    rows, cols = height // factor, width // factor
+    first = factor // 2
+    small: FloatArray = np.ascontiguousarray(pixels[first : rows * factor : factor, first : cols * factor : factor])
+    return small
+
+
+def _scale_box(box: Box | None, factor: int, small: tuple[int, ...], full: tuple[int, ...]) -> Box | None:
+    """A box on the reduced array in the full array's pixels; a side on the reduced edge stays on the edge."""
+    if box is None:
+        return None
+    left, top, right, bottom = box
+    return (
+        left * factor,
+        top * factor,
+        full[1] if right == small[1] else right * factor,
+        full[0] if bottom == small[0] else bottom * factor,
+    )
+
+
+def detect(pixels: FloatArray) -> Detection:
+    """Trim, deframe and turn detection on one grayscale array, run on a reduced copy of it.
+
+    Detection's cost grows with the pixel count, and its decisions need no more than about
+    :data:`DETECTION_SIZE` pixels on the longer side: the array is reduced by the integer
+    factor that brings it to at most that (every ``factor``-th pixel of every ``factor``-th row:
+    block means would smear an interface's text into non-interface grey), and the deframed box
+    is mapped back, each side within about ``factor`` pixels of where full-size detection puts
+    it. Only a trim found on the reduced copy is redone at full size, to the pixel.
+
+    Args:
+        pixels: ``(height, width)`` grey levels (the hasher's working image).
+    """
+    factor = max(1, -(-max(pixels.shape) // DETECTION_SIZE))
+    small = pixels if factor == 1 else _reduce(pixels, factor)
+    if min(small.shape) < MIN_SIDE // 2:
+        small, factor = pixels, 1
+    # A trim undoes padding exactly (the trimmed copy hashes as the original did), which needs
+    # its sides to the pixel: the reduced copy only says whether there is a border to trim.
+    return Detection(
+        trimmed=None if factor > 1 and trim_box(small) is None else trim_box(pixels),
+        deframed=_scale_box(deframe_box(small), factor, small.shape, pixels.shape),
+        angle=rotation_angle(small),
+    )
 
 
 def _same_box(a: Box, b: Box, shape: tuple[int, ...]) -> bool:
@@ -206,6 +271,9 @@ def trim_box(pixels: FloatArray) -> Box | None:
         pixels: ``(height, width)`` grey levels.
     """
     height, width = pixels.shape
+    # No outer line uniform, no border (most pictures): one statistic per side, then done.
+    if min(float(line.std()) for line in (pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1])) >= _BORDER_STD:
+        return None
     left, top, right, bottom = 0, 0, width, height
     for _ in range(_TRIM_PASSES):
         inner = pixels[top:bottom, left:right]
@@ -230,11 +298,22 @@ def _interface(pixels: FloatArray, cell: int) -> tuple[npt.NDArray[np.bool_], np
     None when no grey dominates the outer lines (nothing there looks like an interface).
     """
     levels = np.clip(np.rint(pixels), 0, 255).astype(np.int64)
-    lines = [*pixels[:_RING], *pixels[-_RING:], *pixels[:, :_RING].T, *pixels[:, -_RING:].T]
-    ring_size = sum(len(line) for line in lines)
+    height, width = pixels.shape
+    ring_size = 2 * _RING * (height + width)
+    # The outer lines end to end, a NaN between two lines so that no step spans them.
+    gap = np.full((2 * _RING, 1), np.nan, dtype=np.float32)
+    ring = np.concatenate(
+        [
+            np.hstack([pixels[:_RING], gap[:_RING]]).ravel(),
+            np.hstack([pixels[-_RING:], gap[:_RING]]).ravel(),
+            np.hstack([pixels[:, :_RING].T, gap[:_RING]]).ravel(),
+            np.hstack([pixels[:, -_RING:].T, gap[:_RING]]).ravel(),
+        ]
+    )
     # Only flat stretches of the outer lines vote: a picture reaching the edge is textured there.
-    flat = [np.rint(line[1:][np.abs(np.diff(line)) <= _FLAT_STEP]).astype(np.int64) for line in lines]
-    counts = np.bincount(np.clip(np.concatenate(flat), 0, 255), minlength=256)
+    with np.errstate(invalid="ignore"):
+        flat = ring[1:][np.abs(np.diff(ring)) <= _FLAT_STEP]
+    counts = np.bincount(np.clip(np.rint(flat).astype(np.int64), 0, 255), minlength=256)
     around = np.convolve(counts, np.ones(2 * _COLOUR_TOLERANCE + 1, dtype=np.int64), mode="same")
     dominant = np.flatnonzero((counts > 0) & (around >= _DOMINANT * ring_size))
     if dominant.size == 0:
@@ -253,7 +332,6 @@ def _interface(pixels: FloatArray, cell: int) -> tuple[npt.NDArray[np.bool_], np
         lead |= steps  # flat towards the neighbour before
         lag |= steps  # flat towards the neighbour after
         interface &= along
-    height, width = pixels.shape
     rows, cols = height // cell, width // cell
     blocks = interface[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell)
     cells: npt.NDArray[np.bool_] = blocks.mean(axis=(1, 3)) >= _INTERFACE_SHARE
