@@ -218,6 +218,12 @@ class HashingPool:
         # Workers must not outlive a pool that is dropped without close().
         self._finalizer = weakref.finalize(self, _stop_all, self._live)
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the workers running now (benchmarks add up their CPU time)."""
+        with self._lock:
+            return [worker.process.pid for worker in self._live]
+
     def limit_s(self, data: bytes) -> float:
         """How long hashing ``data`` may take before its worker is killed."""
         soft = self.plan.video.time_limit_s if is_video(data) else self.plan.limits.time_limit_s

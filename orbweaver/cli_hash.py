@@ -5,6 +5,11 @@ One JSON object per file, in argument order: ``path``, ``sha256``, ``md5``, ``sh
 ``frames`` (``[{"at": "frame@2.0s", "pdq": ..., "pdq_quality": ...}]``). A file that could not
 be read or decoded gets ``error`` with a reason (a stable code first, e.g. ``corrupt: ...``),
 besides whatever hashes could still be computed. Exit status 1 when any file has an error.
+
+Only the printed hashes are computed: PDQ's rotations and flips and the query-side variants
+(``hashing/variants.py``) cost several times the plain hashes and are skipped unless
+``--variants`` asks for them; they are then printed as ``variants``
+(``[{"variant": "trimmed", "algorithm": "pdq", "value": ..., "quality": ...}]``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from orbweaver.cli_options import CONFIG_OPTION, load_cli_settings
+
+if TYPE_CHECKING:
+    from hashing.hasher import HashPlan
+    from hashing.settings import HashingSettings
 
 BATCH_FILES = 64
 BATCH_BYTES = 256 * 1024 * 1024
@@ -45,22 +55,38 @@ def _batches(files: Sequence[Path], max_size: int) -> Iterator[list[tuple[Path, 
         yield batch
 
 
-def hash_records(files: Sequence[Path], settings: Any = None) -> Iterator[dict[str, Any]]:
+def hash_records(files: Sequence[Path], settings: Any = None, *, variants: bool = False) -> Iterator[dict[str, Any]]:
     """One record per file, in order (see the module docstring).
 
     Args:
         files: Paths to hash.
         settings: :class:`~hashing.settings.HashingSettings`; defaults when None.
+        variants: Also compute and print the rotations/flips (when the settings enable them)
+            and the query-side variants; otherwise neither is computed.
     """
     from hashing.pool import HashingPool
     from hashing.settings import HashingSettings
 
     settings = settings or HashingSettings()
-    with HashingPool(settings.plan(), settings.workers) as pool:
-        yield from _hash_batches(files, pool, max(settings.max_bytes, settings.video_max_bytes))
+    with HashingPool(hash_plan(settings, variants=variants), settings.workers) as pool:
+        yield from hash_batches(files, pool, max(settings.max_bytes, settings.video_max_bytes))
 
 
-def _hash_batches(files: Sequence[Path], pool: Any, max_size: int) -> Iterator[dict[str, Any]]:
+def hash_plan(settings: HashingSettings, *, variants: bool = False) -> HashPlan:
+    """What the command computes: the settings' plan, less the rotations and variants unless asked.
+
+    Args:
+        settings: :class:`~hashing.settings.HashingSettings`.
+        variants: Keep PDQ's rotations/flips (as the settings say) and the query-side variants.
+
+    Returns:
+        The plan the command's hashing processes run.
+    """
+    plan = settings.plan()
+    return plan if variants else replace(plan, dihedral=False, variants=False)
+
+
+def hash_batches(files: Sequence[Path], pool: Any, max_size: int) -> Iterator[dict[str, Any]]:
     """Records of the files, hashed a batch at a time in the pool's processes (killed on overrun)."""
     for batch in _batches(files, max_size):
         readable = [data for _, data in batch if isinstance(data, bytes)]
@@ -81,6 +107,12 @@ def _hash_batches(files: Sequence[Path], pool: Any, max_size: int) -> Iterator[d
                 record["frames"] = [
                     {"at": h.variant, h.algorithm: h.value, f"{h.algorithm}_quality": h.quality} for h in frames
                 ]
+            extras = [h for h in outcome.hashes if h.variant and not h.variant.startswith("frame@")]
+            if extras:
+                record["variants"] = [
+                    {"variant": h.variant, "algorithm": h.algorithm, "value": h.value, "quality": h.quality}
+                    for h in extras
+                ]
             if outcome.errors:
                 record["error"] = "; ".join(outcome.errors)
             yield record
@@ -89,14 +121,19 @@ def _hash_batches(files: Sequence[Path], pool: Any, max_size: int) -> Iterator[d
 @click.command("hash")
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file (the default output).")
+@click.option(
+    "--variants",
+    is_flag=True,
+    help="Also compute and print PDQ's rotations/flips and the query-side variants the matcher looks up.",
+)
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-def hash_files(config_path: Path | None, as_json: bool, files: tuple[Path, ...]) -> None:
+def hash_files(config_path: Path | None, as_json: bool, variants: bool, files: tuple[Path, ...]) -> None:
     """Hash files: sha256, md5, sha1, pdq, pdq_quality, phash (frames for videos), or error with a reason.
 
     The [hashing] settings apply (time and size limits, decoding processes).
     """
     failed = False
-    for record in hash_records(files, load_cli_settings(config_path).hashing):
+    for record in hash_records(files, load_cli_settings(config_path).hashing, variants=variants):
         failed = failed or "error" in record
         click.echo(json.dumps(record))
     sys.exit(1 if failed else 0)

@@ -109,3 +109,27 @@ def test_a_video_lists_its_frames(tmp_path: Path) -> None:
 def test_no_files_prints_nothing() -> None:
     result = run("hash")
     assert result.returncode == 0 and result.stdout == ""
+
+
+def test_the_plan_computes_only_what_is_printed_unless_variants_are_asked_for() -> None:
+    from hashing.settings import HashingSettings
+    from orbweaver.cli_hash import hash_plan
+
+    settings = HashingSettings()
+    plain = hash_plan(settings)
+    assert (plain.dihedral, plain.variants) == (False, False)
+    assert plain.algorithms == settings.plan().algorithms
+    assert hash_plan(settings, variants=True) == settings.plan()
+
+
+def test_variants_are_printed_only_with_the_flag(tmp_path: Path) -> None:
+    padded = Image.new("RGB", (560, 420), (0, 0, 0))
+    padded.paste(photo(52, (480, 360)), (40, 30))
+    path = tmp_path / "padded.jpg"
+    path.write_bytes(encode(padded, "JPEG", quality=90))
+    plain, full = (records(run("hash", *flags, str(path)))[0] for flags in ([], ["--variants"]))
+    assert "variants" not in plain
+    assert {k: v for k, v in full.items() if k != "variants"} == plain
+    assert isinstance(full["variants"], list)
+    names = {(v["variant"], v["algorithm"]) for v in full["variants"]}
+    assert {("trimmed", "pdq"), ("trimmed", "phash"), ("pdq-dihedral:rot90", "pdq")} <= names
