@@ -297,27 +297,27 @@ def edges(shown: Image.Image) -> float:
     return float(ImageStat.Stat(shown.convert("L").filter(ImageFilter.FIND_EDGES)).mean[0])
 
 
+def shown_after_saving(page: Page, site: TeamSite, item: int, unticked: str) -> tuple[Image.Image, str]:
+    """Untick one viewing setting on /review/preferences, then open the item: its image and what the page says."""
+    page.goto(f"{site.base_url}/review/preferences")
+    page.uncheck(unticked)
+    page.click("#save-prefs")
+    page.wait_for_url(f"{site.base_url}/review/preferences?done=saved")
+    assert not page.is_checked(unticked)  # the choice is kept
+    page.goto(f"{site.base_url}/review/items/{item}")
+    return media(page), page.inner_text("#reveal-level")
+
+
 def test_reveal_preferences_saved_in_the_browser_shape_the_reduced_image(site: TeamSite, chromium: Browser) -> None:
     item = site.seed(61)
     site.user("pia", "analyst")
     page = signed_in(chromium, site, "pia", f"/review/items/{item}")
     default = media(page)
     assert default.mode == "L" and page.inner_text("#reveal-level") == "Shown: small, greyscale, blurred"
-    page.goto(f"{site.base_url}/review/preferences")
-    page.uncheck("#pref-greyscale")
-    page.click("#save-prefs")
-    page.wait_for_url(f"{site.base_url}/review/preferences?done=saved")
-    assert page.is_checked("#pref-blur") and not page.is_checked("#pref-greyscale")
-    page.goto(f"{site.base_url}/review/items/{item}")
-    colour = media(page)
-    assert colour.mode == "RGB" and page.inner_text("#reveal-level") == "Shown: small, colour, blurred"
-    page.goto(f"{site.base_url}/review/preferences")
-    page.uncheck("#pref-blur")
-    page.click("#save-prefs")
-    page.wait_for_url(f"{site.base_url}/review/preferences?done=saved")
-    page.goto(f"{site.base_url}/review/items/{item}")
-    sharp = media(page)
-    assert sharp.mode == "RGB" and page.inner_text("#reveal-level") == "Shown: small, colour"
+    colour, said = shown_after_saving(page, site, item, "#pref-greyscale")
+    assert colour.mode == "RGB" and said == "Shown: small, colour, blurred"
+    sharp, said = shown_after_saving(page, site, item, "#pref-blur")
+    assert sharp.mode == "RGB" and said == "Shown: small, colour"
     assert edges(sharp) > 2 * edges(colour)
     page.context.close()
 
