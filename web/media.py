@@ -46,6 +46,15 @@ class Rendered:
     height: int
 
 
+def describe_level(level: RevealLevel, *, blur: bool = True, greyscale: bool = True) -> str:
+    """How :func:`render_level` shows the image at ``level`` under these preferences, in words for the page."""
+    parts = ["small" if level < RevealLevel.FULL else "full size",
+             "greyscale" if level < RevealLevel.COLOUR and greyscale else "colour"]
+    if level < RevealLevel.UNBLURRED and blur:
+        parts.append("blurred")
+    return ", ".join(parts)
+
+
 def render_level(data: bytes, level: RevealLevel, *, preview_px: int, blur_radius: float, max_pixels: int,
                  blur: bool = True, greyscale: bool = True) -> Rendered:
     """Reduce an evidence image to what ``level`` allows.

@@ -42,7 +42,7 @@ from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
 from web.forms import EMPTY, FormRefusedError, FormState, form_page
 from web.media import REVEAL_STEPS, RevealLevel
-from web.review import _item_details, reduced_media, review_item, workflow
+from web.review import _item_details, reduced_media, review_item, shown_as, workflow
 from web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -263,7 +263,8 @@ def contest_page(request: Request, contest_id: int, principal: Annotated[Princip
     next_step = next((name for name, lvl in REVEAL_STEPS.items() if lvl == level + 1), None)
     wf = workflow(ctx)
     return render(request, "provider_contest.html", principal, title=f"Contest {contest_id}", contest=entry,
-                  item=item, level=int(level), next_step=next_step, assessments=wf.assessments(item.id),
+                  item=item, level=int(level), shown=shown_as(ctx, principal, level), next_step=next_step,
+                  assessments=wf.assessments(item.id),
                   label=wf.label(item.classification) if item.classification else "", reason_max=REASON_MAX,
                   is_open=entry.status == ContestStatus.OPEN, **_item_details(ctx, item))
 

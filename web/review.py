@@ -24,7 +24,7 @@ from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
 from web.forms import EMPTY, FORM_FIELD, FormRefusedError, FormState, form_page, sentence
-from web.media import REVEAL_STEPS, MediaUnavailableError, RevealLevel, render_level
+from web.media import REVEAL_STEPS, MediaUnavailableError, RevealLevel, describe_level, render_level
 from web.templating import render
 from web.wellbeing import RevealPrefs, reveal_prefs, set_reveal_prefs, start_break, team, wellbeing
 
@@ -164,6 +164,12 @@ def _history(ctx: WebContext, principal: Principal, item: ItemView) -> list[tupl
     return events
 
 
+def shown_as(ctx: WebContext, principal: Principal, level: RevealLevel) -> str:
+    """What the page says of the image at ``level``: the analyst's own preferences decide blur and greyscale."""
+    prefs = reveal_prefs(ctx.store, principal.user_id)
+    return describe_level(level, blur=prefs.blur, greyscale=prefs.greyscale)
+
+
 def _item_screen(request: Request, principal: Principal, item: ItemView, form: FormState, message: str | None,
                  claimed_by: str | None) -> Response:
     ctx = context(request)
@@ -171,7 +177,8 @@ def _item_screen(request: Request, principal: Principal, item: ItemView, form: F
     next_step = next((name for name, lvl in REVEAL_STEPS.items() if lvl == level + 1), None)
     return render(
         request, "review_item.html", principal, status_code=form.status_code, title=f"Review item {item.id}",
-        item=item, level=int(level), next_step=next_step, scheme=ctx.settings.review.scheme,
+        item=item, level=int(level), shown=shown_as(ctx, principal, level), next_step=next_step,
+        scheme=ctx.settings.review.scheme,
         history=_history(ctx, principal, item), wellbeing=wellbeing(ctx, principal), message=message,
         escalated=item.status == ESCALATED, form=form, note_max=ctx.settings.review.note_max_chars,
         claimed_by=claimed_by, undo_item=undo_item(ctx, principal), **_item_details(ctx, item),
