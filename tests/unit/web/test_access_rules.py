@@ -92,7 +92,7 @@ def test_anonymous_and_wrong_role_callers_are_refused_on_every_route(env: Env) -
 def test_public_routes_are_few_and_say_why(env: Env) -> None:
     public = {v.path: access_rule(env.app, v) for v in routes(env.app)}
     public_paths = {p for p, r in public.items() if r is not None and r.public}
-    assert public_paths == {"/healthz", "/login", "/static", "/openapi.json"}
+    assert public_paths == {"/healthz", "/login", "/static", "/openapi.json", "/docs"}
     for path in public_paths:
         rule = public[path]
         assert rule is not None and rule.public_reason
@@ -111,3 +111,15 @@ def test_openapi_describes_the_api_only(env: Env) -> None:
     assert schema.status_code == 200
     # Pages are for browsers and stay out of the API description (schemathesis walks what is in it).
     assert not [p for p in schema.json()["paths"] if not p.startswith("/v1/")]
+
+
+def test_the_api_reference_is_served_from_local_assets_only(env: Env) -> None:
+    page = env.client().get("/docs")
+    assert page.status_code == 200
+    schema = env.client().get("/openapi.json").json()
+    for path, item in schema["paths"].items():
+        for method in item:
+            assert f"<code>{method.upper()} {path}</code>" in page.text, (method, path)
+    assert set(schema["components"]["schemas"]) == set(re.findall(r'id="schema-([^"]+)"', page.text))
+    # Nothing is loaded from elsewhere: every script and stylesheet is this site's own.
+    assert not re.search(r'(src|href)="(https?:)?//', page.text)
