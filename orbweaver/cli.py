@@ -58,6 +58,10 @@ def config_show(config_path: Path | None) -> None:
     for row in describe(Settings):
         table.add_row(*row)
     Console(stderr=True).print(table)
+    files = Table("what", "where it goes", title="Files")
+    for what, where in settings.file_locations().items():
+        files.add_row(what, where)
+    Console(stderr=True, soft_wrap=True).print(files)
 
 
 @main.command()
