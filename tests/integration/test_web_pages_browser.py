@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from core.messages import utcnow
 from core.store.tables.crawler import Page as PageRow
@@ -29,7 +29,7 @@ from web.auth import Role, access_rule, routes
 
 pytestmark = pytest.mark.integration
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 REFUSED = "refused: 10.0.0.5 is a private address (10.0.0.0/8)"
 PARAM = re.compile(r"\{[^}]+\}")
 BLOCKING = {"serious", "critical"}
