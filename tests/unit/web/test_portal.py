@@ -46,7 +46,7 @@ from notifier.states import ContestStatus
 from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
 from tests.unit.web.conftest import Env
-from tests.unit.web.seed import csrf_of, image, seed_candidate
+from tests.unit.web.seed import confirm_and_notice, csrf_of, image, seed_candidate
 from web.auth import Role
 from web.provider import REASON_MAX, items_csv
 
@@ -66,19 +66,9 @@ class Portal:
 
     def confirm(self, seed: int, url: str, *, quality: int = 90, **review: Any) -> int:
         """Match a generated image at ``url``, let two analysts confirm it, hand the notifier its request."""
-        seeded = seed_candidate(self.env.store, self.env.blobs, self.env.stage, image(seed, quality), media_url=url,
-                                page_url=f"http://pages.test/{seed}?q={HOSTILE}")
-        wf = self.workflow(**review)
-        wf.decide(seeded.item_id, "alice", "baseline_csam", senior=False)
-        wf.decide(seeded.item_id, "bob", "baseline_csam", senior=False)
-        waiting = self.env.bus.lag(Topic.NOTICE_REQUESTS, "notifier")
-        assert waiting >= 1
-        self.env.bus.consume(Topic.NOTICE_REQUESTS, "notifier", self.stage.handle, max_messages=waiting,
-                             poll_timeout_s=0.05)
-        with self.env.store.session() as s:
-            item_id = s.scalar(select(NoticeItem.id).where(NoticeItem.media_url == url))
-            assert item_id is not None
-            return item_id
+        env = self.env
+        return confirm_and_notice(env.store, env.blobs, env.bus, env.stage, self.workflow(**review), self.stage,
+                                  image(seed, quality), media_url=url, page_url=f"http://pages.test/{seed}?q={HOSTILE}")
 
     def notice_of(self, item_id: int) -> str:
         with self.env.store.session() as s:
