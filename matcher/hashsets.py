@@ -438,6 +438,19 @@ def match_count(store: Store, *, since: datetime | None = None) -> int:
     return count_rows(store, *([Match.matched_at >= since] if since is not None else []), table=Match)
 
 
+def matched_media_count(store: Store, *, since: datetime | None = None) -> int:
+    """Distinct media with a recorded match (since ``since``, or ever): what the demo calls "matches".
+
+    :func:`match_count` counts match records, one per media and list entry, so one image matching two
+    entries (or two lists) counts twice there and once here.
+    """
+    query = select(func.count(func.distinct(Match.sha256)))
+    if since is not None:
+        query = query.where(Match.matched_at >= since)
+    with store.session() as s:
+        return int(s.scalar(query) or 0)
+
+
 def latest_matches(store: Store, limit: int) -> list[tuple[datetime, str, int, str, str | None, str | None, str]]:
     """The newest matches: ``(matched_at, algorithm, distance, list name, entry label, classification, sha256)``."""
     query = (

@@ -110,7 +110,8 @@ class OutboxSettings(ChannelSettings):
     """``[notifier.outbox]``: the outbox channel's folder."""
 
     dir: Path = Field(
-        default=Path(".orbweaver/outbox"), description="Folder where the outbox channel writes .eml notices."
+        default=Path(".orbweaver/outbox"),
+        description="Folder where the outbox channel writes .eml notices; unset: data_dir/outbox.",
     )
 
 

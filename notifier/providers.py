@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.errors import ConfigError
+from core.errors import ConfigError, PermanentError
 from core.store import Store
 from core.store.tables.notifier import Notice, Provider
 from notifier.states import ProviderChannel, ProviderKind
@@ -68,6 +68,16 @@ class ProviderRecord(BaseModel):
                              "must be addressable")
         return kind
 
+    @field_validator("cidrs")
+    @classmethod
+    def _networks(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network such as 192.0.2.0/24 or 2001:db8::/32") from None
+        return cidrs
+
 
 def load_directory(store: Store, path: Path) -> int:
     """Upsert every ``[[provider]]`` of a TOML directory file into the store.
@@ -90,9 +100,7 @@ def load_directory(store: Store, path: Path) -> int:
     for index, raw in enumerate(data.get("provider", []), start=1):
         try:
             record = ProviderRecord.model_validate(raw)
-            for cidr in record.cidrs:
-                ipaddress.ip_network(cidr, strict=False)
-        except (ValidationError, ValueError) as exc:
+        except ValidationError as exc:
             raise ConfigError(f"provider directory {path}: provider #{index}: {exc}") from exc
         records.append(record)
     upsert_providers(store, records)
@@ -112,6 +120,73 @@ def upsert_providers(store: Store, records: list[ProviderRecord]) -> None:
             else:
                 for key, value in values.items():
                     setattr(row, key, value)
+
+
+class ProviderNameTakenError(PermanentError):
+    """Another directory entry already has this name (names are unique: the CLI and TOML file upsert by name)."""
+
+
+def directory_rows(store: Store) -> list[tuple[int, ProviderRecord, str]]:
+    """Every provider as ``(id, record, source)``, by name (the web app's directory page).
+
+    Rows that no lookup could attribute (``unresolved``) are listed as hosts so an operator can
+    complete them; webhook secrets are left out (never shown back).
+    """
+    out: list[tuple[int, ProviderRecord, str]] = []
+    with store.session() as s:
+        for row in s.scalars(select(Provider).order_by(Provider.name)):
+            out.append((row.id, _record_of(row), row.source))
+    return out
+
+
+def directory_entry(store: Store, provider_id: int) -> ProviderRecord | None:
+    """One provider as a directory record (no webhook secret), or None if there is no such provider."""
+    with store.session() as s:
+        row = s.get(Provider, provider_id)
+        return None if row is None else _record_of(row)
+
+
+def _record_of(row: Provider) -> ProviderRecord:
+    kind = ProviderKind(row.kind)
+    return ProviderRecord.model_construct(
+        name=row.name, kind=ProviderKind.HOST if kind is ProviderKind.UNRESOLVED else kind,
+        abuse_email=row.abuse_email, webhook_url=row.webhook_url, webhook_secret=None,
+        languages=list(row.languages or []), country=row.country, asns=list(row.asns or []),
+        asn_names=list(row.asn_names or []), cidrs=list(row.cidrs or []), domains=list(row.domains or []),
+        channel=row.channel, policy=NoticePolicy.model_validate(row.policy or {}))
+
+
+def save_provider(store: Store, record: ProviderRecord, provider_id: int | None = None) -> int:
+    """Create a directory entry (``provider_id`` None) or replace one's fields; returns its id.
+
+    On an edit, an empty webhook secret keeps the stored one (the form never shows it back). The
+    entry becomes a ``directory`` record, as a TOML file's entry would.
+
+    Raises:
+        ProviderNameTakenError: If another provider has the record's name.
+        PermanentError: If ``provider_id`` names no provider.
+
+    """
+    with store.session() as s:
+        clash = s.scalars(select(Provider.id).where(Provider.name == record.name)).one_or_none()
+        if clash is not None and clash != provider_id:
+            raise ProviderNameTakenError(f"a provider named {record.name!r} already exists")
+        values: dict[str, Any] = record.model_dump()
+        values["policy"] = record.policy.model_dump(exclude_none=True)
+        values["source"] = "directory"
+        if provider_id is None:
+            new = Provider(**values)
+            s.add(new)
+            s.flush()
+            return new.id
+        row = s.get(Provider, provider_id)
+        if row is None:
+            raise PermanentError(f"no provider {provider_id}")
+        if not values["webhook_secret"]:
+            values.pop("webhook_secret")
+        for key, value in values.items():
+            setattr(row, key, value)
+        return row.id
 
 
 def provider_names(session: Session) -> list[tuple[int, str]]:

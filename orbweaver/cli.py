@@ -59,6 +59,10 @@ def config_show(config_path: Path | None) -> None:
     for row in describe(Settings):
         table.add_row(*row)
     Console(stderr=True).print(table)
+    files = Table("what", "where it goes", title="Files")
+    for what, where in settings.file_locations().items():
+        files.add_row(what, where)
+    Console(stderr=True, soft_wrap=True).print(files)
 
 
 @main.command()
@@ -143,6 +147,8 @@ def demo(config_path: Path | None, as_json: bool, bus_url: str | None, workdir: 
                        seed=seed, console=console, fresh=False)
     console.print(summary_table(summary))
     console.print(f"Notices written to [bold]{summary.outbox}[/]", soft_wrap=True)
+    # The demo keeps its state in its own folder: the web app shows its campaign only when pointed there.
+    console.print(f"See it in the web app: [bold]ORBWEAVER_CORE__DATA_DIR={state} orbweaver serve[/]", soft_wrap=True)
     if as_json:
         from dataclasses import asdict
 

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -85,7 +84,7 @@ def crawl_infrastructure(settings: Settings) -> CrawlInfrastructure:
     from crawler.worker import CrawlInfrastructure
 
     core, crawler = settings.core, settings.crawler
-    frontier_dir = Path(crawler.frontier_dir) if crawler.frontier_dir else core.data_dir / "frontiers"
+    frontier_dir = settings.frontier_dir()
     return CrawlInfrastructure(
         bus_url=core.bus_url(),
         store_url=core.store_url(),

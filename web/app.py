@@ -24,7 +24,22 @@ from core.bus import Bus, open_bus
 from core.errors import TransientError
 from core.messages import utcnow
 from core.store import Store
-from web import admin, api, dashboard, feeds, forms, pages, provider, review, shield
+from web import (
+    admin,
+    admin_tokens,
+    admin_users,
+    api,
+    apidocs,
+    dashboard,
+    feeds,
+    forms,
+    hashlists,
+    pages,
+    provider,
+    providers_admin,
+    review,
+    shield,
+)
 from web.auth import (
     AccessDeniedError,
     Accounts,
@@ -199,7 +214,8 @@ def create_app(
     declare_public(app, "/static", "stylesheet and keyboard-shortcut script; no data")
     declare_public(app, "/openapi.json", "the API's description for integrators; no data")
     for router in (pages.router, review.router, admin.router, provider.router, api.router, shield.router,
-                   dashboard.router, feeds.router):
+                   dashboard.router, feeds.router, apidocs.router, admin_tokens.router, admin_users.router,
+                   hashlists.router, providers_admin.router):
         app.include_router(router)
     api.describe_limits(app, settings.web)
     check_access_rules(app)

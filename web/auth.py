@@ -38,7 +38,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -325,6 +325,24 @@ class UserInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """One API token as listed to admins: its name and first characters, never the secret or its hash."""
+
+    id: int
+    user_name: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def live(self, now: datetime) -> bool:
+        """Whether the token still opens the API."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
 class SignedIn:
     """A new session: the cookie's secret (given to the browser only) and the session's CSRF token."""
 
@@ -443,6 +461,69 @@ class Accounts:
                 token.revoked_at = now
         record(self.store, actor, AuditAction.USER_DISABLE, f"user:{name}", at=now)
 
+    def _change_user(self, user_id: int, change: Callable[[WebUser], None]) -> str:
+        with self.store.session() as s:
+            user = s.get(WebUser, user_id)
+            if user is None:
+                raise AccountError("no such user")
+            change(user)
+            return user.name
+
+    def enable_user(self, user_id: int, *, actor: str) -> None:
+        """Re-enable a disabled account (it signs in again; its revoked tokens stay revoked); audited.
+
+        Raises:
+            AccountError: If there is no such user or it is not disabled.
+
+        """
+        def enable(user: WebUser) -> None:
+            if not user.disabled:
+                raise AccountError(f"{user.name} is not disabled")
+            user.disabled = False
+
+        name = self._change_user(user_id, enable)
+        record(self.store, actor, AuditAction.USER_ENABLE, f"user:{name}", at=self.clock())
+
+    def reset_password(self, user_id: int, password: str, *, actor: str) -> None:
+        """Give an account a new password chosen by an admin; its sessions end; audited (never the password).
+
+        Raises:
+            AccountError: If there is no such user or the password is too short.
+
+        """
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"A password needs at least {MIN_PASSWORD} characters.")
+        password_hash = self.hasher.hash(password)
+
+        def reset(user: WebUser) -> None:
+            user.password_hash = password_hash
+
+        name = self._change_user(user_id, reset)
+        with self.store.session() as s:
+            s.execute(delete(WebSession).where(WebSession.user_id == user_id))
+        record(self.store, actor, AuditAction.USER_PASSWORD_RESET, f"user:{name}", at=self.clock())
+
+    def set_roles(self, user_id: int, roles: Iterable[str], *, actor: str) -> None:
+        """Change an account's roles (a provider user stays a provider user, bound to its provider); audited.
+
+        Raises:
+            AccountError: If there is no such user, no role is chosen, a role is unknown, or the change would
+                make a provider user of a staff account or the reverse.
+
+        """
+        role_set = parse_roles(roles)
+
+        def change(user: WebUser) -> None:
+            if (user.provider_id is not None) != (role_set == {Role.PROVIDER}):
+                raise AccountError("A provider's account holds the provider role only, and staff accounts never "
+                                   "hold it: create a new account instead.")
+            user.roles = sorted(r.value for r in role_set)
+
+        # Roles are read on every request (from_session), so the change applies at once.
+        name = self._change_user(user_id, change)
+        record(self.store, actor, AuditAction.USER_ROLES, f"user:{name}", at=self.clock(),
+               roles=sorted(r.value for r in role_set))
+
     def create_token(self, user_name: str, token_name: str, *, actor: str, expires_days: int | None = None) -> str:
         """Issue an API token for ``user_name``; the returned secret is not kept and cannot be shown again.
 
@@ -477,6 +558,31 @@ class Accounts:
         record(self.store, actor, AuditAction.TOKEN_CREATE, f"user:{user_name}", at=now, token=token_name,
                prefix=secret[:12], expires_days=expires_days)
         return token_id, secret
+
+    def list_tokens(self) -> list[TokenInfo]:
+        """Every API token ever issued, newest first (revoked and expired ones included, marked)."""
+        with self.store.session() as s:
+            rows = s.execute(select(ApiToken, WebUser.name).join(WebUser, WebUser.id == ApiToken.user_id)
+                             .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).all()
+            return [TokenInfo(t.id, name, t.name, t.prefix, t.created_at, t.expires_at, t.last_used_at, t.revoked_at)
+                    for t, name in rows]
+
+    def revoke_token(self, token_id: int, *, actor: str) -> None:
+        """Revoke one API token at once (its owner's other tokens and sessions stay); audited.
+
+        Raises:
+            AccountError: If there is no such token or it is already revoked.
+
+        """
+        now = self.clock()
+        with self.store.session() as s:
+            token = s.get(ApiToken, token_id)
+            if token is None or token.revoked_at is not None:
+                raise AccountError("no such token, or it is already revoked")
+            token.revoked_at = now
+            owner = s.scalar(select(WebUser.name).where(WebUser.id == token.user_id))
+            prefix, name = token.prefix, token.name
+        record(self.store, actor, AuditAction.TOKEN_REVOKE, f"user:{owner}", at=now, token=name, prefix=prefix)
 
     # --- sign-in -----------------------------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from web.words import counted
+
 BAR_FILL = "#2b6cb0"
 LINE_STROKE = "#2b6cb0"
 AXIS = "#9aa5b1"
@@ -181,9 +183,13 @@ class Bin:
 
 def histogram(
     chart_id: str, title: str, values: Sequence[float], bins: Sequence[Bin], *, unit: str = "items",
-    width: int = 640, height: int = 150,
+    one: str = "item", width: int = 640, height: int = 150,
 ) -> Markup:
-    """Count ``values`` into ``bins`` and draw them as bars; "no data" when there are no values."""
+    """Count ``values`` into ``bins`` and draw them as bars; "no data" when there are no values.
+
+    ``unit`` labels the axis; each bar's hover text counts ``one`` (``1 item``, ``2 items``).
+    """
     counts = [sum(1 for v in values if v >= b.low and (b.high is None or v < b.high)) for b in bins]
-    points = [Point(b.label, float(c), f"{b.label}: {c} {unit}") for b, c in zip(bins, counts, strict=True)]
+    points = [Point(b.label, float(c), f"{b.label}: {counted(c, one, unit)}")
+              for b, c in zip(bins, counts, strict=True)]
     return bar_chart(chart_id, title, points, unit=unit, width=width, height=height)

@@ -13,8 +13,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from core.errors import ConfigError, OrbweaverError
@@ -33,9 +33,10 @@ from crawler.campaigns import (
     RateLimits,
     parse_spec,
 )
+from crawler.progress import FetchProblem, HostProgress, host_progress, recent_problems
 from hashing.media import hashed_per_bucket, media_count
 from hashing.stage import SPEC as HASHING
-from matcher.hashsets import latest_matches, match_count, matches_per_bucket
+from matcher.hashsets import latest_matches, match_count, matched_media_count, matches_per_bucket
 from matcher.stage import SPEC as MATCHER
 from notifier.report import RemovalRow, notice_status_counts, removal_hours, removal_report, sent_per_bucket
 from notifier.stage import SPEC as NOTIFIER
@@ -47,6 +48,7 @@ from web.auth import Principal, Role, requires
 from web.charts import Bin, Point, bar_chart, histogram, line_chart
 from web.context import WebContext, context
 from web.templating import render
+from web.words import counted
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 OPERATORS = requires(Role.OPERATOR, Role.ADMIN)
@@ -80,11 +82,11 @@ REMOVAL_BINS = (
 # Counting
 
 
-def _series(counts: Sequence[int], start: datetime, step: timedelta, fmt: str, unit: str) -> list[Point]:
+def _series(counts: Sequence[int], start: datetime, step: timedelta, fmt: str, one: str) -> list[Point]:
     out = []
     for i, n in enumerate(counts):
         at = start + step * i
-        out.append(Point(at.strftime(fmt), float(n), f"{at:%Y-%m-%d %H:%M} UTC: {n} {unit}"))
+        out.append(Point(at.strftime(fmt), float(n), f"{at:%Y-%m-%d %H:%M} UTC: {counted(n, one)}"))
     return out
 
 
@@ -136,6 +138,8 @@ class Overview:
     sightings_last_hour: int
     matches_total: int
     matches_last_day: int
+    matched_media_total: int
+    matched_media_last_day: int
     queues: list[QueueLength]
     review_pending: int
     review_escalated: int
@@ -186,12 +190,12 @@ def overview(ctx: WebContext) -> Overview:
         "hashed": bar_chart("chart-hashed", "Media hashed per minute, last hour (distinct bodies)",
                             _series(hashed, minute_end - 60 * minute, minute, "%H:%M", "media"), unit="media/min"),
         "sighted": line_chart("chart-sighted", "Media fetched and hashed per minute, last hour (every sighting)",
-                              _series(sighted, minute_end - 60 * minute, minute, "%H:%M", "sightings"),
+                              _series(sighted, minute_end - 60 * minute, minute, "%H:%M", "sighting"),
                               unit="sightings/min"),
         "matched": bar_chart("chart-matched", "Matches per hour, last 24 hours",
-                             _series(matched, hour_end - 24 * hour, hour, "%H:00", "matches"), unit="matches/h"),
+                             _series(matched, hour_end - 24 * hour, hour, "%H:00", "match"), unit="matches/h"),
         "notices": bar_chart("chart-notices", "Notices sent per day, last 14 days",
-                             _series(notices, day_end - 14 * day, day, "%m-%d", "notices"), unit="notices/day"),
+                             _series(notices, day_end - 14 * day, day, "%m-%d", "notice"), unit="notices/day"),
         "removal": histogram("chart-removal", "Time from first notice to removal", removal.hours, REMOVAL_BINS,
                              unit="items"),
     }
@@ -202,6 +206,8 @@ def overview(ctx: WebContext) -> Overview:
         sightings_last_hour=sightings.count_since(store, now - hour),
         matches_total=match_count(store),
         matches_last_day=match_count(store, since=now - day),
+        matched_media_total=matched_media_count(store),
+        matched_media_last_day=matched_media_count(store, since=now - day),
         queues=queue_lengths(ctx),
         review_pending=review_status.get(PENDING, 0),
         review_escalated=review_status.get(ESCALATED, 0),
@@ -228,6 +234,15 @@ class CampaignAction(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     STOP = "stop"
+
+    @property
+    def past(self) -> str:
+        """The verb's past participle, spelled out (English does not build it by appending "ed")."""
+        return _PAST[self]
+
+
+_PAST = {CampaignAction.START: "started", CampaignAction.PAUSE: "paused", CampaignAction.RESUME: "resumed",
+         CampaignAction.STOP: "stopped"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +295,7 @@ def apply_action(campaigns: Campaigns, campaign_id: str, action: CampaignAction)
     record = campaigns.get(campaign_id)
     states = STARTABLE_STATES if action is CampaignAction.START else RESUMABLE_STATES
     if record.state not in states and not _crashed(record, campaigns.clock()):
-        raise CampaignError(f"campaign {campaign_id} is {record.state.value}; it cannot be {action.value}ed "
+        raise CampaignError(f"campaign {campaign_id} is {record.state.value}; it cannot be {action.past} "
                             "from that state")
     return campaigns.queue(campaign_id)
 
@@ -386,6 +401,69 @@ def new_campaign_form(request: Request, principal: Annotated[Principal, Depends(
     """The form for a new campaign, with the spec's defaults."""
     return render(request, "dashboard_campaign_new.html", principal, title="New campaign", form=blank_form(),
                   error=None)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDetail:
+    """One campaign as its page shows it: the record, its actions, per-host progress and its failed fetches."""
+
+    row: CampaignRow
+    hosts: list[HostProgress]
+    problems: list[FetchProblem]
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        """What the page polls to update itself: counters, state, hosts and problems (no media, no spec)."""
+        r = self.row.record
+        return {
+            "id": r.id, "state": r.state.value, "crashed": self.row.crashed, "last_reason": r.last_reason,
+            "pages_fetched": r.pages_fetched, "media_fetched": r.media_fetched, "fetch_errors": r.fetch_errors,
+            "queued": r.queued, "run_count": r.run_count, "as_of": now.isoformat(),
+            "actions": [a.value for a in self.row.actions],
+            "hosts": [{"host": h.host, "pages": h.pages, "page_errors": h.page_errors, "media": h.media,
+                       "media_errors": h.media_errors} for h in self.hosts],
+            "problems": [{"kind": p.kind.value, "url": p.url, "reason": p.reason, "at": p.at.isoformat()}
+                         for p in self.problems],
+        }
+
+
+def campaign_detail(ctx: WebContext, campaign_id: str) -> CampaignDetail:
+    """Read one campaign with its progress.
+
+    Raises:
+        CampaignError: If there is no such campaign.
+
+    """
+    campaigns = _campaigns(ctx)
+    record_ = campaigns.get(campaign_id[:64])
+    now = campaigns.clock()
+    row = CampaignRow(record_, _crashed(record_, now), offered_actions(record_, now))
+    return CampaignDetail(row, host_progress(ctx.store, record_.id), recent_problems(ctx.store, record_.id))
+
+
+def _detail_or_404(ctx: WebContext, campaign_id: str) -> CampaignDetail:
+    try:
+        return campaign_detail(ctx, campaign_id)
+    except CampaignError as exc:
+        raise HTTPException(status_code=404, detail=f"no campaign {campaign_id[:64]!r}") from exc
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+def campaign_page(request: Request, campaign_id: str, principal: Annotated[Principal, Depends(OPERATORS)]) -> Response:
+    """One campaign: seeds, scope, limits, per-host progress and failed fetches with reasons; refreshes itself."""
+    ctx = context(request)
+    detail = _detail_or_404(ctx, campaign_id)
+    return render(request, "dashboard_campaign.html", principal, title=f"Campaign {detail.row.record.spec.name}",
+                  c=detail.row, detail=detail, now=ctx.clock())
+
+
+@router.get("/campaigns/{campaign_id}/progress")
+def campaign_progress(
+    request: Request, campaign_id: str, principal: Annotated[Principal, Depends(OPERATORS)]
+) -> JSONResponse:
+    """The campaign page's live numbers as JSON, polled by ``campaign.js`` (and usable by scripts)."""
+    ctx = context(request)
+    return JSONResponse(_detail_or_404(ctx, campaign_id).to_json(ctx.clock()),
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/campaigns")

@@ -28,10 +28,13 @@ class BodyClass(StrEnum):
     """Hash-check API calls (JSON batches of hashes)."""
     MEDIA = "media"
     """Media uploaded for hashing."""
+    LIST = "list"
+    """A hash-list file imported on the hash lists page."""
 
 
 _ROUTE_CLASSES: tuple[tuple[str, BodyClass], ...] = (
     ("/v1/media", BodyClass.MEDIA),
+    ("/dashboard/lists/import", BodyClass.LIST),
     ("/v1/", BodyClass.API),
 )
 """Path prefixes and their body class, first match wins; any other path is a form route."""
@@ -51,6 +54,7 @@ def body_limit(web: WebSettings, path: str) -> int:
         BodyClass.FORM: web.form_max_request_bytes,
         BodyClass.API: web.api_max_request_bytes,
         BodyClass.MEDIA: web.api_max_media_bytes,
+        BodyClass.LIST: web.list_import_max_bytes,
     }[body_class(path)]
 
 

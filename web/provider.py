@@ -23,17 +23,21 @@ decision withdraws the item's notices in the notifier. What the portal shows (``
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from core.errors import TransientError
+from core.spreadsheet import csv_cell
 from notifier import portal
-from notifier.portal import ContestEntry, PortalRefusedError
+from notifier.portal import STATE_LABELS, ContestEntry, ItemState, PortalItem, PortalRefusedError
 from notifier.states import ContestStatus
 from review.service import ItemView
 from review.workflow import ReviewRefusedError
@@ -44,6 +48,7 @@ from web.forms import EMPTY, FormRefusedError, FormState, form_page
 from web.media import REVEAL_STEPS, RevealLevel
 from web.review import _item_details, reduced_media, review_item, shown_as, workflow
 from web.templating import render
+from web.words import classification_label, counted
 
 router = APIRouter(include_in_schema=False)
 READERS = requires(Role.PROVIDER, Role.ADMIN)
@@ -70,6 +75,8 @@ class PortalAction(StrEnum):
 DONE_MESSAGES = {
     "removed": "Thank you. The item is being rechecked now; it closes as soon as the recheck finds it gone.",
     "pending": "A recheck for this item is already on its way; it closes as soon as the recheck finds it gone.",
+    "bulk": "Thank you. The items you marked removed are being rechecked now; each closes as soon as its recheck "
+            "finds it gone.",
     "contested": "Your contest is recorded. A senior analyst will decide it; no further notice about this item "
                  "is sent meanwhile.",
 }
@@ -135,31 +142,104 @@ def _providers_index(request: Request, ctx: WebContext, principal: Principal) ->
     return render(request, "provider_index.html", principal, title="Provider portals", providers=providers)
 
 
-def _notice_view(request: Request, notice_id: str, principal: Principal, *, as_json: bool,
-                 form: FormState = EMPTY, form_item: int | None = None) -> Response:
+class ItemFilter:
+    """Which of a notice's items the page lists: by state, and by the day each was first seen (UTC)."""
+
+    def __init__(self, status: str = "", since: str = "", until: str = "") -> None:
+        self.status = status if status in {str(v) for v in ItemState} else ""
+        self.since = _day(since)
+        self.until = _day(until)
+
+    def keep(self, item: PortalItem) -> bool:
+        """Whether ``item`` passes the filter."""
+        seen = item.first_seen.date()
+        return ((not self.status or str(item.state) == self.status)
+                and (self.since is None or seen >= self.since) and (self.until is None or seen <= self.until))
+
+    def form(self) -> dict[str, str]:
+        """The filter as the form shows it."""
+        return {"status": self.status, "since": self.since.isoformat() if self.since else "",
+                "until": self.until.isoformat() if self.until else ""}
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def _visible_notice(
+    request: Request, notice_id: str, principal: Principal
+) -> tuple[dict[str, object], list[PortalItem]]:
     ctx = context(request)
     with ctx.store.session() as s:
         found = portal.notice_view(s, notice_id, _acting_provider(principal))
     if found is None:
         raise HTTPException(404, "no such notice")
-    data, items = found
+    return found
+
+
+def _notice_view(request: Request, notice_id: str, principal: Principal, *, as_json: bool,
+                 shown: ItemFilter | None = None, error: str | None = None,
+                 form: FormState = EMPTY, form_item: int | None = None) -> Response:
+    ctx = context(request)
+    data, items = _visible_notice(request, notice_id, principal)
     read_only = _acting_provider(principal) is None
     record(ctx.store, principal.name, AuditAction.NOTICE_VIEW, f"notice:{notice_id}", at=ctx.clock(),
            **({"format": "json"} if as_json else {}), **({"read_only": True} if read_only else {}))
     if as_json:
         body = {**{k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()},
-                "items": [i.as_json() for i in items]}
+                "items": [{**i.as_json(), "classification_label": classification_label(ctx.settings.review,
+                                                                                       i.classification)}
+                          for i in items]}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
     done = request.query_params.get("done", "")
-    return render(request, "provider_notice.html", principal, status_code=form.status_code, title=f"Notice {notice_id}",
-                  notice=data, items=items, read_only=read_only, message=DONE_MESSAGES.get(done),
-                  reason_max=REASON_MAX, form=form, form_item=form_item)
+    shown = shown or ItemFilter()
+    listed = [i for i in items if shown.keep(i)]
+    states = [(str(state), label) for state, label in STATE_LABELS.items()]
+    return render(request, "provider_notice.html", principal, status_code=422 if error else form.status_code,
+                  title=f"Notice {notice_id}", notice=data, error=error,
+                  items=listed, total=len(items), filter=shown.form(), states=states, read_only=read_only,
+                  message=DONE_MESSAGES.get(done), reason_max=REASON_MAX,
+                  summary=f"{counted(len(listed), 'item')} shown of {len(items)}", form=form, form_item=form_item)
 
 
 def _contest_again(request: Request, form: FormState) -> Response:
     """The notice page again after a refused contest, the reason as typed and the message beside it."""
     return _notice_view(request, request.path_params["notice_id"], request.state.principal, as_json=False,
                         form=form, form_item=int(request.path_params["item_id"]))
+
+
+CSV_COLUMNS = ("item", "url", "page_url", "first_seen", "last_verified_present", "state", "classification",
+               "classification_key", "sha256", "pdq", "evidence_reference", "removed_at", "time_to_removal")
+
+
+def items_csv(items: Sequence[PortalItem], label: dict[str, str]) -> str:
+    """A notice's items as CSV, every cell through :func:`core.spreadsheet.csv_cell` (no formula runs)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for i in items:
+        writer.writerow([csv_cell(v) for v in (
+            i.id, i.url, i.page_url, i.first_seen.isoformat(), i.last_verified_present.isoformat(), i.label,
+            label.get(i.classification, i.classification), i.classification, i.sha256, i.pdq,
+            i.evidence_reference, i.removed_at.isoformat() if i.removed_at else None, i.time_to_removal)])
+    return out.getvalue()
+
+
+@router.get("/provider/notices/{notice_id}.csv")
+def notice_csv(request: Request, notice_id: str, principal: Annotated[Principal, Depends(READERS)]) -> Response:
+    """One notice's items as CSV for a spreadsheet; same access rule as the page; audited."""
+    ctx = context(request)
+    _, items = _visible_notice(request, notice_id, principal)
+    record(ctx.store, principal.name, AuditAction.NOTICE_VIEW, f"notice:{notice_id}", at=ctx.clock(), format="csv",
+           **({"read_only": True} if _acting_provider(principal) is None else {}))
+    labels = {i.classification: classification_label(ctx.settings.review, i.classification) for i in items}
+    safe_id = "".join(c for c in notice_id if c.isalnum() or c in "-_")[:64]
+    return Response(items_csv(items, labels), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="notice-{safe_id}.csv"',
+                             "Cache-Control": "no-store"})
 
 
 @router.get("/provider/notices/{notice_id}.json")
@@ -169,9 +249,15 @@ def notice_json(request: Request, notice_id: str, principal: Annotated[Principal
 
 
 @router.get("/provider/notices/{notice_id}", response_class=HTMLResponse)
-def notice(request: Request, notice_id: str, principal: Annotated[Principal, Depends(READERS)]) -> Response:
-    """One notice with its items (JSON when asked with ``Accept: application/json``); 404 if not the caller's."""
-    return _notice_view(request, notice_id, principal, as_json=_wants_json(request))
+def notice(request: Request, notice_id: str, principal: Annotated[Principal, Depends(READERS)],
+           status: Annotated[str, Query(max_length=40)] = "", since: Annotated[str, Query(max_length=10)] = "",
+           until: Annotated[str, Query(max_length=10)] = "") -> Response:
+    """One notice's items as a table, filtered by state and first-seen day (JSON when asked).
+
+    Another provider's notice answers 404, as one that does not exist.
+    """
+    return _notice_view(request, notice_id, principal, as_json=_wants_json(request),
+                        shown=ItemFilter(status, since, until))
 
 
 def _after_action(request: Request, notice_id: str, item_id: int, principal: Principal, done: str) -> Response:
@@ -185,10 +271,8 @@ def _after_action(request: Request, notice_id: str, item_id: int, principal: Pri
     return RedirectResponse(f"/provider/notices/{notice_id}?done={done}#item-{item_id}", status_code=303)
 
 
-@router.post("/provider/notices/{notice_id}/items/{item_id}/removed")
-def mark_removed(request: Request, notice_id: str, item_id: int,
-                 principal: Annotated[Principal, Depends(PROVIDERS)]) -> Response:
-    """The provider says it removed the item: record the claim and ask the crawler to recheck it now."""
+def _claim(request: Request, notice_id: str, item_id: int, principal: Principal) -> portal.Claim:
+    """Record one removal claim and ask for its recheck (audited); 404/409 as the portal refuses."""
     ctx = context(request)
     provider_id = _acting_provider(principal)
     assert provider_id is not None
@@ -206,7 +290,37 @@ def mark_removed(request: Request, notice_id: str, item_id: int,
     else:
         record(ctx.store, principal.name, PortalAction.REMOVAL_CLAIM, f"notice-item:{item_id}", at=now,
                notice=notice_id, provider=provider_id, recheck=request_id, ip=client_ip(request))
+    return claim
+
+
+@router.post("/provider/notices/{notice_id}/items/{item_id}/removed")
+def mark_removed(request: Request, notice_id: str, item_id: int,
+                 principal: Annotated[Principal, Depends(PROVIDERS)]) -> Response:
+    """The provider says it removed the item: record the claim and ask the crawler to recheck it now."""
+    claim = _claim(request, notice_id, item_id, principal)
     return _after_action(request, notice_id, item_id, principal, str(claim))
+
+
+BULK_MAX = 500
+"""Most items one bulk "removed" may name (a notice lists fewer)."""
+
+
+@router.post("/provider/notices/{notice_id}/removed")
+def mark_many_removed(request: Request, notice_id: str, principal: Annotated[Principal, Depends(PROVIDERS)],
+                      item: Annotated[list[int] | None, Form(max_length=BULK_MAX)] = None) -> Response:
+    """Several items removed at once: each gets its claim and recheck as if marked alone.
+
+    Items already closed are skipped; choosing none comes back to the notice with a message.
+    """
+    _, items = _visible_notice(request, notice_id, principal)
+    open_ids = {i.id for i in items if i.may_act}
+    chosen = [i for i in dict.fromkeys(item or []) if i in open_ids]
+    if not chosen:
+        return _notice_view(request, notice_id, principal, as_json=False, shown=ItemFilter(),
+                            error="Tick the items you removed first (items already closed cannot be chosen).")
+    for item_id in chosen:
+        _claim(request, notice_id, item_id, principal)
+    return RedirectResponse(f"/provider/notices/{notice_id}?done=bulk", status_code=303)
 
 
 @router.post("/provider/notices/{notice_id}/items/{item_id}/contest")

@@ -74,6 +74,10 @@ class WebSettings(Section):
         default=131_072, ge=1024,
         description="Largest body of a sign-in, review, admin or dashboard form, bytes (more: 413).",
     )
+    list_import_max_bytes: int = Field(
+        default=67_108_864, ge=1024,
+        description="Largest hash-list file uploaded on the hash lists page, bytes (more: 413).",
+    )
     # --- hash-check API (web/api.py) ---
     api_max_batch: int = Field(default=1000, ge=1, description="Most hashes in one POST /v1/hashes (more: 413).")
     api_max_request_bytes: int = Field(

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from web.auth import Principal, Role
 from web.context import context
+from web.words import classification_label, counted
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -32,6 +33,7 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["counted"] = counted
     return Jinja2Templates(env=env)
 
 
@@ -46,6 +48,11 @@ def render(
     """Render a page; every page gets the caller, its CSRF token and the role names, and is never cached."""
     ctx = context(request)
     values.setdefault("title", "orbweaver")
+    review = ctx.settings.review
+
+    def classification(key: str | None) -> str:
+        return classification_label(review, key)
+
     response = ctx.templates.TemplateResponse(
         request,
         name,
@@ -53,6 +60,7 @@ def render(
             "principal": principal,
             "csrf_token": principal.csrf_token if principal is not None else None,
             "Role": Role,
+            "classification": classification,
             **values,
         },
         status_code=status_code,

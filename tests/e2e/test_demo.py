@@ -23,6 +23,7 @@ from core.store.tables.crawler import Sighting
 from orbweaver.demo.run import run_demo
 from orbweaver.settings import Settings
 from tests.fixtures.xarf_reports import notice_reports
+from tests.unit.web.conftest import PASSWORD, sign_in
 
 pytestmark = pytest.mark.e2e
 ORBWEAVER = str(Path(sys.executable).parent / "orbweaver")
@@ -75,6 +76,25 @@ def test_demo_command_on_the_embedded_bus(tmp_path: Path) -> None:
         errors = [e for e in s.scalars(select(Sighting.error)).all() if e]
     codes = {e.split(":", 1)[0] for e in errors}
     assert {"empty", "corrupt", "not-an-image"} <= codes, errors
+    store.dispose()
+    assert_dashboard_shows_the_demo(workdir / "state", result.stderr)
+
+
+def assert_dashboard_shows_the_demo(state: Path, said: str) -> None:
+    """The web app opened the way the demo says lists the demo's campaign on its dashboard."""
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    assert f"ORBWEAVER_CORE__DATA_DIR={state} orbweaver serve" in " ".join(said.split())
+    settings = load(Settings, environ={"ORBWEAVER_CORE__DATA_DIR": str(state)})
+    app = create_app(settings)
+    app.state.ctx.accounts.create_user("demo-operator", PASSWORD, ["operator"], actor="test")
+    with TestClient(app, follow_redirects=False) as client:
+        sign_in(client, "demo-operator")
+        dashboard = client.get("/dashboard")
+    assert dashboard.status_code == 200
+    assert "orbweaver demo" in dashboard.text and 'href="/dashboard/campaigns/demo-' in dashboard.text
 
 
 @pytest.mark.integration

@@ -13,19 +13,23 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from core.blobs import BlobStore, evidence_key
-from core.messages import HashValue, MatchCandidate, MatchHit, MediaRef, new_id, sha256_hex
+from core.bus import Bus
+from core.messages import HashValue, MatchCandidate, MatchHit, MediaRef, Topic, new_id, sha256_hex
 from core.store import Store, insert_ignore
 from core.store.tables.crawler import Sighting
 from core.store.tables.hashing import Media
 from core.store.tables.matcher import HashEntry, Match
+from core.store.tables.notifier import NoticeItem
 from core.store.tables.review import ReviewItem
 from hashing.hasher import compute_hashes
 from matcher.decision import decide_with
 from matcher.hashsets import import_entries
 from matcher.lists import ListEntry
 from matcher.settings import MatcherSettings
+from notifier.stage import NotifierStage
 from orbweaver.demo.imagegen import encode, generate
 from review.stage import ReviewStage
+from review.workflow import ReviewWorkflow
 
 SIZE = (400, 300)
 
@@ -101,6 +105,21 @@ def seed_candidate(
         item_id = s.scalar(select(ReviewItem.id).where(ReviewItem.sha256 == sha))
         assert item_id is not None
     return Seeded(item_id=item_id, sha256=sha, pdq=pdq, body=body, media_url=media_url)
+
+
+def confirm_and_notice(store: Store, blobs: BlobStore, bus: Bus, stage: ReviewStage, workflow: ReviewWorkflow,
+                       notifier: NotifierStage, body: bytes, *, media_url: str, page_url: str) -> int:
+    """Match ``body`` at ``media_url``, let two analysts confirm it, hand the notifier its request: the notice item."""
+    seeded = seed_candidate(store, blobs, stage, body, media_url=media_url, page_url=page_url)
+    workflow.decide(seeded.item_id, "alice", "baseline_csam", senior=False)
+    workflow.decide(seeded.item_id, "bob", "baseline_csam", senior=False)
+    waiting = bus.lag(Topic.NOTICE_REQUESTS, "notifier")
+    assert waiting >= 1
+    bus.consume(Topic.NOTICE_REQUESTS, "notifier", notifier.handle, max_messages=waiting, poll_timeout_s=0.05)
+    with store.session() as s:
+        item_id = s.scalar(select(NoticeItem.id).where(NoticeItem.media_url == media_url))
+        assert item_id is not None
+        return item_id
 
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

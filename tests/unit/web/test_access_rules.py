@@ -94,7 +94,7 @@ def test_public_routes_are_few_and_say_why(env: Env) -> None:
     public = {v.path: access_rule(env.app, v) for v in routes(env.app)}
     public_paths = {p for p, r in public.items() if r is not None and r.public}
     # The feeds take no account: their own keys, checked in web/feeds.py (tests/unit/web/test_feeds.py).
-    assert public_paths == {"/healthz", "/login", "/static", "/openapi.json", "/stopncii/v1/FetchHashes",
+    assert public_paths == {"/healthz", "/login", "/static", "/openapi.json", "/docs", "/stopncii/v1/FetchHashes",
                             "/feeds/v1/urls"}
     for path in public_paths:
         rule = public[path]
@@ -114,3 +114,15 @@ def test_openapi_describes_the_api_only(env: Env) -> None:
     assert schema.status_code == 200
     # Pages are for browsers and stay out of the API description (schemathesis walks what is in it).
     assert not [p for p in schema.json()["paths"] if not p.startswith("/v1/")]
+
+
+def test_the_api_reference_is_served_from_local_assets_only(env: Env) -> None:
+    page = env.client().get("/docs")
+    assert page.status_code == 200
+    schema = env.client().get("/openapi.json").json()
+    for path, item in schema["paths"].items():
+        for method in item:
+            assert f"<code>{method.upper()} {path}</code>" in page.text, (method, path)
+    assert set(schema["components"]["schemas"]) == set(re.findall(r'id="schema-([^"]+)"', page.text))
+    # Nothing is loaded from elsewhere: every script and stylesheet is this site's own.
+    assert not re.search(r'(src|href)="(https?:)?//', page.text)

@@ -20,7 +20,7 @@ from core.errors import TransientError
 from core.messages import HashValue, MatchCandidate, MediaRef
 from core.store import Store
 from core.store.stats import bucket_counts
-from core.store.tables.crawler import Sighting
+from core.store.tables.crawler import Page, Sighting
 from core.store.tables.hashing import Media
 from core.store.tables.matcher import HashEntry, Match
 from core.store.tables.notifier import Notice, NoticeItem
@@ -119,6 +119,7 @@ def test_throughput_queues_matches_and_removal_times_are_shown(env: Env) -> None
     recent = media(env, 3, NOW - timedelta(minutes=1, seconds=30))  # the 08:58 minute
     media(env, 2, NOW - timedelta(hours=3), prefix="old")
     matches(env, recent[:2], NOW - timedelta(minutes=20))
+    matches(env, recent[:1], NOW - timedelta(minutes=20), label="second entry", list_name="partner")
     review_item(env, recent[0], "pending")
     review_item(env, recent[1], "escalated")
     for sha in recent:
@@ -130,10 +131,12 @@ def test_throughput_queues_matches_and_removal_times_are_shown(env: Env) -> None
     notice(env, provider, "n2", None, [None])
     html = operator(env).get("/dashboard").text
     assert 'id="media-total">5<' in html and 'id="media-hour">3<' in html and 'id="sightings-hour">3<' in html
-    assert 'id="matches-total">2<' in html and 'id="matches-day">2<' in html
+    # One image matched two entries: two distinct media (as the demo counts), three match records.
+    assert 'id="matched-media-total">2<' in html and 'id="matched-media-day">2<' in html
+    assert 'id="matches-total">3<' in html and 'id="matches-day">3<' in html
     assert "<title>2026-03-02 08:58 UTC: 3 media</title>" in html
-    assert "<title>2026-03-02 08:00 UTC: 2 matches</title>" in html
-    assert "<title>2026-02-28 00:00 UTC: 1 notices</title>" in html
+    assert "<title>2026-03-02 08:00 UTC: 3 matches</title>" in html
+    assert "<title>2026-02-28 00:00 UTC: 1 notice</title>" in html
     assert re.search(r'data-stage="review">.*?<td>3</td></tr>', html, re.S)
     assert re.search(r'data-stage="hashing">.*?<td>0</td></tr>', html, re.S)
     assert 'id="review-queue">1 / 1<' in html
@@ -141,8 +144,8 @@ def test_throughput_queues_matches_and_removal_times_are_shown(env: Env) -> None
     assert ("Removed after notice: 2 items; still online: 2. Median 0.5 h, 90th percentile 24.0 h, slowest 24.0 h. "
             "Oldest still online: 48.0 h since its first notice.") in text
     assert re.search(r"<td>host-a</td><td>4</td><td>2</td><td>2</td>\s*<td>0.5 h</td>", html)
-    assert "<title>&lt; 1 h: 1 items</title>" in html and "<title>6-24 h: 0 items</title>" in html
-    assert "<title>1-3 d: 1 items</title>" in html
+    assert "<title>&lt; 1 h: 1 item</title>" in html and "<title>6-24 h: 0 items</title>" in html
+    assert "<title>1-3 d: 1 item</title>" in html
     assert html.count(">no data</text>") == 0
     with env.store.session() as s:
         assert s.scalars(select(AuditEvent.action).where(AuditEvent.actor == "op-operator")).all()[-1] == \
@@ -228,8 +231,8 @@ def test_line_chart_and_histogram() -> None:
     line = str(line_chart("l", "t", [Point("a", 1), Point("b", 3), Point("c", 2)]))
     assert line.count("<circle") == 3 and "<polyline" in line
     hist = str(histogram("h", "t", [0.5, 1, 5, 100], [Bin("low", 0, 1), Bin("mid", 1, 10), Bin("high", 10, None)]))
-    assert "<title>low: 1 items</title>" in hist and "<title>mid: 2 items</title>" in hist
-    assert "<title>high: 1 items</title>" in hist
+    assert "<title>low: 1 item</title>" in hist and "<title>mid: 2 items</title>" in hist
+    assert "<title>high: 1 item</title>" in hist
 
 
 # --- campaigns -------------------------------------------------------------------------------------------------
@@ -265,7 +268,8 @@ def test_campaigns_are_listed_with_their_progress_and_the_actions_their_state_al
     html = operator(env).get("/dashboard").text
     busy_row = " ".join(row(html, busy.id).split())
     assert 'class="state">running' in busy_row
-    assert '<td class="pages">12</td> <td class="media">30</td> <td class="errors">2</td>' in busy_row
+    assert '<td class="pages">12</td> <td class="media">30</td>' in busy_row
+    assert f'<td class="errors"><a href="/dashboard/campaigns/{busy.id}#problems">2: see why</a></td>' in busy_row
     assert buttons(html, busy.id) == ["pause", "stop"]
     assert buttons(html, idle.id) == ["start", "stop"]
     assert "lab site, own server" in row(html, idle.id) and "every 24.0 h" in row(html, idle.id)
@@ -292,7 +296,8 @@ def test_start_pause_resume_and_stop_change_the_state_and_are_audited(env: Env) 
     refused = act(client, cid, "pause")
     assert refused.status_code == 409 and "cannot be paused" in refused.text
     assert campaigns.get(cid).state.value == "stopped"
-    assert act(client, cid, "resume").status_code == 409
+    resumed = act(client, cid, "resume")
+    assert resumed.status_code == 409 and "it cannot be resumed from that state" in resumed.text
     assert act(client, "c-nope", "stop").status_code == 409
     with env.store.session() as s:
         events = s.execute(select(AuditEvent.action, AuditEvent.subject, AuditEvent.detail)
@@ -373,3 +378,71 @@ def test_campaign_names_and_reasons_are_escaped_in_the_list(env: Env) -> None:
     html = operator(env).get("/dashboard").text
     assert HOSTILE not in html and html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 2
 
+
+
+# --- one campaign's page ----------------------------------------------------------------------------------------
+
+
+REFUSED = "refused: 10.0.0.5 is a private address (10.0.0.0/8)"
+
+
+def crawled(env: Env, campaign_id: str) -> None:
+    """What the crawler's pipeline records: a refused seed, two pages on one host and media on a CDN."""
+    with env.store.session() as s:
+        s.add(Page(campaign_id=campaign_id, url="http://10.0.0.5/", error=REFUSED, fetched_at=NOW))
+        for i in range(2):
+            s.add(Page(campaign_id=campaign_id, url=f"http://gallery.test/{i}", http_status=200, fetched_at=NOW))
+        s.add(Sighting(message_id=f"{campaign_id}-ok", campaign_id=campaign_id, sha256="a" * 64,
+                       page_url="http://gallery.test/0", media_url="http://cdn.test/a.jpg",
+                       final_url="http://cdn.test/a.jpg", fetched_at=NOW + timedelta(seconds=1)))
+        s.add(Sighting(message_id=f"{campaign_id}-bad", campaign_id=campaign_id, sha256=None,
+                       page_url="http://gallery.test/1", media_url="http://cdn.test/b.jpg",
+                       final_url="http://cdn.test/b.jpg", fetched_at=NOW + timedelta(seconds=2),
+                       error="corrupt: not a decodable image"))
+
+
+def test_a_campaign_page_shows_seeds_scope_hosts_and_why_fetches_failed(env: Env) -> None:
+    campaigns = Campaigns(env.store, env.clock)
+    cid = campaigns.create(spec("lab sweep", seeds=["http://gallery.test/"], scope={"mode": "site",
+                                                                                   "exclude": ["/private/"]})).id
+    crawled(env, cid)
+    client = operator(env)
+    page = client.get(f"/dashboard/campaigns/{cid}")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert "http://gallery.test/" in text and "site" in text and "/private/" in text
+    assert REFUSED in text and "corrupt: not a decodable image" in text
+    assert '<script src="/static/campaign.js"></script>' in page.text
+    progress = client.get(f"/dashboard/campaigns/{cid}/progress", headers={"Accept": "application/json"})
+    assert progress.status_code == 200 and progress.headers["cache-control"] == "no-store"
+    data = progress.json()
+    assert data["state"] == "created" and data["actions"] == ["start", "stop"]
+    assert data["hosts"] == [
+        {"host": "cdn.test", "pages": 0, "page_errors": 0, "media": 2, "media_errors": 1},
+        {"host": "gallery.test", "pages": 2, "page_errors": 0, "media": 0, "media_errors": 0},
+        {"host": "10.0.0.5", "pages": 1, "page_errors": 1, "media": 0, "media_errors": 0},
+    ]
+    assert [(p["kind"], p["reason"]) for p in data["problems"]] == [
+        ("media", "corrupt: not a decodable image"), ("page", REFUSED)]
+    assert client.get("/dashboard/campaigns/c-nope").status_code == 404
+    assert client.get("/dashboard/campaigns/c-nope/progress", headers={"Accept": "application/json"}).status_code == 404
+
+
+def test_a_campaign_that_fetched_nothing_says_why_not_just_finished(env: Env) -> None:
+    campaigns = Campaigns(env.store, env.clock)
+    cid = campaigns.create(spec("refused", seeds=["http://10.0.0.5/"],
+                                allow_private_hosts=[])).id
+    with env.store.session() as s:
+        s.add(Page(campaign_id=cid, url="http://10.0.0.5/", error=REFUSED, fetched_at=NOW))
+    campaigns.finish_foreground(cid)
+    html = operator(env).get(f"/dashboard/campaigns/{cid}").text
+    found = re.search(r'<p class="error" id="nothing-fetched">(.*?)</p>', html, re.S)
+    assert found is not None and REFUSED in found.group(1)
+
+
+def test_campaign_names_seeds_and_reasons_are_escaped_on_its_page(env: Env) -> None:
+    cid = Campaigns(env.store, env.clock).create(spec(HOSTILE)).id
+    with env.store.session() as s:
+        s.add(Page(campaign_id=cid, url="http://gallery.test/", error=HOSTILE, fetched_at=NOW))
+    html = operator(env).get(f"/dashboard/campaigns/{cid}").text
+    assert HOSTILE not in html and "&lt;script&gt;" in html

@@ -8,8 +8,11 @@ RecheckResults the crawler would send.
 
 from __future__ import annotations
 
+import csv as csv_module
+import io
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +38,7 @@ from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem
 from core.store.tables.web import AuditEvent
 from matcher.hashsets import export_entries
 from notifier.channels import OutboxChannel
+from notifier.portal import ItemState, PortalItem
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage, portal_url
@@ -42,9 +46,9 @@ from notifier.states import ContestStatus
 from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
 from tests.unit.web.conftest import Env
-from tests.unit.web.seed import csrf_of, image, seed_candidate
+from tests.unit.web.seed import confirm_and_notice, csrf_of, image, seed_candidate
 from web.auth import Role
-from web.provider import REASON_MAX
+from web.provider import REASON_MAX, items_csv
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -62,19 +66,9 @@ class Portal:
 
     def confirm(self, seed: int, url: str, *, quality: int = 90, **review: Any) -> int:
         """Match a generated image at ``url``, let two analysts confirm it, hand the notifier its request."""
-        seeded = seed_candidate(self.env.store, self.env.blobs, self.env.stage, image(seed, quality), media_url=url,
-                                page_url=f"http://pages.test/{seed}?q={HOSTILE}")
-        wf = self.workflow(**review)
-        wf.decide(seeded.item_id, "alice", "baseline_csam", senior=False)
-        wf.decide(seeded.item_id, "bob", "baseline_csam", senior=False)
-        waiting = self.env.bus.lag(Topic.NOTICE_REQUESTS, "notifier")
-        assert waiting >= 1
-        self.env.bus.consume(Topic.NOTICE_REQUESTS, "notifier", self.stage.handle, max_messages=waiting,
-                             poll_timeout_s=0.05)
-        with self.env.store.session() as s:
-            item_id = s.scalar(select(NoticeItem.id).where(NoticeItem.media_url == url))
-            assert item_id is not None
-            return item_id
+        env = self.env
+        return confirm_and_notice(env.store, env.blobs, env.bus, env.stage, self.workflow(**review), self.stage,
+                                  image(seed, quality), media_url=url, page_url=f"http://pages.test/{seed}?q={HOSTILE}")
 
     def notice_of(self, item_id: int) -> str:
         with self.env.store.session() as s:
@@ -181,9 +175,10 @@ def test_provider_lists_its_notices_and_opens_one_from_the_notice_link(portal: P
     page = client.get(link.path)
     assert page.status_code == 200
     item = portal.item(first)
-    for shown in (item.media_url, item.sha256, item.pdq or "missing pdq", "baseline_csam", f"{notice_id}/{first}",
-                  "Last verified present", "First seen", "Evidence reference"):
+    for shown in (item.media_url, item.sha256, item.pdq or "missing pdq", "Baseline CSAM (illegal everywhere)",
+                  f"{notice_id}/{first}", "Last verified present", "First seen", "Evidence reference"):
         assert shown in page.text, shown
+    assert "baseline_csam" not in page.text  # people read the label, never the storage key
     assert page.text.count('class="portal-item"') == 2
     # Never media: no image, no evidence key, no review media route.
     assert "<img" not in page.text and "/media" not in page.text and (item.evidence_key or "x") not in page.text
@@ -545,3 +540,67 @@ def test_hostile_urls_are_escaped_everywhere(portal: Portal) -> None:
         contest_id = s.scalars(select(NoticeContest.id)).one()
     for text in (senior.get("/review").text, senior.get(f"/review/contests/{contest_id}").text):
         assert HOSTILE not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The notice as a table: filters, bulk "removed", CSV and JSON
+
+
+def test_a_notice_is_a_table_filtered_by_status_and_day_with_bulk_removed(portal: Portal) -> None:
+    ids = [portal.confirm(n, f"http://files.a.test/{n}.jpg") for n in range(1, 4)]
+    [notice_id] = portal.stage.flush()
+    client = portal.env.signed_in("staff-a")
+    page = client.get(f"/provider/notices/{notice_id}").text
+    assert page.count("<tr data-item=") == 3 and "3 items shown of 3" in page
+    none_chosen = post(client, f"/provider/notices/{notice_id}/removed")
+    assert none_chosen.status_code == 422 and "Tick the items you removed first" in none_chosen.text
+    assert recheck_requests(portal) == []
+    bulk = client.post(f"/provider/notices/{notice_id}/removed",
+                       data={"csrf_token": csrf_of(page), "item": [str(ids[0]), str(ids[2])]})
+    assert bulk.status_code == 303 and bulk.headers["location"] == f"/provider/notices/{notice_id}?done=bulk"
+    assert sorted(r.media_url for r in recheck_requests(portal)) == ["http://files.a.test/1.jpg",
+                                                                     "http://files.a.test/3.jpg"]
+    assert len(portal.audit("provider.removal_claim")) == 2
+    claimed = client.get(f"/provider/notices/{notice_id}", params={"status": "removal_claimed"}).text
+    assert claimed.count("<tr data-item=") == 2 and "2 items shown of 3" in claimed
+    still_open = client.get(f"/provider/notices/{notice_id}", params={"status": "open"}).text
+    assert f'<tr data-item="{ids[1]}"' in still_open and "1 item shown of 3" in still_open
+    today = datetime.fromisoformat(state_of(client, notice_id, ids[0])["first_seen"]).date()
+    later = client.get(f"/provider/notices/{notice_id}",
+                       params={"since": (today.replace(year=today.year + 1)).isoformat()}).text
+    assert "<tr data-item=" not in later and "No item matches the filter." in later
+    same_day = client.get(f"/provider/notices/{notice_id}", params={"since": today.isoformat(),
+                                                                    "until": today.isoformat()}).text
+    assert same_day.count("<tr data-item=") == 3
+    # Another provider's staff cannot mark these items, in bulk or alone.
+    other = portal.env.signed_in("staff-b")
+    assert post(other, f"/provider/notices/{notice_id}/removed", item=str(ids[1])).status_code == 404
+
+
+def test_a_notice_exports_as_csv_with_human_labels(portal: Portal) -> None:
+    item_id = portal.confirm(5, "http://files.a.test/=cmd.jpg")
+    [notice_id] = portal.stage.flush()
+    client = portal.env.signed_in("staff-a")
+    exported = client.get(f"/provider/notices/{notice_id}.csv")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv_module.DictReader(io.StringIO(exported.text)))
+    assert [r["item"] for r in rows] == [str(item_id)]
+    assert rows[0]["classification"] == "Baseline CSAM (illegal everywhere)"
+    assert rows[0]["classification_key"] == "baseline_csam" and rows[0]["state"] == "open"
+    assert rows[0]["url"] == "http://files.a.test/=cmd.jpg"
+    body = client.get(f"/provider/notices/{notice_id}.json").json()
+    assert body["items"][0]["classification_label"] == "Baseline CSAM (illegal everywhere)"
+    assert portal.env.signed_in("staff-b").get(f"/provider/notices/{notice_id}.csv").status_code == 404
+    assert [e.detail.get("format") for e in portal.audit("provider.notice_view")] == ["csv", "json"]
+
+
+def test_notice_csv_cells_never_run_as_spreadsheet_formulas() -> None:
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    item = PortalItem(id=1, url='=HYPERLINK("http://x.test")', page_url="+page", first_seen=at,
+                      last_verified_present=at, sha256="a" * 64, pdq=None, classification="baseline_csam",
+                      evidence_reference="@ref", state=ItemState.OPEN, label="open", detail="", removed_at=None,
+                      time_to_removal=None, time_to_removal_hours=None, removal_claimed_at=None, contest_status=None,
+                      contest_reason=None, contested_at=None, contest_decided_at=None, contest_note=None)
+    [row] = list(csv_module.DictReader(io.StringIO(items_csv([item], {"baseline_csam": "Baseline CSAM"}))))
+    assert row["url"] == "'=HYPERLINK(\"http://x.test\")" and row["page_url"] == "'+page"
+    assert row["evidence_reference"] == "'@ref" and row["classification"] == "Baseline CSAM"

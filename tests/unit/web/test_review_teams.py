@@ -173,8 +173,10 @@ def test_waits_grow_with_failures_and_an_admin_unlocks(env: Env) -> None:
     page = admin.get("/admin/users").text
     assert "sign-in held after failures" in page
     user_id = next(u.id for u in accounts.list_users() if u.name == "carol")
+    assert f'action="/admin/users/{user_id}/unlock"' in admin.get(f"/admin/users/{user_id}").text  # her own page too
     assert admin.post(f"/admin/users/{user_id}/unlock", data={"csrf_token": csrf_of(page)}).status_code == 303
     assert accounts.sign_in("carol", PASSWORD, "10.0.0.1").principal.name == "carol"
+    assert "/unlock" not in admin.get(f"/admin/users/{user_id}").text
 
 
 # --- wellbeing --------------------------------------------------------------------------------------------------
