@@ -11,6 +11,7 @@ error, never a guess. Terms are compared after :func:`normalise_term`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from core.messages import Classification
 
@@ -40,6 +41,7 @@ DEFAULT_CLASSIFICATION_MAP: Mapping[str, Classification] = {
 """Every list term orbweaver understands without configuration, normalised, to its classification."""
 
 
+@lru_cache(maxsize=1024)
 def normalise_term(term: str) -> str:
     """A list's classification term as the table keys it: trimmed, lowercase, ``-`` and blanks as ``_``."""
     return "_".join(term.strip().lower().replace("-", " ").split())

@@ -16,6 +16,7 @@ current version; one newer than this build's algorithm is refused.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -108,13 +109,20 @@ def _version(cell: object, algo: type[HashAlgorithm]) -> int:
 
 _TEXT_COLUMNS = tuple(c for c in COLUMNS if c != "version")
 
+# The registry is fixed once imported; a length's answer is asked once per list line.
+_by_hex_length = functools.lru_cache(maxsize=64)(registry.by_hex_length)
+
 
 def _entry(cells: Mapping[str, Any], default_algorithm: type[HashAlgorithm] | None,
            terms: Terms = DEFAULT_CLASSIFICATION_MAP) -> ListEntry:
-    value, algorithm, label, classification, source, version = (cells.get(c) for c in COLUMNS)
-    for name, item in zip(_TEXT_COLUMNS, (value, algorithm, label, classification, source), strict=True):
+    # Runs once per list line (millions per import): plain lookups, no per-column generators.
+    get = cells.get
+    value, algorithm, label, classification, source = texts = (
+        get("hash"), get("algorithm"), get("label"), get("classification"), get("source"))
+    for name, item in zip(_TEXT_COLUMNS, texts, strict=True):
         if item is not None and not isinstance(item, str):
             raise _BadLine(f"{name} must be text, not {type(item).__name__}")
+    version = get("version")
     hex_value = (value or "").strip().lower()
     if not hex_value:
         raise _BadLine("missing hash")
@@ -127,7 +135,7 @@ def _entry(cells: Mapping[str, Any], default_algorithm: type[HashAlgorithm] | No
     elif default_algorithm is not None:
         algo = default_algorithm
     else:
-        inferred = registry.by_hex_length(len(hex_value))
+        inferred = _by_hex_length(len(hex_value))
         if inferred is None:
             raise _BadLine(f"no algorithm has {len(hex_value)} hex characters")
         algo = inferred

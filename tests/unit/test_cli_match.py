@@ -153,7 +153,8 @@ def test_real_list_vocabularies_import_and_a_wholly_bad_file_fails(cli: Any, tmp
                                    "bad_lines": 30, "announced": True}
     assert result.stderr.count(": skipped: unknown classification 'sev3'") == 20
     assert f"{bad}: ... and 10 more bad lines not shown" in result.stderr
-    assert f"{bad}: imported 30 of 60 lines; 30 bad lines (first: line 3: unknown classification 'sev3'" in result.stderr
+    first = "first: line 3: unknown classification 'sev3'"
+    assert f"{bad}: imported 30 of 60 lines; 30 bad lines ({first}" in result.stderr
     # An unmapped vocabulary is a non-zero exit; --map (or [matcher] classification_map) reads it.
     sev = write(tmp_path / "sev.csv", f"hash,classification\n{md5('s1')},sev3\n{md5('s2')},Sev 3\n")
     result = cli("hashset", "import", "--name", "sev", str(sev))
