@@ -23,6 +23,7 @@ from core.store import Store
 from notifier.hma import HmaBank, HmaSettings
 from notifier.settings import NotifierSettings
 from tests.unit.notifier.helpers import migrated_store
+from tests.unit.notifier.http_servers import send_json
 
 PDQ = "f" * 16 + "0" * 16 + "a5" * 16
 MD5 = "0123456789abcdef" * 2
@@ -74,13 +75,7 @@ def hma() -> Iterator[tuple[str, FakeHma]]:
 
         def _serve(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, payload = fake.answer(self.command, self.path, body, dict(self.headers.items()))
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, *fake.answer(self.command, self.path, body, dict(self.headers.items())))
 
         do_POST = do_DELETE = _serve
 
