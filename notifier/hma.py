@@ -17,19 +17,27 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Self
 from urllib.parse import quote
 
+import structlog
 from pydantic import Field
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from core.errors import ConfigError, PermanentError, TransientError
+from core.messages import utcnow
 from core.store import Store
-from core.store.tables.notifier import SentJournal
+from core.store.tables.notifier import NoticeItem, SentJournal
+from hashing.media import video_md5s
 from notifier.base import ChannelSettings
 from notifier.channels import StoreJournal
 from notifier.settings import NotifierSettings
+from notifier.states import NoticeItemStatus
+
+log = structlog.get_logger(__name__)
 
 SIGNAL_TYPES = {"pdq": "pdq", "md5": "video_md5"}
 """orbweaver algorithm → HMA signal type name (HMA's reference configs enable these two)."""
@@ -48,6 +56,10 @@ class HmaSettings(ChannelSettings):
     timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one HTTP call.")
     attempts: int = Field(default=3, ge=1, le=10, description="Tries per push or withdrawal before it is transient.")
     backoff_s: float = Field(default=0.5, ge=0, description="Wait before the second try; doubles each try.")
+    retry_after_s: float = Field(
+        default=60.0, gt=0,
+        description="After a tick found HMA down: wait before the next tick tries; doubles per failed tick, up to 1 h.",
+    )
 
 
 Send = Callable[[str, str, bytes | None, dict[str, str], float], tuple[int, dict[str, Any]]]
@@ -152,6 +164,100 @@ class HmaBank:
         with self.store.session() as s:
             s.execute(delete(SentJournal).where(SentJournal.idempotency_key == key))
         return True
+
+
+Signal = tuple[str, str]
+"""(orbweaver algorithm, lower-case hex value) of one confirmed hash."""
+
+
+def confirmed_signals(store: Store) -> tuple[set[Signal], set[Signal]]:
+    """The hashes of noticed items: those still confirmed, and those of withdrawn items.
+
+    A notice item carries its PDQ; a video's MD5 is the hashing stage's (images' MD5s are not
+    HMA's ``video_md5``). A hash shared by a withdrawn and a still-confirmed item stays confirmed.
+    """
+    video = video_md5s()
+    with store.session() as s:
+        rows = s.execute(select(NoticeItem.status, NoticeItem.pdq, video.c.md5)
+                         .outerjoin(video, video.c.sha256 == NoticeItem.sha256)).all()
+    confirmed: set[Signal] = set()
+    withdrawn: set[Signal] = set()
+    for status, pdq, md5 in rows:
+        into = withdrawn if status == NoticeItemStatus.WITHDRAWN else confirmed
+        into.update(signal for signal in (("pdq", pdq), ("md5", md5)) if signal[1])
+    confirmed = {(a, v.lower()) for a, v in confirmed}
+    return confirmed, {(a, v.lower()) for a, v in withdrawn} - confirmed
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+    retry_at: datetime | None = None
+    refused: set[str] = field(default_factory=set)
+    """Keys a sink refused for good (logged once; tried again after a restart)."""
+
+
+class HashPush:
+    """Keeps every enabled sink's bank equal to the confirmed hashes; run from the notifier's tick.
+
+    What to push is derived each run from the notice items and the sent journal (a hash no sink
+    has journalled is pushed, a journalled one whose items were all withdrawn is withdrawn), so a
+    restart or a dead sink loses nothing. A sink that is down is left alone until its backoff ends;
+    notices never wait for it.
+    """
+
+    def __init__(self, store: Store, sinks: Sequence[HmaBank], clock: Callable[[], datetime] = utcnow) -> None:
+        self.store, self.sinks, self.clock = store, list(sinks), clock
+        self.backoff = {sink.name: _Backoff() for sink in self.sinks}
+
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, store: Store,
+                      clock: Callable[[], datetime] = utcnow) -> Self:
+        """One pusher over every sink enabled in the settings (none: :meth:`run` does nothing)."""
+        sinks = [sink for kind in HASH_SINKS.values() if (sink := kind.from_settings(settings, store)) is not None]
+        return cls(store, sinks, clock)
+
+    def run(self) -> int:
+        """Push what no sink holds yet and withdraw what was withdrawn; the calls that succeeded."""
+        if not self.sinks:
+            return 0
+        now = self.clock()
+        confirmed, withdrawn = confirmed_signals(self.store)
+        done = 0
+        for sink in self.sinks:
+            state = self.backoff[sink.name]
+            if state.retry_at is not None and now < state.retry_at:
+                continue
+            try:
+                done += self._sync(sink, state, confirmed, withdrawn)
+            except TransientError as exc:
+                state.failures += 1
+                wait = min(sink.settings.retry_after_s * 2 ** (state.failures - 1), 3600.0)
+                state.retry_at = now + timedelta(seconds=wait)
+                log.warning("notifier.hash_sink_down", sink=sink.name, error=str(exc), retry_in_s=wait)
+            else:
+                state.failures, state.retry_at = 0, None
+        return done
+
+    def _sync(self, sink: HmaBank, state: _Backoff, confirmed: set[Signal], withdrawn: set[Signal]) -> int:
+        with self.store.session() as s:
+            held = set(s.scalars(select(SentJournal.idempotency_key).where(SentJournal.channel == sink.name)))
+        calls = [(sink.push, signal) for signal in sorted(confirmed) if sink.key(*signal) not in held]
+        calls += [(sink.withdraw, signal) for signal in sorted(withdrawn) if sink.key(*signal) in held]
+        return sum(self._call(sink, state, call, signal) for call, signal in calls)
+
+    @staticmethod
+    def _call(sink: HmaBank, state: _Backoff, call: Callable[[str, str], object], signal: Signal) -> int:
+        key = sink.key(*signal)
+        if key in state.refused:
+            return 0
+        try:
+            call(*signal)
+        except PermanentError as exc:
+            state.refused.add(key)
+            log.error("notifier.hash_sink_refused", sink=sink.name, algorithm=signal[0], error=str(exc))
+            return 0
+        return 1
 
 
 HASH_SINKS: dict[str, type[HmaBank]] = {HmaBank.name: HmaBank}

@@ -18,11 +18,18 @@ from typing import Any
 
 import pytest
 
+from core.bus.embedded import EmbeddedBus
 from core.errors import PermanentError, TransientError
+from core.messages import Classification, ReviewDecision
 from core.store import Store
+from core.store.tables.hashing import Media
+from notifier.channels import OutboxChannel
 from notifier.hma import HmaBank, HmaSettings
 from notifier.settings import NotifierSettings
-from tests.unit.notifier.helpers import migrated_store
+from notifier.stage import NotifierStage
+from tests.fixtures.clock import FakeClock
+from tests.unit.notifier.helpers import PDQ as NOTICE_PDQ
+from tests.unit.notifier.helpers import confirmed, migrated_store
 from tests.unit.notifier.http_servers import send_json
 
 PDQ = "f" * 16 + "0" * 16 + "a5" * 16
@@ -154,3 +161,50 @@ def test_refusals_are_permanent_and_the_sink_is_off_by_default(store: Store, hma
         sink.push("pdq", "ab" * 31 + "zz")
     with pytest.raises(PermanentError, match="not sha256"):
         sink.push("sha256", "ab" * 32)
+
+
+def test_the_notifier_tick_pushes_each_confirmed_hash_once_retries_a_dead_hma_and_withdraws(
+        store: Store, hma: tuple[str, FakeHma], tmp_path: Path) -> None:
+    base, fake = hma
+    fake.banks["TICK"] = {}
+    clock = FakeClock()
+    settings = NotifierSettings(outbox={"dir": tmp_path / "outbox"}, batch_window_s=3600,
+                                hma={"enabled": True, "base_url": base, "bank": "TICK", "attempts": 1,
+                                     "retry_after_s": 60})
+
+    def notifier() -> NotifierStage:
+        return NotifierStage(EmbeddedBus(tmp_path / "bus.db"), store, settings,
+                             OutboxChannel(tmp_path / "outbox", settings.sender), clock=clock)
+
+    image_md5 = "ab" * 16
+    with store.session() as s:  # what the hashing stage knows: only the video's MD5 is an HMA signal
+        s.add_all([Media(sha256="01" * 32, size=1, content_type="image/jpeg", md5=image_md5),
+                   Media(sha256="02" * 32, size=1, content_type="video/mp4", md5=MD5)])
+    stage = notifier()
+    stage.handle(confirmed("http://site.test/a.jpg", review_item=1))
+    stage.handle(confirmed("http://site.test/b.jpg", review_item=1))  # same hash, second URL
+    stage.handle(confirmed("http://site.test/v.mp4", review_item=2).model_copy(update={"pdq": None}))
+
+    def bank_calls() -> list[tuple[str, str]]:
+        return [(method, path) for method, path, _ in fake.calls if "/TICK/" in path]
+
+    fake.down = 1
+    stage.tick()  # HMA down: the notices still go out, nothing is lost
+    assert len(bank_calls()) == 1 and fake.banks["TICK"] == {}
+    stage.tick()  # within the backoff: HMA is left alone
+    assert len(bank_calls()) == 1
+    clock.advance(seconds=61)
+    stage.tick()
+    assert sorted(fake.banks["TICK"].values(), key=str) == [{"pdq": NOTICE_PDQ}, {"video_md5": MD5}]
+    assert [m for m, _ in bank_calls()] == ["POST"] * 3
+    stage.tick()
+    notifier().tick()  # a restarted notifier reads the journal: no duplicate content
+    assert len(bank_calls()) == 3 and len(fake.banks["TICK"]) == 2
+
+    stage.handle(ReviewDecision(review_item_id=1, sha256="01" * 32, classification=Classification.NOT_CSAM,
+                                decided_by="analyst"))  # an accepted contest withdraws the items
+    stage.tick()
+    assert list(fake.banks["TICK"].values()) == [{"video_md5": MD5}]
+    assert bank_calls()[-1][0] == "DELETE" and len(bank_calls()) == 4
+    stage.tick()
+    assert len(bank_calls()) == 4
