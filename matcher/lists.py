@@ -166,7 +166,16 @@ def parse_hash_value(text: str, default_algorithm: type[HashAlgorithm] | None = 
         ValueError: With the reason, if the value is unusable.
 
     """
-    named, sep, value = text.strip().rpartition(":")
+    text = text.strip()
+    if ":" not in text:
+        # The common line of a big list, a bare hash: checked in a few steps here (millions of
+        # lines); anything unusual about it goes the whole way below, which also says what is wrong.
+        hex_value = text.lower()
+        if is_hex(hex_value):
+            algo = default_algorithm or _by_hex_length(len(hex_value))
+            if algo is not None and len(hex_value) == algo.hex_len():
+                return ListEntry(hex_value, algo.name, version=algo.version)
+    named, sep, value = text.rpartition(":")
     algorithm, at, version = named.partition("@")
     cells = {"hash": value, "algorithm": algorithm if sep else None, "version": version if at else None}
     return _entry(cells, default_algorithm)

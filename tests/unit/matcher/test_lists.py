@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.messages import Classification
+from hashing import registry
 from matcher.classifications import DEFAULT_CLASSIFICATION_MAP, classification_table, unknown_term_reason
 from matcher.lists import (
     LineError,
@@ -18,6 +19,7 @@ from matcher.lists import (
     ListFormat,
     guess_format,
     parse_hash_list,
+    parse_hash_value,
     write_hash_list,
 )
 
@@ -266,3 +268,20 @@ def test_unknown_and_ambiguous_terms_are_line_errors_until_mapped() -> None:
                                   "csam": Classification.BASELINE_CSAM})
     mapped = parse_hash_list(text + f"{MD5[::-1]},CSAM\n", "csv", classifications=table)
     assert [e.classification for e in mapped.entries] == ["nationally_illegal", "harmful_abusive", "baseline_csam"]
+
+
+@pytest.mark.parametrize("value", [MD5, SHA1.upper(), PDQ, PHASH, f"  {SHA256}\n"])
+def test_a_bare_hash_reads_as_the_same_entry_as_a_named_one(value: str) -> None:
+    # Bare values take a short path (millions of lines per import); it must agree with the full one.
+    bare = parse_hash_value(value)
+    assert bare == parse_hash_value(f"{bare.algorithm}:{value.strip()}")
+    assert bare.value == value.strip().lower() and bare.version is not None
+
+
+def test_a_bare_hash_of_the_wrong_length_for_the_default_algorithm_says_so() -> None:
+    sha256 = registry.get("sha256")
+    assert parse_hash_value(PDQ, sha256) == ListEntry(PDQ, "sha256", version=sha256.version)
+    with pytest.raises(ValueError, match="sha256 needs 64 hex characters, not 32"):
+        parse_hash_value(MD5, sha256)
+    with pytest.raises(ValueError, match="no algorithm has 6 hex characters"):
+        parse_hash_value("abcdef")
