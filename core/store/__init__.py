@@ -149,7 +149,7 @@ def insert_ignore_many(
         count = len(chunk[0])
         # Row-major parameters: row 1's columns, then row 2's...
         params = tuple(itertools.chain.from_iterable(zip(*chunk, strict=True)))
-        inserted.extend(pk for (pk,) in connection.exec_driver_sql(plan.sql(count), params))
+        inserted.extend(connection.exec_driver_sql(plan.sql(count), params).scalars().all())
     return inserted
 
 
