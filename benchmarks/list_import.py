@@ -75,6 +75,8 @@ def run_one(lines: int, workdir: Path, tree: Path | None = None) -> dict[str, An
         "bad_lines_written": bad,
         "summary": summary,
         "wall_s": round(wall, 1),
+        # CPU seconds of the child alone: on a shared, loaded machine wall time says little.
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "exit_status": child.returncode,
     }

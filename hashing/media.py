@@ -1,7 +1,8 @@
 """Hashing-owned media rows (second stage; matcher and review call these): what is known of each SHA-256.
 
 The hashing stage owns ``media``. Others read a row's perceptual hash through :func:`pdq_of` or
-:func:`pdqs` and the matcher records where it kept evidence through :func:`set_evidence_key`.
+:func:`pdqs`, a video's MD5 through :func:`video_md5s`, and the matcher records where it kept
+evidence through :func:`set_evidence_key`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def pdq_of(session: Session, sha256: str) -> str | None:
 def pdqs() -> Any:
     """A subquery of ``(sha256, pdq)`` per piece of media, for another stage's query to join on."""
     return select(Media.sha256, Media.pdq).subquery("media_pdq")
+
+
+def video_md5s() -> Any:
+    """A subquery of ``(sha256, md5)`` per piece of video media (HMA's ``video_md5`` signal), for a join."""
+    return select(Media.sha256, Media.md5).where(Media.content_type.like("video/%"), Media.md5.is_not(None)) \
+        .subquery("media_video_md5")
 
 
 def set_evidence_key(session: Session, sha256: str, key: str) -> None:

@@ -16,6 +16,7 @@ current version; one newer than this build's algorithm is refused.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -30,6 +31,7 @@ from core.messages import Classification
 from core.spreadsheet import csv_cell, from_csv_cell
 from hashing import registry
 from hashing.base import HashAlgorithm, is_hex
+from matcher.classifications import DEFAULT_CLASSIFICATION_MAP, normalise_term, unknown_term_reason
 
 COLUMNS = ("hash", "algorithm", "label", "classification", "source", "version")
 """Columns of the CSV form and keys of the JSON-lines form, in export order."""
@@ -86,7 +88,8 @@ class _BadLine(ValueError):
     """Internal: one field of a line is unusable (the message is the reason)."""
 
 
-_CLASSIFICATIONS = frozenset(c.value for c in Classification)
+Terms = Mapping[str, Classification]
+"""A classification table: normalised list term → orbweaver classification (see :mod:`matcher.classifications`)."""
 
 
 def _version(cell: object, algo: type[HashAlgorithm]) -> int:
@@ -104,12 +107,22 @@ def _version(cell: object, algo: type[HashAlgorithm]) -> int:
     return number
 
 
-def _entry(cells: Mapping[str, Any], default_algorithm: type[HashAlgorithm] | None) -> ListEntry:
-    for name in COLUMNS:
-        item = cells.get(name)
-        if item is not None and not isinstance(item, str) and name != "version":
+_TEXT_COLUMNS = tuple(c for c in COLUMNS if c != "version")
+
+# The registry is fixed once imported; a length's answer is asked once per list line.
+_by_hex_length = functools.lru_cache(maxsize=64)(registry.by_hex_length)
+
+
+def _entry(cells: Mapping[str, Any], default_algorithm: type[HashAlgorithm] | None,
+           terms: Terms = DEFAULT_CLASSIFICATION_MAP) -> ListEntry:
+    # Runs once per list line (millions per import): plain lookups, no per-column generators.
+    get = cells.get
+    value, algorithm, label, classification, source = texts = (
+        get("hash"), get("algorithm"), get("label"), get("classification"), get("source"))
+    for name, item in zip(_TEXT_COLUMNS, texts, strict=True):
+        if item is not None and not isinstance(item, str):
             raise _BadLine(f"{name} must be text, not {type(item).__name__}")
-    value, algorithm, label, classification, source, version = (cells.get(c) for c in COLUMNS)
+    version = get("version")
     hex_value = (value or "").strip().lower()
     if not hex_value:
         raise _BadLine("missing hash")
@@ -122,15 +135,18 @@ def _entry(cells: Mapping[str, Any], default_algorithm: type[HashAlgorithm] | No
     elif default_algorithm is not None:
         algo = default_algorithm
     else:
-        inferred = registry.by_hex_length(len(hex_value))
+        inferred = _by_hex_length(len(hex_value))
         if inferred is None:
             raise _BadLine(f"no algorithm has {len(hex_value)} hex characters")
         algo = inferred
     if len(hex_value) != algo.hex_len():
         raise _BadLine(f"{algo.name} needs {algo.hex_len()} hex characters, not {len(hex_value)}")
-    klass = (classification or "").strip().lower() or None
-    if klass is not None and klass not in _CLASSIFICATIONS:
-        raise _BadLine(f"unknown classification {klass!r}; use one of " + ", ".join(c.value for c in Classification))
+    klass: str | None = None
+    if classification and classification.strip():
+        found = terms.get(normalise_term(classification))
+        if found is None:
+            raise _BadLine(unknown_term_reason(classification, terms))
+        klass = found.value
     return ListEntry(
         value=hex_value,
         algorithm=algo.name,
@@ -150,7 +166,16 @@ def parse_hash_value(text: str, default_algorithm: type[HashAlgorithm] | None = 
         ValueError: With the reason, if the value is unusable.
 
     """
-    named, sep, value = text.strip().rpartition(":")
+    text = text.strip()
+    if ":" not in text:
+        # The common line of a big list, a bare hash: checked in a few steps here (millions of
+        # lines); anything unusual about it goes the whole way below, which also says what is wrong.
+        hex_value = text.lower()
+        if is_hex(hex_value):
+            algo = default_algorithm or _by_hex_length(len(hex_value))
+            if algo is not None and len(hex_value) == algo.hex_len():
+                return ListEntry(hex_value, algo.name, version=algo.version)
+    named, sep, value = text.rpartition(":")
     algorithm, at, version = named.partition("@")
     cells = {"hash": value, "algorithm": algorithm if sep else None, "version": version if at else None}
     return _entry(cells, default_algorithm)
@@ -189,13 +214,15 @@ class HashListFormat(ABC):
         """Whether a text whose first meaningful line is ``first_line`` is in this form."""
 
     @abstractmethod
-    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None,
+                   terms: Terms = DEFAULT_CLASSIFICATION_MAP) -> Iterator[Parsed]:
         """Read lines (line ends kept or not); yield each entry or line error in order."""
 
-    def parse(self, text: str, default_algorithm: type[HashAlgorithm] | None) -> ParsedList:
+    def parse(self, text: str, default_algorithm: type[HashAlgorithm] | None,
+              terms: Terms = DEFAULT_CLASSIFICATION_MAP) -> ParsedList:
         """Read a whole text; collect entries and per-line errors."""
         out = ParsedList()
-        for item in self.iter_parse(io.StringIO(text, newline=""), default_algorithm):
+        for item in self.iter_parse(io.StringIO(text, newline=""), default_algorithm, terms):
             if isinstance(item, LineError):
                 out.errors.append(item)
             else:
@@ -220,7 +247,8 @@ class LinesFormat(HashListFormat):
         """Match anything: plain lines are the fallback form."""
         return True
 
-    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None,
+                   terms: Terms = DEFAULT_CLASSIFICATION_MAP) -> Iterator[Parsed]:
         """Read ``[algorithm:]hex`` lines."""
         for line_no, raw in enumerate(lines, start=1):
             line = raw.strip()
@@ -250,7 +278,8 @@ class CsvFormat(HashListFormat):
         cells = [c.strip().lower() for c in first_line.split(",")]
         return len(cells) > 1 and "hash" in cells
 
-    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None,
+                   terms: Terms = DEFAULT_CLASSIFICATION_MAP) -> Iterator[Parsed]:
         """Read a header and then one entry per row."""
         numbered = _Numbered(lines)
         reader = csv.reader(numbered)
@@ -287,7 +316,7 @@ class CsvFormat(HashListFormat):
             # Our own exports escape formula-like cells (core.spreadsheet); read them back as written.
             cells = {name: from_csv_cell(cell) for name, cell in zip(header, row, strict=True)}
             try:
-                yield _entry(cells, default_algorithm)
+                yield _entry(cells, default_algorithm, terms)
             except _BadLine as exc:
                 yield LineError(line_no, raw, str(exc))
         if header is None and first_raw is not None:
@@ -313,7 +342,8 @@ class JsonLinesFormat(HashListFormat):
         """Match a line that opens a JSON object."""
         return first_line.lstrip().startswith("{")
 
-    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None) -> Iterator[Parsed]:
+    def iter_parse(self, lines: Iterable[str], default_algorithm: type[HashAlgorithm] | None,
+                   terms: Terms = DEFAULT_CLASSIFICATION_MAP) -> Iterator[Parsed]:
         """Read one object per line."""
         for line_no, raw_line in enumerate(lines, start=1):
             raw = raw_line.rstrip("\r\n")
@@ -341,7 +371,7 @@ class JsonLinesFormat(HashListFormat):
                 yield LineError(line_no, raw, "missing key 'hash'")
                 continue
             try:
-                yield _entry(obj, default_algorithm)
+                yield _entry(obj, default_algorithm, terms)
             except _BadLine as exc:
                 yield LineError(line_no, raw, str(exc))
 
@@ -418,6 +448,7 @@ def parse_hash_list(
     text: str,
     fmt: str | ListFormat | None = None,
     default_algorithm: str | None = None,
+    classifications: Terms = DEFAULT_CLASSIFICATION_MAP,
 ) -> ParsedList:
     """Parse a known hash list.
 
@@ -426,6 +457,9 @@ def parse_hash_list(
         fmt: ``"lines"``, ``"csv"`` or ``"jsonl"``; guessed with :func:`guess_format` if None.
         default_algorithm: Algorithm of values that name none (e.g. ``"sha256"`` for a list
             of 64-hex SHA-256 values, which would otherwise be read as PDQ).
+        classifications: How the list's classification terms read as orbweaver's (normalised
+            term → class; :func:`matcher.classifications.classification_table`); a term it
+            lacks is a line error.
 
     Returns:
         The usable entries and one :class:`LineError` per skipped line.
@@ -436,13 +470,14 @@ def parse_hash_list(
     """
     default = _default(default_algorithm)
     chosen = _format(fmt if fmt is not None else guess_format(text))
-    return chosen.parse(text, default)
+    return chosen.parse(text, default, classifications)
 
 
 def iter_hash_list(
     lines: Iterable[str],
     fmt: str | ListFormat | None = None,
     default_algorithm: str | None = None,
+    classifications: Terms = DEFAULT_CLASSIFICATION_MAP,
 ) -> Iterator[Parsed]:
     """Parse a known hash list as it is read: each entry or line error in order, in constant memory.
 
@@ -465,7 +500,7 @@ def iter_hash_list(
                 break
         chosen = _format_of(held[-1].rstrip("\r\n") if held else "")
         source = itertools.chain(held, source)
-    return chosen.iter_parse(source, default)
+    return chosen.iter_parse(source, default, classifications)
 
 
 def write_hash_list(entries: Iterable[ListEntry], fmt: str | ListFormat) -> str:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from core.messages import Classification
 from core.settings import Section
 from hashing import registry
 from hashing.base import HashAlgorithm
+from matcher.classifications import DEFAULT_CLASSIFICATION_MAP, classification_table
 
 
 class Thresholds(Section):
@@ -116,6 +118,15 @@ class MatcherSettings(Section):
             "restarts; empty picks host-pid-random (a new group per start)."
         ),
     )
+    classification_map: dict[str, Classification] = Field(
+        default_factory=lambda: dict(DEFAULT_CLASSIFICATION_MAP),
+        description=(
+            "How `hashset import` reads a list's classification terms (NCMEC A1/A2/B1/B2, INTERPOL baseline, "
+            "IWF categories, Shield's csam/harmful-abusive-material...): term -> orbweaver classification. "
+            "Entries given here are laid over the default table (README, 'Hash-list classifications'); "
+            "terms match ignoring case, with - and blanks read as _. A term in no table is a line error."
+        ),
+    )
     resync_s: float = Field(
         default=30.0,
         gt=0,
@@ -141,6 +152,11 @@ class MatcherSettings(Section):
     def _names_are_lowercase(cls, value: dict[str, object]) -> dict[str, object]:
         # Algorithm names are storage keys; "PDQ" from a settings file means "pdq".
         return {name.strip().lower(): item for name, item in value.items()}
+
+    @field_validator("classification_map")
+    @classmethod
+    def _over_default_terms(cls, value: dict[str, Classification]) -> dict[str, Classification]:
+        return classification_table(value)
 
     @field_validator("thresholds")
     @classmethod

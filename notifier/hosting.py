@@ -177,7 +177,12 @@ def _vcard_values(entity: Mapping[str, Any], prop: str) -> list[str]:
         if isinstance(entry, list) and len(entry) >= 4 and entry[0] == prop:
             value = entry[3]
             if isinstance(value, str) and value.strip():
-                out.append(value.strip())
+                text = value.strip()
+                # Registries publish e-mails as mailto: URIs too; a notice sent to "mailto:x@y" bounces.
+                if prop == "email" and text[:7].lower() == "mailto:":
+                    text = text[7:].strip()
+                if text:
+                    out.append(text)
     return out
 
 

@@ -29,8 +29,10 @@ MOVED_KEYS: dict[str, tuple[str, str]] = {
 def _channel_models() -> dict[str, type[ChannelSettings]]:
     # The registry imports this module (channels are built from these settings), so it is read late.
     from notifier.channels import CHANNELS
+    from notifier.hma import HASH_SINKS  # hash sinks (not channels) own [notifier.<name>] too
 
-    return {name: channel.settings_model for name, channel in CHANNELS.items()}
+    models: dict[str, type[ChannelSettings]] = {name: channel.settings_model for name, channel in CHANNELS.items()}
+    return models | {name: sink.settings_model for name, sink in HASH_SINKS.items() if name not in models}
 
 
 def _moved(key: str) -> str:

@@ -62,6 +62,7 @@ from notifier.base import NoticeChannel, RenderedNotice
 from notifier.bounces import BounceSummary
 from notifier.bounces import collect as collect_bounces
 from notifier.channels import EMAIL_CHANNELS, WebhookChannel, build_channels
+from notifier.hma import HashPush
 from notifier.hosting import HostingLookup, hosting_from_settings, notice_language
 from notifier.portal import apply_decision, publish_recheck, recheck_request, uncontested
 from notifier.render import NoticeContext, render_notice
@@ -99,6 +100,7 @@ class NotifierStage(Stage):
             e-mail channel of the settings and the webhook channel).
         clock: Injectable time source (tests move time forward).
         hosting: Who hosts a URL; the default knows only the provider directory.
+        hash_push: Where confirmed hashes go (HMA banks); by default the sinks enabled in the settings.
 
     """
 
@@ -111,6 +113,7 @@ class NotifierStage(Stage):
         *,
         clock: Callable[[], datetime] = utcnow,
         hosting: HostingLookup | None = None,
+        hash_push: HashPush | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -123,6 +126,7 @@ class NotifierStage(Stage):
             self.email_channel = email[0] if email else None
         self.clock = clock
         self.hosting = hosting or HostingLookup(hotline_policy=settings.hotline_policy)
+        self.hash_push = hash_push or HashPush.from_settings(settings, store, clock)
         # At start: settings that cannot name the reports' parties are a ConfigError, not failed notices.
         self.xarf_parties = xarf.parties(settings)
 
@@ -600,7 +604,7 @@ class NotifierStage(Stage):
         return [PeriodicJob("notifier.tick", self.settings.flush_every_s, self.tick)]
 
     def tick(self) -> list[str]:
-        """The periodic job of a running notifier: read bounces, send what is due, ask for due rechecks."""
+        """The periodic job of a running notifier: read bounces, send what is due, ask for due rechecks, push hashes."""
         try:
             self.collect_bounces()
         except (OSError, mailbox.Error) as exc:
@@ -608,6 +612,8 @@ class NotifierStage(Stage):
             log.error("notifier.bounces_unreadable", maildir=str(self.settings.bounce_maildir), error=str(exc))
         sent = self.flush()
         self.schedule_rechecks()
+        # Last, and never raising for a sink that is down: notices must not wait for an HMA.
+        self.hash_push.run()
         return sent
 
     def collect_bounces(self) -> BounceSummary | None:

@@ -74,6 +74,33 @@ def hashset() -> None:
     """Manage known hash lists (named, with source, enabled flag, labels and classifications)."""
 
 
+BAD_LINES_SHOWN = 20
+"""Bad lines of an import echoed one by one on stderr; past these only counted (a broken list of
+millions would otherwise spend most of its time writing stderr)."""
+
+
+class _NothingUsable(Exception):
+    """Raised from inside an import whose file had no usable line, so its transaction is rolled back."""
+
+
+def _classification_terms(settings: Any, maps: Sequence[str]) -> dict[str, Any]:
+    """``[matcher] classification_map`` with each ``--map TERM=CLASS`` laid over it."""
+    from core.messages import Classification
+    from matcher.classifications import classification_table
+
+    extra: dict[str, Classification] = {}
+    for item in maps:
+        term, sep, klass = item.partition("=")
+        try:
+            if not sep or not term.strip():
+                raise ValueError
+            extra[term] = Classification(klass.strip().lower())
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not TERM=CLASS with CLASS one of "
+                                     f"{', '.join(c.value for c in Classification)}", param_hint="--map") from None
+    return classification_table({**settings.matcher.classification_map, **extra})
+
+
 @hashset.command("import")
 @CONFIG_OPTION
 @click.option("--name", required=True, help="Name of the list (created if missing).")
@@ -81,36 +108,65 @@ def hashset() -> None:
 @click.option("--algorithm", type=ALGORITHMS, default=None,
               help="Algorithm of values that name none (e.g. sha256: 64 hex is read as PDQ otherwise).")
 @click.option("--source", default=None, help="Where the list comes from (default: the file path).")
+@click.option("--map", "maps", multiple=True, metavar="TERM=CLASS",
+              help="Read this list's classification TERM as orbweaver's CLASS (repeatable; over "
+                   "[matcher] classification_map).")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def hashset_import(config_path: Path | None, name: str, fmt: str | None, algorithm: str | None, source: str | None,
-                   file: Path) -> None:
+                   maps: tuple[str, ...], file: Path) -> None:
     """Import a list file: one hash per line, CSV with a header, or JSON lines.
 
     Lines: `hex`, `algorithm:hex` or `algorithm@version:hex` (32 hex md5, 40 sha1, 64 pdq, 16 phash).
     CSV header: hash,algorithm,label,classification,source,version. JSON lines: objects with those
-    keys. A missing version is the algorithm's current one. Bad lines are reported on stderr as
-    FILE:LINE with the reason and skipped.
+    keys. A missing version is the algorithm's current one. Classifications in the list's own terms
+    (A1, baseline, IWF categories, csam...) are read through [matcher] classification_map and --map.
+    Bad lines are reported on stderr as FILE:LINE with the reason (the first 20) and skipped; a
+    file without one usable line imports nothing and exits 1.
     """
     from matcher.hashsets import import_entries
     from matcher.lists import LineError, ListEntry, iter_hash_list
 
     settings = _settings(config_path)
+    terms = _classification_terms(settings, maps)
+    good = 0
+    bad: list[LineError] = []
     bad_lines = 0
 
     def entries(lines: Iterable[str]) -> Iterator[ListEntry]:
         # Read, parse and insert as the file goes by: memory stays flat whatever the list's length.
-        nonlocal bad_lines
-        for item in iter_hash_list(lines, fmt, default_algorithm=algorithm):
+        nonlocal good, bad_lines
+        for item in iter_hash_list(lines, fmt, default_algorithm=algorithm, classifications=terms):
             if isinstance(item, LineError):
                 bad_lines += 1
-                click.echo(f"{file}:{item.line_no}: skipped: {item.reason}", err=True)
+                if len(bad) < BAD_LINES_SHOWN:
+                    bad.append(item)
+                    click.echo(f"{file}:{item.line_no}: skipped: {item.reason}", err=True)
             else:
+                good += 1
                 yield item
+        if not good:
+            raise _NothingUsable
 
-    with file.open(encoding="utf-8-sig", errors="replace", newline="") as lines:
-        result = import_entries(_store(settings), name, entries(lines), source=source or str(file))
+    try:
+        with file.open(encoding="utf-8-sig", errors="replace", newline="") as lines:
+            result = import_entries(_store(settings), name, entries(lines), source=source or str(file))
+    except _NothingUsable:
+        result = None
+    total = good + bad_lines
+    if bad_lines > len(bad):
+        click.echo(f"{file}: ... and {bad_lines - len(bad)} more bad lines not shown", err=True)
+    summary = f"{file}: imported {good} of {total} lines"
+    if bad:
+        summary += f"; {bad_lines} bad lines (first: line {bad[0].line_no}: {bad[0].reason})"
+    if result is None:
+        what = "it has no hash lines" if not total else "not one line is usable"
+        click.echo(f"{summary}. Nothing imported: {what}.", err=True)
+        _emit({"hashset": name, "lines": total, "added": 0, "duplicates": 0, "bad_lines": bad_lines,
+               "announced": False})
+        sys.exit(1)
+    click.echo(summary, err=True)
     announced = _announce(settings, result.changes)
-    _emit({"hashset": name, "added": result.added, "duplicates": result.duplicates,
+    _emit({"hashset": name, "lines": total, "added": result.added, "duplicates": result.duplicates,
            "bad_lines": bad_lines, "announced": announced})
 
 
@@ -133,9 +189,11 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
 
     settings = _settings(config_path)
     if classification is not None:
-        check = parse_hash_list(f"hash,classification\n{'0' * 64},{classification}\n", "csv")
+        check = parse_hash_list(f"hash,classification\n{'0' * 64},{classification}\n", "csv",
+                                classifications=settings.matcher.classification_map)
         if check.errors:
             raise click.BadParameter(check.errors[0].reason, param_hint="--classification")
+        classification = check.entries[0].classification
     min_quality = settings.matcher.min_pdq_quality
     entries: list[ListEntry] = []
     failed = False

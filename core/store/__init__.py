@@ -7,15 +7,17 @@ package in ``core/store/tables/`` (``TABLE_OWNERS``); importing this package reg
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Table, create_engine, event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -118,7 +120,12 @@ def insert_ignore(session: Session, model: type[Base], values: dict[str, Any], k
 def insert_ignore_many(
     session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]], keys: list[str]
 ) -> list[Any]:
-    """Insert rows in one statement, skipping those whose unique ``keys`` exist or repeat earlier in ``rows``.
+    """Insert rows, skipping those whose unique ``keys`` exist or repeat earlier in ``rows``.
+
+    Many rows go into each statement (``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING``,
+    as many as the driver's parameter limit allows); rows whose columns differ from the first
+    row's, or that leave out a column with a Python-side default, take the one-statement-per-row
+    path of :func:`insert_ignore`'s statement instead.
 
     Returns:
         The primary keys of the rows inserted.
@@ -126,8 +133,98 @@ def insert_ignore_many(
     """
     if not rows:
         return []
-    stmt = _insert_ignore_statement(session.get_bind().dialect.name, model, tuple(keys))
-    return list(session.execute(stmt, list(rows)).scalars())
+    connection = session.connection()
+    plan = _multirow_plan(connection.dialect, model, tuple(rows[0]), tuple(keys))
+    if plan is None:
+        stmt = _insert_ignore_statement(connection.dialect.name, model, tuple(keys))
+        return list(session.execute(stmt, list(rows)).scalars())
+    try:
+        columns = plan.columns(rows)
+    except KeyError:  # a row without one of the first row's columns
+        stmt = _insert_ignore_statement(connection.dialect.name, model, tuple(keys))
+        return list(session.execute(stmt, list(rows)).scalars())
+    inserted: list[Any] = []
+    for start in range(0, len(rows), plan.per_statement):
+        chunk = [column[start:start + plan.per_statement] for column in columns]
+        count = len(chunk[0])
+        # Row-major parameters: row 1's columns, then row 2's...
+        params = tuple(itertools.chain.from_iterable(zip(*chunk, strict=True)))
+        inserted.extend(connection.exec_driver_sql(plan.sql(count), params).scalars().all())
+    return inserted
+
+
+class _MultiRowPlan:
+    """How one table's rows of given columns become multi-row INSERT statements on one dialect."""
+
+    def __init__(self, dialect: Dialect, table: Table, names: tuple[str, ...], keys: tuple[str, ...],
+                 pk: str, placeholder: str) -> None:
+        quote = dialect.identifier_preparer.quote
+        self.names = names
+        # The column types' own conversions (e.g. aware datetimes to UTC text), as SQLAlchemy applies them.
+        self.processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+        self.head = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+                     f"({', '.join(quote(n) for n in names)}) VALUES ")
+        self.tail = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO NOTHING RETURNING {quote(pk)}"
+        self.row = "(" + ", ".join([placeholder] * len(names)) + ")"
+        limit = _MAX_PARAMS.get(dialect.name, 999)
+        self.per_statement = max(1, min(_MAX_ROWS_PER_STATEMENT, limit // len(names)))
+        self._sql: dict[int, str] = {}
+
+    def sql(self, count: int) -> str:
+        """The statement for ``count`` rows (built once per count)."""
+        text = self._sql.get(count)
+        if text is None:
+            text = self._sql[count] = self.head + ", ".join([self.row] * count) + self.tail
+        return text
+
+    def columns(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """The rows' values column by column, converted for the driver.
+
+        Raises:
+            KeyError: A row lacks one of the columns.
+        """
+        out: list[list[Any]] = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            values = [row[name] for row in rows]
+            if process is not None:
+                # A bulk row repeats most of its values (set id, timestamp): convert each once.
+                seen: dict[tuple[type, Any], Any] = {}
+                converted = []
+                for value in values:
+                    key = (type(value), value)  # by type too: True == 1 must not share a conversion
+                    try:
+                        done = seen[key]
+                    except KeyError:
+                        done = seen[key] = process(value)
+                    except TypeError:  # unhashable
+                        done = process(value)
+                    converted.append(done)
+                values = converted
+            out.append(values)
+        return out
+
+
+_MAX_PARAMS = {"sqlite": 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999, "postgresql": 65535}
+"""Bound parameters one statement may carry, per dialect (SQLite's SQLITE_MAX_VARIABLE_NUMBER; the
+PostgreSQL protocol's 16-bit count)."""
+_MAX_ROWS_PER_STATEMENT = 2000
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+@lru_cache(maxsize=128)
+def _multirow_plan(dialect: Dialect, model: type[Base], names: tuple[str, ...],
+                   keys: tuple[str, ...]) -> _MultiRowPlan | None:
+    """The multi-row plan for these columns, or None where only the per-row path is right."""
+    table: Any = model.__table__
+    placeholder = _PLACEHOLDERS.get(str(dialect.paramstyle))
+    primary = [c.name for c in table.primary_key.columns]
+    if (placeholder is None or dialect.name not in _MAX_PARAMS or len(primary) != 1 or not names
+            or any(n not in table.c for n in names)):
+        return None
+    # SQLAlchemy fills Python-side defaults of left-out columns; raw SQL would leave them NULL.
+    if any(c.default is not None and c.name not in names and not c.primary_key for c in table.columns):
+        return None
+    return _MultiRowPlan(dialect, table, names, keys, primary[0], placeholder)
 
 
 @lru_cache(maxsize=128)
@@ -135,16 +232,19 @@ def _insert_ignore_statement(dialect: str, model: type[Base], keys: tuple[str, .
     """The INSERT ... ON CONFLICT DO NOTHING RETURNING statement, values left to the execution.
 
     Built once per table: building it with the values in it, as SQLAlchemy's ``values()`` does,
-    took most of a hashing worker's time outside hashing.
+    took most of a hashing worker's time outside hashing. It inserts into the model's table, not
+    the model: the ORM's bulk path adds per-row bookkeeping that cost a third of a million-line
+    list import's insert time, and gives nothing back here (the caller wants keys, not objects).
     """
+    table: Any = model.__table__
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt: Any = pg_insert(model).on_conflict_do_nothing(index_elements=list(keys))
+        stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=list(keys))
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(model).on_conflict_do_nothing(index_elements=list(keys))
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
     # RETURNING tells the two cases apart on every backend; rowcount does not (psycopg reports
     # the skipped row as inserted).
     return stmt.returning(*sa_inspect(model).primary_key)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from core.store import Store
+from tests.unit.core.test_insert_ignore import check_insert_ignore_many
 from tests.unit.core.test_store import (
     check_drift_is_detected,
     check_migrate_twice_is_noop,
@@ -80,3 +81,7 @@ def test_utc_round_trip_in_a_non_utc_session(fresh_postgres_url: str) -> None:
         check_utc_round_trip(db)
     finally:
         db.dispose()
+
+
+def test_insert_ignore_many_on_postgresql(store: Store) -> None:
+    check_insert_ignore_many(store)

@@ -97,8 +97,9 @@ def test_import_reads_plain_lines_with_algorithms_guessed_or_named(cli: Any, tmp
     ]) + "\n")
     result = cli("hashset", "import", "--name", "known", str(listing))
     assert result.exit_code == 0
-    assert records(result)[-1] == {"hashset": "known", "added": 5, "duplicates": 0, "bad_lines": 3,
+    assert records(result)[-1] == {"hashset": "known", "lines": 8, "added": 5, "duplicates": 0, "bad_lines": 3,
                                    "announced": True}
+    assert f"{listing}: imported 5 of 8 lines; 3 bad lines (first: line 8: hash is not hex" in result.stderr
     assert f"{listing}:8: skipped: hash is not hex" in result.stderr
     assert f"{listing}:9: skipped: unknown algorithm 'whirlpool'" in result.stderr
     assert f"{listing}:10: skipped:" in result.stderr
@@ -132,15 +133,62 @@ def test_import_csv_and_jsonl_are_recognised_without_format(cli: Any, tmp_path: 
     assert {json.loads(line)["label"] for line in exported.stdout.splitlines()} == {"one", "two"}
 
 
+def test_real_list_vocabularies_import_and_a_wholly_bad_file_fails(cli: Any, tmp_path: Path) -> None:
+    # INTERPOL's "baseline" once imported 0 of every line and exited 0.
+    baseline = write(tmp_path / "interpol.csv", "hash,classification\n" + "".join(
+        f"{md5(str(i))},{term}\n" for i, term in enumerate(["baseline", "Baseline", "A1", "B2", "IWF-C", "csam"])))
+    result = cli("hashset", "import", "--name", "interpol", str(baseline))
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[-1]["added"] == 6 and f"{baseline}: imported 6 of 6 lines" in result.stderr
+    exported = cli("hashset", "export", "--name", "interpol", "--format", "jsonl").stdout.splitlines()
+    assert sorted(json.loads(line)["classification"] for line in exported) == [
+        "baseline_csam", "baseline_csam", "baseline_csam", "nationally_illegal", "nationally_illegal",
+        "nationally_illegal"]
+    # Many bad lines: 20 echoed, the rest counted, one summary naming the first.
+    bad = write(tmp_path / "bad.csv", "hash,classification\n" + "".join(
+        f"{md5(str(i))},{'sev3' if i % 2 else 'A1'}\n" for i in range(60)))
+    result = cli("hashset", "import", "--name", "partly", str(bad))
+    assert result.exit_code == 0
+    assert records(result)[-1] == {"hashset": "partly", "lines": 60, "added": 30, "duplicates": 0,
+                                   "bad_lines": 30, "announced": True}
+    assert result.stderr.count(": skipped: unknown classification 'sev3'") == 20
+    assert f"{bad}: ... and 10 more bad lines not shown" in result.stderr
+    first = "first: line 3: unknown classification 'sev3'"
+    assert f"{bad}: imported 30 of 60 lines; 30 bad lines ({first}" in result.stderr
+    # An unmapped vocabulary is a non-zero exit; --map (or [matcher] classification_map) reads it.
+    sev = write(tmp_path / "sev.csv", f"hash,classification\n{md5('s1')},sev3\n{md5('s2')},Sev 3\n")
+    result = cli("hashset", "import", "--name", "sev", str(sev))
+    assert result.exit_code == 1 and "Nothing imported: not one line is usable." in result.stderr
+    result = cli("hashset", "import", "--name", "sev", "--map", "sev3=harmful_abusive", str(sev))
+    # "Sev 3" reads as sev_3, not sev3: terms are normalised, never guessed at.
+    assert result.exit_code == 0 and records(result)[-1]["added"] == 1 and records(result)[-1]["bad_lines"] == 1
+    result = cli("hashset", "import", "--name", "sev", "--map", "sev3=harmful_abusive", "--map",
+                 "SEV-3=harmful_abusive", str(sev))
+    assert records(result)[-1] == {"hashset": "sev", "lines": 2, "added": 1, "duplicates": 1, "bad_lines": 0,
+                                   "announced": True}
+    config = write(tmp_path / "orbweaver.toml", '[matcher.classification_map]\nsev3 = "not_csam"\n')
+    result = cli("hashset", "import", "--config", str(config), "--name", "cfg", str(sev))
+    assert records(result)[-1]["added"] == 1
+    assert cli("hashset", "import", "--name", "x", "--map", "sev3=worst", str(sev)).exit_code == 2
+    empty = write(tmp_path / "empty.txt", "# nothing here\n")
+    result = cli("hashset", "import", "--name", "empty", str(empty))
+    assert result.exit_code == 1 and "Nothing imported: it has no hash lines." in result.stderr
+
+
 def test_format_and_algorithm_options(cli: Any, tmp_path: Path) -> None:
     digests = write(tmp_path / "sha.txt", f"{sha256('a')}\n{sha256('b')}\n")
     result = cli("hashset", "import", "--name", "sha", "--algorithm", "sha256", str(digests))
     assert records(result)[-1]["added"] == 2
     assert "sha256:" in cli("hashset", "export", "--name", "sha", "--format", "lines").stdout
-    # A CSV file read as plain lines: every line is bad and says why, nothing is imported.
+    # A CSV file read as plain lines: every line is bad and says why, nothing is imported, and the
+    # command fails (it used to answer "added 0" and exit 0), leaving no empty list behind.
     csv_file = write(tmp_path / "list.csv", f"hash,algorithm\n{md5('a')},md5\n")
     result = cli("hashset", "import", "--name", "forced", "--format", "lines", str(csv_file))
+    assert result.exit_code == 1
     assert records(result)[-1]["added"] == 0 and records(result)[-1]["bad_lines"] == 2
+    assert "imported 0 of 2 lines; 2 bad lines (first: line 1: " in result.stderr
+    assert "Nothing imported: not one line is usable." in result.stderr
+    assert "forced" not in {r["name"] for r in records(cli("hashset", "list"))}
     bad = cli("hashset", "import", "--name", "x", "--format", "xml", str(csv_file))
     assert bad.exit_code == 2 and "xml" in bad.stderr
 
@@ -300,7 +348,8 @@ def test_a_deeply_nested_json_line_is_one_bad_line(cli: Any, tmp_path: Path) -> 
         json.dumps({"hash": md5("after"), "algorithm": "md5"}),
     ]) + "\n")
     result = cli("hashset", "import", "--name", "nested", str(listing))
-    assert records(result)[-1] == {"hashset": "nested", "added": 2, "duplicates": 0, "bad_lines": 2, "announced": True}
+    assert records(result)[-1] == {"hashset": "nested", "lines": 4, "added": 2, "duplicates": 0, "bad_lines": 2,
+                                   "announced": True}
     assert f"{listing}:2: skipped: JSON nested too deeply" in result.stderr
     assert f"{listing}:3: skipped: JSON nested too deeply" in result.stderr
 

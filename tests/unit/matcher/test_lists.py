@@ -10,12 +10,16 @@ import hashlib
 import pytest
 
 from core.errors import ConfigError
+from core.messages import Classification
+from hashing import registry
+from matcher.classifications import DEFAULT_CLASSIFICATION_MAP, classification_table, unknown_term_reason
 from matcher.lists import (
     LineError,
     ListEntry,
     ListFormat,
     guess_format,
     parse_hash_list,
+    parse_hash_value,
     write_hash_list,
 )
 
@@ -119,11 +123,7 @@ class TestCsv:
         assert reasons(parsed.errors) == [
             (3, "missing column(s): label, classification"),
             (4, "more cells than header columns"),
-            (
-                5,
-                "unknown classification 'very_bad'; use one of baseline_csam, nationally_illegal, "
-                "harmful_abusive, not_csam, unable_to_assess",
-            ),
+            (5, unknown_term_reason("very_bad", DEFAULT_CLASSIFICATION_MAP)),
             (6, "sha1 needs 40 hex characters, not 32"),
             (7, "unknown algorithm 'whirlpool'"),
             (9, f"hash is not hex: 'zz{MD5[2:]}'"),
@@ -180,11 +180,7 @@ class TestJsonLines:
             (3, "not a JSON object"),
             (4, "missing key 'hash'"),
             (5, "unknown key(s) 'colour'"),
-            (
-                6,
-                "unknown classification 'maybe'; use one of baseline_csam, nationally_illegal, "
-                "harmful_abusive, not_csam, unable_to_assess",
-            ),
+            (6, unknown_term_reason("maybe", DEFAULT_CLASSIFICATION_MAP)),
             (7, "hash must be text, not int"),
             (8, "sha1 needs 40 hex characters, not 32"),
         ]
@@ -241,3 +237,51 @@ def test_lines_export_keeps_algorithm_and_value() -> None:
     assert parsed.errors == []
     # sha256 stays sha256 (not pdq) because the export names every algorithm.
     assert [(e.algorithm, e.value) for e in parsed.entries] == [(e.algorithm, e.value) for e in ENTRIES]
+
+
+# The vocabularies real lists use (NCMEC/X-ARF, INTERPOL, IWF, Shield), each spelt as issuers write them.
+VOCABULARY = [
+    ("baseline", "baseline_csam"), ("INTERPOL Baseline", "baseline_csam"), ("interpol_baseline", "baseline_csam"),
+    ("A1", "baseline_csam"), ("a2", "baseline_csam"), ("B1", "nationally_illegal"), ("B2", "nationally_illegal"),
+    ("IWF-A", "nationally_illegal"), ("Category B", "nationally_illegal"), ("cat_c", "nationally_illegal"),
+    ("csam", "nationally_illegal"), ("harmful-abusive-material", "harmful_abusive"),
+    (" Baseline_CSAM ", "baseline_csam"), ("not_csam", "not_csam"),
+]
+
+
+@pytest.mark.parametrize(("term", "expected"), VOCABULARY)
+def test_classification_vocabularies_map_to_orbweaver_classes(term: str, expected: str) -> None:
+    csv_list = parse_hash_list(f"hash,classification\n{MD5},{term}\n", "csv")
+    jsonl = parse_hash_list(f'{{"hash": "{MD5}", "classification": "{term}"}}\n', "jsonl")
+    assert [e.classification for e in csv_list.entries + jsonl.entries] == [expected, expected]
+    assert csv_list.errors == jsonl.errors == []
+
+
+def test_unknown_and_ambiguous_terms_are_line_errors_until_mapped() -> None:
+    text = f"hash,classification\n{MD5},A\n{SHA1},Sev 3\n"
+    parsed = parse_hash_list(text, "csv")
+    assert parsed.entries == []
+    assert reasons(parsed.errors) == [(2, unknown_term_reason("A", DEFAULT_CLASSIFICATION_MAP)),
+                                      (3, unknown_term_reason("Sev 3", DEFAULT_CLASSIFICATION_MAP))]
+    assert "baseline, " in parsed.errors[0].reason and "[matcher] classification_map" in parsed.errors[0].reason
+    table = classification_table({"a": Classification.NATIONALLY_ILLEGAL, "SEV-3": Classification.HARMFUL_ABUSIVE,
+                                  "csam": Classification.BASELINE_CSAM})
+    mapped = parse_hash_list(text + f"{MD5[::-1]},CSAM\n", "csv", classifications=table)
+    assert [e.classification for e in mapped.entries] == ["nationally_illegal", "harmful_abusive", "baseline_csam"]
+
+
+@pytest.mark.parametrize("value", [MD5, SHA1.upper(), PDQ, PHASH, f"  {SHA256}\n"])
+def test_a_bare_hash_reads_as_the_same_entry_as_a_named_one(value: str) -> None:
+    # Bare values take a short path (millions of lines per import); it must agree with the full one.
+    bare = parse_hash_value(value)
+    assert bare == parse_hash_value(f"{bare.algorithm}:{value.strip()}")
+    assert bare.value == value.strip().lower() and bare.version is not None
+
+
+def test_a_bare_hash_of_the_wrong_length_for_the_default_algorithm_says_so() -> None:
+    sha256 = registry.get("sha256")
+    assert parse_hash_value(PDQ, sha256) == ListEntry(PDQ, "sha256", version=sha256.version)
+    with pytest.raises(ValueError, match="sha256 needs 64 hex characters, not 32"):
+        parse_hash_value(MD5, sha256)
+    with pytest.raises(ValueError, match="no algorithm has 6 hex characters"):
+        parse_hash_value("abcdef")

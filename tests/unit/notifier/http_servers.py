@@ -30,6 +30,16 @@ class Behaviour:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    """Answer a request with ``payload`` as JSON."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class _Handler(BaseHTTPRequestHandler):
     behaviour: Behaviour
 
@@ -47,12 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status = b.statuses.pop(0) if b.statuses else b.default_status
                 payload = {"ok": status < 300}
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, payload)
 
     def do_GET(self) -> None:
         self._answer()
