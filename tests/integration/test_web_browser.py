@@ -8,7 +8,6 @@ bus and blob folder. Images are generated (tests/unit/web/seed.py). Chromium is 
 from __future__ import annotations
 
 import io
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +21,13 @@ from core.messages import NoticeRequest, ReviewDecision, Topic, decode
 from core.store.tables.review import ReviewItem
 from core.store.tables.web import AuditEvent
 from review.stage import ReviewStage
+from tests.fixtures.browser import CHROMIUM, FLAGS, require_chromium
 from tests.fixtures.webapp import ServedApp
 from tests.unit.web.conftest import PASSWORD, make_settings
 from tests.unit.web.seed import image, seed_candidate
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 class Site(ServedApp):
@@ -57,8 +54,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 @pytest.fixture
 def playwright() -> Iterator[Playwright]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-test-servers.sh (installs Debian's chromium)")
+    require_chromium()
     with sync_playwright() as pw:
         yield pw
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, FilePayload, Locator, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Locator, Page, ViewportSize
 
 from core.messages import utcnow
 from core.store.tables.crawler import Page as PageRow
@@ -31,11 +30,11 @@ from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
+from tests.fixtures.browser import chromium_browser
 from tests.fixtures.webapp import ServedApp
-from tests.integration.test_web_browser import CHROMIUM, FLAGS
 from tests.unit.web.conftest import PASSWORD, make_settings
 from tests.unit.web.seed import confirm_and_notice, image, seed_candidate
-from web.auth import Role, access_rule, routes
+from web.auth import API_PREFIXES, Role, access_rule, routes
 
 pytestmark = pytest.mark.integration
 
@@ -106,12 +105,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-test-servers.sh (installs Debian's chromium)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 def signed_in(chromium: Browser, site: Site, role: Role) -> Page:
@@ -130,7 +125,7 @@ def pages_of(site: Site, role: Role) -> list[str]:
     out = []
     for view in routes(site.app):
         rule = access_rule(site.app, view)
-        if "GET" not in view.methods or rule is None or view.path.startswith(("/v1/", "/static", "/openapi")):
+        if "GET" not in view.methods or rule is None or view.path.startswith((*API_PREFIXES, "/static", "/openapi")):
             continue
         if not rule.public and role not in rule.roles:
             continue

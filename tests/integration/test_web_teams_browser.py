@@ -10,14 +10,13 @@ test moves on by hand instead of sleeping; that test runs last so no other walk 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageFilter, ImageStat
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import select
 
 from core.messages import Topic
@@ -29,9 +28,10 @@ from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
+from tests.fixtures.browser import chromium_browser
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.webapp import ServedApp
-from tests.integration.test_web_browser import CHROMIUM, FLAGS, Site, media
+from tests.integration.test_web_browser import Site, media
 from tests.unit.web.conftest import PASSWORD, make_settings
 from tests.unit.web.seed import image, seed_candidate
 
@@ -76,14 +76,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamSite]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-test-servers.sh (installs Debian's chromium)")
-    with sync_playwright() as pw:
-        yield _launch(pw)
-
-
-def _launch(pw: Playwright) -> Browser:
-    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    with chromium_browser() as browser:
+        yield browser
 
 
 def signed_in(chromium: Browser, site: Site, name: str, path: str = "/") -> Page:
