@@ -129,6 +129,13 @@ def _host_key(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+class FetchOrigin(StrEnum):
+    """Why media was fetched: an operator's campaign, or a public/partner report (its unmatched media goes to triage)."""
+
+    CAMPAIGN = "campaign"
+    REPORT = "report"
+
+
 class MediaRef(BaseModel):
     """Where and when a piece of media was seen: carried along every hop after the fetch."""
 
@@ -140,6 +147,7 @@ class MediaRef(BaseModel):
     final_url: str
     resolved_ip: str | None = None
     fetched_at: datetime
+    origin: FetchOrigin = FetchOrigin.CAMPAIGN
 
 
 class FetchedMedia(Message):
@@ -256,7 +264,8 @@ class MatchCandidate(Message):
     """Blob-store key of the kept media (review and evidence only)."""
     decision: MatchDecision = MatchDecision.REVIEW
     """The matcher's fused verdict over all hits: ``match`` (confident) or ``review`` (an analyst
-    must look); see ``matcher.decision``. Media decided ``none`` is never published."""
+    must look); see ``matcher.decision``. Media decided ``none`` is never published, except a
+    reported page's unmatched media (``FetchOrigin.REPORT``): it comes with no hits, for triage."""
 
     def partition_key(self) -> str:
         """All sightings of the same media go to the same reviewer partition."""
