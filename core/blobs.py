@@ -1,8 +1,9 @@
-"""Blob store for matched media only (review and evidence), plus short-lived staging of fetched bodies.
+"""Blob store for matched media (evidence), reported media in triage, and short-lived staging of fetched bodies.
 
 Fetched bodies wait under ``staging/`` between hashing and the matcher (the crawler stages those
 too large to ride inside a bus message, the hashing stage the rest), so only keys travel on
-``media.hashed``; the matcher moves a matched body to ``evidence/`` and deletes the others.
+``media.hashed``; the matcher moves a matched body to ``evidence/``, an unmatched body of a reported
+page to ``triage/`` (until analysts assess it or its retention ends), and deletes the others.
 Keys are plain relative paths; implementations are chosen by URL scheme.
 """
 
@@ -22,6 +23,11 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,511}$")
 def evidence_key(sha256: str) -> str:
     """Where a matched piece of media is kept, by its SHA-256."""
     return f"evidence/{sha256[:2]}/{sha256}"
+
+
+def triage_key(sha256: str) -> str:
+    """Where unmatched media of a reported page waits for analysts' triage (deleted once assessed or expired)."""
+    return f"triage/{sha256[:2]}/{sha256}"
 
 
 def staging_key(message_id: str) -> str:

@@ -1,7 +1,9 @@
 """Matching stage handler: HashedMedia in, MatchCandidate to review out.
 
 Media decided ``none`` is dropped here: its staged body is deleted, so media that matches nothing
-leaves no bytes once hashed. Media decided ``match`` or ``review`` is kept in the blob store as
+leaves no bytes once hashed; the one exception is media fetched for a report
+(``FetchOrigin.REPORT``), whose body waits under ``triage/`` and goes to review as a candidate
+without hits, for analysts' triage. Media decided ``match`` or ``review`` is kept in the blob store as
 evidence for review, once per SHA-256, every hit is recorded with the variant that reached it, and the fused decision
 travels to review on the candidate. List changes reach the stage from the bus (see
 :mod:`matcher.changes`), not by polling the store.
@@ -15,10 +17,10 @@ from collections.abc import Sequence
 import structlog
 from prometheus_client import Counter
 
-from core.blobs import BlobStore, evidence_key
+from core.blobs import BlobStore, evidence_key, triage_key
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import HashedMedia, MatchCandidate, MatchDecision, Message, Topic, derive_id
+from core.messages import FetchOrigin, HashedMedia, MatchCandidate, MatchDecision, Message, Topic, derive_id
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.tables.matcher import Match
@@ -75,8 +77,7 @@ class MatchingStage(Stage):
         """
         return self.follower.start(stop)
 
-    def _keep_evidence(self, message: HashedMedia) -> str:
-        key = evidence_key(message.sha256)
+    def _keep_evidence(self, message: HashedMedia, key: str) -> str:
         if message.blob_key is not None and not self.blobs.exists(key):
             try:
                 self.blobs.move(message.blob_key, key)
@@ -106,6 +107,15 @@ class MatchingStage(Stage):
             assert isinstance(message, HashedMedia)  # checked above
             outcome = self.matcher.evaluate(message.hashes)
             verdict = outcome.verdict
+            if verdict.decision is MatchDecision.NONE and message.ref.origin is FetchOrigin.REPORT:
+                # A reported page's unmatched media is the one kind kept without a match: analysts triage it.
+                outgoing.append(MatchCandidate(
+                    message_id=derive_id(message.message_id, "match"), ref=message.ref, sha256=message.sha256,
+                    hashes=message.hashes, hits=[], decision=verdict.decision,
+                    evidence_key=self._keep_evidence(message, triage_key(message.sha256))
+                    if message.blob_key is not None else None,
+                ))
+                continue
             if verdict.decision is MatchDecision.NONE:
                 if message.blob_key is not None:
                     self.blobs.delete(message.blob_key)
@@ -131,7 +141,7 @@ class MatchingStage(Stage):
                     sha256=message.sha256,
                     hashes=message.hashes,
                     hits=hits,
-                    evidence_key=self._keep_evidence(message),
+                    evidence_key=self._keep_evidence(message, evidence_key(message.sha256)),
                     decision=verdict.decision,
                 )
             )
@@ -152,10 +162,10 @@ class MatchingStage(Stage):
                         },
                         ["sha256", "hash_entry_id", "algorithm"],
                     )
-                if candidate.evidence_key is not None:  # always set above; the message type allows None
+                if candidate.hits and candidate.evidence_key is not None:  # triage media is not evidence (yet)
                     set_evidence_key(s, candidate.sha256, candidate.evidence_key)
         for candidate in outgoing:
-            MATCHED.labels(candidate.decision).inc()
+            MATCHED.labels(candidate.decision if candidate.hits else "triage").inc()
             self.bus.publish(candidate)
         self.bus.flush()
 

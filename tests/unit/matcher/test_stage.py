@@ -9,11 +9,12 @@ import msgpack
 import pytest
 from sqlalchemy import select
 
-from core.blobs import BlobStore, LocalBlobStore, evidence_key, staging_key
+from core.blobs import BlobStore, LocalBlobStore, evidence_key, staging_key, triage_key
 from core.bus.embedded import EmbeddedBus
 from core.errors import PermanentError
 from core.messages import (
     FetchedMedia,
+    FetchOrigin,
     HashedMedia,
     HashValue,
     MatchCandidate,
@@ -51,11 +52,12 @@ def stage(store: Store, tmp_path: Path) -> MatchingStage:
                          replica_id="t")
 
 
-def media(body: bytes, hashes: list[HashValue], blobs: BlobStore | None = None, message_id: str = "m1") -> HashedMedia:
+def media(body: bytes, hashes: list[HashValue], blobs: BlobStore | None = None, message_id: str = "m1",
+          origin: FetchOrigin = FetchOrigin.CAMPAIGN) -> HashedMedia:
     """The hashing stage's message for ``body``, its bytes staged in ``blobs`` (left unstaged without)."""
     url = "http://h.test/a.jpg"
     ref = MediaRef(campaign_id="c", page_url="http://h.test/", media_url=url, final_url=url,
-                   fetched_at=datetime(2026, 1, 1, tzinfo=UTC))
+                   fetched_at=datetime(2026, 1, 1, tzinfo=UTC), origin=origin)
     if blobs is not None:
         blobs.put(staging_key(message_id), body)
     return HashedMedia(message_id=message_id, ref=ref, sha256=sha256_hex(body), size=len(body), hashes=hashes,
@@ -73,6 +75,26 @@ def test_media_that_matches_nothing_is_dropped(stage: MatchingStage) -> None:
     stage.handle(media(body, [HashValue(algorithm="pdq", value=flip(KNOWN, 40))], stage.blobs))
     assert candidates(stage) == []
     assert not stage.blobs.exists(staging_key("m1")) and not stage.blobs.exists(evidence_key(sha256_hex(body)))
+
+
+def test_a_reported_page_s_unmatched_media_is_kept_for_triage_and_a_campaign_s_is_not(
+    stage: MatchingStage, store: Store
+) -> None:
+    assert isinstance(stage.blobs, LocalBlobStore)
+    hashes = [HashValue(algorithm="pdq", value=flip(KNOWN, 40))]
+    stage.handle(media(b"campaign bytes", hashes, stage.blobs, "m1", FetchOrigin.CAMPAIGN))
+    stage.handle(media(b"reported bytes", hashes, stage.blobs, "m2", FetchOrigin.REPORT))
+    [candidate] = candidates(stage)
+    sha = sha256_hex(b"reported bytes")
+    assert (candidate.sha256, candidate.hits, candidate.decision) == (sha, [], "none")
+    assert candidate.ref.origin is FetchOrigin.REPORT and candidate.evidence_key == triage_key(sha)
+    assert stage.blobs.get(triage_key(sha)) == b"reported bytes"
+    assert not stage.blobs.exists(staging_key("m1")) and not stage.blobs.exists(staging_key("m2"))
+    dropped = sha256_hex(b"campaign bytes")
+    assert not stage.blobs.exists(triage_key(dropped)) and not stage.blobs.exists(evidence_key(dropped))
+    assert not stage.blobs.exists(evidence_key(sha))
+    with store.session() as s:
+        assert s.scalars(select(Match)).all() == []
 
 
 @pytest.mark.parametrize(("distance", "decision"), [(3, "match"), (25, "review")])
