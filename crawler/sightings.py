@@ -7,7 +7,7 @@ the hashing stage through :func:`record_many`, and review reads them through :fu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,17 @@ def media_refs(session: Session, sha256: str) -> list[MediaRef]:
                  resolved_ip=s.resolved_ip, fetched_at=s.fetched_at)
         for s in rows
     ]
+
+
+def media_on_pages(session: Session, page_urls: Collection[str]) -> dict[str, set[str]]:
+    """The SHA-256 of every piece of media hashed on each of ``page_urls`` (a page without any is absent)."""
+    found: dict[str, set[str]] = {}
+    rows = session.execute(select(Sighting.page_url, Sighting.sha256)
+                           .where(Sighting.page_url.in_(list(page_urls)), Sighting.sha256.is_not(None)))
+    for page_url, sha256 in rows:
+        if sha256 is not None:  # filtered above; the column allows None
+            found.setdefault(page_url, set()).add(sha256)
+    return found
 
 
 def latest_headers(session: Session, sha256: str) -> dict[str, dict[str, str]]:

@@ -29,7 +29,7 @@ from core.messages import (
 )
 from core.store import Store, insert_ignore
 from core.store.stats import counts_by
-from core.store.tables.review import ReviewDecisionRow, ReviewItem
+from core.store.tables.review import ReviewDecisionRow, ReviewItem, ReviewKind
 from crawler import sightings
 from hashing.media import pdq_of
 
@@ -213,6 +213,7 @@ class ItemView:
     campaign_id: str | None
     created_at: datetime
     decided_at: datetime | None
+    kind: ReviewKind = ReviewKind.MATCH
 
 
 def item_view(session: Session, item_id: int) -> ItemView | None:
@@ -223,4 +224,4 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
     return ItemView(id=row.id, sha256=row.sha256, status=row.status, classification=row.classification,
                     best_algorithm=row.best_algorithm, best_distance=row.best_distance,
                     best_entry_id=row.best_entry_id, evidence_key=row.evidence_key, campaign_id=row.campaign_id,
-                    created_at=row.created_at, decided_at=row.decided_at)
+                    created_at=row.created_at, decided_at=row.decided_at, kind=ReviewKind(row.kind))

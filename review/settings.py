@@ -104,6 +104,11 @@ class ReviewSettings(Section):
         description="How long an analyst viewing an item holds it: other analysts' queues skip it until then "
         "(each view renews it; a decision releases it).",
     )
+    triage_retention_days: float = Field(
+        default=30.0, gt=0, le=3650,
+        description="How long a reported page's unmatched media waits in triage for analysts; past it the media "
+        "is deleted and its item closed as expired (assessed media leaves triage at once).",
+    )
     note_max_chars: int = Field(
         default=2000, ge=0, le=20000, description="Longest note an analyst may add to a decision (0: no notes)."
     )

@@ -22,16 +22,18 @@ import structlog
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.blobs import BlobStore
 from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import ACTIONABLE, Classification, utcnow
 from core.store import Store, insert_ignore
-from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem
+from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem, ReviewKind
 from crawler.campaigns import campaign_priorities
 from hashing.media import pdq_of, pdqs
 from matcher.changes import publish_changes
 from matcher.hashsets import UnknownHashSetError, import_entries, remove_entries
 from matcher.lists import ListEntry
+from review import triage
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ClassOption, ReviewSettings
 
@@ -95,6 +97,7 @@ class QueueEntry:
     best_algorithm: str
     best_distance: int
     created_at: datetime
+    kind: ReviewKind = ReviewKind.MATCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,15 +228,21 @@ def inherit(session: Session, item: ReviewItem, pdq: str | None, known: SameMedi
 
 
 class ReviewWorkflow:
-    """Queue, assessments, escalation and settlement of review items for the analyst web app."""
+    """Queue, assessments, escalation and settlement of review items for the analyst web app.
+
+    ``blobs`` holds triage media (:mod:`review.triage`): with it, a settled triage item's media
+    leaves triage at once; without it, the review stage's triage sweep does that later.
+    """
 
     def __init__(
-        self, store: Store, bus: Bus, settings: ReviewSettings, clock: Callable[[], datetime] = utcnow
+        self, store: Store, bus: Bus, settings: ReviewSettings, clock: Callable[[], datetime] = utcnow, *,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
         self.clock = clock
+        self.blobs = blobs
 
     # --- reading ----------------------------------------------------------------------------------------------
 
@@ -257,16 +266,35 @@ class ReviewWorkflow:
                 for item, pdq in rows:
                     if inherit(s, item, pdq, known) is not None:
                         settled.append(item.id)
+        self._settle_triage_media(unannounced + settled)
         for item_id in unannounced + settled:
             sent = announce(self.store, self.bus, item_id)
             log.info("review.announced", item=item_id, notice_requests=sent, inherited=item_id in settled)
         return settled
 
-    def queue(self, analyst: str, *, senior: bool, limit: int = 100) -> list[QueueEntry]:
+    def triage_sweep(self) -> list[int]:
+        """Close triage items unassessed past ``triage_retention_days`` (their media deleted); return their ids.
+
+        Also takes out of triage the media of settled items that a crash left there.
+        """
+        if self.blobs is None:
+            return []
+        expired = triage.expire(self.store, self.blobs, self.settings.triage_retention_days, self.clock())
+        triage.settle_media(self.store, self.blobs)
+        return expired
+
+    def _settle_triage_media(self, item_ids: Sequence[int]) -> None:
+        # Before the announcement: a notice request names the media's evidence key.
+        if self.blobs is not None and item_ids:
+            triage.settle_media(self.store, self.blobs, item_ids)
+
+    def queue(
+        self, analyst: str, *, senior: bool, limit: int = 100, kind: ReviewKind | None = None
+    ) -> list[QueueEntry]:
         """Items waiting for ``analyst``, most urgent first; never one they decided or one already settled.
 
         Escalated items come first for senior analysts (they hold up a settlement) and are not
-        shown to others.
+        shown to others. ``kind`` keeps only matches or only triage items.
         """
         self.sweep()
         mine = select(ReviewDecisionRow.review_item_id).where(ReviewDecisionRow.analyst == analyst)
@@ -279,7 +307,8 @@ class ReviewWorkflow:
         query = (
             select(ReviewItem, campaign_priority)
             .outerjoin(campaigns, campaigns.c.id == ReviewItem.campaign_id)
-            .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine), free)
+            .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine), free,
+                   *([ReviewItem.kind == kind] if kind is not None else []))
             .order_by(
                 case((ReviewItem.status == ESCALATED, 0), else_=1),
                 ReviewItem.priority.desc(),
@@ -293,7 +322,7 @@ class ReviewWorkflow:
             return [
                 QueueEntry(item_id=i.id, sha256=i.sha256, status=i.status, priority=i.priority,
                            campaign_id=i.campaign_id, campaign_priority=int(cp), best_algorithm=i.best_algorithm,
-                           best_distance=i.best_distance, created_at=i.created_at)
+                           best_distance=i.best_distance, created_at=i.created_at, kind=ReviewKind(i.kind))
                 for i, cp in s.execute(query)
             ]
 
@@ -400,6 +429,7 @@ class ReviewWorkflow:
         log.info("review.decision", item=item_id, analyst=analyst, choice=option.key, outcome=str(outcome))
         if not settled:
             return Decided(outcome=outcome, item_id=item_id)
+        self._settle_triage_media([item_id])
         sent = announce(self.store, self.bus, item_id)
         self._after_settlement(item_id, analyst)
         inherited = self.sweep()

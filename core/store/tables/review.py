@@ -6,6 +6,7 @@ Review items, the decisions on them, and the allow list of benign media.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -16,8 +17,28 @@ OWNER = "review"
 """The package that owns every table of this module."""
 
 
+class ReviewKind(StrEnum):
+    """Why a review item exists (values are storage keys)."""
+
+    MATCH = "match"
+    """Media that matched a known list."""
+    TRIAGE = "triage"
+    """Media of a reported page that matched nothing: analysts classify it (issue 16)."""
+
+
+class ReviewStatus(StrEnum):
+    """Where a review item stands (values are storage keys; the columns compare equal to them)."""
+
+    PENDING = "pending"
+    ESCALATED = "escalated"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    """A triage item nobody assessed within ``[review] triage_retention_days``: its media is deleted."""
+
+
 class ReviewItem(Base):
-    """One matched piece of media awaiting, or past, an analyst's decision."""
+    """One matched (or reported, see ``kind``) piece of media awaiting, or past, an analyst's decision."""
 
     __tablename__ = "review_items"
 
@@ -40,6 +61,8 @@ class ReviewItem(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     """The analyst viewing the item now; others' queues skip it until ``claimed_until``."""
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kind: Mapped[str] = mapped_column(String(20), default=ReviewKind.MATCH, server_default=ReviewKind.MATCH.value,
+                                      index=True)
 
 
 class ReviewDecisionRow(Base):
