@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.errors import TransientError
@@ -19,6 +19,7 @@ from hashing.media import facts
 from matcher.hashsets import entry_of, matches_of
 from notifier import portal
 from review.service import ItemView, item_view
+from review.triage import ReviewKind
 from review.workflow import ESCALATED, Decided, DecisionOutcome, ReviewRefusedError, ReviewWorkflow
 from web.audit import AuditAction, record
 from web.auth import Principal, Role, client_ip, requires
@@ -58,7 +59,7 @@ def _done_message(done: str) -> str | None:
 
 def workflow(ctx: WebContext) -> ReviewWorkflow:
     """The review workflow over the app's store, bus and settings."""
-    return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review, ctx.clock)
+    return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review, ctx.clock, blobs=ctx.blobs)
 
 
 def _senior(principal: Principal) -> bool:
@@ -81,32 +82,43 @@ def undo_item(ctx: WebContext, principal: Principal) -> int | None:
     return last[0].item_id if last and last[0].undoable else None
 
 
+def _kind(kind: str) -> ReviewKind | None:
+    """The queue tab asked for: matches, triage items, or (anything else) all."""
+    return ReviewKind(kind) if kind in {k.value for k in ReviewKind} else None
+
+
 @router.get("", response_class=HTMLResponse)
-def queue_page(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)], done: str = "") -> Response:
-    """The analyst's queue, most urgent first."""
+def queue_page(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)], done: str = "",
+               kind: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """The analyst's queue, most urgent first; ``kind`` shows one tab (matches, or reported media in triage)."""
     ctx = context(request)
-    entries = workflow(ctx).queue(principal.name, senior=_senior(principal))
+    tab = _kind(kind)
+    entries = workflow(ctx).queue(principal.name, senior=_senior(principal), kind=tab)
     # Providers' contests of settled items wait for senior analysts only (web/provider.py decides them).
     contests = portal.contests(ctx.store) if _senior(principal) else []
     record(ctx.store, principal.name, AuditAction.QUEUE_VIEW, None, at=ctx.clock(), shown=len(entries),
-           **({"contests": len(contests)} if contests else {}))
+           **({"contests": len(contests)} if contests else {}), **({"kind": str(tab)} if tab else {}))
     message = _done_message(done)
-    return render(request, "review_queue.html", principal, title="Review queue", entries=entries,
+    return render(request, "review_queue.html", principal, title="Review queue", entries=entries, kind=tab,
                   now=ctx.clock(), wellbeing=wellbeing(ctx, principal), message=message, contests=contests,
                   undo_item=undo_item(ctx, principal))
 
 
 @router.get("/next")
-def next_item(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)], done: str = "") -> Response:
-    """Open the most urgent item of the queue (or the queue when it is empty)."""
+def next_item(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)], done: str = "",
+              kind: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """Open the most urgent item of the queue, or of one tab (or the queue when it is empty)."""
     ctx = context(request)
     held = _held(request, principal)
     if held is not None:
         return held
-    entries = workflow(ctx).queue(principal.name, senior=_senior(principal), limit=1)
+    tab = _kind(kind)
+    entries = workflow(ctx).queue(principal.name, senior=_senior(principal), limit=1, kind=tab)
     suffix = f"?done={done}" if _done_message(done) else ""
     if not entries:
-        return RedirectResponse(f"/review{suffix}", status_code=303)
+        tab_query = f"kind={tab}" if tab else ""
+        query = "&".join(q for q in (suffix.lstrip("?"), tab_query) if q)
+        return RedirectResponse(f"/review?{query}" if query else "/review", status_code=303)
     return RedirectResponse(f"/review/items/{entries[0].item_id}{suffix}", status_code=303)
 
 
@@ -150,7 +162,9 @@ def _item_details(ctx: WebContext, item: ItemView) -> dict[str, Any]:
 
 
 def _history(ctx: WebContext, principal: Principal, item: ItemView) -> list[tuple[datetime, str]]:
-    events: list[tuple[datetime, str]] = [(item.created_at, "Queued for review by the matcher "
+    events: list[tuple[datetime, str]] = [(item.created_at, "Queued for triage: media of a reported page that "
+                                           "matched no known list." if item.kind == ReviewKind.TRIAGE else
+                                           "Queued for review by the matcher "
                                            f"({item.best_algorithm} distance {item.best_distance}).")]
     # Independence: first-level analysts never see each other's decisions; a senior analyst
     # settling a disagreement sees them all.

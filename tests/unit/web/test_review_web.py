@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageStat
 from sqlalchemy import select
 
+from core.blobs import triage_key
 from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import NoticeRequest, ReviewDecision, Topic, decode
@@ -17,7 +18,7 @@ from core.store.tables.matcher import HashEntry, HashSet
 from core.store.tables.review import AllowEntry, ReviewItem
 from core.store.tables.web import AuditEvent
 from tests.unit.web.conftest import Env
-from tests.unit.web.seed import Seeded, csrf_of, image, seed_candidate
+from tests.unit.web.seed import Seeded, csrf_of, image, seed_candidate, seed_triage
 from web.auth import Role
 
 
@@ -385,3 +386,34 @@ def test_a_bus_failure_during_a_decision_is_a_503_and_the_queue_repairs_the_anno
     env.app.state.ctx.bus = env.bus
     alice.get("/review")
     assert len(published(env, Topic.NOTICE_REQUESTS)) == 1
+
+
+def test_triage_tab_shows_reported_media_reduced_and_audited_until_classified(env: Env) -> None:
+    match = seed(env, 1)
+    item = seed_triage(env.store, env.blobs, env.stage, image(2), media_url="http://img.test/2.jpg")
+    alice, csrf = analyst(env, "alice")
+    bob, bob_csrf = analyst(env, "bob")
+    tab = alice.get("/review?kind=triage").text
+    assert 'id="tab-triage"' in tab and f'data-item="{item.item_id}"' in tab
+    assert f'data-item="{match.item_id}"' not in tab
+    assert f'data-item="{item.item_id}"' not in alice.get("/review?kind=match").text
+    assert alice.get("/review/next?kind=triage").headers["location"] == f"/review/items/{item.item_id}"
+    page = alice.get(f"/review/items/{item.item_id}").text
+    assert 'id="triage-note"' in page and "Queued for triage" in page and 'id="matches"' not in page
+    reduced = shown(alice, item.item_id)
+    assert max(reduced.size) <= env.settings.web.preview_px and reduced.mode == "L"
+    assert reveal(alice, csrf, item.item_id, "unblur") == 303
+    decide(alice, csrf, item.item_id, "not_csam")
+    decide(bob, bob_csrf, item.item_id, "not_csam")
+    assert status(env, item.item_id) == ("rejected", "not_csam")
+    assert not env.blobs.exists(triage_key(item.sha256))
+    # Once classified it is never shown again, not even to an analyst who has not seen it.
+    carol, _ = analyst(env, "carol")
+    assert carol.get(f"/review/items/{item.item_id}").status_code == 404
+    assert carol.get(f"/review/items/{item.item_id}/media").status_code == 404
+    assert f'data-item="{item.item_id}"' not in carol.get("/review?kind=triage").text
+    with env.store.session() as s:
+        audited = {(e.actor, e.action) for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.subject == f"item:{item.item_id}"))}
+    assert {("alice", "review.item_view"), ("alice", "review.media_view"), ("alice", "review.reveal"),
+            ("alice", "review.decision"), ("bob", "review.decision")} <= audited
