@@ -13,7 +13,7 @@ the fetch and its outcome, stays real).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +26,6 @@ from core.bus.embedded import EmbeddedBus
 from core.messages import (
     FetchedMedia,
     MediaRef,
-    Message,
     NoticeRequest,
     RecheckOutcome,
     RecheckResult,
@@ -59,6 +58,7 @@ from orbweaver.demo.imagegen import encode, generate
 from review.settings import ReviewSettings
 from review.stage import ReviewStage
 from tests.fixtures.clock import FakeClock
+from tests.fixtures.drain import drain
 from tests.fixtures.fakedns import ENV as FAKE_DNS_ENV
 from tests.fixtures.fakedns import getaddrinfo as fake_getaddrinfo
 from tests.fixtures.smtp import SmtpServer
@@ -84,26 +84,6 @@ def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[TrapServer]:
     with serve(server):
         monkeypatch.setenv(FAKE_DNS_ENV, json.dumps({HOST: ["127.0.0.1"]}))
         yield server
-
-
-def drain(bus: EmbeddedBus, topic: Topic, group: str, handler: Callable[[Message], None]) -> list[Message]:
-    """Hand every waiting message of ``topic`` to ``handler``; a failing handler fails the test."""
-    seen: list[Message] = []
-    failures: list[BaseException] = []
-
-    def run(message: Message) -> None:
-        seen.append(message)
-        try:
-            handler(message)
-        except BaseException as exc:  # the bus would retry it quietly: report it instead
-            failures.append(exc)
-
-    waiting = bus.lag(str(topic), group)
-    if waiting:
-        bus.consume(topic, group, run, max_messages=waiting, poll_timeout_s=0.05)
-    assert not failures, failures
-    assert len(seen) == waiting
-    return seen
 
 
 def crawl_once(site: TrapServer, url: str) -> FetchedMedia:
