@@ -129,3 +129,23 @@ def test_retention_days_default_to_30_and_the_environment_overrides_them() -> No
     assert ReviewSettings().triage_retention_days == 30
     loaded = load(Settings, environ={"ORBWEAVER_REVIEW__TRIAGE_RETENTION_DAYS": "7"})
     assert loaded.review.triage_retention_days == 7
+
+
+def test_triage_media_that_later_matches_a_list_becomes_a_match_item(parts: Parts) -> None:
+    t = parts.reported(1)
+    m = seed_candidate(parts.store, parts.blobs, parts.stage, image(1), media_url="http://img.test/1b.jpg")
+    assert m.item_id == t.item_id
+    item = parts.item(t.item_id)
+    assert (item.kind, item.evidence_key, item.best_distance) == (ReviewKind.MATCH, evidence_key(t.sha256), 28)
+    assert not parts.blobs.exists(triage_key(t.sha256)) and parts.blobs.exists(evidence_key(t.sha256))
+
+
+def test_media_reported_again_after_it_expired_is_triaged_anew(parts: Parts) -> None:
+    t = parts.reported(1)
+    parts.clock.advance(days=31)
+    assert parts.flow.triage_sweep() == [t.item_id]
+    assert parts.reported(1).item_id == t.item_id
+    item = parts.item(t.item_id)
+    assert (item.status, item.evidence_key, item.created_at) == (ReviewStatus.PENDING, triage_key(t.sha256),
+                                                                 parts.clock())
+    assert parts.blobs.exists(triage_key(t.sha256))
