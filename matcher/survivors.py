@@ -2,9 +2,11 @@
 
 The survivor page (``web/survivor.py``) sends only hashes (MD5, SHA-256 and PDQ per file, PDQ per
 sampled frame of a video) and an optional note; no media reaches orbweaver. They join one list
-of kind :attr:`~core.messages.HashSetKind.SURVIVOR`, labelled with the submission's reference
-code, whose hits :mod:`matcher.decision` always sends to an analyst: nobody has seen what the
-hashes were made from. The submission itself (code, note, counts) is kept for analysts.
+of kind :attr:`~core.messages.HashSetKind.SURVIVOR`, whose hits :mod:`matcher.decision` always
+sends to an analyst: nobody has seen what the hashes were made from. The submission itself
+(reference code, note, counts) is kept for analysts. Entries are labelled with the submission's
+number, never its reference code: labels travel with hits (hash-check API answers included), and
+the code is the person's own.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class SurvivorReceipt:
 class SubmissionSummary:
     """One submission as analysts see it."""
 
+    number: int
+    """What its entries' labels name (``survivor submission <number> file <n>``)."""
     code: str
     created_at: datetime
     files: int
@@ -98,12 +102,17 @@ def _checked(algorithm: str, value: str) -> str:
         raise SurvivorHashError(f"{algorithm} hash {value[:80]!r} is not valid: {exc}") from None
 
 
-def _entries(files: Sequence[SurvivorFile], code: str, min_quality: int) -> tuple[list[ListEntry], int]:
+def submission_label(submission: int) -> str:
+    """The label prefix of a submission's entries (see the module docstring)."""
+    return f"survivor submission {submission}"
+
+
+def _entries(files: Sequence[SurvivorFile], submission: int, min_quality: int) -> tuple[list[ListEntry], int]:
     entries: list[ListEntry] = []
     low = 0
-    source = f"survivor:{code}"
+    source = submission_label(submission)
     for number, item in enumerate(files, start=1):
-        label = f"{code} file {number}"
+        label = f"{source} file {number}"
         for algorithm, value in zip(EXACT_ALGORITHMS, (item.md5, item.sha256), strict=True):
             entries.append(ListEntry(_checked(algorithm, value), algorithm, label=label, source=source))
         for frame in item.pdq:
@@ -145,13 +154,20 @@ def submit(
 
     """
     code = new_code()
-    entries, low = _entries(files, code, min_pdq_quality)
+    for item in files:  # refuse a bad hash before anything is written
+        for algorithm, value in (*zip(EXACT_ALGORITHMS, (item.md5, item.sha256), strict=True),
+                                 *(("pdq", f.value) for f in item.pdq)):
+            _checked(algorithm, value)
     try:
         with store.session() as s:
             hash_set = open_set(s, list_name, HashSetKind.SURVIVOR, source="survivor page")
+            row = SurvivorSubmission(code=code, hash_set_id=hash_set.id, note=note or None, files=len(files),
+                                     hashes=0, created_at=at)
+            s.add(row)
+            s.flush()
+            entries, low = _entries(files, row.id, min_pdq_quality)
+            row.hashes = len(entries)
             result = insert_entries(s, hash_set, entries)
-            s.add(SurvivorSubmission(code=code, hash_set_id=hash_set.id, note=note or None, files=len(files),
-                                     hashes=len(entries), created_at=at))
     except IntegrityError as exc:
         raise TransientError(f"concurrent change to hash set {list_name!r}; retry") from exc
     return SurvivorReceipt(code=code, files=len(files), hashes=len(entries), low_quality=low, changes=result.changes)
@@ -160,7 +176,7 @@ def submit(
 def latest_submissions(store: Store, limit: int = 100) -> list[SubmissionSummary]:
     """The newest submissions, newest first."""
     query = (
-        select(SurvivorSubmission.code, SurvivorSubmission.created_at, SurvivorSubmission.files,
+        select(SurvivorSubmission.id, SurvivorSubmission.code, SurvivorSubmission.created_at, SurvivorSubmission.files,
                SurvivorSubmission.hashes, SurvivorSubmission.note)
         .join(HashSet, HashSet.id == SurvivorSubmission.hash_set_id)
         .order_by(SurvivorSubmission.created_at.desc(), SurvivorSubmission.id.desc())

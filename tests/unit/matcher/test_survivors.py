@@ -44,10 +44,12 @@ def test_a_submission_joins_the_survivor_list_and_its_hits_go_to_review(store: S
     matcher = Matcher(store)
     matcher.load()
     exact = matcher.evaluate([HashValue(algorithm="sha256", value=hashlib.sha256(b"one").hexdigest())])
+    close = matcher.evaluate([HashValue(algorithm="pdq", value=PDQ, quality=100)])
     assert exact.verdict.decision is MatchDecision.REVIEW  # identical, yet never confirmed by itself
     assert exact.hits[0].list_kind is HashSetKind.SURVIVOR
-    assert exact.hits[0].entry_label == f"{receipt.code} file 1"
-    close = matcher.evaluate([HashValue(algorithm="pdq", value=PDQ, quality=100)])
+    # The label names the submission's number, never the person's reference code (labels reach API callers).
+    assert exact.hits[0].entry_label == f"survivor submission {kept.number} file 1"
+    assert receipt.code not in str([h.model_dump() for h in exact.hits + close.hits])
     assert close.verdict.decision is MatchDecision.REVIEW
 
 
