@@ -51,8 +51,10 @@ def test_the_page_is_public_speaks_french_and_posts_no_file(env: Env) -> None:
     page = env.client().get("/survivor", headers={"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
     assert page.status_code == 200
     assert '<html lang="fr">' in page.text and "Retrouver les copies de vos propres images" in page.text
-    english = env.client().get("/survivor")
+    hostile = "<script>alert(1)</script>"
+    english = env.client().get("/survivor", params={"lang": hostile}, headers={"Accept-Language": hostile})
     assert "Find copies of your own pictures" in english.text and '<html lang="en">' in english.text
+    assert "alert(1)" not in english.text
     # The file input is in no form: the only way out is the page script's JSON of hashes.
     assert 'type="file"' in page.text and "<form" not in page.text.split("<main>")[1]
     assert '<script src="/static/survivor-hashes.js"' in page.text
