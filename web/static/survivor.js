@@ -49,12 +49,15 @@
     }
   }
 
+  // The next `name` event of a video; an error, or nothing within 15 s (a stalled decoder), gives up on the video.
   function once(target, name) {
     return new Promise((resolve, reject) => {
-      const done = () => { target.removeEventListener("error", fail); resolve(); };
-      const fail = () => { target.removeEventListener(name, done); reject(new Error("video")); };
+      let timer = 0;
+      const done = () => { clearTimeout(timer); target.removeEventListener("error", fail); resolve(); };
+      const fail = () => { clearTimeout(timer); target.removeEventListener(name, done); reject(new Error("video")); };
       target.addEventListener(name, done, { once: true });
       target.addEventListener("error", fail, { once: true });
+      timer = setTimeout(fail, 15000);
     });
   }
 
