@@ -62,6 +62,15 @@ class MatchDecision(StrEnum):
     NONE = "none"
 
 
+class HashSetKind(StrEnum):
+    """What a known hash list is, which decides how far its hits may go (values are storage and wire keys)."""
+
+    KNOWN = "known"
+    """Hashes of classified material (imported lists, analysts' own): a close hit may be confirmed by itself."""
+    SURVIVOR = "survivor"
+    """Hashes a person computed on their own device and sent unseen: a hit always goes to an analyst."""
+
+
 class RecheckOutcome(StrEnum):
     """What a re-fetch of a reported URL found."""
 
@@ -247,6 +256,8 @@ class MatchHit(BaseModel):
     variant: str = ""
     """Which variant of the media the matching hash was computed on ("" for the media as given,
     e.g. "trimmed", "pdq-dihedral:rot90", "frame@3.0s"); see ``HashValue.variant``."""
+    list_kind: HashSetKind = HashSetKind.KNOWN
+    """The kind of the entry's list: a survivor list's hit is never confirmed without an analyst."""
 
 
 class MatchCandidate(Message):

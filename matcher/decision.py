@@ -11,6 +11,10 @@ The rule, in order:
 4. **Review.** Any other hit within its algorithm's ``review`` threshold goes to an analyst.
 5. **None** otherwise.
 
+Rules 1-3 consider only hits on lists whose kind may confirm by itself. A hit on a list of a
+:data:`REVIEW_ONLY` kind (hashes a survivor computed on their own device: nobody has seen what
+they were made from) is at most ``review``, however close, even identical: an analyst decides.
+
 Hits may come from any variant of the media (trimmed, rotated, a video frame); the variant travels
 on the hit and does not change the rule. The function is pure: thresholds in, verdict out.
 """
@@ -20,10 +24,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.messages import MatchDecision, MatchHit
+from core.messages import HashSetKind, MatchDecision, MatchHit
 from hashing import registry
 from hashing.algorithms import Pdq, PHash
 from matcher.settings import MatcherSettings, Thresholds
+
+REVIEW_ONLY: frozenset[HashSetKind] = frozenset({HashSetKind.SURVIVOR})
+"""List kinds whose hits always go to an analyst, never confirmed by the matcher alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +88,22 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
             relevant.append((hit, limits))
     if not relevant:
         return Verdict(MatchDecision.NONE, None, "no hit within a review threshold")
-    exact = [h for h, _ in relevant if not registry.ALGORITHMS[h.algorithm].is_perceptual()]
+    confirmable = [(h, t) for h, t in relevant if h.list_kind not in REVIEW_ONLY]
+    exact = [h for h, _ in confirmable if not registry.ALGORITHMS[h.algorithm].is_perceptual()]
     if exact:
         best = _closest(exact)
         return Verdict(MatchDecision.MATCH, best, f"{best.algorithm} identical")
-    close = [(h, t) for h, t in relevant if h.distance <= t.match]
+    close = [(h, t) for h, t in confirmable if h.distance <= t.match]
     if close:
         best, limits = min(close, key=lambda ht: (relative(ht[0]), ht[0].algorithm, ht[0].entry_id))
         return Verdict(MatchDecision.MATCH, best, f"{best.algorithm} {best.distance} <= {limits.match}")
-    joint = _joint(relevant, joint_max)
+    joint = _joint(confirmable, joint_max)
     if joint is not None:
         return joint
     best = _closest([h for h, _ in relevant])
+    if best.list_kind in REVIEW_ONLY:
+        return Verdict(MatchDecision.REVIEW, best,
+                       f"{best.algorithm} {best.distance} on a {best.list_kind.value} list: an analyst decides")
     limits = dict((h.algorithm, t) for h, t in relevant)[best.algorithm]
     return Verdict(MatchDecision.REVIEW, best, f"{best.algorithm} {best.distance} <= {limits.review}")
 

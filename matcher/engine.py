@@ -454,6 +454,7 @@ class Matcher:
                     classification=entry.classification,
                     query_hash=value,
                     variant=variant,
+                    list_kind=entry.kind,
                 )
             )
         for item_hits in out:

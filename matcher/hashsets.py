@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import PermanentError, TransientError
-from core.messages import HashSetChange, utcnow
+from core.messages import HashSetChange, HashSetKind, utcnow
 from core.store import Store, insert_ignore_many
 from core.store.stats import bucket_counts, count_rows
 from core.store.tables.matcher import HashEntry, HashSet, Match
@@ -87,6 +87,7 @@ class HashSetSummary:
     generation: int = 0
     shared: bool = False
     """Published on the hash feed."""
+    kind: HashSetKind = HashSetKind.KNOWN
 
 
 class KnownEntry(NamedTuple):
@@ -142,7 +143,21 @@ def _announce(
     ]
 
 
-def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source: str | None = None) -> ImportResult:
+class ListKindError(PermanentError):
+    """An import into an existing set of another kind (known material never mixes with survivors' hashes)."""
+
+    def __init__(self, name: str, kind: str, wanted: HashSetKind) -> None:
+        super().__init__(f"hash set {name!r} is a {kind} list, not a {wanted.value} list")
+
+
+def import_entries(
+    store: Store,
+    name: str,
+    entries: Iterable[ListEntry],
+    source: str | None = None,
+    *,
+    kind: HashSetKind = HashSetKind.KNOWN,
+) -> ImportResult:
     """Add entries to the set ``name``, creating the set if it does not exist.
 
     Streams: ``entries`` is read and inserted :data:`_BATCH` at a time (the store, not a set in
@@ -155,55 +170,75 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
         name: Hash set name.
         entries: Parsed list entries (see :func:`matcher.lists.iter_hash_list`).
         source: Where the set comes from; recorded when the set is created.
+        kind: The set's kind: recorded when it is created, and the kind an existing set must have.
 
     Returns:
         How many entries were added and how many were already present.
 
     Raises:
         TransientError: If another import into the same set ran at the same time (retry).
+        ListKindError: If the set exists with another kind.
 
     """
+    try:
+        with store.session() as s:
+            hash_set = open_set(s, name, kind, source)
+            return insert_entries(s, hash_set, entries)
+    except IntegrityError as exc:
+        raise TransientError(f"concurrent change to hash set {name!r}; retry") from exc
+
+
+def open_set(session: Session, name: str, kind: HashSetKind, source: str | None = None) -> HashSet:
+    """The set ``name`` of ``kind`` in the caller's transaction, created if it does not exist.
+
+    Raises:
+        ListKindError: If the set exists with another kind.
+
+    """
+    hash_set = session.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
+    if hash_set is None:
+        hash_set = HashSet(name=name, source=source, enabled=True, created_at=utcnow(), kind=kind.value)
+        session.add(hash_set)
+        session.flush()
+    elif hash_set.kind != kind.value:
+        raise ListKindError(name, hash_set.kind, kind)
+    return hash_set
+
+
+def insert_entries(session: Session, hash_set: HashSet, entries: Iterable[ListEntry]) -> ImportResult:
+    """Insert entries into a set in the caller's transaction (see :func:`import_entries`)."""
     now = utcnow()
     added = duplicates = 0
     added_ids: list[int] | None = []
-    try:
-        with store.session() as s:
-            hash_set = s.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
-            if hash_set is None:
-                hash_set = HashSet(name=name, source=source, enabled=True, created_at=now)
-                s.add(hash_set)
-                s.flush()
-            set_id = hash_set.id  # read once: an ORM attribute read per entry cost a tenth of a big import
-            stream = iter(entries)
-            while chunk := list(itertools.islice(stream, _BATCH)):
-                rows: list[dict[str, object]] = [
-                    {
-                        "hash_set_id": set_id,
-                        "algorithm": e.algorithm,
-                        "value": e.value,
-                        "label": e.label,
-                        "classification": e.classification,
-                        "source": e.source,
-                        "version": entry_version(e),
-                        "added_at": now,
-                    }
-                    for e in chunk
-                ]
-                new = insert_ignore_many(s, HashEntry, rows, ["hash_set_id", "algorithm", "value"])
-                added += len(new)
-                duplicates += len(rows) - len(new)
-                if added_ids is not None:
-                    added_ids.extend(new)
-                    if len(added_ids) > ANNOUNCED_IDS_MAX:
-                        added_ids = None  # announced as a reload: no need to hold them
-            if not added:
-                changes = []
-            elif added_ids is None:
-                changes = _announce(s, hash_set, reload=True)
-            else:
-                changes = _announce(s, hash_set, added=added_ids)
-    except IntegrityError as exc:
-        raise TransientError(f"concurrent change to hash set {name!r}; retry") from exc
+    set_id = hash_set.id  # read once: an ORM attribute read per entry cost a tenth of a big import
+    stream = iter(entries)
+    while chunk := list(itertools.islice(stream, _BATCH)):
+        rows: list[dict[str, object]] = [
+            {
+                "hash_set_id": set_id,
+                "algorithm": e.algorithm,
+                "value": e.value,
+                "label": e.label,
+                "classification": e.classification,
+                "source": e.source,
+                "version": entry_version(e),
+                "added_at": now,
+            }
+            for e in chunk
+        ]
+        new = insert_ignore_many(session, HashEntry, rows, ["hash_set_id", "algorithm", "value"])
+        added += len(new)
+        duplicates += len(rows) - len(new)
+        if added_ids is not None:
+            added_ids.extend(new)
+            if len(added_ids) > ANNOUNCED_IDS_MAX:
+                added_ids = None  # announced as a reload: no need to hold them
+    if not added:
+        changes = []
+    elif added_ids is None:
+        changes = _announce(session, hash_set, reload=True)
+    else:
+        changes = _announce(session, hash_set, added=added_ids)
     return ImportResult(added=added, duplicates=duplicates, added_ids=sorted(added_ids or []), changes=changes)
 
 
@@ -227,6 +262,7 @@ def list_sets(store: Store) -> list[HashSetSummary]:
                 updated_at=h.updated_at,
                 generation=h.generation,
                 shared=h.shared,
+                kind=HashSetKind(h.kind),
             )
             for h in s.execute(select(HashSet).order_by(HashSet.name)).scalars()
         ]
@@ -375,11 +411,12 @@ def iter_code_rows(
 
 
 class EntryInfo(NamedTuple):
-    """How a hit is described: the entry's set, label and classification."""
+    """How a hit is described: the entry's set, label and classification, and the set's kind."""
 
     hash_set: str
     label: str | None
     classification: str | None
+    kind: HashSetKind = HashSetKind.KNOWN
 
 
 def describe_entries(store: Store, ids: Collection[int]) -> dict[int, EntryInfo]:
@@ -388,15 +425,15 @@ def describe_entries(store: Store, ids: Collection[int]) -> dict[int, EntryInfo]
     Matchers keep only codes in memory and ask for this when something matched: a hit is rare,
     and millions of labels would cost gigabytes of RAM.
     """
-    query = select(HashEntry.id, HashSet.name, HashEntry.label, HashEntry.classification).join(
+    query = select(HashEntry.id, HashSet.name, HashEntry.label, HashEntry.classification, HashSet.kind).join(
         HashSet, HashSet.id == HashEntry.hash_set_id
     )
     out: dict[int, EntryInfo] = {}
     with store.session() as s:
         conn = s.connection()
         for chunk in _chunks(sorted(set(ids))):
-            for entry_id, set_name, label, classification in conn.execute(query.where(HashEntry.id.in_(chunk))):
-                out[int(entry_id)] = EntryInfo(set_name, label, classification)
+            for entry_id, set_name, label, classification, kind in conn.execute(query.where(HashEntry.id.in_(chunk))):
+                out[int(entry_id)] = EntryInfo(set_name, label, classification, HashSetKind(kind))
     return out
 
 

@@ -39,6 +39,7 @@ from web import (
     providers_admin,
     review,
     shield,
+    survivor,
 )
 from web.auth import (
     AccessDeniedError,
@@ -49,13 +50,12 @@ from web.auth import (
     wants_html,
 )
 from web.context import AppSettings, Clock, WebContext
+from web.csp import CONTENT_SECURITY_POLICY
 from web.limits import BodyLimits
 from web.templating import STATIC, make_templates, render
 
 SECURITY_HEADERS = [
-    # Pages load only this site's own scripts, styles and images: no CDN, no inline script.
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
-                                 b"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -215,7 +215,7 @@ def create_app(
     declare_public(app, "/openapi.json", "the API's description for integrators; no data")
     for router in (pages.router, review.router, admin.router, provider.router, api.router, shield.router,
                    dashboard.router, feeds.router, apidocs.router, admin_tokens.router, admin_users.router,
-                   hashlists.router, providers_admin.router):
+                   hashlists.router, providers_admin.router, survivor.router):
         app.include_router(router)
     api.describe_limits(app, settings.web)
     check_access_rules(app)

@@ -111,6 +111,17 @@ class WebSettings(Section):
     shield_fetch_timeout_s: float = Field(
         default=20.0, gt=0, le=55, description="Budget of one POST /v1/url/ fetch, redirects included, seconds."
     )
+    # --- the survivor page (web/survivor.py) ---
+    survivor_max_request_bytes: int = Field(
+        default=262_144, ge=1024, description="Largest body of the survivor page's hash submission, bytes (more: 413)."
+    )
+    survivor_max_files: int = Field(default=100, ge=1, description="Most files in one survivor submission.")
+    survivor_max_frames: int = Field(default=16, ge=1, description="Most PDQ hashes (video frames) per submitted file.")
+    survivor_note_max_chars: int = Field(default=2000, ge=0, description="Longest note with a survivor submission.")
+    survivor_rate_per_minute: float = Field(
+        default=2.0, gt=0, description="Survivor submissions per minute one address may make on average (token bucket)."
+    )
+    survivor_burst: int = Field(default=5, ge=1, description="Survivor submissions one address may make at once.")
     # --- feeds partners pull (web/feeds.py) ---
     feed_page_size: int = Field(
         default=800, ge=1, le=10_000, description="Most records in one page of the hash feed or the filtering feed."

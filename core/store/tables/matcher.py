@@ -32,6 +32,8 @@ class HashSet(Base):
     with the generation they applied to find missed changes (migration 0002)."""
     shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     """Published on the hash feed (``/stopncii/v1/FetchHashes``) for partners to pull (migration 0009)."""
+    kind: Mapped[str] = mapped_column(String(20), default="known", server_default="known")
+    """A ``core.messages.HashSetKind`` value: a survivor list's hits always go to analysts (migration 0012)."""
 
 
 class HashEntry(Base):
@@ -66,3 +68,19 @@ class Match(Base):
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     variant: Mapped[str | None] = mapped_column(String(120), nullable=True)
     """Variant of the media whose hash matched ("" as given, "trimmed", "pdq-dihedral:rot90"...)."""
+
+
+class SurvivorSubmission(Base):
+    """One person's hashes sent from the survivor page: its reference code and optional note, never media."""
+
+    __tablename__ = "survivor_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    """The reference code the person was given; the entries' ``source`` is ``survivor:<code>``."""
+    hash_set_id: Mapped[int] = mapped_column(ForeignKey("hash_sets.id", ondelete="CASCADE"), index=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    files: Mapped[int] = mapped_column(Integer)
+    hashes: Mapped[int] = mapped_column(Integer)
+    """Entries the submission sent (some may already have been on the list)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.messages import MatchDecision, MatchHit
+from core.messages import HashSetKind, MatchDecision, MatchHit
 from matcher.decision import decide, decide_with
 from matcher.settings import MatcherSettings, Thresholds
 
@@ -13,9 +13,9 @@ LIMITS = {"pdq": Thresholds(match=16, review=31), "phash": Thresholds(match=4, r
 
 
 def hit(algorithm: str, distance: int, entry_id: int = 1, label: str | None = "item-1", hash_set: str = "known",
-        variant: str = "") -> MatchHit:
+        variant: str = "", kind: HashSetKind = HashSetKind.KNOWN) -> MatchHit:
     return MatchHit(algorithm=algorithm, distance=distance, hash_set=hash_set, entry_id=entry_id, entry_label=label,
-                    classification="baseline_csam", query_hash="00", variant=variant)
+                    classification="baseline_csam", query_hash="00", variant=variant, list_kind=kind)
 
 
 def test_no_hits_is_none() -> None:
@@ -105,3 +105,29 @@ def test_settings_supply_thresholds_and_reject_nonsense() -> None:
     ):
         with pytest.raises(ValidationError):
             MatcherSettings.model_validate(bad)
+
+
+@pytest.mark.parametrize("distances", [[("sha256", 0)], [("md5", 0)], [("pdq", 0)], [("pdq", 16)],
+                                       [("pdq", 20), ("phash", 6)], [("sha256", 0), ("pdq", 3), ("phash", 0)]])
+def test_hits_on_a_survivor_list_always_go_to_an_analyst(distances: list[tuple[str, int]]) -> None:
+    # Exact, close and jointly close hits that would each be a match on a known list.
+    hits = [hit(a, d, entry_id=i, hash_set="survivor-submitted", kind=HashSetKind.SURVIVOR)
+            for i, (a, d) in enumerate(distances)]
+    assert decide([h.model_copy(update={"list_kind": HashSetKind.KNOWN}) for h in hits],
+                  LIMITS).decision is MatchDecision.MATCH
+    verdict = decide(hits, LIMITS)
+    assert verdict.decision is MatchDecision.REVIEW
+    assert verdict.best is not None and verdict.best.list_kind is HashSetKind.SURVIVOR
+    assert "survivor list" in verdict.reason
+
+
+def test_a_known_list_match_still_decides_beside_a_survivor_hit() -> None:
+    survivor = hit("sha256", 0, entry_id=1, hash_set="survivor-submitted", kind=HashSetKind.SURVIVOR)
+    known = hit("pdq", 10, entry_id=2)
+    verdict = decide([survivor, known], LIMITS)
+    assert (verdict.decision, verdict.best) == (MatchDecision.MATCH, known)
+
+
+def test_a_survivor_hit_outside_the_review_radius_is_none() -> None:
+    survivor = hit("pdq", 40, hash_set="survivor-submitted", kind=HashSetKind.SURVIVOR)
+    assert decide([survivor], LIMITS).decision is MatchDecision.NONE

@@ -94,8 +94,9 @@ def test_public_routes_are_few_and_say_why(env: Env) -> None:
     public = {v.path: access_rule(env.app, v) for v in routes(env.app)}
     public_paths = {p for p, r in public.items() if r is not None and r.public}
     # The feeds take no account: their own keys, checked in web/feeds.py (tests/unit/web/test_feeds.py).
+    # The survivor page is for anyone; its submissions are bounded and rate-limited (tests/unit/web/test_survivor.py).
     assert public_paths == {"/healthz", "/login", "/static", "/openapi.json", "/docs", "/stopncii/v1/FetchHashes",
-                            "/feeds/v1/urls"}
+                            "/feeds/v1/urls", "/survivor", "/survivor/hashes"}
     for path in public_paths:
         rule = public[path]
         assert rule is not None and rule.public_reason
