@@ -129,6 +129,13 @@ def _host_key(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+class FetchOrigin(StrEnum):
+    """Why media was fetched: an operator's campaign, or a public/partner report (its unmatched media goes to triage)."""
+
+    CAMPAIGN = "campaign"
+    REPORT = "report"
+
+
 class MediaRef(BaseModel):
     """Where and when a piece of media was seen: carried along every hop after the fetch."""
 
@@ -140,6 +147,7 @@ class MediaRef(BaseModel):
     final_url: str
     resolved_ip: str | None = None
     fetched_at: datetime
+    origin: FetchOrigin = FetchOrigin.CAMPAIGN
 
 
 class FetchedMedia(Message):

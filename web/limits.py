@@ -30,11 +30,15 @@ class BodyClass(StrEnum):
     """Media uploaded for hashing."""
     LIST = "list"
     """A hash-list file imported on the hash lists page."""
+    REPORT = "report"
+    """A report of URLs from the public page or a partner."""
 
 
 _ROUTE_CLASSES: tuple[tuple[str, BodyClass], ...] = (
     ("/v1/media", BodyClass.MEDIA),
     ("/dashboard/lists/import", BodyClass.LIST),
+    ("/report", BodyClass.REPORT),
+    ("/v1/reports", BodyClass.REPORT),
     ("/v1/", BodyClass.API),
 )
 """Path prefixes and their body class, first match wins; any other path is a form route."""
@@ -55,6 +59,7 @@ def body_limit(web: WebSettings, path: str) -> int:
         BodyClass.API: web.api_max_request_bytes,
         BodyClass.MEDIA: web.api_max_media_bytes,
         BodyClass.LIST: web.list_import_max_bytes,
+        BodyClass.REPORT: web.report_max_request_bytes,
     }[body_class(path)]
 
 
