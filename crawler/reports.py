@@ -93,7 +93,7 @@ def new_code() -> str:
 def parse_code(text: str) -> str | None:
     """A code as typed (any case, spaces or dashes, O for 0, I/L for 1) in its stored form; None if not valid."""
     cleaned = text.strip().upper().replace("-", "").replace(" ", "")
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     if len(cleaned) != CODE_RANDOM_CHARS + 1 or any(c not in CODE_ALPHABET for c in cleaned):
         return None
     body, check = cleaned[:-1], cleaned[-1]

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  # the translations use their languages' own punctuation (full-width commas, Arabic commas)
 """Words of the public report pages (top of the stack), in every language the notices are written in.
 
 The report pages are read by anyone, in their own language; they have few strings, so each language's
@@ -78,7 +79,8 @@ _TEXT: dict[str, tuple[str, ...]] = {
         "Meldung senden", "Vielen Dank. Ihr Meldungscode lautet:",
         "Bewahren Sie diesen Code auf, um den Stand Ihrer Meldung abzufragen.", "Stand einer Meldung",
         "Meldungscode", "Abfragen", "Zu diesem Code gibt es keine Meldung.", "Eingegangen", "Geprüft",
-        "Entfernung verlangt", "Entfernt", "Bitte prüfen Sie die Adressen: Jede muss mit http:// oder https:// beginnen.",
+        "Entfernung verlangt", "Entfernt",
+        "Bitte prüfen Sie die Adressen: Jede muss mit http:// oder https:// beginnen.",
         "Zu viele Meldungen von Ihrem Anschluss; bitte versuchen Sie es später erneut.",
         "Das Formular ist abgelaufen; bitte senden Sie es erneut.", "Sprache",
     ),
@@ -212,7 +214,8 @@ _TEXT: dict[str, tuple[str, ...]] = {
     "ja": (
         "児童性的虐待コンテンツの通報", "匿名で通報できます。ウェブアドレスだけを入力してください。画像をダウンロード、"
         "コピー、送信しないでください。", "ウェブアドレス（1行に1つ）", "どこで見ましたか？", "ウェブサイト",
-        "ソーシャルメディア", "メッセージアプリ", "検索エンジン", "その他", "説明（任意）", "連絡先（任意）", "通報する",
+        "ソーシャルメディア", "メッセージアプリ", "検索エンジン", "その他", "説明（任意）", "連絡先（任意）",
+        "通報する",
         "ありがとうございます。通報コード：", "通報の状況を確認するため、このコードを保管してください。", "通報の状況",
         "通報コード", "確認", "このコードの通報はありません。", "受付済み", "評価済み", "削除要請済み", "削除済み",
         "アドレスを確認してください。それぞれ http:// または https:// で始まる必要があります。",

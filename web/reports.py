@@ -42,6 +42,7 @@ from crawler.reports import (
 )
 from notifier.report import notice_progress, percentile
 from review.service import media_review_states
+from web.api import _ERRORS as API_ERRORS
 from web.api import CALLER, TokenBuckets
 from web.auth import Principal, Role, client_ip, cookie_secure, public, requires
 from web.context import WebContext, context
@@ -241,7 +242,7 @@ def report_submit(
     where_seen: Annotated[str, Form(max_length=40)],
     description: Annotated[str, Form(max_length=MAX_DESCRIPTION)] = "",
     contact: Annotated[str, Form(max_length=MAX_CONTACT)] = "",
-    lang: Annotated[str, Form(max_length=20)] = "",
+    lang: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Take a report; answer its code, or the form again with what is wrong."""
@@ -287,7 +288,7 @@ def status_form(request: Request, lang: str | None = None) -> Response:
 def status_lookup(
     request: Request,
     code: Annotated[str, Form(max_length=40)],
-    lang: Annotated[str, Form(max_length=20)] = "",
+    lang: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Show each URL of a report with its status (the code travels in the body, never in an address or a log)."""
@@ -307,7 +308,7 @@ def status_lookup(
 # Partner API
 
 
-api_router = APIRouter(prefix="/v1", tags=["reports"])
+api_router = APIRouter(prefix="/v1", tags=["reports"], responses=API_ERRORS)
 
 
 class ReportIn(BaseModel):

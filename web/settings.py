@@ -117,7 +117,8 @@ class WebSettings(Section):
         default=65_536, ge=1024, description="Largest body of a report (the /report form or POST /v1/reports), bytes."
     )
     report_rate_per_minute: float = Field(
-        default=2.0, gt=0, description="Reports (and status look-ups) per minute one client address may send on average."
+        default=2.0, gt=0,
+        description="Reports (and status look-ups) per minute one client address may send on average.",
     )
     report_burst: int = Field(default=5, ge=1, description="Reports one client address may send at once.")
     # --- feeds partners pull (web/feeds.py) ---

@@ -95,7 +95,7 @@ def test_public_routes_are_few_and_say_why(env: Env) -> None:
     public_paths = {p for p, r in public.items() if r is not None and r.public}
     # The feeds take no account: their own keys, checked in web/feeds.py (tests/unit/web/test_feeds.py).
     assert public_paths == {"/healthz", "/login", "/static", "/openapi.json", "/docs", "/stopncii/v1/FetchHashes",
-                            "/feeds/v1/urls"}
+                            "/feeds/v1/urls", "/report", "/report/status"}
     for path in public_paths:
         rule = public[path]
         assert rule is not None and rule.public_reason
