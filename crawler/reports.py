@@ -150,6 +150,8 @@ class ReportedUrlFacts:
     """A page was recorded for it (fetched or failed) by its crawl."""
     sha256s: frozenset[str]
     """The media sighted on it by its crawl."""
+    media_pending: bool = False
+    """Media found on the page is still on its way (not every fetch is recorded as a sighting yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,15 +246,20 @@ def _facts(session: Session, report: Report) -> ReportFacts:
     ).all()
     out = []
     for url, campaign_id in rows:
-        fetched = False
+        found: int | None = None
         sha256s: frozenset[str] = frozenset()
+        sighted = 0
         if campaign_id is not None:
-            fetched = bool(session.scalar(select(func.count()).select_from(Page)
-                                          .where(Page.campaign_id == campaign_id, Page.url == url)))
-            sha256s = frozenset(session.scalars(
-                select(Sighting.sha256).where(Sighting.campaign_id == campaign_id, Sighting.page_url == url,
-                                              Sighting.sha256.is_not(None))))
-        out.append(ReportedUrlFacts(url=url, campaign_id=campaign_id, fetched=fetched, sha256s=sha256s))
+            found = session.scalar(select(func.max(Page.media_found))
+                                   .where(Page.campaign_id == campaign_id, Page.url == url))
+            hashes = list(session.scalars(select(Sighting.sha256).where(Sighting.campaign_id == campaign_id,
+                                                                        Sighting.page_url == url)))
+            sighted = len(hashes)
+            sha256s = frozenset(sha for sha in hashes if sha is not None)
+        # A failed fetch is recorded by the crawl, a good one by hashing once it hashed it: fewer sightings than
+        # media found means some are still being hashed, and the page cannot count as assessed yet.
+        out.append(ReportedUrlFacts(url=url, campaign_id=campaign_id, fetched=found is not None, sha256s=sha256s,
+                                    media_pending=found is not None and sighted < found))
     return ReportFacts(code=report.code, created_at=report.created_at, urls=out)
 
 

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.store import Store
 from crawler.reports import (
+    ReportedUrlFacts,
     ReportFacts,
     ReportForm,
     ReportRefusedError,
@@ -65,12 +66,13 @@ CONFIRMED = "confirmed"
 # Status, derived on read
 
 
-def url_status(session: Session, fetched: bool, sha256s: frozenset[str]) -> ReportStatus:
+def url_status(session: Session, facts: ReportedUrlFacts) -> ReportStatus:
     """What one reported URL shows: a notice and its recheck first, else whether everything on it was assessed."""
+    sha256s = facts.sha256s
     progress = notice_progress(session, sha256s)
     if progress.noticed:
         return ReportStatus.REMOVED if progress.all_removed else ReportStatus.REMOVAL_REQUESTED
-    if not fetched:
+    if not facts.fetched or facts.media_pending:
         return ReportStatus.RECEIVED
     states = media_review_states(session, sha256s)
     # Media without a review item matched nothing and was not triaged as actionable; an open item is not assessed.
@@ -81,7 +83,7 @@ def url_status(session: Session, fetched: bool, sha256s: frozenset[str]) -> Repo
 
 def report_status(session: Session, facts: ReportFacts) -> list[tuple[str, ReportStatus]]:
     """``(url, status)`` of every URL of a report, in the reporter's order."""
-    return [(u.url, url_status(session, u.fetched, u.sha256s)) for u in facts.urls]
+    return [(u.url, url_status(session, u)) for u in facts.urls]
 
 
 def lookup(store: Store, code: str) -> list[tuple[str, ReportStatus]] | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -16,6 +18,7 @@ from core.store.tables.notifier import NoticeItem
 from core.store.tables.review import ReviewItem
 from crawler.reports import ReportStatus, parse_code
 from notifier.i18n import available_languages
+from orbweaver.cli import main
 from tests.unit.web.conftest import Env, make_env
 from web.auth import Role
 from web.report_words import KEYS, LANGUAGES, pick_language, words
@@ -98,7 +101,7 @@ def test_a_french_report_gets_a_code_and_two_reporters_of_one_url_both_see_it(en
     assert missing[0] == 404 and missing[1] == []
 
 
-def test_status_is_derived_from_the_crawl_review_and_notices(env: Env) -> None:
+def test_status_is_derived_from_the_crawl_review_and_notices(env: Env, tmp_path: Path) -> None:
     client = env.client()
     code = code_of(send(client, "http://derive.test/page")[1])
     with env.store.session() as s:
@@ -113,13 +116,19 @@ def test_status_is_derived_from_the_crawl_review_and_notices(env: Env) -> None:
     assert status() == "received"
     now = env.clock()
     with env.store.session() as s:
-        s.add(Page(campaign_id=campaign, url="http://derive.test/page", http_status=200, depth=0, fetched_at=now))
+        s.add(Page(campaign_id=campaign, url="http://derive.test/page", http_status=200, depth=0, media_found=3,
+                   fetched_at=now))
         for n, sha in enumerate(("a" * 64, "b" * 64)):
             s.add(Sighting(message_id=f"m-{n}", campaign_id=campaign, sha256=sha, page_url="http://derive.test/page",
                            media_url=f"http://derive.test/{n}.jpg", final_url=f"http://derive.test/{n}.jpg",
                            fetched_at=now))
+    assert status() == "received"  # fetched, but one of its three media is still being hashed
+    with env.store.session() as s:
+        s.add(Sighting(message_id="m-failed", campaign_id=campaign, sha256=None, page_url="http://derive.test/page",
+                       media_url="http://derive.test/gone.jpg", final_url="http://derive.test/gone.jpg",
+                       fetched_at=now, error="404"))
         s.add(ReviewItem(sha256="a" * 64, status="pending", best_algorithm="pdq", best_distance=10))
-    assert status() == "received"  # fetched, but an analyst has not decided the match yet
+    assert status() == "received"  # every media accounted for, but an analyst has not decided the match yet
     with env.store.session() as s:
         item = s.scalars(select(ReviewItem).where(ReviewItem.sha256 == "a" * 64)).one()
         item.status, item.classification = "confirmed", "baseline_csam"
@@ -145,6 +154,14 @@ def test_status_is_derived_from_the_crawl_review_and_notices(env: Env) -> None:
     operator = env.signed_in(env.user("stats-operator", Role.OPERATOR))
     figures = operator.get("/dashboard/reports")
     assert figures.status_code == 200 and "median 2.0 h" in figures.text and "median 6.0 h" in figures.text
+    config = tmp_path / "orbweaver.toml"
+    config.write_text(f'[core]\ndata_dir = "{tmp_path}"\nstore = "{env.store.url}"\n')
+    out = CliRunner().invoke(main, ["report", "stats", "--json", "--config", str(config)])
+    assert out.exit_code == 0, out.output
+    printed = json.loads(out.output.strip().splitlines()[-1])
+    # Every report of this module's store: the one above is its only actionable one.
+    assert printed["actionable"] == 1 and printed["reports"] >= 3
+    assert printed["notice_hours"]["median"] == pytest.approx(2.0)
 
 
 def test_script_in_every_field_comes_back_as_text(env: Env) -> None:
