@@ -45,6 +45,7 @@ from notifier.report import notice_progress, percentile
 from review.service import media_review_states
 from web.api import _ERRORS as API_ERRORS
 from web.api import CALLER, TokenBuckets
+from web.audit import record
 from web.auth import Principal, Role, client_ip, cookie_secure, public, requires
 from web.context import WebContext, context
 from web.forms import FormState, form_page
@@ -60,6 +61,8 @@ OPEN_REVIEW = "pending"
 """Review status of an item no analyst has decided yet."""
 CONFIRMED = "confirmed"
 """Review status of an item classified as actionable."""
+AUDIT_ACTION = "api.report"
+"""Audit action of a partner's report (its caller and URL count; never the code, which is the reporter's key)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -221,13 +224,28 @@ def _csrf_ok(request: Request, sent: str) -> bool:
     return bool(expected and sent and secrets.compare_digest(expected, sent))
 
 
-def _refusals(request: Request, sent_csrf: str) -> str | None:
-    """The word key of why a public form post is refused before it is read (rate limit, stale form), or None."""
-    if desk(context(request)).wait_s(request):
-        return "too_many"
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    word: str
+    """Key of the message in :mod:`web.report_words`."""
+    status_code: int
+    retry_after_s: int = 0
+
+
+def _refusal(request: Request, sent_csrf: str) -> _Refusal | None:
+    """Why a public form post is refused before it is read (the address's rate limit, a stale form), or None."""
+    wait = desk(context(request)).wait_s(request)
+    if wait:
+        return _Refusal("too_many", 429, wait)
     if not _csrf_ok(request, sent_csrf):
-        return "expired"
+        return _Refusal("expired", 403)
     return None
+
+
+def _refused(response: HTMLResponse, refusal: _Refusal) -> HTMLResponse:
+    if refusal.retry_after_s:
+        response.headers["Retry-After"] = str(refusal.retry_after_s)
+    return response
 
 
 @router.get("/report", response_class=HTMLResponse, dependencies=[Depends(public("anyone may report URLs"))])
@@ -252,10 +270,10 @@ def report_submit(
     language = _language(request, lang)
     form = FormState(values={"urls": [urls], "where_seen": [where_seen], "description": [description],
                              "contact": [contact]}, status_code=422)
-    refused = _refusals(request, csrf_token)
+    refused = _refusal(request, csrf_token)
     if refused is not None:
-        status = 429 if refused == "too_many" else 403
-        return _form_page(request, language, form, words(language)[refused], status)
+        return _refused(_form_page(request, language, form, words(language)[refused.word], refused.status_code),
+                        refused)
     seen = WhereSeen(where_seen) if where_seen in {w.value for w in WhereSeen} else WhereSeen.OTHER
     try:
         code = desk(ctx).reports.submit(
@@ -296,10 +314,10 @@ def status_lookup(
     """Show each URL of a report with its status (the code travels in the body, never in an address or a log)."""
     ctx = context(request)
     language = _language(request, lang)
-    refused = _refusals(request, csrf_token)
+    refused = _refusal(request, csrf_token)
     if refused is not None:
-        return _status_page(request, language, status_code=429 if refused == "too_many" else 403, code=code,
-                            error=words(language)[refused])
+        return _refused(_status_page(request, language, status_code=refused.status_code, code=code,
+                                     error=words(language)[refused.word]), refused)
     found = lookup(ctx.store, code)
     if found is None:
         return _status_page(request, language, status_code=404, code=code, error=words(language)["unknown_code"])
@@ -355,6 +373,7 @@ def post_report(report: ReportIn, caller: CALLER) -> ReportOut:
             max_urls=ctx.settings.web.report_max_urls)
     except ReportRefusedError as exc:
         raise HTTPException(422, str(exc)) from None
+    record(ctx.store, caller.principal.name, AUDIT_ACTION, "/v1/reports", at=ctx.clock(), urls=len(report.urls))
     found = lookup(ctx.store, code)
     assert found is not None  # just stored
     return _answer(code, found)

@@ -229,6 +229,8 @@ def test_a_flood_from_one_address_is_slowed_down(tmp_path: Path) -> None:
         client = env.client()
         answers = [send(client, f"http://flood.test/{n}")[0] for n in range(4)]
         assert answers == [200, 200, 200, 429]
+        flood = client.post("/report", data={"urls": "http://flood.test/x", "where_seen": "other"})
+        assert flood.status_code == 429 and int(flood.headers["Retry-After"]) >= 1
         refused = client.post("/report/status", data={"csrf_token": csrf(client.get("/report/status").text),
                                                        "code": "0000000000"})
         assert refused.status_code == 429 and words("en")["too_many"] in refused.text
