@@ -139,7 +139,7 @@ def _host_key(url: str) -> str:
 
 
 class FetchOrigin(StrEnum):
-    """Why media was fetched: an operator's campaign, or a public/partner report (its unmatched media goes to triage)."""
+    """Why media was fetched: an operator's campaign, or a public or partner report (unmatched: to triage)."""
 
     CAMPAIGN = "campaign"
     REPORT = "report"

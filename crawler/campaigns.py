@@ -24,7 +24,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, OrbweaverError
-from core.messages import utcnow
+from core.messages import FetchOrigin, utcnow
 from core.store import Store
 from core.store.tables.crawler import Campaign, Page
 from crawler.safety import PROXY_SCHEMES, AllowList, proxy_refusal
@@ -159,6 +159,9 @@ class CampaignSpec(BaseModel):
     )
     allow_private_hosts: list[str] = Field(
         default_factory=list, description="Hosts or addresses fetched although they are not public (labs, tests)."
+    )
+    origin: FetchOrigin = Field(
+        default=FetchOrigin.CAMPAIGN, description="Why it is crawled: an operator's campaign or a report's URLs."
     )
 
     @field_validator("seeds")
@@ -427,13 +430,16 @@ class Campaigns:
         self.store = store
         self.clock = clock
 
-    def create(self, spec: CampaignSpec, *, campaign_id: str | None = None, queued: bool = False) -> CampaignRecord:
+    def create(
+        self, spec: CampaignSpec, *, campaign_id: str | None = None, queued: bool = False, priority: int = 0
+    ) -> CampaignRecord:
         """Store a new campaign.
 
         Args:
             spec: The validated spec.
             campaign_id: Its id; a fresh one if omitted.
             queued: Hand it to a crawler worker at once instead of waiting for ``start``.
+            priority: Workers claim queued campaigns of higher priority first (reports go before campaigns).
 
         Raises:
             CampaignError: If the id is taken.
@@ -452,6 +458,7 @@ class Campaigns:
                     status=(CampaignState.QUEUED if queued else CampaignState.CREATED).value,
                     created_at=self.clock(),
                     robots_override_reason=spec.robots.override_reason,
+                    priority=priority,
                     updated_at=self.clock(),
                 )
             )

@@ -33,7 +33,7 @@ from core.blobs import BlobStore, open_blobs, staging_key
 from core.bus import Bus, open_bus
 from core.bus.throttle import BacklogThrottle
 from core.errors import ConfigError, TransientError
-from core.messages import FetchedMedia, MediaRef, MediaSighted, Topic, derive_id, new_id, sha256_hex
+from core.messages import FetchedMedia, FetchOrigin, MediaRef, MediaSighted, Topic, derive_id, new_id, sha256_hex
 from core.stages import StageName
 from core.store import Store
 from core.store.tables.crawler import Page
@@ -83,6 +83,7 @@ class Setting(StrEnum):
     INLINE_MEDIA_LIMIT = "ORBWEAVER_INLINE_MEDIA_LIMIT"
     MAX_MEDIA_BACKLOG = "ORBWEAVER_MAX_MEDIA_BACKLOG"
     RUN_KEY = "ORBWEAVER_RUN_KEY"
+    ORIGIN = "ORBWEAVER_ORIGIN"
     """Names one run of a campaign (all its sessions); set, media messages get ids from their natural key."""
 
 
@@ -126,6 +127,7 @@ class BusPipeline:
         run_key: Names the campaign run this crawl belongs to (resumed sessions share it): a media fetch's
             message id then derives from (run, page, media URL), so a fetch repeated after a kill is the
             same sighting, not a second one. None: a fresh id per fetch.
+        origin: Why this crawl fetches (a campaign, or a report): carried on every media reference it sends.
 
     """
 
@@ -142,6 +144,7 @@ class BusPipeline:
         bus: Bus | None = None,
         sleep: Sleep = reactor_sleep,
         run_key: str | None = None,
+        origin: FetchOrigin = FetchOrigin.CAMPAIGN,
     ) -> None:
         if max_media_backlog < 0:
             raise ConfigError(f"max_media_backlog must not be negative, got {max_media_backlog}")
@@ -158,6 +161,7 @@ class BusPipeline:
         self.blobs: BlobStore | None = None
         self.max_media_backlog = max_media_backlog
         self.run_key = run_key
+        self.origin = origin
         self.throttle: BacklogThrottle | None = None
         self._sleep = sleep
         self._closed = False
@@ -186,6 +190,7 @@ class BusPipeline:
             s3_endpoint_url=settings.get(Setting.S3_ENDPOINT_URL.value) or None,
             max_media_backlog=settings.getint(Setting.MAX_MEDIA_BACKLOG.value, 0),
             run_key=settings.get(Setting.RUN_KEY.value) or None,
+            origin=FetchOrigin(settings.get(Setting.ORIGIN.value) or FetchOrigin.CAMPAIGN),
         )
         crawler.signals.connect(pipeline.hand_on, signal=frontier_committing)
         return pipeline
@@ -325,8 +330,7 @@ class BusPipeline:
             return None
         return derive_id("sighting", item.campaign_id, self.run_key, item.page_url, item.media_url)
 
-    @staticmethod
-    def _ref(item: MediaItem) -> MediaRef:
+    def _ref(self, item: MediaItem) -> MediaRef:
         return MediaRef(
             campaign_id=item.campaign_id,
             page_url=item.page_url,
@@ -334,6 +338,7 @@ class BusPipeline:
             final_url=item.final_url,
             resolved_ip=item.resolved_ip,
             fetched_at=item.fetched_at,
+            origin=self.origin,
         )
 
     def _send(self, message: FetchedMedia | MediaSighted, item: MediaItem) -> None:

@@ -30,7 +30,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import TransientError
-from core.messages import utcnow
+from core.messages import FetchOrigin, utcnow
 from core.store import Store
 from core.store.tables.crawler import Campaign
 from crawler.campaigns import Campaigns, CampaignState
@@ -76,6 +76,8 @@ class CrawlJob(BaseModel):
     """Names the campaign run (shared by its resumed sessions): media sightings get ids from natural keys."""
     report_media: bool = False
     """Relay one record per media fetch to the caller (``orbweaver crawl --json``)."""
+    origin: FetchOrigin = FetchOrigin.CAMPAIGN
+    """Why the crawl fetches: its media references say so (a report's unmatched media goes to triage)."""
 
 
 @dataclass

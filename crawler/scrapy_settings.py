@@ -143,4 +143,5 @@ def for_job(job: CrawlJob) -> dict[str, Any]:
         Setting.INLINE_MEDIA_LIMIT.value: job.inline_media_limit,
         Setting.MAX_MEDIA_BACKLOG.value: cs.max_media_backlog,
         Setting.RUN_KEY.value: job.run_key,
+        Setting.ORIGIN.value: job.origin.value,
     }

@@ -97,6 +97,7 @@ def prepare_run(
         base_counters=base,
         run_key=f"{record.id}/run-{run}",
         report_media=report_media,
+        origin=spec.origin,
     )
 
 

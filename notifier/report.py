@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.messages import utcnow
 from core.store import Store
@@ -120,3 +121,28 @@ def sent_per_bucket(store: Store, start: datetime, step: timedelta, count: int) 
 def notice_status_counts(store: Store) -> dict[str, int]:
     """Notices per status."""
     return counts_by(store, Notice.status)
+
+
+@dataclass(frozen=True)
+class NoticeProgress:
+    """How far notices about some media got: first delivered notice and removal (report status and statistics)."""
+
+    noticed: bool
+    """A notice about at least one of them was delivered."""
+    all_removed: bool
+    """Every noticed item among them was found gone (or changed) by a recheck."""
+    first_noticed_at: datetime | None
+    first_removed_at: datetime | None
+
+
+def notice_progress(session: Session, sha256s: Iterable[str]) -> NoticeProgress:
+    """Where the notices about media with these SHA-256s stand (withdrawn items do not count)."""
+    wanted = sorted(set(sha256s))
+    rows = [] if not wanted else session.execute(
+        select(NoticeItem.status, NoticeItem.first_noticed_at, NoticeItem.removed_at)
+        .where(NoticeItem.sha256.in_(wanted), NoticeItem.first_noticed_at.is_not(None),
+               NoticeItem.status != NoticeItemStatus.WITHDRAWN.value)).all()
+    noticed = [first for _, first, _ in rows if first is not None]
+    removed = [gone for status, _, gone in rows if status in CLOSED_ITEM_STATUSES and gone is not None]
+    return NoticeProgress(noticed=bool(rows), all_removed=bool(rows) and len(removed) == len(rows),
+                          first_noticed_at=min(noticed, default=None), first_removed_at=min(removed, default=None))

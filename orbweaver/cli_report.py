@@ -57,6 +57,40 @@ def removal(config_path: Path | None, as_json_flag: bool) -> None:
         console.print(table)
 
 
+@report.command("stats")
+@CONFIG_OPTION
+@click.option("--json", "as_json_flag", is_flag=True, help="Print the statistics as JSON.")
+def stats(config_path: Path | None, as_json_flag: bool) -> None:
+    """Public and partner reports: actionable share, time from report to first notice and to removal."""
+    from core.logging import configure
+    from core.optional import require
+    from core.store import Store
+    from orbweaver.settings import load_settings
+
+    require("fastapi", "web")  # the statistics are the web app's (it reads the owners' query functions)
+    from web.reports import report_statistics
+
+    settings = load_settings(config_path)
+    configure(settings.core.log_level, settings.core.log_format)
+    store = Store(settings.core.store_url())
+    store.migrate()
+    try:
+        figures = report_statistics(store)
+    finally:
+        store.dispose()
+    if as_json_flag:
+        click.echo(json.dumps(figures.as_json(), sort_keys=True))
+        return
+    share = "-" if figures.actionable_share is None else f"{figures.actionable_share:.0%}"
+    table = Table(title="Reports")
+    for column in ("reports", "actionable", "share", "to notice, median", "p90", "to removal, median", "p90"):
+        table.add_column(column, justify="right")
+    table.add_row(str(figures.reports), str(figures.actionable), share, _hours(figures.notice_hours_median),
+                  _hours(figures.notice_hours_p90), _hours(figures.removal_hours_median),
+                  _hours(figures.removal_hours_p90))
+    Console().print(table)
+
+
 @click.command("bounces")
 @CONFIG_OPTION
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), default=None,

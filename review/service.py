@@ -9,7 +9,7 @@ deterministic message ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -225,3 +225,16 @@ def item_view(session: Session, item_id: int) -> ItemView | None:
                     best_algorithm=row.best_algorithm, best_distance=row.best_distance,
                     best_entry_id=row.best_entry_id, evidence_key=row.evidence_key, campaign_id=row.campaign_id,
                     created_at=row.created_at, decided_at=row.decided_at, kind=ReviewKind(row.kind))
+
+
+def media_review_states(session: Session, sha256s: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    """``sha256 -> (status, classification)`` of the review items of these media (report status and statistics).
+
+    Media without a review item is absent: nothing on a known list matched it and nobody triaged it.
+    """
+    wanted = sorted(set(sha256s))
+    if not wanted:
+        return {}
+    rows = session.execute(select(ReviewItem.sha256, ReviewItem.status, ReviewItem.classification)
+                           .where(ReviewItem.sha256.in_(wanted))).all()
+    return {sha: (status, classification) for sha, status, classification in rows}

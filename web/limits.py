@@ -32,12 +32,16 @@ class BodyClass(StrEnum):
     """A hash-list file imported on the hash lists page."""
     SURVIVOR = "survivor"
     """Hashes sent from the public survivor page (JSON, never media)."""
+    REPORT = "report"
+    """A report of URLs from the public page or a partner."""
 
 
 _ROUTE_CLASSES: tuple[tuple[str, BodyClass], ...] = (
     ("/v1/media", BodyClass.MEDIA),
     ("/dashboard/lists/import", BodyClass.LIST),
     ("/survivor/hashes", BodyClass.SURVIVOR),
+    ("/report", BodyClass.REPORT),
+    ("/v1/reports", BodyClass.REPORT),
     ("/v1/", BodyClass.API),
 )
 """Path prefixes and their body class, first match wins; any other path is a form route."""
@@ -59,6 +63,7 @@ def body_limit(web: WebSettings, path: str) -> int:
         BodyClass.MEDIA: web.api_max_media_bytes,
         BodyClass.LIST: web.list_import_max_bytes,
         BodyClass.SURVIVOR: web.survivor_max_request_bytes,
+        BodyClass.REPORT: web.report_max_request_bytes,
     }[body_class(path)]
 
 

@@ -122,6 +122,16 @@ class WebSettings(Section):
         default=2.0, gt=0, description="Survivor submissions per minute one address may make on average (token bucket)."
     )
     survivor_burst: int = Field(default=5, ge=1, description="Survivor submissions one address may make at once.")
+    # --- public and partner reports (web/reports.py) ---
+    report_max_urls: int = Field(default=20, ge=1, le=1000, description="Most URLs in one report.")
+    report_max_request_bytes: int = Field(
+        default=65_536, ge=1024, description="Largest body of a report (the /report form or POST /v1/reports), bytes."
+    )
+    report_rate_per_minute: float = Field(
+        default=2.0, gt=0,
+        description="Reports (and status look-ups) per minute one client address may send on average.",
+    )
+    report_burst: int = Field(default=5, ge=1, description="Reports one client address may send at once.")
     # --- feeds partners pull (web/feeds.py) ---
     feed_page_size: int = Field(
         default=800, ge=1, le=10_000, description="Most records in one page of the hash feed or the filtering feed."

@@ -112,8 +112,12 @@ def run_operation(operation: APIOperation, mode: GenerationMode, served: Served)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_answers_every_generated_request_as_documented(served: Served, mode: GenerationMode) -> None:
     schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{served.port}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert sorted(f"{op.method.upper()} {op.path}" for op in operations) == ["POST /v1/hashes", "POST /v1/media"]
+    documented = [result.ok() for result in schema.get_all_operations()]
+    assert sorted(f"{op.method.upper()} {op.path}" for op in documented) == [
+        "GET /v1/reports/{code}", "POST /v1/hashes", "POST /v1/media", "POST /v1/reports"]
+    # The hash check only: the report routes have their own tests (tests/unit/web/test_reports.py), and generated
+    # reports would queue hundreds of crawls while adding minutes to the suite.
+    operations = [op for op in documented if op.path in ("/v1/hashes", "/v1/media")]
     served.statuses.clear()
     for operation in operations:
         run_operation(operation, mode, served)

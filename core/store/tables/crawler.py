@@ -90,3 +90,54 @@ class Sighting(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     headers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The response headers the crawler selected (server, via, x-cache, cf-ray...); NULL before 0007."""
+
+
+class Report(Base):
+    """A report of one or more URLs from the public (the /report page) or a partner (POST /v1/reports).
+
+    Nothing here says who reported: the reporter's address is never stored (the rate limiter keeps only a keyed
+    hash of it, in memory).
+    """
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    """The code the reporter was given to look up the report's status."""
+    source: Mapped[str] = mapped_column(String(20))
+    """``public`` or ``partner`` (crawler.reports.ReportSource)."""
+    where_seen: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    contact: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """A partner's own reference for the report."""
+    partner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The partner account that submitted it (API reports only)."""
+    language: Mapped[str] = mapped_column(String(20), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+
+
+class ReportedUrl(Base):
+    """One reported URL, normalised: however many reports name it, it is fetched and assessed once."""
+
+    __tablename__ = "reported_urls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url_key: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the normalised URL (the URL itself may be longer than an index allows)."""
+    url: Mapped[str] = mapped_column(Text)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    """The crawl that fetches it (a report's depth-0, high-priority campaign)."""
+    first_reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class ReportLink(Base):
+    """Which reports named which reported URL (many to many)."""
+
+    __tablename__ = "report_urls"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    reported_url_id: Mapped[int] = mapped_column(ForeignKey("reported_urls.id", ondelete="CASCADE"), primary_key=True,
+                                                 index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    """Order of the URL in its report, as the reporter gave it."""

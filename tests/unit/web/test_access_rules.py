@@ -96,7 +96,7 @@ def test_public_routes_are_few_and_say_why(env: Env) -> None:
     # The feeds take no account: their own keys, checked in web/feeds.py (tests/unit/web/test_feeds.py).
     # The survivor page is for anyone; its submissions are bounded and rate-limited (tests/unit/web/test_survivor.py).
     assert public_paths == {"/healthz", "/login", "/static", "/openapi.json", "/docs", "/stopncii/v1/FetchHashes",
-                            "/feeds/v1/urls", "/survivor", "/survivor/hashes"}
+                            "/feeds/v1/urls", "/survivor", "/survivor/hashes", "/report", "/report/status"}
     for path in public_paths:
         rule = public[path]
         assert rule is not None and rule.public_reason

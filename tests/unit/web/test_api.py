@@ -247,10 +247,12 @@ def test_every_call_is_audited_with_counts_and_never_the_hashes(api: Env) -> Non
 
 def test_openapi_documents_both_routes_their_answers_and_the_token(api: Env) -> None:
     schema = api.client().get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/v1/hashes", "/v1/media"}
+    # Besides the hash check, the partners' report routes (tests/unit/web/test_reports.py).
+    assert set(schema["paths"]) == {"/v1/hashes", "/v1/media", "/v1/reports", "/v1/reports/{code}"}
     media = schema["paths"]["/v1/media"]["post"]
     assert set(media["requestBody"]["content"]) == {"application/octet-stream", "image/*", "multipart/form-data"}
-    for path in schema["paths"].values():
+    for name in ("/v1/hashes", "/v1/media"):
+        path = schema["paths"][name]
         responses = path["post"]["responses"]
         assert {"200", "401", "403", "413", "422", "429"} <= set(responses)
         assert path["post"]["security"] == [{"HTTPBearer": []}]
