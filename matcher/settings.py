@@ -71,7 +71,7 @@ class VerifySettings(Section):
         ),
     )
     band: dict[str, int] = Field(
-        default_factory=lambda: {"pdq": 64, "phash": 14},
+        default_factory=lambda: {"pdq": 64, "phash": 10},
         description=(
             "Per perceptual algorithm, the widest distance verified (the index searches this far when "
             "enabled); hits between the review threshold and this are verified. Algorithms not named "
