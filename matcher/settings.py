@@ -293,10 +293,10 @@ def check_agreement(settings: MatcherSettings) -> None:
         index = INDEXES.get(kind)
         if index is None:
             problems.append(f"{name}: unknown index {kind!r}; known: {', '.join(sorted(INDEXES))}")
-        elif settings.review_radius(name) > 0 and IndexAbility.NEAR not in index.abilities:
+        elif settings.search_radius(name) > 0 and IndexAbility.NEAR not in index.abilities:
             problems.append(
                 f"{name}: index {kind!r} finds identical codes only, but {name} is searched "
-                f"within {settings.review_radius(name)} bits"
+                f"within {settings.search_radius(name)} bits"
             )
     if problems:
         raise ValueError("; ".join(problems))

@@ -16,7 +16,9 @@ from prometheus_client import REGISTRY
 
 from core.blobs import LocalBlobStore, evidence_key, staging_key
 from core.bus.embedded import EmbeddedBus
+from core.errors import ConfigError
 from core.messages import HashedMedia, HashValue, MatchDecision, MatchHit, sha256_hex
+from core.settings import load
 from core.store import Store
 from hashing.hasher import HashPlan, compute_hashes
 from matcher.engine import Matcher
@@ -220,3 +222,18 @@ def _hits(store: Store, body: bytes) -> list[MatchHit]:
     outcome = matcher.evaluate([HashValue(algorithm="pdq", value=flip(KNOWN, BAND))])
     assert outcome.verdict.decision is MatchDecision.NONE and outcome.uncertain
     return list(outcome.uncertain)
+
+
+# Settings --------------------------------------------------------------------------------------------
+
+
+def test_verify_settings_come_from_the_environment_and_refuse_unknown_keys() -> None:
+    environ = {"ORBWEAVER_VERIFY__ENABLED": "true", "ORBWEAVER_VERIFY__BAND": '{"pdq": 48}'}
+    loaded = load(MatcherSettings, environ=environ)
+    assert loaded.verify.enabled and loaded.verify.band == {"pdq": 48}
+    assert loaded.search_radius("pdq") == 48 and loaded.search_radius("phash") == loaded.review_radius("phash")
+    assert MatcherSettings().search_radius("pdq") == MatcherSettings().review_radius("pdq")  # off: as before
+    for bad in ({"ORBWEAVER_VERIFY__RATIO_TEST": "0.7"}, {"ORBWEAVER_VERIFY__BAND": '{"sha256": 3}'},
+                {"ORBWEAVER_VERIFY__VERIFIED_DECISION": "none"}):
+        with pytest.raises(ConfigError):
+            load(MatcherSettings, environ=bad)
