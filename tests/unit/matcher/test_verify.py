@@ -237,3 +237,16 @@ def test_verify_settings_come_from_the_environment_and_refuse_unknown_keys() -> 
                 {"ORBWEAVER_VERIFY__VERIFIED_DECISION": "none"}):
         with pytest.raises(ConfigError):
             load(MatcherSettings, environ=bad)
+
+
+def test_analyst_confirmed_media_is_verified_from_its_kept_evidence(store: Store, tmp_path: Path) -> None:
+    # review adds confirmed media to the local list as sha256 + pdq under "review item N"
+    original = _jpeg(_original())
+    import_entries(store, "local", [ListEntry(KNOWN, "pdq", "review item 7", "baseline_csam"),
+                                    ListEntry(sha256_hex(original), "sha256", "review item 7", "baseline_csam")])
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    blobs.put(evidence_key(sha256_hex(original)), original)
+    body = _jpeg(_edited(_original()), 70)
+    blobs.put(staging_key("m1"), body)
+    check = CandidateVerifier(store, blobs, SETTINGS).check(staging_key("m1"), _hits(store, body))
+    assert check.outcome is VerifyOutcome.VERIFIED, check.reason
