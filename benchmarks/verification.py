@@ -321,9 +321,35 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "reference_per_list_image_ms": round(1000 * reference_s / max(1, len(paths)), 2),
             "reference_png_bytes_mean": int(np.mean(reference_bytes)) if reference_bytes else 0,
         },
+        "index_ms_per_query": index_cost(args.index_entries, 500, {"pdq": (31, 40, 48, 64), "phash": (8, 10, 14)})
+        if args.index_entries else {},
+        "index_entries": args.index_entries,
         "seed": args.seed,
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
     }
+
+
+def index_cost(entries: int, queries: int, radii: dict[str, Sequence[int]]) -> dict[str, float]:
+    """CPU ms per query of the ``auto`` index over ``entries`` random codes, per algorithm and radius.
+
+    While verification is on, every list is searched to the band's radius, not the review
+    threshold's; random codes are far apart, as real lists are, so this is the search cost alone.
+    """
+    from matcher.registry import create_index
+
+    rng = np.random.default_rng(1)
+    out: dict[str, float] = {}
+    for name, chosen in radii.items():
+        nbytes = {"pdq": 32, "phash": 8}[name]
+        codes = rng.integers(0, 256, size=(entries, nbytes), dtype=np.uint8)
+        asked = rng.integers(0, 256, size=(queries, nbytes), dtype=np.uint8)
+        for radius in chosen:
+            index = create_index("auto", nbytes * 8, radius_hint=radius)
+            index.build(np.arange(entries, dtype=np.int64), codes)
+            started = time.process_time()
+            index.query(asked, radius)
+            out[f"{name}@{radius}"] = round(1000 * (time.process_time() - started) / queries, 3)
+    return out
 
 
 def _quantiles(values: Sequence[int]) -> dict[str, float]:
@@ -362,6 +388,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nearest", type=int, default=300, help="also verify the N distractors nearest the list")
     parser.add_argument("--pdq-band", type=int, default=VerifySettings().band["pdq"])
     parser.add_argument("--phash-band", type=int, default=VerifySettings().band["phash"])
+    parser.add_argument("--index-entries", type=int, default=100_000,
+                        help="also time the index search at each radius over this many random codes (0: skip)")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
 
