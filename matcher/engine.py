@@ -109,6 +109,9 @@ class MatchOutcome:
 
     hits: list[MatchHit]
     verdict: Verdict
+    uncertain: list[MatchHit] = field(default_factory=list)
+    """Hits beyond their review threshold, within the verification band (closest first); they
+    count only if :mod:`matcher.verify` confirms them. Empty unless ``[matcher.verify]`` is on."""
 
 
 class Matcher:
@@ -142,10 +145,10 @@ class Matcher:
     # Loading ------------------------------------------------------------------------------
 
     def radius(self, algorithm: type[HashAlgorithm]) -> int:
-        """Search radius of ``algorithm``: its review threshold (0 for exact hashes)."""
+        """Search radius of ``algorithm``: its review threshold, or its verification band when wider (0 for exact)."""
         if not algorithm.is_perceptual():
             return 0
-        return self.settings.review_radius(algorithm.name)
+        return self.settings.search_radius(algorithm.name)
 
     def _new_index(self, key: _Key) -> _AlgorithmIndex:
         algorithm = registry.ALGORITHMS[key[0]]
@@ -393,11 +396,16 @@ class Matcher:
     def evaluate_many(self, items: Sequence[Sequence[HashValue]]) -> list[MatchOutcome]:
         """:meth:`evaluate` for many items, with one index query per algorithm."""
         out = []
-        for hits in self.match_many(items):
+        for found in self.match_many(items):
+            hits: list[MatchHit] = []
+            uncertain: list[MatchHit] = []
+            for hit in found:  # beyond review only when the verification band widened the search
+                beyond = self.settings.thresholds.get(hit.algorithm)
+                (uncertain if beyond is not None and hit.distance > beyond.review else hits).append(hit)
             verdict = decide_with(hits, self.settings)
             if verdict.best is not None:
                 hits = [verdict.best, *(h for h in hits if h is not verdict.best)]
-            out.append(MatchOutcome(hits, verdict))
+            out.append(MatchOutcome(hits, verdict, uncertain))
         return out
 
     def match_many(self, items: Sequence[Sequence[HashValue]]) -> list[list[MatchHit]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from core.messages import Classification
+from core.messages import Classification, MatchDecision
 from core.settings import Section
 from hashing import registry
 from hashing.base import HashAlgorithm
@@ -52,6 +52,80 @@ def _default_thresholds() -> dict[str, Thresholds]:
         for name, algorithm in registry.ALGORITHMS.items()
         if algorithm.thresholds is not None
     }
+
+
+class VerifySettings(Section):
+    """Local-feature verification of uncertain candidates (``[matcher.verify]``; :mod:`matcher.verify`).
+
+    A hit beyond its algorithm's review threshold but within ``band`` is an uncertain candidate.
+    Where the list holds a reduced copy of the image behind the entry (image-backed lists), ORB
+    keypoints matched with a ratio test and a RANSAC homography confirm or reject it; elsewhere
+    the hit is ignored, as without verification.
+    """
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Verify candidates in the wider band. Off by default: every list is then searched to the "
+            "band's radius, which costs search time on every crawled image (PDQ 64: ~50x radius 31 at "
+            "100k entries; benchmarks/README.md, verification)."
+        ),
+    )
+    band: dict[str, int] = Field(
+        default_factory=lambda: {"pdq": 64, "phash": 10},
+        description=(
+            "Per perceptual algorithm, the widest distance verified (the index searches this far when "
+            "enabled); hits between the review threshold and this are verified. Algorithms not named "
+            "are not verified."
+        ),
+    )
+    verified_decision: MatchDecision = Field(
+        default=MatchDecision.MATCH,
+        description="What a verified candidate becomes: match or review.",
+    )
+    max_candidates: int = Field(
+        default=3, ge=1, le=20, description="Most band hits verified per media item (closest first)."
+    )
+    max_side: int = Field(
+        default=512, ge=128, le=2048, description="Long side in pixels of the reduced grey images compared."
+    )
+    features: int = Field(default=1000, ge=100, le=5000, description="ORB keypoints per image at most.")
+    min_keypoints: int = Field(
+        default=40,
+        ge=8,
+        description="Fewer keypoints in either image make the check inconclusive (flat or featureless pictures).",
+    )
+    ratio: float = Field(default=0.75, gt=0, lt=1, description="Lowe's ratio test bound on descriptor distances.")
+    min_inliers: int = Field(default=25, ge=4, description="RANSAC inliers needed to verify.")
+    min_inlier_ratio: float = Field(
+        default=0.35, gt=0, le=1, description="Share of ratio-test matches that must be RANSAC inliers."
+    )
+    max_scale: float = Field(
+        default=4.0,
+        gt=1,
+        description="A homography scaling area by more than this (or less than its inverse) is rejected.",
+    )
+    min_coverage: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description=(
+            "Share of the reference image the inliers' convex hull must cover, so a shared logo, caption "
+            "or frame alone cannot verify two different pictures."
+        ),
+    )
+
+    @field_validator("band")
+    @classmethod
+    def _band_names(cls, value: dict[str, int]) -> dict[str, int]:
+        return {name.strip().lower(): radius for name, radius in value.items()}
+
+    @field_validator("verified_decision")
+    @classmethod
+    def _match_or_review(cls, value: MatchDecision) -> MatchDecision:
+        if value is MatchDecision.NONE:
+            raise ValueError("verified_decision must be match or review")
+        return value
 
 
 EXACT_INDEX = "exact-map"
@@ -127,6 +201,10 @@ class MatcherSettings(Section):
             "terms match ignoring case, with - and blanks read as _. A term in no table is a line error."
         ),
     )
+    verify: VerifySettings = Field(
+        default_factory=VerifySettings,
+        description="Local-feature verification of candidates in a wider band ([matcher.verify]).",
+    )
     resync_s: float = Field(
         default=30.0,
         gt=0,
@@ -141,6 +219,13 @@ class MatcherSettings(Section):
         """Search radius (review threshold) of a perceptual algorithm; 0 when it has none."""
         found = self.thresholds.get(algorithm)
         return found.review if found is not None else 0
+
+    def search_radius(self, algorithm: str) -> int:
+        """How far the index searches: the review threshold, or the verification band when wider and on."""
+        review = self.review_radius(algorithm)
+        if not self.verify.enabled:
+            return review
+        return max(review, self.verify.band.get(algorithm, 0))
 
     def index_kind(self, algorithm: type[HashAlgorithm]) -> str:
         """Name of the index implementation that holds ``algorithm``'s entries."""
@@ -185,7 +270,7 @@ def check_agreement(settings: MatcherSettings) -> None:
     from matcher.registry import INDEXES
 
     problems: list[str] = []
-    for name in sorted(set(settings.thresholds) | set(settings.indexes)):
+    for name in sorted(set(settings.thresholds) | set(settings.indexes) | set(settings.verify.band)):
         if registry.find(name) is None:
             problems.append(f"unknown hash algorithm {name!r} (registered: {registry.known()})")
     if settings.index not in INDEXES or IndexAbility.NEAR not in INDEXES[settings.index].abilities:
@@ -200,16 +285,19 @@ def check_agreement(settings: MatcherSettings) -> None:
             problems.append(f"{name} is perceptual but has no thresholds (registered or configured)")
         elif limits.review > algorithm.bits:
             problems.append(f"{name} review threshold {limits.review} is above its {algorithm.bits} bits")
+        band = settings.verify.band.get(name)
+        if band is not None and (not algorithm.is_perceptual() or band > algorithm.bits):
+            problems.append(f"verify band {band} for {name} does not fit a {algorithm.bits}-bit perceptual hash")
         kind = settings.indexes.get(name)
         if kind is None:
             continue
         index = INDEXES.get(kind)
         if index is None:
             problems.append(f"{name}: unknown index {kind!r}; known: {', '.join(sorted(INDEXES))}")
-        elif settings.review_radius(name) > 0 and IndexAbility.NEAR not in index.abilities:
+        elif settings.search_radius(name) > 0 and IndexAbility.NEAR not in index.abilities:
             problems.append(
                 f"{name}: index {kind!r} finds identical codes only, but {name} is searched "
-                f"within {settings.review_radius(name)} bits"
+                f"within {settings.search_radius(name)} bits"
             )
     if problems:
         raise ValueError("; ".join(problems))

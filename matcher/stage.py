@@ -20,18 +20,22 @@ from prometheus_client import Counter
 from core.blobs import BlobStore, evidence_key, triage_key
 from core.bus import Bus
 from core.errors import PermanentError
-from core.messages import FetchOrigin, HashedMedia, MatchCandidate, MatchDecision, Message, Topic, derive_id
+from core.messages import FetchOrigin, HashedMedia, MatchCandidate, MatchDecision, MatchHit, Message, Topic, derive_id
 from core.stages import Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.tables.matcher import Match
 from hashing.media import set_evidence_key
 from matcher.changes import ListFollower, default_replica_id
+from matcher.decision import Verdict
 from matcher.engine import Matcher
 from matcher.settings import MatcherSettings
+from matcher.verify import CandidateVerifier, VerifyOutcome
 
 log = structlog.get_logger(__name__)
 
 MATCHED = Counter("orbweaver_matcher_media_total", "Hashed media handled by the matcher", ["result"])
+VERIFIED = Counter("orbweaver_matcher_verifications_total",
+                   "Media items with hits in the verification band, by what verification concluded", ["outcome"])
 
 
 class MatchingStage(Stage):
@@ -68,6 +72,8 @@ class MatchingStage(Stage):
             replica_id or matcher.settings.replica_id or default_replica_id(),
             resync_s=resync_s if resync_s is not None else matcher.settings.resync_s,
         )
+        verify = matcher.settings.verify
+        self.verifier = CandidateVerifier(store, blobs, verify) if verify.enabled else None
         self.matcher.load()
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
@@ -86,6 +92,26 @@ class MatchingStage(Stage):
         if message.blob_key is not None:
             self.blobs.delete(message.blob_key)
         return key
+
+    def _verify(self, message: HashedMedia, uncertain: list[MatchHit], verdict: Verdict,
+                hits: list[MatchHit]) -> tuple[Verdict, list[MatchHit]]:
+        """Settle hits in the verification band: verified ones count, rejected ones are dropped.
+
+        A picture that cannot be read (corrupt reference or body) sends the item to review with
+        the reason, so a damaged reference never silently loses a candidate.
+        """
+        assert self.verifier is not None  # the caller checked
+        check = self.verifier.check(message.blob_key, uncertain)
+        VERIFIED.labels(str(check.outcome)).inc()
+        if check.outcome is VerifyOutcome.FAILED:
+            log.error("matcher.verify_failed", sha256=message.sha256, reason=check.reason)
+        else:
+            log.info("matcher.verified", sha256=message.sha256, outcome=str(check.outcome), reason=check.reason)
+        if check.hit is None or check.outcome not in (VerifyOutcome.VERIFIED, VerifyOutcome.FAILED):
+            return verdict, hits  # rejected, inconclusive, unavailable: as without verification
+        decision = self.verifier.settings.verified_decision if check.outcome is VerifyOutcome.VERIFIED \
+            else MatchDecision.REVIEW
+        return Verdict(decision, check.hit, f"{check.outcome}: {check.reason}"), [check.hit]
 
     def handle(self, message: Message) -> None:
         """Match one hashed media item against the known lists and pass it on if it matched."""
@@ -107,6 +133,9 @@ class MatchingStage(Stage):
             assert isinstance(message, HashedMedia)  # checked above
             outcome = self.matcher.evaluate(message.hashes)
             verdict = outcome.verdict
+            hits = outcome.hits
+            if verdict.decision is MatchDecision.NONE and outcome.uncertain and self.verifier is not None:
+                verdict, hits = self._verify(message, outcome.uncertain, verdict, hits)
             if verdict.decision is MatchDecision.NONE and message.ref.origin is FetchOrigin.REPORT:
                 # A reported page's unmatched media is the one kind kept without a match: analysts triage it.
                 outgoing.append(MatchCandidate(
@@ -121,7 +150,6 @@ class MatchingStage(Stage):
                     self.blobs.delete(message.blob_key)
                 MATCHED.labels("none").inc()
                 continue
-            hits = outcome.hits
             best = verdict.best or hits[0]
             log.info(
                 "matcher.match",

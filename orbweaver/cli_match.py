@@ -181,11 +181,14 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
     """Hash image files into a list; each entry's label is the file name without its extension.
 
     Every hash of the image as given is added (sha256, md5, sha1, pdq, phash); a PDQ below the
-    matcher's minimum quality is left out, because it would match unrelated flat images.
+    matcher's minimum quality is left out, because it would match unrelated flat images. A
+    reduced grey copy of each image is kept in the blob store for ``[matcher.verify]``.
     """
+    from core.blobs import open_blobs
     from hashing.pool import HashingPool
     from matcher.hashsets import import_entries
     from matcher.lists import ListEntry, parse_hash_list
+    from matcher.verify import UnreadableImageError, keep_reference
 
     settings = _settings(config_path)
     if classification is not None:
@@ -195,6 +198,7 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
             raise click.BadParameter(check.errors[0].reason, param_hint="--classification")
         classification = check.entries[0].classification
     min_quality = settings.matcher.min_pdq_quality
+    blobs = open_blobs(settings.core.blobs_url(), s3_endpoint_url=settings.core.s3_endpoint_url)
     entries: list[ListEntry] = []
     failed = False
     # decoded in a worker process, killed past the [hashing] time limit (hashing/pool.py)
@@ -217,6 +221,11 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
                     continue
                 entries.append(ListEntry(h.value, h.algorithm, path.stem, classification, source, h.version))
                 added.append(h.algorithm)
+                if h.algorithm == "sha256":
+                    try:  # verification's copy (matcher/verify.py); the entry's sha256 names it
+                        keep_reference(blobs, h.value, data, settings.matcher.verify.max_side)
+                    except UnreadableImageError as exc:
+                        record["reference"] = f"not kept: {exc.reason}"
             record["hashes"] = added
             if outcome.errors:
                 record["error"] = "; ".join(outcome.errors)

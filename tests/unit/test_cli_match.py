@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+from core.blobs import LocalBlobStore
 from core.bus.embedded import EmbeddedBus
-from core.messages import HashSetChange, Topic, decode
+from core.messages import HashSetChange, Topic, decode, sha256_hex
+from matcher.verify import reference_key
 from orbweaver.cli import main
 from tests.fixtures.bombs import scan_bomb_jpeg
 from tests.fixtures.images import jpeg_bytes
@@ -250,6 +252,9 @@ def test_add_images_labels_entries_by_file_name_and_reports_bad_files(cli: Any, 
     assert set(per_file[0]["hashes"]) >= {"pdq", "phash", "sha256", "md5"} and "error" not in per_file[0]
     assert per_file[1]["error"].startswith("corrupt") and per_file[1]["hashes"]  # exact hashes still listed
     assert per_file[2]["error"].startswith("unreadable")
+    # verification's reduced copy of the good image (matcher/verify.py); none of the broken one
+    assert LocalBlobStore(tmp_path / "state" / "evidence").exists(reference_key(sha256_hex(good.read_bytes())))
+    assert per_file[1]["reference"].startswith("not kept: corrupt")
     assert summary["hashset"] == "imgs" and summary["added"] == len(per_file[0]["hashes"]) + len(per_file[1]["hashes"])
     rows = [json.loads(line) for line in cli("hashset", "export", "--name", "imgs", "--format", "jsonl").stdout
             .splitlines()]
