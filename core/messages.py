@@ -239,6 +239,10 @@ class MatchHit(BaseModel):
     variant: str = ""
     """Which variant of the media the matching hash was computed on ("" for the media as given,
     e.g. "trimmed", "pdq-dihedral:rot90", "frame@3.0s"); see ``HashValue.variant``."""
+    list_variant: str = ""
+    """Which list-side variant of the known entry the hash was close to ("" for the entry itself,
+    e.g. "crop-c10", "crop-tl05"; see ``hashing.list_variants``). ``entry_id`` is always the
+    parent entry's."""
 
 
 class MatchCandidate(Message):
