@@ -22,16 +22,18 @@ import structlog
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.blobs import BlobStore
 from core.bus import Bus
 from core.errors import PermanentError
 from core.messages import ACTIONABLE, Classification, utcnow
 from core.store import Store, insert_ignore
 from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem
 from crawler.campaigns import campaign_priorities
+from hashing.decode import MediaDecodeError
 from hashing.media import pdq_of, pdqs
 from matcher.changes import publish_changes
 from matcher.hashsets import UnknownHashSetError, import_entries, remove_entries
-from matcher.lists import ListEntry
+from matcher.lists import ListEntry, variant_entries
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ClassOption, ReviewSettings
 
@@ -228,12 +230,15 @@ class ReviewWorkflow:
     """Queue, assessments, escalation and settlement of review items for the analyst web app."""
 
     def __init__(
-        self, store: Store, bus: Bus, settings: ReviewSettings, clock: Callable[[], datetime] = utcnow
+        self, store: Store, bus: Bus, settings: ReviewSettings, clock: Callable[[], datetime] = utcnow,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
         self.clock = clock
+        self.blobs = blobs
+        """The kept media: with it, confirmed media join the local list with their list-side variants."""
 
     # --- reading ----------------------------------------------------------------------------------------------
 
@@ -506,7 +511,7 @@ class ReviewWorkflow:
                                               "added_by": analyst, "reason": "analysts judged it not CSAM",
                                               "added_at": self.clock()}, ["sha256"])
                 log.info("review.allow_listed", item=item_id, sha256=item.sha256)
-            sha256 = item.sha256
+            sha256, evidence_key = item.sha256, item.evidence_key
         name = self.settings.local_hash_list
         if classification in ACTIONABLE and name:
             label = f"review item {item_id}"
@@ -515,9 +520,24 @@ class ReviewWorkflow:
             if pdq:
                 entries.append(ListEntry(value=pdq, algorithm="pdq", label=label,
                                          classification=str(classification), source="review"))
+                entries += self._list_variants(entries[-1], evidence_key, item_id)
             result = import_entries(self.store, name, entries, source="analyst review")
             publish_changes(self.bus, result.changes)
             log.info("review.hash_list_added", item=item_id, hash_set=name, added=result.added)
+
+    def _list_variants(self, pdq: ListEntry, evidence_key: str | None, item_id: int) -> list[ListEntry]:
+        """The list-side variants (crops) of confirmed media, from its kept copy; none without one.
+
+        PDQ only: the local list holds the media's PDQ (its pHash is not stored with the media).
+        The variants are an extra: media that can no longer be read joins the list without them.
+        """
+        if self.blobs is None or evidence_key is None:
+            return []
+        try:
+            return variant_entries([pdq], self.blobs.get(evidence_key))
+        except (KeyError, MediaDecodeError) as exc:
+            log.warning("review.list_variants_skipped", item=item_id, reason=str(exc)[:200])
+            return []
 
     # --- providers' contests --------------------------------------------------------------------------------
 
