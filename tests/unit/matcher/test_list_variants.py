@@ -92,6 +92,9 @@ def test_a_match_through_a_variant_names_it_and_counts_as_its_parent(listed: Sto
     verdict = cautious.evaluate([near_crop]).verdict
     assert verdict.decision is MatchDecision.REVIEW and verdict.best is not None
     assert verdict.best.list_variant == "crop-tl10"
+    # ... and never hides the parent's own confident hit behind a closer variant
+    both = cautious.evaluate([near_crop, HashValue(algorithm="pdq", value=flip(PARENT, 20), quality=90)])
+    assert both.verdict.decision is MatchDecision.MATCH and both.hits[0].list_variant == ""
 
 
 def test_the_matches_row_records_the_variant(listed: Store, tmp_path: Path) -> None:
