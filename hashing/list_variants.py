@@ -7,11 +7,22 @@ A re-upload cropped by about as much then lands near one of them although it is 
 parent: PDQ and pHash are global, so a crop of 10% moves them out of reach, and the query side
 (``hashing/variants.py``) cannot know what was cut away.
 
-The family (:func:`crop_family`): centre crops cutting :data:`FRACTIONS` off every side, and
-corner crops cutting the same share off the two sides that meet at one corner (the copy keeps
-the opposite corner). The names are storage keys (``hash_entries.variant``, hits, the review
-page): never rename one. They differ from the query-side names (``trimmed``...), which say what
-was done to the *media*, while these say what was done to the *known picture*.
+The family (:func:`crop_family`, 42 members), chosen by the robustness benchmark
+(``benchmarks/README.md``, image-backed lists):
+
+- ``crop-c10``: a centre crop cutting :data:`FRACTIONS` (here 10%) off every side;
+- ``crop-tl10`` (``tr``, ``bl``, ``br``): a corner crop cutting the share off the two sides
+  that meet at that corner (the copy keeps the opposite corner); 12.5% and 17.5% are named
+  ``12`` and ``18``;
+- ``turn+4``: the picture turned by :data:`TURNS` degrees inside its own frame, black corners
+  (global hashes move a lot with a small turn; the query side's ``unrotated`` only finds turns
+  whose bare corners it can see);
+- ``caption-top20`` / ``caption-bottom20``: a flat white caption bar added; ``overlay-top16`` /
+  ``overlay-bottom16``: a flat black bar laid over the picture (:data:`BARS`).
+
+The names are storage keys (``hash_entries.variant``, hits, the review page): never rename one.
+They differ from the query-side names (``trimmed``...), which say what was done to the *media*,
+while these say what was done to the *known picture*.
 """
 
 from __future__ import annotations
@@ -27,8 +38,13 @@ from hashing import registry
 from hashing.base import MediaInput, PerceptualHash
 from hashing.decode import Raster, to_rgb
 
-FRACTIONS = (0.05, 0.10, 0.15, 0.20)
+FRACTIONS = (0.05, 0.10, 0.125, 0.15, 0.175, 0.20)
 """Shares of a side the family cuts (the issue's 5-20%)."""
+TURNS = (-8, -6, -4, -2, 2, 4, 6, 8)
+"""Degrees (counter-clockwise) of the turned variants: the picture turned inside its own frame."""
+BARS = (("caption", 0.2), ("overlay", 0.16))
+"""Flat bars at the top and the bottom: a white caption bar of this share of the height added, a
+black bar of this share laid over the picture (text on them is a small part of a flat area)."""
 ALGORITHMS = ("pdq", "phash")
 """Algorithms that hash each list-side variant."""
 MIN_SIDE = 32
@@ -47,12 +63,12 @@ class Corner(StrEnum):
 
 @dataclass(frozen=True)
 class ListVariant:
-    """One crop of a known picture.
+    """One edit of a known picture.
 
     Attributes:
-        name: Storage key, ``crop-<corner><percent>`` (``crop-c10``: 10% off every side;
-            ``crop-tl05``: 5% off the top and the left).
-        image: The cropped picture.
+        name: Storage key, e.g. ``crop-c10`` (10% off every side), ``crop-tl05`` (5% off the
+            top and the left), ``turn-2``, ``caption-top20``.
+        image: The edited picture.
     """
 
     name: str
@@ -79,25 +95,47 @@ def crop_box(width: int, height: int, corner: Corner, fraction: float) -> tuple[
 
 
 def crop_family(image: Image.Image, fractions: Sequence[float] = FRACTIONS) -> list[ListVariant]:
-    """The crops of a known picture whose hashes a list stores besides the picture's own.
+    """The edits of a known picture whose hashes a list stores besides the picture's own.
 
     Args:
         image: The known picture: grayscale (L) stays so, any other mode is made RGB.
         fractions: Shares of a side to cut; default :data:`FRACTIONS`.
 
     Returns:
-        Per fraction the centre crop, then the four corner crops; none for a picture under
-        :data:`MIN_SIDE` pixels on a side.
+        Per fraction the centre crop, then the four corner crops; then the turns and the bars;
+        none for a picture under :data:`MIN_SIDE` pixels on a side.
     """
     working = image if image.mode == "L" else to_rgb(image)
     if min(working.size) < MIN_SIDE:
         return []
-    return [
+    crops = [
         ListVariant(variant_name(corner, fraction),
                     working.crop(crop_box(working.width, working.height, corner, fraction)))
         for fraction in fractions
         for corner in Corner
     ]
+    black = 0 if working.mode == "L" else (0, 0, 0)
+    turns = [ListVariant(f"turn{degrees:+d}", working.rotate(degrees, resample=Image.Resampling.BILINEAR,
+                                                             fillcolor=black))
+             for degrees in TURNS]
+    bars = [ListVariant(f"{kind}-{'top' if top else 'bottom'}{round(share * 100):02d}",
+                        _barred(working, top=top, share=share, over=kind == "overlay"))
+            for kind, share in BARS for top in (True, False)]
+    return crops + turns + bars
+
+
+def _barred(image: Image.Image, *, top: bool, share: float, over: bool) -> Image.Image:
+    """The picture with a flat bar: white and added above or below (a caption), or black and laid over it."""
+    bar = round(image.height * share)
+    if over:
+        out = image.copy()
+        out.paste(0 if image.mode == "L" else (0, 0, 0), (0, 0 if top else image.height - bar, image.width,
+                                                        bar if top else image.height))
+        return out
+    white = 255 if image.mode == "L" else (255, 255, 255)
+    out = Image.new(image.mode, (image.width, image.height + bar), white)
+    out.paste(image, (0, bar if top else 0))
+    return out
 
 
 def list_variant_hashes(image: Image.Image, algorithms: Sequence[str] = ALGORITHMS) -> list[HashValue]:

@@ -250,12 +250,12 @@ def test_add_images_labels_entries_by_file_name_and_reports_bad_files(cli: Any, 
     assert set(per_file[0]["hashes"]) >= {"pdq", "phash", "sha256", "md5"} and "error" not in per_file[0]
     assert per_file[1]["error"].startswith("corrupt") and per_file[1]["hashes"]  # exact hashes still listed
     assert per_file[2]["error"].startswith("unreadable")
-    assert per_file[0]["variants"] == 40 and "variants" not in per_file[1]  # PDQ and pHash of 20 crops
+    assert per_file[0]["variants"] == 84 and "variants" not in per_file[1]  # PDQ and pHash of 42 edits
     assert summary["hashset"] == "imgs"
-    assert summary["added"] == len(per_file[0]["hashes"]) + len(per_file[1]["hashes"]) + 40
+    assert summary["added"] == len(per_file[0]["hashes"]) + len(per_file[1]["hashes"]) + 84
     rows = [json.loads(line) for line in cli("hashset", "export", "--name", "imgs", "--format", "jsonl").stdout
             .splitlines()]
-    assert len(rows) == summary["added"] - 40  # the crops stay with this instance
+    assert len(rows) == summary["added"] - 84  # the variants stay with this instance
     assert {r["label"] for r in rows} == {"family-photo", "broken"}
     assert {r["classification"] for r in rows} == {"baseline_csam"}
     bad = cli("hashset", "add-images", "--name", "imgs", "--classification", "evil", str(good))
@@ -269,12 +269,12 @@ def test_scan_finds_a_corner_crop_through_a_list_side_variant(cli: Any, tmp_path
     known.write_bytes(jpeg_bytes(21, (400, 300)))
     cropped = tmp_path / "cropped.jpg"
     with Image.open(known) as opened:
-        opened.crop((0, 0, 352, 264)).save(cropped, "JPEG", quality=80)  # 12% off the right and the bottom
+        opened.crop((0, 0, 350, 262)).save(cropped, "JPEG", quality=80)  # 12.5% off the right and the bottom
     cli("hashset", "add-images", "--name", "plain", "--no-variants", str(known))
     assert records(cli("scan", "--hashset", "plain", "--json", str(cropped)))[0]["decision"] == "none"
     cli("hashset", "add-images", "--name", "imgs", str(known))
     [found] = records(cli("scan", "--hashset", "imgs", "--json", str(cropped)))
-    assert (found["decision"], found["entry"], found["list_variant"]) == ("match", "known-one", "crop-br10")
+    assert (found["decision"], found["entry"], found["list_variant"]) == ("match", "known-one", "crop-br12")
 
 
 def test_scan_answers_per_file_with_decision_and_best_match(cli: Any, tmp_path: Path) -> None:

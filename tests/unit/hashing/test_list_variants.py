@@ -28,10 +28,16 @@ def _pdq_distance(a: str, b: str) -> int:
 def test_crop_family_cuts_each_share_from_the_centre_and_each_corner() -> None:
     family = crop_family(Image.new("RGB", (200, 100), (9, 9, 9)))
     names = [v.name for v in family]
-    assert len(names) == len(set(names)) == 20
+    assert len(names) == len(set(names)) == 42
     assert names[:5] == ["crop-c05", "crop-tl05", "crop-tr05", "crop-bl05", "crop-br05"]
+    assert names[30:] == ["turn-8", "turn-6", "turn-4", "turn-2", "turn+2", "turn+4", "turn+6", "turn+8",
+                          "caption-top20", "caption-bottom20", "overlay-top16", "overlay-bottom16"]
     sizes = {v.name: v.image.size for v in family}
     assert sizes["crop-c10"] == (160, 80) and sizes["crop-tl10"] == (180, 90) and sizes["crop-br20"] == (160, 80)
+    assert sizes["crop-c12"] == (150, 76) and sizes["turn+4"] == (200, 100) and sizes["caption-top20"] == (200, 120)
+    caption, overlay = (next(v.image for v in family if v.name == n) for n in ("caption-top20", "overlay-bottom16"))
+    assert caption.getpixel((5, 5)) == (255, 255, 255) and caption.getpixel((5, 30)) == (9, 9, 9)
+    assert overlay.getpixel((5, 95)) == (0, 0, 0) and overlay.getpixel((5, 5)) == (9, 9, 9)
     assert crop_box(200, 100, Corner.TOP_LEFT, 0.1) == (20, 10, 200, 100)
     assert crop_box(200, 100, Corner.TOP_RIGHT, 0.1) == (0, 10, 180, 100)
     assert crop_box(200, 100, Corner.BOTTOM_LEFT, 0.1) == (20, 0, 200, 90)
@@ -44,7 +50,7 @@ def test_crop_family_cuts_each_share_from_the_centre_and_each_corner() -> None:
 def test_a_cropped_copy_is_far_from_the_picture_and_close_to_its_crop() -> None:
     picture = generate(41, (400, 300))
     hashes = list_variant_hashes_of(_jpeg(picture))
-    assert {h.algorithm for h in hashes} == {"pdq", "phash"} and len(hashes) == 40
+    assert {h.algorithm for h in hashes} == {"pdq", "phash"} and len(hashes) == 84
     pdq = {h.variant: h.value for h in hashes if h.algorithm == "pdq"}
     parent = next(h.value for h in compute_hashes(_jpeg(picture)).plain if h.algorithm == "pdq")
     # cut 11% off the top and 9% off the left (not exactly the stored crop), saved at another quality

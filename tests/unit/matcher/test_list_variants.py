@@ -119,7 +119,7 @@ def test_variant_entries_of_a_picture_follow_their_parents(store: Store) -> None
     parents = [ListEntry(h.value, h.algorithm, "pic", "baseline_csam", "test", h.version)
                for h in compute_hashes(body).plain]
     made = variant_entries(parents, body)
-    assert len(made) == 40 and {e.algorithm for e in made} == {"pdq", "phash"}
+    assert len(made) == 84 and {e.algorithm for e in made} == {"pdq", "phash"}
     pdq_parent = next(p.value for p in parents if p.algorithm == "pdq")
     assert all(e.parent == pdq_parent for e in made if e.algorithm == "pdq")
     assert all((e.label, e.classification, e.source) == ("pic", "baseline_csam", "test") for e in made)

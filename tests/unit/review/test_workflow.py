@@ -166,6 +166,6 @@ def test_confirmed_media_joins_the_local_list_with_its_list_side_variants(
                          .join(HashSet).where(HashSet.name == "confirmed")).all()
     parent = next(r for r in rows if r.value == seeded.pdq)
     variants = [r for r in rows if r.variant]
-    assert parent.variant == "" and len(variants) == 20
+    assert parent.variant == "" and len(variants) == 42
     assert {(r.algorithm, r.parent_id) for r in variants} == {("pdq", parent.id)}
     assert {r.variant for r in variants} >= {"crop-c05", "crop-tl10", "crop-br20"}
