@@ -28,7 +28,12 @@ copy and the false-match rate over the distractors with its 95% upper bound (exa
 3/M when none is seen). Hashes are kept in ``benchmarks/.corpus/robustness/`` (JSON lines) so
 a re-run with other thresholds does not hash again.
 
-    python -m benchmarks.run robustness [--limit N] [--distractors 10000] [--calibrate]
+With ``--list-variants`` the same probes are also matched against the **image-backed** list:
+each original's hashes plus those of its list-side variants (:mod:`hashing.list_variants`), a
+hit on a variant counting for its original as the matcher folds it; reported beside the
+hash-only list per transform, under both decision rules for variants (``list_variants``).
+
+    python -m benchmarks.run robustness [--limit N] [--distractors 10000] [--calibrate] [--list-variants]
 """
 
 from __future__ import annotations
@@ -189,7 +194,8 @@ def known_variants(paths: Sequence[Path], cache: Path) -> list[Probe]:
                 progress.advance(task)
         return out
 
-    return _cached(cache / f"list-variants-{_cache_key(_fingerprint(paths), list_variants.FRACTIONS)}.jsonl", make)
+    family = [v.name for v in list_variants.crop_family(Image.new("L", (64, 64)))]
+    return _cached(cache / f"list-variants-{_cache_key(_fingerprint(paths), family)}.jsonl", make)
 
 
 def copies(paths: Sequence[Path], names: Sequence[str], seed: int, cache: Path) -> list[Probe]:
