@@ -28,7 +28,12 @@ copy and the false-match rate over the distractors with its 95% upper bound (exa
 3/M when none is seen). Hashes are kept in ``benchmarks/.corpus/robustness/`` (JSON lines) so
 a re-run with other thresholds does not hash again.
 
-    python -m benchmarks.run robustness [--limit N] [--distractors 10000] [--calibrate]
+With ``--list-variants`` the same probes are also matched against the **image-backed** list:
+each original's hashes plus those of its list-side variants (:mod:`hashing.list_variants`), a
+hit on a variant counting for its original as the matcher folds it; reported beside the
+hash-only list per transform, under both decision rules for variants (``list_variants``).
+
+    python -m benchmarks.run robustness [--limit N] [--distractors 10000] [--calibrate] [--list-variants]
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ from benchmarks import distractors as dist
 from benchmarks import transforms
 from benchmarks.corpus import DEFAULT_DIR, load
 from core.messages import HashValue, MatchDecision, MatchHit
+from hashing import list_variants
 from hashing.hasher import HashPlan, compute_hashes_batch
+from hashing.list_variants import list_variant_hashes_of
 from matcher.decision import decide
 from matcher.settings import MatcherSettings, Thresholds
 
@@ -176,6 +183,21 @@ def known_list(paths: Sequence[Path], cache: Path) -> list[Probe]:
     return _cached(cache / f"originals-{_cache_key(_fingerprint(paths))}.jsonl", make)
 
 
+def known_variants(paths: Sequence[Path], cache: Path) -> list[Probe]:
+    """The list-side variants of every original (:func:`hashing.list_variants.list_variant_hashes_of`)."""
+    def make() -> list[Probe]:
+        out = []
+        with _progress() as progress:
+            task = progress.add_task("list-side variants", total=len(paths))
+            for i, path in enumerate(paths):
+                out.append(Probe("original", i, path.name, list_variant_hashes_of(path.read_bytes())))
+                progress.advance(task)
+        return out
+
+    family = [v.name for v in list_variants.crop_family(Image.new("L", (64, 64)))]
+    return _cached(cache / f"list-variants-{_cache_key(_fingerprint(paths), family)}.jsonl", make)
+
+
 def copies(paths: Sequence[Path], names: Sequence[str], seed: int, cache: Path) -> list[Probe]:
     """Every transform of every original, hashed end to end."""
     def bodies() -> Iterator[tuple[Probe, bytes]]:
@@ -278,22 +300,60 @@ def distances(probes: Sequence[Probe], known: Sequence[str], algorithm: str) -> 
     return Distances(plain, every, via, variants)
 
 
+@dataclass
+class Columns:
+    """What each known hash (a column of :class:`Distances`) is: its parent original and list-side variant."""
+
+    owners: list[int]
+    names: list[str]
+
+
 def verdicts(pdq: Distances, phash: Distances, labels: Sequence[str], thresholds: dict[str, Thresholds],
-             joint_max: float) -> list[tuple[MatchDecision, int, set[int]]]:
-    """The fused decision per probe: (decision, entry of the deciding hit or -1, entries hit)."""
+             joint_max: float, columns: dict[str, Columns] | None = None, *, confirm_variants: bool = True,
+             ) -> list[tuple[MatchDecision, int, set[int]]]:
+    """The fused decision per probe: (decision, original of the deciding hit or -1, originals hit).
+
+    With ``columns`` (image-backed lists) the known hashes include list-side variants: a hit on
+    one names its parent original and carries the variant name, as the matcher's hits do.
+    """
     out = []
     review = {name: t.review for name, t in thresholds.items()}
     for row in range(len(pdq.every)):
-        hits = []
-        entries: set[int] = set()
+        # per (algorithm, original) the closest column, as the engine folds variants into their parent
+        closest: dict[tuple[str, int], tuple[int, str]] = {}
         for name, d in (("pdq", pdq), ("phash", phash)):
-            for entry in np.flatnonzero(d.every[row] <= review[name]):
-                entries.add(int(entry))
-                hits.append(MatchHit(algorithm=name, distance=int(d.every[row, entry]), hash_set=HASH_SET,
-                                     entry_id=int(entry), entry_label=labels[int(entry)], query_hash="-"))
-        verdict = decide(hits, thresholds, joint_max)
-        out.append((verdict.decision, verdict.best.entry_id if verdict.best else -1, entries))
+            for column in np.flatnonzero(d.every[row] <= review[name]):
+                owner, variant = (columns[name].owners[column], columns[name].names[column]) if columns else (
+                    int(column), "")
+                distance = int(d.every[row, column])
+                if (name, owner) not in closest or _rank(distance, variant, confirm_variants) < _rank(
+                        *closest[name, owner], confirm_variants):
+                    closest[name, owner] = (distance, variant)
+        hits = [MatchHit(algorithm=name, distance=distance, hash_set=HASH_SET, entry_id=owner,
+                         entry_label=labels[owner], query_hash="-", list_variant=variant)
+                for (name, owner), (distance, variant) in closest.items()]
+        verdict = decide(hits, thresholds, joint_max, confirm_variants=confirm_variants)
+        out.append((verdict.decision, verdict.best.entry_id if verdict.best else -1, {o for _, o in closest}))
     return out
+
+
+def _rank(distance: int, variant: str, confirm_variants: bool) -> tuple[int, int]:
+    """How the matcher folds a parent's and its variants' hits (``matcher/engine.py``): smaller wins."""
+    return (distance, variant != "") if confirm_variants else (variant != "", distance)
+
+
+def by_owner(d: Distances, owners: Sequence[int], count: int) -> Distances:
+    """Distances to each original: the smallest over its own hash and its list-side variants' hashes."""
+    owner_of = np.asarray(owners)
+
+    def fold(values: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint16]:
+        out = np.full((values.shape[0], count), NO_HASH, dtype=np.uint16)
+        for column in range(values.shape[1]):
+            np.minimum(out[:, owner_of[column]], values[:, column], out=out[:, owner_of[column]])
+        return out
+
+    return Distances(fold(d.plain), fold(d.every), np.full((d.every.shape[0], count), -1, dtype=np.int16),
+                     d.variants)
 
 
 # Metrics ---------------------------------------------------------------------------------------
@@ -564,9 +624,96 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         "phash": curve(probes, phash, range(0, 21), groups_of)},
         "seed": args.seed,
         "cpu_seconds_hashing": round(hashing_s, 1),
+        **({"list_variants": _image_backed(args, paths, cache, known, probes, labels, groups, groups_of,
+                                           thresholds, joint_max)} if args.list_variants else {}),
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
     }
     return result
+
+
+def _image_backed(args: argparse.Namespace, paths: Sequence[Path], cache: Path, known: Sequence[Probe],
+                  probes: Sequence[Probe], labels: Sequence[str], groups: Sequence[str], groups_of: Sequence[int],
+                  thresholds: dict[str, Thresholds], joint_max: float) -> dict[str, Any]:
+    """The same probes against the image-backed list: each original's hashes plus its list-side variants'.
+
+    Two decision rules side by side (:func:`matcher.decision.decide`'s ``confirm_variants``):
+    ``equal`` (a variant hit decides as a hit on its parent would) and ``review_only`` (a
+    variant hit never confirms, it only sends the copy to review).
+    """
+    started = time.process_time()
+    extra = known_variants(paths, cache)
+    cpu_variants = time.process_time() - started
+    columns: dict[str, Columns] = {}
+    out_d: dict[str, Distances] = {}
+    folded: dict[str, Distances] = {}
+    for name in ("pdq", "phash"):
+        owners, names, values = [], [], []
+        for parent, variants in zip(known, extra, strict=True):
+            for h in (*[h for h in parent.hashes if h.algorithm == name and not h.variant],
+                      *[h for h in variants.hashes if h.algorithm == name]):
+                owners.append(parent.own)
+                names.append(h.variant)
+                values.append(h.value)
+        columns[name] = Columns(owners, names)
+        out_d[name] = distances(probes, values, name)
+        folded[name] = by_owner(out_d[name], owners, len(known))
+    result: dict[str, Any] = {
+        "list_hashes": {name: len(c.owners) for name, c in columns.items()},
+        "cpu_seconds_per_original": round(cpu_variants / max(1, len(paths)), 4),
+        "variants_per_original": len(list_variants.crop_family(Image.new("L", (64, 64)))),
+    }
+    for rule in ("equal", "review_only"):
+        decided = verdicts(out_d["pdq"], out_d["phash"], labels, thresholds, joint_max, columns,
+                           confirm_variants=rule == "equal")
+        counts = tally(probes, folded["pdq"], folded["phash"], decided, groups_of)
+        result[rule] = {g: {m: counts[g][m].row() for m in METHODS} for g in groups if g in counts}
+    result["by_group"] = result["equal"]
+    result["matched_through"] = _through(probes, out_d, columns)
+    return result
+
+
+def _through(probes: Sequence[Probe], d: dict[str, Distances],
+             columns: dict[str, Columns]) -> dict[str, dict[str, int]]:
+    """Per transform, how many copies had their closest own PDQ hash on a list-side variant, by variant."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    owners = np.asarray(columns["pdq"].owners)
+    for row, p in enumerate(probes):
+        if p.own < 0:
+            continue
+        own_cols = np.flatnonzero(owners == p.own)
+        best = own_cols[int(np.argmin(d["pdq"].every[row, own_cols]))]
+        if d["pdq"].every[row, best] <= PDQ_RADIUS:
+            out[p.group][columns["pdq"].names[best] or "parent"] += 1
+    return {k: dict(v) for k, v in out.items()}
+
+
+def side_by_side(result: dict[str, Any]) -> str:
+    """Hash-only (today's list) and image-backed (with list-side variants) per transform."""
+    image = result["list_variants"]
+    heads = ("hash-only PDQ", "hash-only pHash", "hash-only match", "hash-only match or review",
+             "image-backed match", "image-backed match or review", "image-backed match (variants review-only)")
+    lines = ["| transform | " + " | ".join(heads) + " |", "| --- |" + " ---: |" * len(heads)]
+    for group, row in result["by_group"].items():
+        if "recall" not in row["pdq"]:
+            continue
+        new, cautious = image["equal"][group], image["review_only"][group]
+        cells = [row["pdq"], row["phash"], row["match"], row["match_or_review"],
+                 new["match"], new["match_or_review"], cautious["match"]]
+        name = f"**{group}**" if group == "all" else group
+        lines.append(f"| {name} | " + " | ".join(f"{100 * c['recall']:.1f}%" for c in cells) + " |")
+    lines.append("")
+    lines.append("| distractors | images | hash-only match or review | image-backed match "
+                 "| image-backed match or review |")
+    lines.append("| --- | ---: | ---: | ---: | ---: |")
+    for group, row in result["by_group"].items():
+        if "distractors" not in row["pdq"]:
+            continue
+        new = image["equal"][group]
+        cells = [row["match_or_review"], new["match"], new["match_or_review"]]
+        name = f"**{group}**" if group == "distractors" else group
+        lines.append(f"| {name} | {row['pdq']['distractors']} | "
+                     + " | ".join(f"{c['false_matches']} (<= {c['per_10k_upper95']:g})" for c in cells) + " |")
+    return "\n".join(lines)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -615,6 +762,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name}-match", type=int, default=None, help=f"override the {name} match threshold")
         parser.add_argument(f"--{name}-review", type=int, default=None, help=f"override the {name} review threshold")
     parser.add_argument("--joint-max", type=float, default=None, help="override the PDQ+pHash joint bound")
+    parser.add_argument("--list-variants", action="store_true",
+                        help="also match against the image-backed list (originals plus their list-side variants)")
     parser.add_argument("--out", type=Path, default=RESULTS)
 
 
@@ -623,7 +772,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = measure(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(table(result))
+    print(side_by_side(result) if args.list_variants else table(result))
     if args.calibrate:
         print(curve_table(result))
     print(json.dumps({k: result[k] for k in ("known_entries", "copies", "distractor_images", "nearest_distractor")}))

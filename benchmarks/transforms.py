@@ -88,6 +88,24 @@ def _crop(fraction: float) -> Step:
     return _image(run)
 
 
+def _corner_crop(fraction: float) -> Step:
+    """Cut about ``fraction`` off the two sides meeting at a corner the generator picks.
+
+    Each of the two cuts is jittered by up to a fifth of ``fraction`` (10% is 8-12%), so the
+    copy is not exactly one of the list-side crops (``hashing/list_variants.py``) cut.
+    """
+    def run(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        corner = int(rng.integers(0, 4))
+        fx, fy = (fraction * float(rng.uniform(0.8, 1.2)) for _ in range(2))
+        dx, dy = round(image.width * fx), round(image.height * fy)
+        left, top = (dx if corner in (0, 2) else 0), (dy if corner in (0, 1) else 0)
+        right = image.width - (dx if corner in (1, 3) else 0)
+        bottom = image.height - (dy if corner in (2, 3) else 0)
+        return image.crop((left, top, right, bottom))
+
+    return _image(run)
+
+
 def _random_colour(rng: np.random.Generator) -> Colour:
     r, g, b = (int(v) for v in rng.integers(0, 256, size=3))
     return r, g, b
@@ -165,6 +183,42 @@ def _caption(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     size = max(8, bar // 3)
     y = (0 if top else image.height) + (bar - size) // 2
     draw.text((image.width // 2, y + size // 2), sentence(rng, 4), font=font(size), fill=(0, 0, 0), anchor="mm")
+    return canvas
+
+
+def _overlay_bar(opacity: int) -> Step:
+    """A bar with text laid over the bottom or top 12-20% of the picture (a meme caption inside it).
+
+    Opaque (255) bars hide what is under them; translucent ones darken it.
+    """
+    def run(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        bar = round(image.height * rng.uniform(0.12, 0.2))
+        top = bool(rng.integers(0, 2))
+        y0 = 0 if top else image.height - bar
+        layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(layer)
+        shade = (0, 0, 0, opacity) if opacity < 255 else (*_random_colour(rng), 255)
+        draw.rectangle((0, y0, image.width, y0 + bar), fill=shade)
+        size = max(8, bar // 2)
+        ink = (255, 255, 255, 255) if opacity < 255 or sum(shade[:3]) < 384 else (0, 0, 0, 255)
+        draw.text((image.width // 2, y0 + bar // 2), sentence(rng, 3), font=font(size), fill=ink, anchor="mm")
+        return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
+
+    return _image(run)
+
+
+def _frame(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A patterned picture frame of 4-8% per side (stripes and a bevel: not a flat border to trim)."""
+    width = max(4, round(min(image.size) * rng.uniform(0.04, 0.08)))
+    canvas = Image.new("RGB", (image.width + 2 * width, image.height + 2 * width), _random_colour(rng))
+    draw = ImageDraw.Draw(canvas)
+    other = _random_colour(rng)
+    step = max(2, width // 3)
+    for k in range(0, canvas.width + canvas.height, 2 * step):
+        draw.line((k, 0, k - canvas.height, canvas.height), fill=other, width=step)
+    draw.rectangle((width // 2, width // 2, canvas.width - width // 2, canvas.height - width // 2),
+                   outline=(240, 220, 160), width=max(1, width // 4))
+    canvas.paste(image, (width, width))
     return canvas
 
 
@@ -295,9 +349,16 @@ SINGLE: dict[str, Step] = {
     "jpeg95": _quality(95),
     "crop0.05": _crop(0.05),
     "crop0.10": _crop(0.10),
+    "crop0.15": _crop(0.15),
+    "corner0.05": _corner_crop(0.05),
+    "corner0.10": _corner_crop(0.10),
+    "corner0.15": _corner_crop(0.15),
     "pad0.1": _pad_all(0.10),
     "pad0.2": _letterbox(0.20),
+    "rotate2": _rotate(2.0),
     "rotate4": _rotate(4.0),
+    "rotate6": _rotate(6.0),
+    "rotate8": _rotate(8.0),
     "rotate90": _transpose(Image.Transpose.ROTATE_90),
     "flip": _transpose(Image.Transpose.FLIP_LEFT_RIGHT),
     "grey": _image(_grey),
@@ -307,6 +368,9 @@ SINGLE: dict[str, Step] = {
     "noise0.2": _noise(0.2),
     "watermark": _image(_watermark),
     "caption": _image(_caption),
+    "overlaybar": _overlay_bar(255),
+    "overlaybar-translucent": _overlay_bar(150),
+    "frame": _image(_frame),
     "aspect1.33": _aspect(4 / 3),
     "screenshot": _screenshot,
 }
@@ -320,6 +384,13 @@ COMBINED: tuple[str, ...] = (
     "rotate90+grey+jpeg70",
     "caption+resize0.5",
     "screenshot+jpeg70",
+    "crop0.10+jpeg70",
+    "corner0.10+caption",
+    "corner0.05+screenshot",
+    "crop0.05+rotate2",
+    "rotate4+caption",
+    "overlaybar+resize0.5",
+    "frame+screenshot",
 )
 """Chains of :data:`SINGLE` edits, applied left to right."""
 

@@ -258,6 +258,10 @@ class MatchHit(BaseModel):
     e.g. "trimmed", "pdq-dihedral:rot90", "frame@3.0s"); see ``HashValue.variant``."""
     list_kind: HashSetKind = HashSetKind.KNOWN
     """The kind of the entry's list: a survivor list's hit is never confirmed without an analyst."""
+    list_variant: str = ""
+    """Which list-side variant of the known entry the hash was close to ("" for the entry itself,
+    e.g. "crop-c10", "crop-tl05"; see ``hashing.list_variants``). ``entry_id`` is always the
+    parent entry's."""
 
 
 class MatchCandidate(Message):

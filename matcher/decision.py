@@ -17,6 +17,16 @@ they were made from) is at most ``review``, however close, even identical: an an
 
 Hits may come from any variant of the media (trimmed, rotated, a video frame); the variant travels
 on the hit and does not change the rule. The function is pure: thresholds in, verdict out.
+
+**List-side variants.** A hit may also be on a list-side variant of a known entry (a crop of the
+known picture, ``MatchHit.list_variant``; ``hashing/list_variants.py``). It is held to the same
+thresholds as a hit on its parent, and with ``confirm_variants`` (``list_variants_confirm``, on by
+default) it takes part in rules 2 and 3 like one: a copy cropped by 10% is as close to the crop of
+10% as an uncropped copy is to the parent, and the robustness benchmark saw no false match
+through a variant (``benchmarks/README.md``, image-backed). Off, a variant hit never confirms:
+it can only send the media to review, whatever its distance. A variant never loosens a
+threshold: media its parent sends to review is confirmed only when a variant itself is within
+the match threshold (or jointly close), never because of the parent's hit.
 """
 
 from __future__ import annotations
@@ -69,13 +79,15 @@ def _closest(hits: Sequence[MatchHit]) -> MatchHit:
     return min(hits, key=lambda h: (relative(h), h.algorithm, h.entry_id))
 
 
-def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_max: float = 1.5) -> Verdict:
+def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_max: float = 1.5, *,
+           confirm_variants: bool = True) -> Verdict:
     """Fuse one media item's hits into a single verdict (see the module docstring for the rule).
 
     Args:
         hits: Every hit of the item, any algorithm and variant.
         thresholds: ``{algorithm: Thresholds}`` for the perceptual algorithms.
         joint_max: Bound on the sum of the two review-relative distances for rule 3.
+        confirm_variants: Whether hits on list-side variants may confirm (rules 2 and 3).
 
     Returns:
         The verdict with its deciding hit and reason.
@@ -93,11 +105,12 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
     if exact:
         best = _closest(exact)
         return Verdict(MatchDecision.MATCH, best, f"{best.algorithm} identical")
-    close = [(h, t) for h, t in confirmable if h.distance <= t.match]
+    confirming = [(h, t) for h, t in confirmable if confirm_variants or not h.list_variant]
+    close = [(h, t) for h, t in confirming if h.distance <= t.match]
     if close:
         best, limits = min(close, key=lambda ht: (relative(ht[0]), ht[0].algorithm, ht[0].entry_id))
-        return Verdict(MatchDecision.MATCH, best, f"{best.algorithm} {best.distance} <= {limits.match}")
-    joint = _joint(confirmable, joint_max)
+        return Verdict(MatchDecision.MATCH, best, f"{best.algorithm} {best.distance} <= {limits.match}{_via(best)}")
+    joint = _joint(confirming, joint_max)
     if joint is not None:
         return joint
     best = _closest([h for h, _ in relevant])
@@ -105,7 +118,12 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
         return Verdict(MatchDecision.REVIEW, best,
                        f"{best.algorithm} {best.distance} on a {best.list_kind.value} list: an analyst decides")
     limits = dict((h.algorithm, t) for h, t in relevant)[best.algorithm]
-    return Verdict(MatchDecision.REVIEW, best, f"{best.algorithm} {best.distance} <= {limits.review}")
+    return Verdict(MatchDecision.REVIEW, best, f"{best.algorithm} {best.distance} <= {limits.review}{_via(best)}")
+
+
+def _via(hit: MatchHit) -> str:
+    """`` via list variant crop-c10`` for a hit on a list-side variant, else nothing."""
+    return f" via list variant {hit.list_variant}" if hit.list_variant else ""
 
 
 def _joint(relevant: Sequence[tuple[MatchHit, Thresholds]], joint_max: float) -> Verdict | None:
@@ -134,4 +152,4 @@ def _joint(relevant: Sequence[tuple[MatchHit, Thresholds]], joint_max: float) ->
 
 def decide_with(hits: Sequence[MatchHit], settings: MatcherSettings) -> Verdict:
     """:func:`decide` with the thresholds and joint bound of ``settings``."""
-    return decide(hits, settings.thresholds, settings.joint_max)
+    return decide(hits, settings.thresholds, settings.joint_max, confirm_variants=settings.list_variants_confirm)

@@ -448,10 +448,32 @@ class Matcher:
         if not best:
             return out
         info = describe_entries(self.store, {entry_id for _, _, entry_id in best})
-        for (item, hit_algorithm, entry_id), (distance, value, variant) in best.items():
+        parents = {e.parent_id for e in info.values() if e.parent_id is not None} - set(info)
+        if parents:
+            info.update(describe_entries(self.store, parents))
+        # A list-side variant's hit is its parent's hit (``MatchHit.list_variant`` names the variant):
+        # per (item, algorithm, parent) the closest of the parent and its variants, the parent on ties.
+        # Where variants may not confirm, the parent's own hit wins whenever there is one, so a
+        # variant never turns what the parent alone would confirm into a review.
+        folded: dict[tuple[int, str, int], tuple[int, str, str, str]] = {}
+        confirm = self.settings.list_variants_confirm
+
+        def rank(distance: int, list_variant: str) -> tuple[int, int]:
+            return (distance, list_variant != "") if confirm else (list_variant != "", distance)
+
+        for (item, hit_algorithm, entry_id), (distance, value, variant) in sorted(best.items()):
             entry = info.get(entry_id)
             if entry is None:
                 continue  # removed from the store; its removal is on its way to this replica
+            parent = entry_id if entry.parent_id is None else entry.parent_id
+            if parent not in info:
+                continue
+            found = (item, hit_algorithm, parent)
+            candidate = (distance, value, variant, entry.variant)
+            if found not in folded or rank(distance, entry.variant) < rank(folded[found][0], folded[found][3]):
+                folded[found] = candidate
+        for (item, hit_algorithm, entry_id), (distance, value, variant, list_variant) in folded.items():
+            entry = info[entry_id]
             out[item].append(
                 MatchHit(
                     algorithm=hit_algorithm,
@@ -463,6 +485,7 @@ class Matcher:
                     query_hash=value,
                     variant=variant,
                     list_kind=entry.kind,
+                    list_variant=list_variant,
                 )
             )
         for item_hits in out:

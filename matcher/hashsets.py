@@ -213,26 +213,33 @@ def insert_entries(session: Session, hash_set: HashSet, entries: Iterable[ListEn
     set_id = hash_set.id  # read once: an ORM attribute read per entry cost a tenth of a big import
     stream = iter(entries)
     while chunk := list(itertools.islice(stream, _BATCH)):
-        rows: list[dict[str, object]] = [
-            {
-                "hash_set_id": set_id,
-                "algorithm": e.algorithm,
-                "value": e.value,
-                "label": e.label,
-                "classification": e.classification,
-                "source": e.source,
-                "version": entry_version(e),
-                "added_at": now,
-            }
-            for e in chunk
-        ]
-        new = insert_ignore_many(session, HashEntry, rows, ["hash_set_id", "algorithm", "value"])
-        added += len(new)
-        duplicates += len(rows) - len(new)
-        if added_ids is not None:
-            added_ids.extend(new)
-            if len(added_ids) > ANNOUNCED_IDS_MAX:
-                added_ids = None  # announced as a reload: no need to hold them
+        # parents first, so the variants of this chunk find theirs
+        for part in ([e for e in chunk if e.parent is None], [e for e in chunk if e.parent is not None]):
+            if not part:
+                continue
+            parent_ids = _parent_ids(session, set_id, part)
+            rows: list[dict[str, object]] = [
+                {
+                    "hash_set_id": set_id,
+                    "algorithm": e.algorithm,
+                    "value": e.value,
+                    "label": e.label,
+                    "classification": e.classification,
+                    "source": e.source,
+                    "version": entry_version(e),
+                    "added_at": now,
+                    "variant": e.variant,
+                    "parent_id": parent_ids[e.algorithm, e.parent] if e.parent is not None else None,
+                }
+                for e in part
+            ]
+            new = insert_ignore_many(session, HashEntry, rows, ["hash_set_id", "algorithm", "value"])
+            added += len(new)
+            duplicates += len(rows) - len(new)
+            if added_ids is not None:
+                added_ids.extend(new)
+                if len(added_ids) > ANNOUNCED_IDS_MAX:
+                    added_ids = None  # announced as a reload: no need to hold them
     if not added:
         changes = []
     elif added_ids is None:
@@ -240,6 +247,27 @@ def insert_entries(session: Session, hash_set: HashSet, entries: Iterable[ListEn
     else:
         changes = _announce(session, hash_set, added=added_ids)
     return ImportResult(added=added, duplicates=duplicates, added_ids=sorted(added_ids or []), changes=changes)
+
+
+def _parent_ids(session: Session, set_id: int, entries: Sequence[ListEntry]) -> dict[tuple[str, str], int]:
+    """Store ids of the parents that variant ``entries`` name, by ``(algorithm, value)``.
+
+    Raises:
+        PermanentError: If a variant names a parent the set does not hold.
+    """
+    wanted = {(e.algorithm, e.parent) for e in entries if e.parent is not None}
+    if not wanted:
+        return {}
+    found: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(sorted({value for _, value in wanted})):
+        query = select(HashEntry.id, HashEntry.algorithm, HashEntry.value).where(
+            HashEntry.hash_set_id == set_id, HashEntry.value.in_(chunk))
+        found.update({(algorithm, value): int(entry_id) for entry_id, algorithm, value in session.execute(query)})
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise PermanentError(f"list-side variants of {len(missing)} entries the list does not hold "
+                             f"(first: {missing[0][0]} {missing[0][1][:16]}...)")
+    return found
 
 
 def list_sets(store: Store) -> list[HashSetSummary]:
@@ -286,7 +314,8 @@ def export_entries(store: Store, name: str) -> list[ListEntry]:
                 HashEntry.source,
                 HashEntry.version,
             )
-            .where(HashEntry.hash_set_id == hash_set.id)
+            # list-side variants are derived from images this instance holds: not part of the list
+            .where(HashEntry.hash_set_id == hash_set.id, HashEntry.parent_id.is_(None))
             .order_by(HashEntry.algorithm, HashEntry.value)
         )
         return [ListEntry(*row) for row in rows]
@@ -328,7 +357,14 @@ def remove_entries(store: Store, name: str, values: Iterable[str]) -> ListEdit:
         ids: list[int] = []
         for chunk in _chunks(wanted):
             where = (HashEntry.hash_set_id == hash_set.id) & HashEntry.value.in_(chunk)
-            ids.extend(s.execute(select(HashEntry.id).where(where)).scalars())
+            parents = list(s.execute(select(HashEntry.id).where(where)).scalars())
+            # their list-side variants go with them (explicitly: replicas must hear of their ids)
+            variants = [i for part in _chunks(parents) for i in s.execute(
+                select(HashEntry.id).where(HashEntry.parent_id.in_(part))).scalars()]
+            for part in _chunks(variants):
+                s.execute(delete(HashEntry).where(HashEntry.id.in_(part)))
+            known = set(parents)
+            ids.extend([*parents, *(v for v in variants if v not in known)])
             s.execute(delete(HashEntry).where(where))
         changes = _announce(s, hash_set, removed=ids) if ids else []
     return ListEdit(name, sorted(ids), changes)
@@ -411,12 +447,14 @@ def iter_code_rows(
 
 
 class EntryInfo(NamedTuple):
-    """How a hit is described: the entry's set, label and classification, and the set's kind."""
+    """How a hit is described: the entry's set, label, classification and set kind, and for a list-side variant its parent."""
 
     hash_set: str
     label: str | None
     classification: str | None
     kind: HashSetKind = HashSetKind.KNOWN
+    variant: str = ""
+    parent_id: int | None = None
 
 
 def describe_entries(store: Store, ids: Collection[int]) -> dict[int, EntryInfo]:
@@ -425,15 +463,16 @@ def describe_entries(store: Store, ids: Collection[int]) -> dict[int, EntryInfo]
     Matchers keep only codes in memory and ask for this when something matched: a hit is rare,
     and millions of labels would cost gigabytes of RAM.
     """
-    query = select(HashEntry.id, HashSet.name, HashEntry.label, HashEntry.classification, HashSet.kind).join(
-        HashSet, HashSet.id == HashEntry.hash_set_id
-    )
+    query = select(HashEntry.id, HashSet.name, HashEntry.label, HashEntry.classification, HashSet.kind,
+                   HashEntry.variant, HashEntry.parent_id).join(HashSet, HashSet.id == HashEntry.hash_set_id)
     out: dict[int, EntryInfo] = {}
     with store.session() as s:
         conn = s.connection()
         for chunk in _chunks(sorted(set(ids))):
-            for entry_id, set_name, label, classification, kind in conn.execute(query.where(HashEntry.id.in_(chunk))):
-                out[int(entry_id)] = EntryInfo(set_name, label, classification, HashSetKind(kind))
+            for entry_id, set_name, label, classification, kind, variant, parent in conn.execute(
+                    query.where(HashEntry.id.in_(chunk))):
+                out[int(entry_id)] = EntryInfo(set_name, label, classification, HashSetKind(kind), variant or "",
+                                               None if parent is None else int(parent))
     return out
 
 
@@ -503,16 +542,22 @@ def latest_matches(store: Store, limit: int) -> list[tuple[datetime, str, int, s
         return [tuple(row) for row in s.execute(query)]  # type: ignore[misc]
 
 
-def matches_of(session: Session, sha256: str) -> list[tuple[str, int, str, str | None, str | None]]:
-    """A piece of media's matches, nearest first: ``(algorithm, distance, list name, label, classification)``."""
+def matches_of(session: Session, sha256: str) -> list[tuple[str, int, str, str | None, str | None, str]]:
+    """A piece of media's matches, nearest first.
+
+    Returns:
+        ``(algorithm, distance, list name, label, classification, list-side variant)`` rows, the
+        variant "" when the entry itself matched.
+    """
     rows = session.execute(
-        select(Match.algorithm, Match.distance, HashSet.name, HashEntry.label, HashEntry.classification)
+        select(Match.algorithm, Match.distance, HashSet.name, HashEntry.label, HashEntry.classification,
+               Match.list_variant)
         .join(HashEntry, HashEntry.id == Match.hash_entry_id)
         .join(HashSet, HashSet.id == HashEntry.hash_set_id)
         .where(Match.sha256 == sha256)
         .order_by(Match.distance, Match.id)
     ).all()
-    return [(a, d, name, label, cls) for a, d, name, label, cls in rows]
+    return [(a, d, name, label, cls, lv or "") for a, d, name, label, cls, lv in rows]
 
 
 def entry_of(session: Session, entry_id: int) -> tuple[str, str | None, str | None] | None:
@@ -549,6 +594,7 @@ def shared_entries(session: Session, algorithms: Collection[str]) -> list[tuple[
     rows = session.execute(
         select(HashEntry.algorithm, HashEntry.value, HashEntry.classification)
         .join(HashSet, HashSet.id == HashEntry.hash_set_id)
-        .where(HashSet.shared.is_(True), HashSet.enabled.is_(True), HashEntry.algorithm.in_(list(algorithms)))
+        .where(HashSet.shared.is_(True), HashSet.enabled.is_(True), HashEntry.algorithm.in_(list(algorithms)),
+               HashEntry.parent_id.is_(None))
     ).all()
     return [(algorithm, value, classification) for algorithm, value, classification in rows]

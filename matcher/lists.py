@@ -58,6 +58,11 @@ class ListEntry:
     version: int | None = None
     """Version of the algorithm that made the value; left out, the registry's current one
     (filled in when the entry is made, so a later registry change cannot alter it)."""
+    variant: str = ""
+    """List-side variant name (``hashing.list_variants``); "" for a hash of the picture itself.
+    List files never carry variants: they are made from images orbweaver holds."""
+    parent: str | None = None
+    """For a variant, the value of its parent entry (same list, same algorithm)."""
 
     def __post_init__(self) -> None:
         if self.version is None:
@@ -511,3 +516,37 @@ def write_hash_list(entries: Iterable[ListEntry], fmt: str | ListFormat) -> str:
 
     """
     return _format(fmt).write(entries)
+
+
+def variant_entries(parents: Sequence[ListEntry], data: bytes, *, min_pdq_quality: int = 0) -> list[ListEntry]:
+    """Entries for the list-side variants of the picture ``data`` behind ``parents``.
+
+    One definition for every image-backed list (``hashset add-images``, media analysts
+    confirmed): for each perceptual parent whose algorithm :mod:`hashing.list_variants` hashes,
+    every crop of :func:`hashing.list_variants.crop_family` becomes an entry of that algorithm
+    with the parent's label, classification and source, tagged with the crop's name.
+
+    Args:
+        parents: The picture's own entries (any algorithms; exact ones get no variants).
+        data: The encoded picture.
+        min_pdq_quality: PDQ variants below this quality are left out, as parents are.
+
+    Returns:
+        The variant entries (none when no parent is of a variant algorithm).
+
+    Raises:
+        MediaDecodeError: If ``data`` is not a decodable image.
+    """
+    from hashing.list_variants import ALGORITHMS, list_variant_hashes_of
+
+    by_algorithm = {p.algorithm: p for p in parents if p.algorithm in ALGORITHMS and not p.variant}
+    if not by_algorithm:
+        return []
+    out = []
+    for h in list_variant_hashes_of(data, tuple(by_algorithm)):
+        if h.algorithm == "pdq" and h.quality is not None and h.quality < min_pdq_quality:
+            continue
+        parent = by_algorithm[h.algorithm]
+        out.append(ListEntry(h.value, h.algorithm, parent.label, parent.classification, parent.source, h.version,
+                             variant=h.variant, parent=parent.value))
+    return out

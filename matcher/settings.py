@@ -162,6 +162,15 @@ class MatcherSettings(Section):
             "average). Two independent hashes agreeing on one item by chance is far rarer than one."
         ),
     )
+    list_variants_confirm: bool = Field(
+        default=True,
+        description=(
+            "Whether a hit on a list-side variant (a crop of a known picture, stored for image-backed "
+            "lists) may confirm a match by itself (rules 2 and 3 of matcher.decision); false: it only "
+            "sends the media to review. The default follows benchmarks/README.md (robustness, "
+            "image-backed): no false match through a variant at the match thresholds."
+        ),
+    )
     min_pdq_quality: int = Field(
         default=50,
         ge=0,

@@ -160,6 +160,7 @@ class MatchingStage(Stage):
                 algorithm=best.algorithm,
                 distance=best.distance,
                 variant=best.variant,
+                list_variant=best.list_variant,
                 hash_set=best.hash_set,
             )
             outgoing.append(
@@ -187,6 +188,7 @@ class MatchingStage(Stage):
                             "algorithm": hit.algorithm,
                             "distance": hit.distance,
                             "variant": hit.variant,
+                            "list_variant": hit.list_variant,
                         },
                         ["sha256", "hash_entry_id", "algorithm"],
                     )

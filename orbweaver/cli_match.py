@@ -175,19 +175,23 @@ def hashset_import(config_path: Path | None, name: str, fmt: str | None, algorit
 @click.option("--name", required=True, help="Name of the list (created if missing).")
 @click.option("--classification", default=None, help="Classification of every entry (e.g. baseline_csam).")
 @click.option("--source", default=None, help="Where the images come from.")
+@click.option("--variants/--no-variants", default=True, show_default=True,
+              help="Also store the list-side variants (crops) of each image (hashing/list_variants.py).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def hashset_add_images(config_path: Path | None, name: str, classification: str | None, source: str | None,
-                       files: tuple[Path, ...]) -> None:
+                       variants: bool, files: tuple[Path, ...]) -> None:
     """Hash image files into a list; each entry's label is the file name without its extension.
 
     Every hash of the image as given is added (sha256, md5, sha1, pdq, phash); a PDQ below the
-    matcher's minimum quality is left out, because it would match unrelated flat images. A
-    reduced grey copy of each image is kept in the blob store for ``[matcher.verify]``.
+    matcher's minimum quality is left out, because it would match unrelated flat images. With
+    ``--variants`` (the default) the PDQ and pHash of a family of crops of each image are added
+    too, each tagged as a variant of its parent entry: a re-upload cropped by 5-20% then matches.
+    A reduced grey copy of each image is kept in the blob store for ``[matcher.verify]``.
     """
     from core.blobs import open_blobs
     from hashing.pool import HashingPool
     from matcher.hashsets import import_entries
-    from matcher.lists import ListEntry, parse_hash_list
+    from matcher.lists import ListEntry, parse_hash_list, variant_entries
     from matcher.verify import UnreadableImageError, keep_reference
 
     settings = _settings(config_path)
@@ -213,23 +217,30 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
                 continue
             outcome = pool.hash(data)
             added: list[str] = []
+            parents: list[ListEntry] = []
             for h in outcome.hashes:
                 if h.variant:
                     continue  # lists hold the image as given; the query side tries the variants
                 if h.algorithm == "pdq" and h.quality is not None and h.quality < min_quality:
                     record["skipped"] = f"pdq quality {h.quality} < {min_quality}"
                     continue
-                entries.append(ListEntry(h.value, h.algorithm, path.stem, classification, source, h.version))
+                parents.append(ListEntry(h.value, h.algorithm, path.stem, classification, source, h.version))
                 added.append(h.algorithm)
                 if h.algorithm == "sha256":
                     try:  # verification's copy (matcher/verify.py); the entry's sha256 names it
                         keep_reference(blobs, h.value, data, settings.matcher.verify.max_side)
                     except UnreadableImageError as exc:
                         record["reference"] = f"not kept: {exc.reason}"
+            entries.extend(parents)
             record["hashes"] = added
             if outcome.errors:
                 record["error"] = "; ".join(outcome.errors)
                 failed = True
+            elif variants and parents:
+                # decoded again here (the pool returns hashes only); the pool already proved it decodes
+                crops = variant_entries(parents, data, min_pdq_quality=min_quality)
+                entries.extend(crops)
+                record["variants"] = len(crops)
             _emit(record)
     result = import_entries(_store(settings), name, entries, source=source)
     announced = _announce(settings, result.changes)
@@ -361,6 +372,7 @@ def _answer(outcome: Any) -> dict[str, Any]:
             classification=best.classification,
             hash_set=best.hash_set,
             variant=best.variant,
+            list_variant=best.list_variant,
             reason=verdict.reason,
         )
     return record

@@ -29,10 +29,11 @@ from core.messages import ACTIONABLE, Classification, utcnow
 from core.store import Store, insert_ignore
 from core.store.tables.review import AllowEntry, ReviewDecisionRow, ReviewItem, ReviewKind
 from crawler.campaigns import campaign_priorities
+from hashing.decode import MediaDecodeError
 from hashing.media import pdq_of, pdqs
 from matcher.changes import publish_changes
 from matcher.hashsets import UnknownHashSetError, import_entries, remove_entries
-from matcher.lists import ListEntry
+from matcher.lists import ListEntry, variant_entries
 from review import triage
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ClassOption, ReviewSettings
@@ -243,6 +244,7 @@ class ReviewWorkflow:
         self.settings = settings
         self.clock = clock
         self.blobs = blobs
+        """The kept media: with it, confirmed media join the local list with their list-side variants."""
 
     # --- reading ----------------------------------------------------------------------------------------------
 
@@ -536,7 +538,7 @@ class ReviewWorkflow:
                                               "added_by": analyst, "reason": "analysts judged it not CSAM",
                                               "added_at": self.clock()}, ["sha256"])
                 log.info("review.allow_listed", item=item_id, sha256=item.sha256)
-            sha256 = item.sha256
+            sha256, evidence_key = item.sha256, item.evidence_key
         name = self.settings.local_hash_list
         if classification in ACTIONABLE and name:
             label = f"review item {item_id}"
@@ -545,9 +547,24 @@ class ReviewWorkflow:
             if pdq:
                 entries.append(ListEntry(value=pdq, algorithm="pdq", label=label,
                                          classification=str(classification), source="review"))
+                entries += self._list_variants(entries[-1], evidence_key, item_id)
             result = import_entries(self.store, name, entries, source="analyst review")
             publish_changes(self.bus, result.changes)
             log.info("review.hash_list_added", item=item_id, hash_set=name, added=result.added)
+
+    def _list_variants(self, pdq: ListEntry, evidence_key: str | None, item_id: int) -> list[ListEntry]:
+        """The list-side variants (crops) of confirmed media, from its kept copy; none without one.
+
+        PDQ only: the local list holds the media's PDQ (its pHash is not stored with the media).
+        The variants are an extra: media that can no longer be read joins the list without them.
+        """
+        if self.blobs is None or evidence_key is None:
+            return []
+        try:
+            return variant_entries([pdq], self.blobs.get(evidence_key))
+        except (KeyError, MediaDecodeError) as exc:
+            log.warning("review.list_variants_skipped", item=item_id, reason=str(exc)[:200])
+            return []
 
     # --- providers' contests --------------------------------------------------------------------------------
 

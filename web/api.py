@@ -108,6 +108,9 @@ class MatchOut(BaseModel):
     hash_list: str = Field(description="Name of the known list holding the entry.")
     entry_label: str | None = Field(description="The entry's label in its list.")
     query_hash: str = Field(description="The item's hash that matched (lowercase hex).")
+    list_variant: str = Field(
+        default="", description="The list-side variant of the entry that matched (e.g. crop-c10: a crop of the known "
+        "picture that the list holds as well); empty when the entry itself matched.")
 
 
 class ItemResult(BaseModel):
@@ -338,7 +341,7 @@ def _match_out(hit: MatchHit) -> MatchOut:
     return MatchOut(algorithm=hit.algorithm, distance=hit.distance,
                     match_type=MatchType.EXACT if hit.distance == 0 else MatchType.NEAR,
                     classification=hit.classification, hash_list=hit.hash_set, entry_label=hit.entry_label,
-                    query_hash=hit.query_hash)
+                    query_hash=hit.query_hash, list_variant=hit.list_variant)
 
 
 def _fill(result: ItemResult, outcome: MatchOutcome) -> None:

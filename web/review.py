@@ -147,13 +147,14 @@ def _item_details(ctx: WebContext, item: ItemView) -> dict[str, Any]:
         if not matches and item.best_entry_id is not None:
             entry = entry_of(s, item.best_entry_id)
             if entry is not None:
-                matches = [(item.best_algorithm, item.best_distance, *entry)]
+                matches = [(item.best_algorithm, item.best_distance, *entry, "")]
         rows, total = sightings.latest_of(s, item.sha256, SIGHTINGS_SHOWN)
     for row in rows:
         row["host"] = urlsplit(row["media_url"]).hostname or ""
     return {
         "media": media,
-        "matches": [dict(zip(("algorithm", "distance", "hash_set", "label", "classification"), m, strict=True))
+        "matches": [dict(zip(("algorithm", "distance", "hash_set", "label", "classification", "list_variant"), m,
+                             strict=True))
                     for m in matches],
         "sighting": rows[0] if rows else None,
         "other_sightings": rows[1:],

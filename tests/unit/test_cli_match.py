@@ -255,13 +255,31 @@ def test_add_images_labels_entries_by_file_name_and_reports_bad_files(cli: Any, 
     # verification's reduced copy of the good image (matcher/verify.py); none of the broken one
     assert LocalBlobStore(tmp_path / "state" / "evidence").exists(reference_key(sha256_hex(good.read_bytes())))
     assert per_file[1]["reference"].startswith("not kept: corrupt")
-    assert summary["hashset"] == "imgs" and summary["added"] == len(per_file[0]["hashes"]) + len(per_file[1]["hashes"])
+    assert per_file[0]["variants"] == 84 and "variants" not in per_file[1]  # PDQ and pHash of 42 edits
+    assert summary["hashset"] == "imgs"
+    assert summary["added"] == len(per_file[0]["hashes"]) + len(per_file[1]["hashes"]) + 84
     rows = [json.loads(line) for line in cli("hashset", "export", "--name", "imgs", "--format", "jsonl").stdout
             .splitlines()]
+    assert len(rows) == summary["added"] - 84  # the variants stay with this instance
     assert {r["label"] for r in rows} == {"family-photo", "broken"}
     assert {r["classification"] for r in rows} == {"baseline_csam"}
     bad = cli("hashset", "add-images", "--name", "imgs", "--classification", "evil", str(good))
     assert bad.exit_code == 2 and "classification" in bad.stderr
+
+
+def test_scan_finds_a_corner_crop_through_a_list_side_variant(cli: Any, tmp_path: Path) -> None:
+    from PIL import Image
+
+    known = tmp_path / "known-one.jpg"
+    known.write_bytes(jpeg_bytes(21, (400, 300)))
+    cropped = tmp_path / "cropped.jpg"
+    with Image.open(known) as opened:
+        opened.crop((0, 0, 350, 262)).save(cropped, "JPEG", quality=80)  # 12.5% off the right and the bottom
+    cli("hashset", "add-images", "--name", "plain", "--no-variants", str(known))
+    assert records(cli("scan", "--hashset", "plain", "--json", str(cropped)))[0]["decision"] == "none"
+    cli("hashset", "add-images", "--name", "imgs", str(known))
+    [found] = records(cli("scan", "--hashset", "imgs", "--json", str(cropped)))
+    assert (found["decision"], found["entry"], found["list_variant"]) == ("match", "known-one", "crop-br12")
 
 
 def test_scan_answers_per_file_with_decision_and_best_match(cli: Any, tmp_path: Path) -> None:

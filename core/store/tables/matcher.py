@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.store.base import Base, UTCDateTime, now
@@ -52,6 +52,14 @@ class HashEntry(Base):
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     version: Mapped[int] = mapped_column(Integer, default=1)
     """Version of the algorithm that made ``value``; a hash of another version is never compared with it."""
+    variant: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
+    """List-side variant ("" for a hash of the known picture itself, e.g. "crop-c10"; see
+    ``hashing.list_variants``): a hash of an edit of the picture behind ``parent_id`` (migration 0012)."""
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE", name="fk_hash_entries_parent_id"),
+        nullable=True, index=True,
+    )
+    """The entry (same algorithm, same list) whose picture this variant was cut from; None for parents."""
 
 
 class Match(Base):
@@ -68,6 +76,9 @@ class Match(Base):
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     variant: Mapped[str | None] = mapped_column(String(120), nullable=True)
     """Variant of the media whose hash matched ("" as given, "trimmed", "pdq-dihedral:rot90"...)."""
+    list_variant: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
+    """List-side variant of the entry that the hash was close to ("" for the entry itself; the
+    row's ``hash_entry_id`` is then the parent entry's) (migration 0012)."""
 
 
 class SurvivorSubmission(Base):

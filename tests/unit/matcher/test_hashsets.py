@@ -142,7 +142,7 @@ def test_describe_and_stream_entries(store: Store) -> None:
     off = import_entries(store, "off", [ListEntry(md5("b"), "md5")])
     set_enabled(store, "off", False)
     info = describe_entries(store, [*on.added_ids, *off.added_ids, 10**9])
-    assert info[on.added_ids[0]] == ("on", "P", "baseline_csam", HashSetKind.KNOWN)
+    assert info[on.added_ids[0]] == ("on", "P", "baseline_csam", HashSetKind.KNOWN, "", None)
     assert set(info) == {*on.added_ids, *off.added_ids}
     rows = [r for batch in iter_code_rows(store, batch=1) for r in batch]
     assert sorted(r.id for r in rows) == on.added_ids

@@ -147,3 +147,25 @@ def test_a_settlement_the_bus_lost_is_announced_by_the_next_queue_load(
     assert [r.ref.media_url for r in requests] == [a.media_url]  # type: ignore[attr-defined]
     ReviewWorkflow(store, bus, settings).queue("y", senior=False)
     assert len(bus.read_topic(str(Topic.NOTICE_REQUESTS))) == 1  # announced once
+
+
+def test_confirmed_media_joins_the_local_list_with_its_list_side_variants(
+    parts: tuple[Store, EmbeddedBus, LocalBlobStore],
+) -> None:
+    from sqlalchemy import select
+
+    from core.store.tables.matcher import HashEntry, HashSet
+
+    settings = ReviewSettings(local_hash_list="confirmed", required_assessments=1)
+    store, bus, blobs = parts
+    seeded = item(parts, 1, settings)
+    ReviewWorkflow(store, bus, settings, blobs=blobs).decide(seeded.item_id, "x", "baseline_csam", senior=False)
+    with store.session() as s:
+        rows = s.execute(select(HashEntry.algorithm, HashEntry.value, HashEntry.variant, HashEntry.parent_id,
+                                HashEntry.id)
+                         .join(HashSet).where(HashSet.name == "confirmed")).all()
+    parent = next(r for r in rows if r.value == seeded.pdq)
+    variants = [r for r in rows if r.variant]
+    assert parent.variant == "" and len(variants) == 42
+    assert {(r.algorithm, r.parent_id) for r in variants} == {("pdq", parent.id)}
+    assert {r.variant for r in variants} >= {"crop-c05", "crop-tl10", "crop-br20"}

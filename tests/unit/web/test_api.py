@@ -83,7 +83,7 @@ def test_exact_near_and_no_match_in_one_batch(api: Env) -> None:
                      "distance": 0, "algorithm": "pdq", "hash_list": "known", "entry_label": "gallery/one.jpg",
                      "matches": [{"algorithm": "pdq", "distance": 0, "match_type": "exact",
                                   "classification": "baseline_csam", "hash_list": "known",
-                                  "entry_label": "gallery/one.jpg", "query_hash": a["pdq"]}],
+                                  "entry_label": "gallery/one.jpg", "query_hash": a["pdq"], "list_variant": ""}],
                      "error": None}
     assert (near["status"], near["match_type"], near["distance"], near["hash_list"], near["entry_label"]) == (
         "match", "near", 12, "partner", "gallery/two.jpg")

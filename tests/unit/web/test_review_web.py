@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from PIL import Image, ImageStat
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.blobs import triage_key
 from core.bus.embedded import EmbeddedBus
 from core.errors import TransientError
 from core.messages import NoticeRequest, ReviewDecision, Topic, decode
 from core.store.tables.crawler import Campaign
-from core.store.tables.matcher import HashEntry, HashSet
+from core.store.tables.matcher import HashEntry, HashSet, Match
 from core.store.tables.review import AllowEntry, ReviewItem
 from core.store.tables.web import AuditEvent
 from tests.unit.web.conftest import Env
@@ -88,10 +88,13 @@ def test_item_page_shows_where_and_what_matched_and_audits_the_view(env: Env) ->
     item = seed(env, 1, label="list entry 7", page_url="http://pages.test/gallery?id=3")
     seed_candidate(env.store, env.blobs, env.stage, item.body, media_url="http://mirror.test/copy.jpg",
                    page_url="http://mirror.test/page", when=datetime(2026, 2, 1, tzinfo=UTC))
+    with env.store.session() as s:  # as if the copy had been found through a list-side variant of the entry
+        s.execute(update(Match).values(list_variant="crop-tl10"))
     client, _ = analyst(env, "alice")
     page = client.get(f"/review/items/{item.item_id}")
     assert page.status_code == 200
     html = page.text
+    assert "via list variant crop-tl10" in html
     assert "http://mirror.test/copy.jpg" in html and "http://img.test/1.jpg" in html  # latest and other sightings
     assert "mirror.test" in html and "http://pages.test/gallery?id=3" in html
     assert "list entry 7" in html and ">known<" in html and "baseline_csam" in html and ">28<" in html
@@ -279,8 +282,11 @@ def test_confirmed_media_is_added_to_the_local_hash_list_when_configured(env: En
     decide(bob, b_csrf, item.item_id, "baseline_csam")
     with env.store.session() as s:
         entries = s.execute(select(HashEntry.algorithm, HashEntry.value, HashEntry.classification)
-                            .join(HashSet).where(HashSet.name == "analyst-confirmed")).all()
+                            .join(HashSet).where(HashSet.name == "analyst-confirmed",
+                                                 HashEntry.parent_id.is_(None))).all()
+        variants = s.scalars(select(HashEntry.variant).where(HashEntry.parent_id.is_not(None))).all()
     assert sorted(entries) == [("pdq", item.pdq, "baseline_csam"), ("sha256", item.sha256, "baseline_csam")]
+    assert len(variants) == 42 and "crop-c10" in variants  # the kept media's crops join with it
     assert len(published(env, Topic.HASHSET_CHANGES)) == 1
 
 
