@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.store.base import Base, UTCDateTime, now
@@ -66,3 +66,33 @@ class Match(Base):
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     variant: Mapped[str | None] = mapped_column(String(120), nullable=True)
     """Variant of the media whose hash matched ("" as given, "trimmed", "pdq-dihedral:rot90"...)."""
+
+
+class VpdqVideo(Base):
+    """A known video given as a vPDQ hash (per-frame PDQ): one entry of a list, matched as a whole (migration 0012)."""
+
+    __tablename__ = "vpdq_videos"
+    __table_args__ = (UniqueConstraint("hash_set_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash_set_id: Mapped[int] = mapped_column(ForeignKey("hash_sets.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the features' canonical text: the same video imported twice is one entry."""
+    label: Mapped[str | None] = mapped_column(Text, nullable=True)
+    classification: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    frame_count: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class VpdqFrame(Base):
+    """One frame of a known vPDQ video: its PDQ, quality and time, in the hash file's order."""
+
+    __tablename__ = "vpdq_frames"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("vpdq_videos.id", ondelete="CASCADE"), index=True)
+    frame_number: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[int] = mapped_column(Integer)
+    pdq: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[float] = mapped_column(Float)

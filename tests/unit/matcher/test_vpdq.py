@@ -1,0 +1,96 @@
+"""Unit tests for vPDQ matching: the two-way rule, stored video entries, the matcher over them, and its settings."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from core.store import Store
+from hashing.vpdq import VpdqFeature
+from matcher.hashsets import set_enabled
+from matcher.settings import MatcherSettings, VpdqSettings
+from matcher.vpdq import VpdqMatcher, import_video, known_videos, score
+
+
+def code(seed: int) -> str:
+    """A PDQ value far (about 128 bits) from every other seed's."""
+    return f"{(seed * 0x9E3779B97F4A7C15_F39CC0605CEDC834_1082276BF3A27251_F86C6A11D0C18E95) % (1 << 256):064x}"
+
+
+def flip(value: str, bits: int) -> str:
+    """``value`` with its lowest ``bits`` bits flipped."""
+    return f"{int(value, 16) ^ ((1 << bits) - 1):064x}"
+
+
+def video(*values: str, quality: int = 100) -> list[VpdqFeature]:
+    return [VpdqFeature(i, quality, v, float(i)) for i, v in enumerate(values)]
+
+
+SETTINGS = VpdqSettings()
+
+
+def test_frames_match_within_the_distance_inclusive() -> None:
+    a = code(1)
+    assert score(video(a), video(flip(a, 31)), SETTINGS) == score(video(a), video(a), SETTINGS)
+    assert score(video(a), video(flip(a, 31)), SETTINGS).query_percent == 100.0
+    assert score(video(a), video(flip(a, 32)), SETTINGS).query_percent == 0.0
+    assert score(video(a), video(flip(a, 32)), VpdqSettings(distance=32)).query_percent == 100.0
+
+
+def test_both_shares_must_reach_their_thresholds() -> None:
+    long = video(*(code(i) for i in range(10)))
+    clip = video(*(code(i) for i in range(5)))
+    found = score(clip, long, SETTINGS)
+    assert (found.query_percent, found.target_percent) == (100.0, 50.0)
+    assert not found.matches(SETTINGS)
+    assert found.matches(VpdqSettings(target_percent=50.0))
+    assert not score(long, clip, VpdqSettings(target_percent=50.0)).matches(VpdqSettings(target_percent=50.0))
+    assert score(long, video(*(code(i) for i in range(8))), SETTINGS).matches(SETTINGS)
+
+
+def test_low_quality_and_repeated_frames_are_not_counted() -> None:
+    a, b, c = code(1), code(2), code(3)
+    query = [*video(a, a, a, a, b), VpdqFeature(5, 10, c, 5.0)]
+    # Unique usable query frames: a, b (c is below the quality floor). Target: a, b.
+    assert score(query, video(a, b), SETTINGS) == score(video(a, b), video(a, b), SETTINGS)
+    assert score(query, video(a, b), VpdqSettings(min_quality=0)).query_percent == pytest.approx(200 / 3)
+    assert score(video(a, quality=10), video(a), SETTINGS).query_percent == 0.0
+    assert score([], video(a), SETTINGS) == score(video(a), [], SETTINGS)
+    anything = VpdqSettings(query_percent=0, target_percent=0)
+    assert not score([], video(a), anything).matches(anything)
+    assert not score(video(a), video(b), anything).matches(anything)
+    assert score(video(a, b), video(a), anything).matches(anything)
+
+
+def test_videos_are_stored_per_entry_and_matched_as_wholes(store: Store) -> None:
+    known = video(*(code(i) for i in range(4)))
+    other = video(*(code(i) for i in range(10, 14)))
+    first = import_video(store, "videos", known, label="v1", classification="A1", source="meta")
+    assert first is not None
+    assert import_video(store, "videos", known) is None  # the same hash again adds nothing
+    assert import_video(store, "videos", other, label="v2") is not None
+    stored = known_videos(store)
+    assert [(v.hash_set, v.label, v.classification, list(v.features)) for v in stored] == [
+        ("videos", "v1", "A1", known), ("videos", "v2", None, other)]
+    matcher = VpdqMatcher(store, SETTINGS)
+    assert matcher.load() == 2
+    crawled = [VpdqFeature(f.frame_number, f.quality, flip(f.pdq, 5), f.timestamp) for f in known]
+    hits = matcher.match(crawled)
+    assert [(h.video.id, h.score.query_percent, h.score.target_percent) for h in hits] == [(first, 100.0, 100.0)]
+    assert matcher.match(video(code(99))) == []
+    set_enabled(store, "videos", False)
+    assert matcher.load() == 0
+
+
+def test_an_empty_video_cannot_be_imported(store: Store) -> None:
+    with pytest.raises(ValueError, match="at least one frame"):
+        import_video(store, "videos", [])
+
+
+def test_vpdq_settings_are_a_closed_matcher_subsection() -> None:
+    assert MatcherSettings().vpdq == VpdqSettings(distance=31, min_quality=50, query_percent=80, target_percent=80)
+    assert MatcherSettings.model_validate({"vpdq": {"distance": 20}}).vpdq.distance == 20
+    with pytest.raises(ValidationError):
+        MatcherSettings.model_validate({"vpdq": {"distanse": 20}})
+    with pytest.raises(ValidationError):
+        VpdqSettings(query_percent=101)
