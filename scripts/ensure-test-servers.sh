@@ -8,6 +8,35 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 missing=0
 
+# FFmpeg's development files and the tools that build the `vpdq` package of the test extra (sdist only:
+# C++ over libav*, built by cmake through pkg-config). Needed before the venv is filled, so `make venv-test`
+# runs this script with `build-deps` first, which checks and installs only these.
+VPDQ_DEB_PACKAGES=(pkg-config cmake g++ python3-dev libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev
+                   libavutil-dev libswscale-dev libswresample-dev)
+vpdq_build_deps() {
+    command -v cmake >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 \
+        && pkg-config --exists libavdevice libavfilter libavformat libavcodec libswresample libswscale libavutil 2>/dev/null
+}
+if ! vpdq_build_deps; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "ensure-test-servers: FFmpeg development files for vpdq not found; installing Debian's libav*-dev packages"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y --no-install-recommends "${VPDQ_DEB_PACKAGES[@]}"
+        if ! vpdq_build_deps; then
+            echo "ensure-test-servers: apt-get installed ${VPDQ_DEB_PACKAGES[*]} but pkg-config still misses libav*" >&2
+            missing=1
+        fi
+    else
+        echo "ensure-test-servers: vpdq's build needs FFmpeg development files. Install them as root:" >&2
+        echo "  apt-get update && apt-get install -y ${VPDQ_DEB_PACKAGES[*]}" >&2
+        missing=1
+    fi
+fi
+if [ "${1:-}" = "build-deps" ]; then
+    exit "$missing"
+fi
+
 pg_bins() {
     compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null 2>&1 \
         && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null 2>&1 \
@@ -70,4 +99,4 @@ fi
 if [ "$missing" -ne 0 ]; then
     exit 1
 fi
-echo "ensure-test-servers: PostgreSQL, chromium, weed and tansu present"
+echo "ensure-test-servers: PostgreSQL, chromium, weed, tansu and vpdq's build files present"
