@@ -8,6 +8,10 @@ of the target's frames within ``distance`` of some query frame, must both reach 
 (:class:`~matcher.settings.VpdqSettings`). python-threatexchange counts a frame pair at distance
 ``<= distance`` (the C++ tool at ``< distance``); orbweaver follows the Python signal, which HMA runs.
 
+Not yet called by the matching stage (:mod:`matcher.stage`): a vPDQ entry is not a
+``hash_entries`` row, while ``matches.hash_entry_id``, review items' ``best_entry_id`` and the
+review page all read a hit's entry id as one; a video hit needs its own kind of hit first.
+
 Lists of videos are small beside image lists (thousands, not millions), and a crawled video has
 tens of frames, so the comparison is a vectorised brute-force scan, as vPDQ's own matcher does.
 """
