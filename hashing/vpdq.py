@@ -122,6 +122,9 @@ def hash_video(data: bytes, *, seconds_per_hash: float = SECONDS_PER_HASH, limit
                deadline: Deadline | None = None) -> list[VpdqFeature]:
     """VPDQ features of a video body: orbweaver's PDQ of one frame per ``seconds_per_hash``.
 
+    Frame numbers count the hashed frames (0, 1, 2...), where vpdq numbers decoder frames (0, 25,
+    50... at 25 fps); vPDQ's matching reads neither.
+
     Args:
         data: The video's bytes (read from memory).
         seconds_per_hash: Interval between hashed frames (vPDQ's default: 1 s).
