@@ -24,7 +24,7 @@ from core.errors import PermanentError, TransientError
 from core.messages import HashSetChange, utcnow
 from core.store import Store, insert_ignore_many
 from core.store.stats import bucket_counts, count_rows
-from core.store.tables.matcher import HashEntry, HashSet, Match
+from core.store.tables.matcher import HashEntry, HashSet, Match, VpdqFrame, VpdqVideo
 from matcher.lists import ListEntry, entry_version
 
 _BATCH = 5000
@@ -272,6 +272,9 @@ def remove_set(store: Store, name: str) -> ListEdit:
         changes = _announce(s, hash_set, reload=True)
         # Explicit, so it does not depend on the database enforcing ON DELETE CASCADE.
         s.execute(delete(HashEntry).where(HashEntry.hash_set_id == hash_set.id))
+        videos = select(VpdqVideo.id).where(VpdqVideo.hash_set_id == hash_set.id)
+        s.execute(delete(VpdqFrame).where(VpdqFrame.video_id.in_(videos)))
+        s.execute(delete(VpdqVideo).where(VpdqVideo.hash_set_id == hash_set.id))
         s.delete(hash_set)
     return ListEdit(name, sorted(ids), changes)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import func, select
 
 from core.store import Store
+from core.store.tables.matcher import VpdqFrame, VpdqVideo
 from hashing.vpdq import VpdqFeature
-from matcher.hashsets import set_enabled
+from matcher.hashsets import remove_set, set_enabled
 from matcher.settings import MatcherSettings, VpdqSettings
 from matcher.vpdq import VpdqMatcher, import_video, known_videos, score
 
@@ -80,6 +82,16 @@ def test_videos_are_stored_per_entry_and_matched_as_wholes(store: Store) -> None
     assert matcher.match(video(code(99))) == []
     set_enabled(store, "videos", False)
     assert matcher.load() == 0
+
+
+def test_removing_a_set_removes_its_videos_and_frames(store: Store) -> None:
+    import_video(store, "videos", video(code(1), code(2)))
+    import_video(store, "kept", video(code(3)))
+    remove_set(store, "videos")
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(VpdqFrame)) == 1
+        assert s.scalar(select(func.count()).select_from(VpdqVideo)) == 1
+    assert [v.hash_set for v in known_videos(store)] == ["kept"]
 
 
 def test_an_empty_video_cannot_be_imported(store: Store) -> None:
