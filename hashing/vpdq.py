@@ -28,6 +28,27 @@ from hashing.video import VideoLimits, sample_frames
 SECONDS_PER_HASH = 1.0
 """vPDQ's default interval between hashed frames."""
 
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSignal:
+    """A hash of a whole video, stored as one list entry but matched by its own rule, not by an index.
+
+    The entry's value is a digest naming the video's hash (its frames live beside it), so the MIH and
+    exact indexes, which the hashing registry's :data:`~hashing.registry.ALGORITHMS` feed, never see it.
+    """
+
+    name: str
+    """Storage key of the entries (``hash_entries.algorithm``); never changes."""
+    version: int
+    """Bumped when the same video could hash differently."""
+    bits: int
+    """Width of the digest value (hex: ``bits // 4`` digits)."""
+
+
+VPDQ = VideoSignal("vpdq", 1, 256)
+"""vPDQ: the entry's value is the SHA-256 of the video's vPDQ hash text (``matcher.vpdq.digest``)."""
+
 _FRAME_VARIANT = re.compile(r"^frame@(\d+(?:\.\d+)?)s$")
 
 

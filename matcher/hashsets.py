@@ -25,6 +25,7 @@ from core.messages import HashSetChange, utcnow
 from core.store import Store, insert_ignore_many
 from core.store.stats import bucket_counts, count_rows
 from core.store.tables.matcher import HashEntry, HashSet, Match, VpdqFrame, VpdqVideo
+from hashing.registry import VIDEO_SIGNALS
 from matcher.lists import ListEntry, entry_version
 
 _BATCH = 5000
@@ -142,6 +143,11 @@ def _announce(
     ]
 
 
+def announce_added(session: Session, hash_set: HashSet, ids: Sequence[int]) -> list[HashSetChange]:
+    """Announce entries added to ``hash_set`` in the caller's transaction (imports made elsewhere: vPDQ videos)."""
+    return _announce(session, hash_set, added=ids)
+
+
 def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source: str | None = None) -> ImportResult:
     """Add entries to the set ``name``, creating the set if it does not exist.
 
@@ -235,6 +241,8 @@ def list_sets(store: Store) -> list[HashSetSummary]:
 def export_entries(store: Store, name: str) -> list[ListEntry]:
     """Read every entry of set ``name`` by algorithm and value, ready to write as a list.
 
+    Video signals (vPDQ) are left out: their value only names frames that no hash-list format carries.
+
     Raises:
         UnknownHashSetError: If there is no such set.
 
@@ -250,7 +258,7 @@ def export_entries(store: Store, name: str) -> list[ListEntry]:
                 HashEntry.source,
                 HashEntry.version,
             )
-            .where(HashEntry.hash_set_id == hash_set.id)
+            .where(HashEntry.hash_set_id == hash_set.id, HashEntry.algorithm.not_in(sorted(VIDEO_SIGNALS)))
             .order_by(HashEntry.algorithm, HashEntry.value)
         )
         return [ListEntry(*row) for row in rows]
@@ -271,10 +279,10 @@ def remove_set(store: Store, name: str) -> ListEdit:
         ids = list(s.execute(select(HashEntry.id).where(HashEntry.hash_set_id == hash_set.id)).scalars())
         changes = _announce(s, hash_set, reload=True)
         # Explicit, so it does not depend on the database enforcing ON DELETE CASCADE.
-        s.execute(delete(HashEntry).where(HashEntry.hash_set_id == hash_set.id))
         videos = select(VpdqVideo.id).where(VpdqVideo.hash_set_id == hash_set.id)
         s.execute(delete(VpdqFrame).where(VpdqFrame.video_id.in_(videos)))
         s.execute(delete(VpdqVideo).where(VpdqVideo.hash_set_id == hash_set.id))
+        s.execute(delete(HashEntry).where(HashEntry.hash_set_id == hash_set.id))
         s.delete(hash_set)
     return ListEdit(name, sorted(ids), changes)
 
@@ -295,8 +303,13 @@ def remove_entries(store: Store, name: str, values: Iterable[str]) -> ListEdit:
         ids: list[int] = []
         for chunk in _chunks(wanted):
             where = (HashEntry.hash_set_id == hash_set.id) & HashEntry.value.in_(chunk)
-            ids.extend(s.execute(select(HashEntry.id).where(where)).scalars())
-            s.execute(delete(HashEntry).where(where))
+            found = list(s.execute(select(HashEntry.id).where(where)).scalars())
+            # A vPDQ entry's frames go with it (explicit, as in remove_set).
+            videos = select(VpdqVideo.id).where(VpdqVideo.hash_entry_id.in_(found))
+            s.execute(delete(VpdqFrame).where(VpdqFrame.video_id.in_(videos)))
+            s.execute(delete(VpdqVideo).where(VpdqVideo.hash_entry_id.in_(found)))
+            s.execute(delete(HashEntry).where(HashEntry.id.in_(found)))
+            ids.extend(found)
         changes = _announce(s, hash_set, removed=ids) if ids else []
     return ListEdit(name, sorted(ids), changes)
 

@@ -8,9 +8,9 @@ of the target's frames within ``distance`` of some query frame, must both reach 
 (:class:`~matcher.settings.VpdqSettings`). python-threatexchange counts a frame pair at distance
 ``<= distance`` (the C++ tool at ``< distance``); orbweaver follows the Python signal, which HMA runs.
 
-Not yet called by the matching stage (:mod:`matcher.stage`): a vPDQ entry is not a
-``hash_entries`` row, while ``matches.hash_entry_id``, review items' ``best_entry_id`` and the
-review page all read a hit's entry id as one; a video hit needs its own kind of hit first.
+Each known video is one ``hash_entries`` row (algorithm ``vpdq``, a :data:`~hashing.registry.VIDEO_SIGNALS`
+name the indexes skip; value :func:`digest`), so matches, review items and the review page name it
+like any entry; its frames hang off it in ``vpdq_videos``/``vpdq_frames``.
 
 Lists of videos are small beside image lists (thousands, not millions), and a crawled video has
 tens of frames, so the comparison is a vectorised brute-force scan, as vPDQ's own matcher does.
@@ -19,7 +19,7 @@ tens of frames, so the comparison is a vectorised brute-force scan, as vPDQ's ow
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,8 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import TransientError
 from core.messages import utcnow
 from core.store import Store
-from core.store.tables.matcher import HashSet, VpdqFrame, VpdqVideo
-from hashing.vpdq import VpdqFeature, dedupe, write_vpdq
+from core.store.tables.matcher import HashEntry, HashSet, VpdqFrame, VpdqVideo
+from hashing.vpdq import VPDQ, VpdqFeature, dedupe, write_vpdq
+from matcher.hashsets import ImportResult, announce_added
 from matcher.lists import LineError
 from matcher.settings import VpdqSettings
 
@@ -114,6 +115,7 @@ class KnownVideo:
     """A stored vPDQ entry as the matcher holds it."""
 
     id: int
+    """The ``hash_entries`` id (what matches and review items name)."""
     hash_set: str
     label: str | None
     classification: str | None
@@ -134,11 +136,12 @@ def digest(features: Sequence[VpdqFeature]) -> str:
 
 
 def import_video(store: Store, name: str, features: Sequence[VpdqFeature], *, label: str | None = None,
-                 classification: str | None = None, source: str | None = None) -> int | None:
-    """Add one known video to set ``name`` (created if missing), with its frames.
+                 classification: str | None = None, source: str | None = None) -> ImportResult:
+    """Add one known video to set ``name`` (created if missing): its ``vpdq`` entry and its frames.
 
     Returns:
-        The new entry's id, or None if the set already holds this video (same features).
+        What changed: one added entry id (and the announcement to publish), or a duplicate if the
+        set already holds this video (same features).
 
     Raises:
         ValueError: If ``features`` is empty.
@@ -148,20 +151,24 @@ def import_video(store: Store, name: str, features: Sequence[VpdqFeature], *, la
     if not features:
         raise ValueError("a vPDQ hash needs at least one frame")
     key = digest(features)
+    now = utcnow()
     try:
         with store.session() as s:
             hash_set = s.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
             if hash_set is None:
-                hash_set = HashSet(name=name, source=source, enabled=True, created_at=utcnow())
+                hash_set = HashSet(name=name, source=source, enabled=True, created_at=now)
                 s.add(hash_set)
                 s.flush()
-            known = s.execute(
-                select(VpdqVideo.id).where(VpdqVideo.hash_set_id == hash_set.id, VpdqVideo.digest == key)
-            ).scalar_one_or_none()
+            known = s.execute(select(HashEntry.id).where(
+                HashEntry.hash_set_id == hash_set.id, HashEntry.algorithm == VPDQ.name, HashEntry.value == key
+            )).scalar_one_or_none()
             if known is not None:
-                return None
-            video = VpdqVideo(hash_set_id=hash_set.id, digest=key, label=label, classification=classification,
-                              source=source, frame_count=len(features), added_at=utcnow())
+                return ImportResult(added=0, duplicates=1)
+            entry = HashEntry(hash_set_id=hash_set.id, algorithm=VPDQ.name, value=key, label=label,
+                              classification=classification, source=source, added_at=now, version=VPDQ.version)
+            s.add(entry)
+            s.flush()
+            video = VpdqVideo(hash_set_id=hash_set.id, hash_entry_id=entry.id, frame_count=len(features), added_at=now)
             s.add(video)
             s.flush()
             s.add_all(
@@ -169,22 +176,29 @@ def import_video(store: Store, name: str, features: Sequence[VpdqFeature], *, la
                           timestamp=f.timestamp)
                 for f in features
             )
-            return int(video.id)
+            changes = announce_added(s, hash_set, [entry.id])
+            return ImportResult(added=1, duplicates=0, added_ids=[int(entry.id)], changes=changes)
     except IntegrityError as exc:
         raise TransientError(f"concurrent change to hash set {name!r}; retry") from exc
 
 
-def known_videos(store: Store) -> list[KnownVideo]:
-    """Every vPDQ entry of the enabled sets, with its frames in file order."""
+def known_videos(store: Store, *, sets: Collection[str] | None = None, enabled_only: bool = True) -> list[KnownVideo]:
+    """The vPDQ entries (of enabled sets, or of ``sets`` when given), with their frames in file order."""
+    query = (
+        select(HashEntry.id, VpdqVideo.id, HashSet.name, HashEntry.label, HashEntry.classification)
+        .join(VpdqVideo, VpdqVideo.hash_entry_id == HashEntry.id)
+        .join(HashSet, HashSet.id == HashEntry.hash_set_id)
+        .where(HashEntry.algorithm == VPDQ.name, HashEntry.version == VPDQ.version)
+        .order_by(HashEntry.id)
+    )
+    if enabled_only:
+        query = query.where(HashSet.enabled.is_(True))
+    if sets is not None:
+        query = query.where(HashSet.name.in_(sorted(sets)))
     with store.session() as s:
         conn = s.connection()
-        videos = conn.execute(
-            select(VpdqVideo.id, HashSet.name, VpdqVideo.label, VpdqVideo.classification)
-            .join(HashSet, HashSet.id == VpdqVideo.hash_set_id)
-            .where(HashSet.enabled.is_(True))
-            .order_by(VpdqVideo.id)
-        ).all()
-        frames: dict[int, list[VpdqFeature]] = {int(v[0]): [] for v in videos}
+        videos = conn.execute(query).all()
+        frames: dict[int, list[VpdqFeature]] = {int(v[1]): [] for v in videos}
         rows = conn.execute(
             select(VpdqFrame.video_id, VpdqFrame.frame_number, VpdqFrame.quality, VpdqFrame.pdq, VpdqFrame.timestamp)
             .where(VpdqFrame.video_id.in_(list(frames)))
@@ -192,7 +206,8 @@ def known_videos(store: Store) -> list[KnownVideo]:
         ).all() if frames else []
     for video_id, number, quality, pdq_hex, timestamp in rows:
         frames[int(video_id)].append(VpdqFeature(int(number), int(quality), pdq_hex, float(timestamp)))
-    return [KnownVideo(int(i), name, label, klass, tuple(frames[int(i)])) for i, name, label, klass in videos]
+    return [KnownVideo(int(entry), name, label, klass, tuple(frames[int(video)]))
+            for entry, video, name, label, klass in videos]
 
 
 class VpdqMatcher:
@@ -201,18 +216,25 @@ class VpdqMatcher:
     Args:
         store: The shared store.
         settings: vPDQ's distance, quality floor and two thresholds.
+        sets: Match only these sets, whether enabled or not; None matches every enabled set.
 
     """
 
-    def __init__(self, store: Store, settings: VpdqSettings) -> None:
+    def __init__(self, store: Store, settings: VpdqSettings, *, sets: Collection[str] | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.scope = frozenset(sets) if sets is not None else None
         self.videos: list[KnownVideo] = []
 
     def load(self) -> int:
         """Read the known videos from the store; returns how many."""
-        self.videos = known_videos(self.store)
+        self.videos = known_videos(self.store, sets=self.scope, enabled_only=self.scope is None)
         return len(self.videos)
+
+    def holds_any(self, entry_ids: Iterable[int]) -> bool:
+        """Whether any of ``entry_ids`` is a video held now (a removal that concerns this matcher)."""
+        wanted = set(entry_ids)
+        return any(v.id in wanted for v in self.videos)
 
     def match(self, features: Sequence[VpdqFeature]) -> list[VpdqHit]:
         """The known videos that ``features`` match by vPDQ's rule, best (highest smaller share) first."""

@@ -180,9 +180,10 @@ def hashset_import_vpdq(config_path: Path | None, name: str, classification: str
                         files: tuple[Path, ...]) -> None:
     """Import known videos as vPDQ hashes: one file per video, `frame,quality,pdq_hex,timestamp` per line.
 
-    Each video is one entry, labelled with its file name without the extension; crawled videos are
-    matched against it by vPDQ's rule ([matcher.vpdq]). Bad lines are reported on stderr as
-    FILE:LINE and skipped; a file without one usable frame adds nothing and the command exits 1.
+    Each video is one entry (algorithm vpdq), labelled with its file name without the extension and
+    announced to running matchers; crawled videos are matched against it by vPDQ's rule
+    ([matcher.vpdq]). Bad lines are reported on stderr as FILE:LINE and skipped; a file without one
+    usable frame adds nothing and the command exits 1.
     """
     from matcher.classifications import normalise_term, unknown_term_reason
     from matcher.vpdq import import_video, parse_vpdq
@@ -207,9 +208,10 @@ def hashset_import_vpdq(config_path: Path | None, name: str, classification: str
             failed = True
             _emit({**record, "added": False, "error": "no usable vPDQ frame line"})
             continue
-        video_id = import_video(store, name, parsed.features, label=path.stem, classification=klass,
-                                source=source or str(path))
-        _emit({**record, "added": video_id is not None, "entry_id": video_id})
+        result = import_video(store, name, parsed.features, label=path.stem, classification=klass,
+                              source=source or str(path))
+        _emit({**record, "added": bool(result.added), "entry_id": next(iter(result.added_ids), None),
+               "announced": _announce(settings, result.changes)})
     sys.exit(1 if failed else 0)
 
 

@@ -376,7 +376,7 @@ def test_import_vpdq_adds_one_entry_per_video_file_and_reports_bad_lines(cli: An
     first = cli("hashset", "import-vpdq", "--name", "videos", "--classification", "A1", str(video))
     assert first.exit_code == 0, first.output
     [record] = records(first)
-    assert record["added"] and record["entry_id"] > 0
+    assert record["added"] and record["entry_id"] > 0 and record["announced"] is True
     assert (record["label"], record["frames"], record["bad_lines"]) == ("clip-1", 3, 1)
     assert f"{video}:5: skipped" in first.stderr
     again = cli("hashset", "import-vpdq", "--name", "videos", str(video), str(empty))

@@ -69,18 +69,17 @@ class Match(Base):
 
 
 class VpdqVideo(Base):
-    """A known video given as a vPDQ hash (per-frame PDQ): one entry of a list, matched as a whole (migration 0012)."""
+    """A known video given as a vPDQ hash (per-frame PDQ): the frames behind one ``hash_entries`` row (migration 0012).
+
+    The entry (algorithm ``vpdq``, value the digest of the video's hash) carries the list, label and
+    classification, and is what matches and review items name; this row holds its frames.
+    """
 
     __tablename__ = "vpdq_videos"
-    __table_args__ = (UniqueConstraint("hash_set_id", "digest"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hash_set_id: Mapped[int] = mapped_column(ForeignKey("hash_sets.id", ondelete="CASCADE"), index=True)
-    digest: Mapped[str] = mapped_column(String(64))
-    """SHA-256 of the features' canonical text: the same video imported twice is one entry."""
-    label: Mapped[str | None] = mapped_column(Text, nullable=True)
-    classification: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hash_entry_id: Mapped[int] = mapped_column(ForeignKey("hash_entries.id", ondelete="CASCADE"), unique=True)
     frame_count: Mapped[int] = mapped_column(Integer)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 

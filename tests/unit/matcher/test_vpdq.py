@@ -7,11 +7,11 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from core.store import Store
-from core.store.tables.matcher import VpdqFrame, VpdqVideo
+from core.store.tables.matcher import HashEntry, VpdqFrame, VpdqVideo
 from hashing.vpdq import VpdqFeature
-from matcher.hashsets import remove_set, set_enabled
+from matcher.hashsets import entry_of, export_entries, remove_entries, remove_set, set_enabled
 from matcher.settings import MatcherSettings, VpdqSettings
-from matcher.vpdq import VpdqMatcher, import_video, known_videos, score
+from matcher.vpdq import VpdqMatcher, digest, import_video, known_videos, score
 
 
 def code(seed: int) -> str:
@@ -68,9 +68,18 @@ def test_videos_are_stored_per_entry_and_matched_as_wholes(store: Store) -> None
     known = video(*(code(i) for i in range(4)))
     other = video(*(code(i) for i in range(10, 14)))
     first = import_video(store, "videos", known, label="v1", classification="A1", source="meta")
-    assert first is not None
-    assert import_video(store, "videos", known) is None  # the same hash again adds nothing
-    assert import_video(store, "videos", other, label="v2") is not None
+    [entry_id] = first.added_ids
+    [change] = first.changes  # announced like any import, so running matchers load it
+    assert (change.hash_set, change.added_ids) == ("videos", [entry_id])
+    again = import_video(store, "videos", known)  # the same hash again adds nothing
+    assert (again.added, again.duplicates, again.changes) == (0, 1, [])
+    assert import_video(store, "videos", other, label="v2").added == 1
+    with store.session() as s:
+        entry = s.get(HashEntry, entry_id)
+        assert entry is not None
+        assert (entry.algorithm, entry.value, entry.label, entry.classification) == ("vpdq", digest(known), "v1", "A1")
+    assert entry_of_store(store, entry_id) == ("videos", "v1", "A1")
+    assert export_entries(store, "videos") == []  # a digest without its frames is no list entry to share
     stored = known_videos(store)
     assert [(v.hash_set, v.label, v.classification, list(v.features)) for v in stored] == [
         ("videos", "v1", "A1", known), ("videos", "v2", None, other)]
@@ -78,20 +87,29 @@ def test_videos_are_stored_per_entry_and_matched_as_wholes(store: Store) -> None
     assert matcher.load() == 2
     crawled = [VpdqFeature(f.frame_number, f.quality, flip(f.pdq, 5), f.timestamp) for f in known]
     hits = matcher.match(crawled)
-    assert [(h.video.id, h.score.query_percent, h.score.target_percent) for h in hits] == [(first, 100.0, 100.0)]
+    assert [(h.video.id, h.score.query_percent, h.score.target_percent) for h in hits] == [(entry_id, 100.0, 100.0)]
     assert matcher.match(video(code(99))) == []
     set_enabled(store, "videos", False)
     assert matcher.load() == 0
 
 
-def test_removing_a_set_removes_its_videos_and_frames(store: Store) -> None:
+def entry_of_store(store: Store, entry_id: int) -> tuple[str, str | None, str | None] | None:
+    with store.session() as s:
+        return entry_of(s, entry_id)
+
+
+def test_removing_a_set_or_an_entry_removes_its_videos_and_frames(store: Store) -> None:
     import_video(store, "videos", video(code(1), code(2)))
-    import_video(store, "kept", video(code(3)))
+    kept = video(code(3))
+    import_video(store, "kept", kept)
+    import_video(store, "kept", video(code(4), code(5)))
     remove_set(store, "videos")
+    remove_entries(store, "kept", [digest(video(code(4), code(5)))])
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(VpdqFrame)) == 1
         assert s.scalar(select(func.count()).select_from(VpdqVideo)) == 1
-    assert [v.hash_set for v in known_videos(store)] == ["kept"]
+        assert s.scalar(select(func.count()).select_from(HashEntry)) == 1
+    assert [(v.hash_set, list(v.features)) for v in known_videos(store)] == [("kept", kept)]
 
 
 def test_an_empty_video_cannot_be_imported(store: Store) -> None:

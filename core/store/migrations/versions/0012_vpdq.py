@@ -1,4 +1,4 @@
-"""matcher: known videos as vPDQ hashes (per-frame PDQ with quality and timestamp)
+"""matcher: known videos as vPDQ hashes (per-frame PDQ with quality and timestamp), each behind a hash entry
 
 Revision ID: 0012_vpdq
 Revises: 0011_web_teams
@@ -21,15 +21,13 @@ def upgrade() -> None:
         "vpdq_videos",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("hash_set_id", sa.Integer(), nullable=False),
-        sa.Column("digest", sa.String(64), nullable=False),
-        sa.Column("label", sa.Text(), nullable=True),
-        sa.Column("classification", sa.String(40), nullable=True),
-        sa.Column("source", sa.Text(), nullable=True),
+        sa.Column("hash_entry_id", sa.Integer(), nullable=False),
         sa.Column("frame_count", sa.Integer(), nullable=False),
         sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["hash_set_id"], ["hash_sets.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["hash_entry_id"], ["hash_entries.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("hash_set_id", "digest"),
+        sa.UniqueConstraint("hash_entry_id"),
     )
     op.create_index("ix_vpdq_videos_hash_set_id", "vpdq_videos", ["hash_set_id"])
     op.create_table(
