@@ -70,6 +70,18 @@ class VpdqSettings(Section):
     target_percent: float = Field(
         default=80.0, ge=0, le=100, description="Share of the known video's frames that must match (percent)."
     )
+    match_percent: int | None = Field(
+        default=None, ge=0, le=100,
+        description="A video hit with both shares at least this (percent) is a match; below it, or when unset "
+                    "(the default), an analyst reviews every video hit.",
+    )
+
+    def match_distance(self) -> int | None:
+        """The largest video-hit distance that is a match; None when every video hit goes to review.
+
+        A video hit's distance (:func:`matcher.vpdq.hit_of`) is 100 minus its smaller share.
+        """
+        return None if self.match_percent is None else 100 - self.match_percent
 
 
 EXACT_INDEX = "exact-map"

@@ -10,7 +10,9 @@ of the target's frames within ``distance`` of some query frame, must both reach 
 
 Each known video is one ``hash_entries`` row (algorithm ``vpdq``, a :data:`~hashing.registry.VIDEO_SIGNALS`
 name the indexes skip; value :func:`digest`), so matches, review items and the review page name it
-like any entry; its frames hang off it in ``vpdq_videos``/``vpdq_frames``.
+like any entry; its frames hang off it in ``vpdq_videos``/``vpdq_frames``. The matcher
+(:class:`matcher.engine.Matcher`) runs :class:`VpdqMatcher` on the frame hashes of each crawled
+video and reports a hit as a :class:`~core.messages.MatchHit` (:func:`hit_of`).
 
 Lists of videos are small beside image lists (thousands, not millions), and a crawled video has
 tens of frames, so the comparison is a vectorised brute-force scan, as vPDQ's own matcher does.
@@ -19,6 +21,7 @@ tens of frames, so the comparison is a vectorised brute-force scan, as vPDQ's ow
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import TransientError
-from core.messages import utcnow
+from core.messages import MatchHit, utcnow
 from core.store import Store
 from core.store.tables.matcher import HashEntry, HashSet, VpdqFrame, VpdqVideo
 from hashing.vpdq import VPDQ, VpdqFeature, dedupe, write_vpdq
@@ -208,6 +211,25 @@ def known_videos(store: Store, *, sets: Collection[str] | None = None, enabled_o
         frames[int(video_id)].append(VpdqFeature(int(number), int(quality), pdq_hex, float(timestamp)))
     return [KnownVideo(int(entry), name, label, klass, tuple(frames[int(video)]))
             for entry, video, name, label, klass in videos]
+
+
+def hit_of(hit: VpdqHit, query: Sequence[VpdqFeature]) -> MatchHit:
+    """A vPDQ hit as the matcher reports hits: on the video's entry, with both shares in its variant.
+
+    The distance is the smaller share's shortfall from 100 % (0: every frame matched both ways), in
+    whole points rounded up, so a share of at least X % is a distance of at most 100 - X.
+    """
+    q, t = hit.score.query_percent, hit.score.target_percent
+    return MatchHit(
+        algorithm=VPDQ.name,
+        distance=math.ceil(100.0 - min(q, t) - 1e-9),
+        hash_set=hit.video.hash_set,
+        entry_id=hit.video.id,
+        entry_label=hit.video.label,
+        classification=hit.video.classification,
+        query_hash=digest(query),
+        variant=f"vpdq:query={q:.1f}%,target={t:.1f}%",
+    )
 
 
 class VpdqMatcher:

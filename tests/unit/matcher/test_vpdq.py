@@ -6,12 +6,16 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from core.messages import HashValue, MatchHit
 from core.store import Store
 from core.store.tables.matcher import HashEntry, VpdqFrame, VpdqVideo
 from hashing.vpdq import VpdqFeature
-from matcher.hashsets import entry_of, export_entries, remove_entries, remove_set, set_enabled
+from matcher.decision import decide_with
+from matcher.engine import Matcher
+from matcher.hashsets import entry_of, export_entries, import_entries, remove_entries, remove_set, set_enabled
+from matcher.lists import ListEntry
 from matcher.settings import MatcherSettings, VpdqSettings
-from matcher.vpdq import VpdqMatcher, digest, import_video, known_videos, score
+from matcher.vpdq import KnownVideo, VpdqHit, VpdqMatcher, VpdqScore, digest, hit_of, import_video, known_videos, score
 
 
 def code(seed: int) -> str:
@@ -88,6 +92,9 @@ def test_videos_are_stored_per_entry_and_matched_as_wholes(store: Store) -> None
     crawled = [VpdqFeature(f.frame_number, f.quality, flip(f.pdq, 5), f.timestamp) for f in known]
     hits = matcher.match(crawled)
     assert [(h.video.id, h.score.query_percent, h.score.target_percent) for h in hits] == [(entry_id, 100.0, 100.0)]
+    hit = hit_of(hits[0], crawled)
+    assert (hit.algorithm, hit.entry_id, hit.distance, hit.variant) == (
+        "vpdq", entry_id, 0, "vpdq:query=100.0%,target=100.0%")
     assert matcher.match(video(code(99))) == []
     set_enabled(store, "videos", False)
     assert matcher.load() == 0
@@ -112,15 +119,49 @@ def test_removing_a_set_or_an_entry_removes_its_videos_and_frames(store: Store) 
     assert [(v.hash_set, list(v.features)) for v in known_videos(store)] == [("kept", kept)]
 
 
+def _video_hit(query: float, target: float) -> MatchHit:
+    found = VpdqHit(KnownVideo(7, "videos", "v", None, tuple(video(code(1)))), VpdqScore(query, target))
+    return hit_of(found, video(code(1)))
+
+
+def test_a_video_hit_is_reviewed_unless_a_setting_matches_it_at_both_shares() -> None:
+    hit = _video_hit(95.0, 87.5)
+    assert (hit.distance, hit.variant) == (13, "vpdq:query=95.0%,target=87.5%")
+    assert decide_with([hit], MatcherSettings()).decision == "review"
+    assert decide_with([hit], MatcherSettings(vpdq=VpdqSettings(match_percent=87))).decision == "match"
+    assert decide_with([hit], MatcherSettings(vpdq=VpdqSettings(match_percent=88))).decision == "review"
+    assert decide_with([_video_hit(88.0, 100.0)], MatcherSettings(vpdq=VpdqSettings(match_percent=88))).decision == (
+        "match")
+
+
 def test_an_empty_video_cannot_be_imported(store: Store) -> None:
     with pytest.raises(ValueError, match="at least one frame"):
         import_video(store, "videos", [])
 
 
 def test_vpdq_settings_are_a_closed_matcher_subsection() -> None:
-    assert MatcherSettings().vpdq == VpdqSettings(distance=31, min_quality=50, query_percent=80, target_percent=80)
+    assert MatcherSettings().vpdq == VpdqSettings(distance=31, min_quality=50, query_percent=80, target_percent=80,
+                                                  match_percent=None)
     assert MatcherSettings.model_validate({"vpdq": {"distance": 20}}).vpdq.distance == 20
     with pytest.raises(ValidationError):
         MatcherSettings.model_validate({"vpdq": {"distanse": 20}})
     with pytest.raises(ValidationError):
         VpdqSettings(query_percent=101)
+
+
+def test_a_running_matcher_follows_video_imports_and_removals_from_their_announcements(store: Store) -> None:
+    import_entries(store, "videos", [ListEntry(code(50), "pdq", "image")])  # the set exists, with an image
+    matcher = Matcher(store)
+    matcher.load()
+    assert matcher.videos.videos == []
+    known = video(code(1), code(2))
+    [added] = import_video(store, "videos", known, label="v1").changes
+    assert matcher.apply_change(added) == "applied"
+    assert [(v.label, list(v.features)) for v in matcher.videos.videos] == [("v1", known)]
+    [hit] = matcher.match([HashValue(algorithm="pdq", value=f.pdq, quality=f.quality, variant=f"frame@{f.timestamp}s")
+                           for f in known])
+    assert (hit.algorithm, hit.entry_label, hit.distance) == ("vpdq", "v1", 0)
+    [removed] = remove_entries(store, "videos", [digest(known)]).changes
+    assert matcher.apply_change(removed) == "applied"
+    assert matcher.videos.videos == []
+    assert matcher.counts() == {"pdq": 1}
