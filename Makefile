@@ -21,7 +21,8 @@ $(call stamp,demo): $(BIN)/python requirements/demo.txt pyproject.toml
 	@$(call install,demo)
 
 $(call stamp,test): $(BIN)/python requirements/test.txt pyproject.toml
-	@echo "Installing the test tooling into $(VENV) from requirements/test.txt (once; about 1 min)..."
+	@echo "Installing the test tooling into $(VENV) from requirements/test.txt (once; about 3 min: vpdq builds from source)..."
+	@bash scripts/ensure-test-servers.sh build-deps
 	@$(call install,test)
 
 venv: $(call stamp,demo)

@@ -14,6 +14,7 @@ from functools import cache
 from core.errors import ConfigError
 from hashing.algorithms import DHash, Md5, Pdq, PHash, Sha1, Sha256
 from hashing.base import HashAlgorithm
+from hashing.vpdq import VPDQ, VideoSignal
 
 
 def _by_name(*algorithms: type[HashAlgorithm]) -> dict[str, type[HashAlgorithm]]:
@@ -48,6 +49,20 @@ ALGORITHMS: dict[str, type[HashAlgorithm]] = _by_name(
     PHash,
     DHash,
 )
+
+_SIGNALS: tuple[VideoSignal, ...] = (VPDQ,)
+VIDEO_SIGNALS: dict[str, VideoSignal] = {s.name: s for s in _SIGNALS}
+"""Hashes of whole videos (one entry each, matched by their own rule, e.g. :mod:`matcher.vpdq`); the
+indexes skip them, as they skip every name :func:`find` does not know."""
+
+if len(VIDEO_SIGNALS) != len(_SIGNALS) or set(VIDEO_SIGNALS) & set(ALGORITHMS):
+    raise ConfigError(f"video signal names {sorted(VIDEO_SIGNALS)} repeat or clash with hash algorithms")
+
+
+def video_signal(name: str) -> VideoSignal | None:
+    """The video signal registered as ``name``; None if there is none."""
+    return VIDEO_SIGNALS.get(name)
+
 
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha256", "pdq", "phash")
 """What a stage computes unless its settings say otherwise."""

@@ -8,8 +8,11 @@ The rule, in order:
    same non-empty label: lists made from images carry both hashes under the file's name) are a
    match when ``d_pdq / review_pdq + d_phash / review_phash <= joint_max``. Two independent
    algorithms agreeing is stronger evidence than either alone; hits on different items never fuse.
-4. **Review.** Any other hit within its algorithm's ``review`` threshold goes to an analyst.
-5. **None** otherwise.
+4. **Video.** A vPDQ hit (a whole video matched by vPDQ's two-way rule, :mod:`matcher.vpdq`) is a
+   match only where ``[matcher.vpdq] match_percent`` is set and both shares reach it.
+5. **Review.** Any other hit within its algorithm's ``review`` threshold, and every other vPDQ
+   hit, goes to an analyst.
+6. **None** otherwise.
 
 Rules 1-3 consider only hits on lists whose kind may confirm by itself. A hit on a list of a
 :data:`REVIEW_ONLY` kind (hashes a survivor computed on their own device: nobody has seen what
@@ -79,14 +82,15 @@ def _closest(hits: Sequence[MatchHit]) -> MatchHit:
     return min(hits, key=lambda h: (relative(h), h.algorithm, h.entry_id))
 
 
-def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_max: float = 1.5, *,
-           confirm_variants: bool = True) -> Verdict:
+def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_max: float = 1.5,
+           video_match: int | None = None, *, confirm_variants: bool = True) -> Verdict:
     """Fuse one media item's hits into a single verdict (see the module docstring for the rule).
 
     Args:
         hits: Every hit of the item, any algorithm and variant.
         thresholds: ``{algorithm: Thresholds}`` for the perceptual algorithms.
         joint_max: Bound on the sum of the two review-relative distances for rule 3.
+        video_match: Largest distance of a video-signal hit that is a match (rule 4); None: reviewed.
         confirm_variants: Whether hits on list-side variants may confirm (rules 2 and 3).
 
     Returns:
@@ -94,11 +98,14 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
 
     """
     relevant: list[tuple[MatchHit, Thresholds]] = []
+    # Video hits already passed their own rule (both shares); their distance is not in bits.
+    videos = sorted((h for h in hits if registry.video_signal(h.algorithm) is not None),
+                    key=lambda h: (h.distance, h.entry_id))
     for hit in hits:
         limits = _limits(hit, thresholds)
         if limits is not None and 0 <= hit.distance <= limits.review:
             relevant.append((hit, limits))
-    if not relevant:
+    if not relevant and not videos:
         return Verdict(MatchDecision.NONE, None, "no hit within a review threshold")
     confirmable = [(h, t) for h, t in relevant if h.list_kind not in REVIEW_ONLY]
     exact = [h for h, _ in confirmable if not registry.ALGORITHMS[h.algorithm].is_perceptual()]
@@ -113,6 +120,12 @@ def decide(hits: Sequence[MatchHit], thresholds: dict[str, Thresholds], joint_ma
     joint = _joint(confirming, joint_max)
     if joint is not None:
         return joint
+    if videos and video_match is not None and videos[0].distance <= video_match:
+        return Verdict(MatchDecision.MATCH, videos[0],
+                       f"{videos[0].algorithm} shares >= {100 - videos[0].distance}% >= {100 - video_match}%")
+    if not relevant:
+        return Verdict(MatchDecision.REVIEW, videos[0],
+                       f"{videos[0].algorithm} shares >= {100 - videos[0].distance}%, reviewed")
     best = _closest([h for h, _ in relevant])
     if best.list_kind in REVIEW_ONLY:
         return Verdict(MatchDecision.REVIEW, best,
@@ -152,4 +165,5 @@ def _joint(relevant: Sequence[tuple[MatchHit, Thresholds]], joint_max: float) ->
 
 def decide_with(hits: Sequence[MatchHit], settings: MatcherSettings) -> Verdict:
     """:func:`decide` with the thresholds and joint bound of ``settings``."""
-    return decide(hits, settings.thresholds, settings.joint_max, confirm_variants=settings.list_variants_confirm)
+    return decide(hits, settings.thresholds, settings.joint_max, settings.vpdq.match_distance(),
+                  confirm_variants=settings.list_variants_confirm)

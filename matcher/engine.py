@@ -11,6 +11,10 @@ are indexed per ``(algorithm, version)`` and a query reads only its own version'
 query that meets lists holding only other versions is counted in
 ``orbweaver_matcher_version_skipped_total`` and logged once per list and version pair.
 
+Known videos (vPDQ entries, :mod:`matcher.vpdq`) are not indexed: a media item whose hashes include
+video frames (variants ``frame@<t>s``) is compared with each of them by vPDQ's rule, and a hit names
+the video's entry like any other.
+
 Changes arrive as :class:`~core.messages.HashSetChange` (see :mod:`matcher.changes`): a change of
 the next generation of its set is applied in place (no rebuild), a repeated one is ignored, and a
 gap makes the replica re-read that set from the store, which stays the source of truth.
@@ -33,12 +37,14 @@ from core.store import Store
 from hashing import registry
 from hashing.algorithms import Pdq
 from hashing.base import HashAlgorithm, hex_to_codes
+from hashing.vpdq import VPDQ, features_from_hashes
 from matcher import snapshots
 from matcher.base import Codes, Ids, MatchIndex
 from matcher.decision import Verdict, decide_with, relative
 from matcher.hashsets import CodeRow, UnknownHashSetError, describe_entries, iter_code_rows, set_generations
 from matcher.registry import create_index
 from matcher.settings import MatcherSettings
+from matcher.vpdq import VpdqMatcher, hit_of
 
 log = structlog.get_logger(__name__)
 
@@ -141,6 +147,7 @@ class Matcher:
         # Which lists hold entries of each algorithm version (names only; for the skip count).
         self._sets: dict[_Key, set[str]] = defaultdict(set)
         self._skips_logged: set[tuple[str, str, int, int]] = set()
+        self.videos = VpdqMatcher(store, self.settings.vpdq, sets=self.scope)
 
     # Loading ------------------------------------------------------------------------------
 
@@ -213,6 +220,7 @@ class Matcher:
                                                        for k, v in found.lists.items()})
                         self._members = found.members
                         self._generations = {n: g for n, (g, _) in generations.items()}
+                    self.videos.load()  # not in the snapshot: few, and read in one query
                     log.info("matcher.loaded", counts=self.counts(), sets=len(generations), source="snapshot")
                     return
         self.reload()
@@ -252,6 +260,7 @@ class Matcher:
                 self._members = members
                 self._generations = generations
                 self._sets = defaultdict(set, loaded.sets)
+            self.videos.load()
             if self.settings.index_dir is not None:
                 snapshots.save(self.settings.index_dir, self._basis(stored),
                                {snapshots.index_key(*k): held.index for k, held in built.items()}, members,
@@ -289,9 +298,11 @@ class Matcher:
 
     def _apply_delta(self, added: Sequence[int], removed: Sequence[int]) -> None:
         loaded = _Loaded()
+        videos_changed = self.videos.holds_any(removed)
         if added:
             for rows in self._rows(ids=added):
                 loaded.add(rows)
+                videos_changed = videos_changed or any(r.algorithm == VPDQ.name for r in rows)
         gone = np.unique(np.asarray(removed, dtype=np.int64))
         with self._lock:
             if len(gone):
@@ -302,6 +313,8 @@ class Matcher:
             self._add_loaded(loaded)
             for name, ids in loaded.member_ids().items():
                 self._members[name] = np.union1d(self._members.get(name, _EMPTY_IDS), ids)
+        if videos_changed:
+            self.videos.load()
 
     def reload_set(self, name: str) -> None:
         """Re-read one set from the store and make the indexes agree with it.
@@ -329,6 +342,7 @@ class Matcher:
                     self._generations.pop(name, None)
                 else:
                     self._generations[name] = generation[0]
+            self.videos.load()
         log.info("matcher.set_reloaded", hash_set=name, entries=len(fresh), generation=generation)
 
     def resync(self) -> list[str]:
@@ -445,6 +459,7 @@ class Matcher:
                             if found not in best or distance < best[found][0]:
                                 best[found] = (distance, value, variant)
         out: list[list[MatchHit]] = [[] for _ in items]
+        self._match_videos(items, out)
         if not best:
             return out
         info = describe_entries(self.store, {entry_id for _, _, entry_id in best})
@@ -491,6 +506,15 @@ class Matcher:
         for item_hits in out:
             item_hits.sort(key=lambda hit: (relative(hit), hit.algorithm, hit.entry_id))
         return out
+
+    def _match_videos(self, items: Sequence[Sequence[HashValue]], out: list[list[MatchHit]]) -> None:
+        """Add the vPDQ hits of the items that are videos (their frame hashes) to ``out``."""
+        if not self.videos.videos:
+            return
+        for item, hashes in enumerate(items):
+            features = features_from_hashes(hashes)
+            if features:
+                out[item].extend(hit_of(hit, features) for hit in self.videos.match(features))
 
     # Versions ------------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ from core.errors import PermanentError, TransientError
 from core.messages import HashSetChange, HashSetKind, utcnow
 from core.store import Store, insert_ignore_many
 from core.store.stats import bucket_counts, count_rows
-from core.store.tables.matcher import HashEntry, HashSet, Match
+from core.store.tables.matcher import HashEntry, HashSet, Match, VpdqFrame, VpdqVideo
+from hashing.registry import VIDEO_SIGNALS
 from matcher.lists import ListEntry, entry_version
 
 _BATCH = 5000
@@ -148,6 +149,11 @@ class ListKindError(PermanentError):
 
     def __init__(self, name: str, kind: str, wanted: HashSetKind) -> None:
         super().__init__(f"hash set {name!r} is a {kind} list, not a {wanted.value} list")
+
+
+def announce_added(session: Session, hash_set: HashSet, ids: Sequence[int]) -> list[HashSetChange]:
+    """Announce entries added to ``hash_set`` in the caller's transaction (imports made elsewhere: vPDQ videos)."""
+    return _announce(session, hash_set, added=ids)
 
 
 def import_entries(
@@ -299,6 +305,8 @@ def list_sets(store: Store) -> list[HashSetSummary]:
 def export_entries(store: Store, name: str) -> list[ListEntry]:
     """Read every entry of set ``name`` by algorithm and value, ready to write as a list.
 
+    Video signals (vPDQ) are left out: their value only names frames that no hash-list format carries.
+
     Raises:
         UnknownHashSetError: If there is no such set.
 
@@ -314,8 +322,10 @@ def export_entries(store: Store, name: str) -> list[ListEntry]:
                 HashEntry.source,
                 HashEntry.version,
             )
-            # list-side variants are derived from images this instance holds: not part of the list
-            .where(HashEntry.hash_set_id == hash_set.id, HashEntry.parent_id.is_(None))
+            # list-side variants are derived from images this instance holds, and a vPDQ digest is no use
+            # without its frames: neither is part of the list
+            .where(HashEntry.hash_set_id == hash_set.id, HashEntry.parent_id.is_(None),
+                   HashEntry.algorithm.not_in(sorted(VIDEO_SIGNALS)))
             .order_by(HashEntry.algorithm, HashEntry.value)
         )
         return [ListEntry(*row) for row in rows]
@@ -336,6 +346,9 @@ def remove_set(store: Store, name: str) -> ListEdit:
         ids = list(s.execute(select(HashEntry.id).where(HashEntry.hash_set_id == hash_set.id)).scalars())
         changes = _announce(s, hash_set, reload=True)
         # Explicit, so it does not depend on the database enforcing ON DELETE CASCADE.
+        videos = select(VpdqVideo.id).where(VpdqVideo.hash_set_id == hash_set.id)
+        s.execute(delete(VpdqFrame).where(VpdqFrame.video_id.in_(videos)))
+        s.execute(delete(VpdqVideo).where(VpdqVideo.hash_set_id == hash_set.id))
         s.execute(delete(HashEntry).where(HashEntry.hash_set_id == hash_set.id))
         s.delete(hash_set)
     return ListEdit(name, sorted(ids), changes)
@@ -363,6 +376,10 @@ def remove_entries(store: Store, name: str, values: Iterable[str]) -> ListEdit:
                 select(HashEntry.id).where(HashEntry.parent_id.in_(part))).scalars()]
             for part in _chunks(variants):
                 s.execute(delete(HashEntry).where(HashEntry.id.in_(part)))
+            # A vPDQ entry's frames go with it (explicit, as in remove_set).
+            videos = select(VpdqVideo.id).where(VpdqVideo.hash_entry_id.in_(parents))
+            s.execute(delete(VpdqFrame).where(VpdqFrame.video_id.in_(videos)))
+            s.execute(delete(VpdqVideo).where(VpdqVideo.hash_entry_id.in_(parents)))
             known = set(parents)
             ids.extend([*parents, *(v for v in variants if v not in known)])
             s.execute(delete(HashEntry).where(where))

@@ -128,6 +128,36 @@ class VerifySettings(Section):
         return value
 
 
+class VpdqSettings(Section):
+    """vPDQ's rule for whole videos (:mod:`matcher.vpdq`): frames matched in both directions.
+
+    The defaults are python-threatexchange's (``vpdq_util``), except the target share, which HMA
+    leaves at 0 and orbweaver asks to be as high as the query's: a short clip that shares one
+    scene with a long known video must not match it whole.
+    """
+
+    distance: int = Field(default=31, ge=0, le=256, description="Two frames match within this PDQ distance.")
+    min_quality: int = Field(default=50, ge=0, le=100, description="Frames of lower PDQ quality are not counted.")
+    query_percent: float = Field(
+        default=80.0, ge=0, le=100, description="Share of the crawled video's frames that must match (percent)."
+    )
+    target_percent: float = Field(
+        default=80.0, ge=0, le=100, description="Share of the known video's frames that must match (percent)."
+    )
+    match_percent: int | None = Field(
+        default=None, ge=0, le=100,
+        description="A video hit with both shares at least this (percent) is a match; below it, or when unset "
+                    "(the default), an analyst reviews every video hit.",
+    )
+
+    def match_distance(self) -> int | None:
+        """The largest video-hit distance that is a match; None when every video hit goes to review.
+
+        A video hit's distance (:func:`matcher.vpdq.hit_of`) is 100 minus its smaller share.
+        """
+        return None if self.match_percent is None else 100 - self.match_percent
+
+
 EXACT_INDEX = "exact-map"
 """The index exact hashes go to unless ``indexes`` names another (``ExactIndex.name``)."""
 
@@ -222,6 +252,11 @@ class MatcherSettings(Section):
             "applied and re-reads lists that differ: a safety net for changes whose bus announcement "
             "was lost (a writer that died between commit and publish, or an edit made without one)."
         ),
+    )
+
+    vpdq: VpdqSettings = Field(
+        default_factory=VpdqSettings,
+        description="How crawled videos are matched against the vPDQ video hashes of the lists (`[matcher.vpdq]`).",
     )
 
     def review_radius(self, algorithm: str) -> int:

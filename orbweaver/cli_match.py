@@ -170,6 +170,51 @@ def hashset_import(config_path: Path | None, name: str, fmt: str | None, algorit
            "bad_lines": bad_lines, "announced": announced})
 
 
+@hashset.command("import-vpdq")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="Name of the list (created if missing).")
+@click.option("--classification", default=None, help="Classification of every video, in the list's terms or ours.")
+@click.option("--source", default=None, help="Where the hashes come from (default: each file's path).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def hashset_import_vpdq(config_path: Path | None, name: str, classification: str | None, source: str | None,
+                        files: tuple[Path, ...]) -> None:
+    """Import known videos as vPDQ hashes: one file per video, `frame,quality,pdq_hex,timestamp` per line.
+
+    Each video is one entry (algorithm vpdq), labelled with its file name without the extension and
+    announced to running matchers; crawled videos are matched against it by vPDQ's rule
+    ([matcher.vpdq]). Bad lines are reported on stderr as FILE:LINE and skipped; a file without one
+    usable frame adds nothing and the command exits 1.
+    """
+    from matcher.classifications import normalise_term, unknown_term_reason
+    from matcher.vpdq import import_video, parse_vpdq
+
+    settings = _settings(config_path)
+    klass: str | None = None
+    if classification is not None:
+        terms = settings.matcher.classification_map
+        found = terms.get(normalise_term(classification))
+        if found is None:
+            raise click.BadParameter(unknown_term_reason(classification, terms), param_hint="--classification")
+        klass = found.value
+    store = _store(settings)
+    failed = False
+    for path in files:
+        parsed = parse_vpdq(path.read_text(encoding="utf-8-sig", errors="replace"))
+        for error in parsed.errors[:BAD_LINES_SHOWN]:
+            click.echo(f"{path}:{error.line_no}: skipped: {error.reason}", err=True)
+        record: dict[str, Any] = {"path": str(path), "label": path.stem, "frames": len(parsed.features),
+                                  "bad_lines": len(parsed.errors)}
+        if not parsed.features:
+            failed = True
+            _emit({**record, "added": False, "error": "no usable vPDQ frame line"})
+            continue
+        result = import_video(store, name, parsed.features, label=path.stem, classification=klass,
+                              source=source or str(path))
+        _emit({**record, "added": bool(result.added), "entry_id": next(iter(result.added_ids), None),
+               "announced": _announce(settings, result.changes)})
+    sys.exit(1 if failed else 0)
+
+
 @hashset.command("add-images")
 @CONFIG_OPTION
 @click.option("--name", required=True, help="Name of the list (created if missing).")

