@@ -1,7 +1,7 @@
 """hash_entries may be list-side variants (crops) of a parent entry; matches say which variant matched
 
-Revision ID: 0012_list_variants
-Revises: 0011_web_teams
+Revision ID: 0015_list_variants
+Revises: 0014_reports
 Create Date: 2026-12-08 00:40:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_list_variants"
-down_revision = "0011_web_teams"
+revision = "0015_list_variants"
+down_revision = "0014_reports"
 branch_labels = None
 depends_on = None
 

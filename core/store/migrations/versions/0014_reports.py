@@ -1,7 +1,7 @@
 """crawler: public and partner reports of URLs, one row per normalised reported URL, and the links between them
 
-Revision ID: 0012_reports
-Revises: 0011_web_teams
+Revision ID: 0014_reports
+Revises: 0013_survivor_lists
 Create Date: 2026-12-08 00:40:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_reports"
-down_revision = "0011_web_teams"
+revision = "0014_reports"
+down_revision = "0013_survivor_lists"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """survivor lists: a kind per hash set, and the submissions of the survivor page
 
-Revision ID: 0012_survivor_lists
-Revises: 0011_web_teams
+Revision ID: 0013_survivor_lists
+Revises: 0012_triage
 Create Date: 2026-12-08 00:30:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_survivor_lists"
-down_revision = "0011_web_teams"
+revision = "0013_survivor_lists"
+down_revision = "0012_triage"
 branch_labels = None
 depends_on = None
 

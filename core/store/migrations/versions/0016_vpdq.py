@@ -1,7 +1,7 @@
 """matcher: known videos as vPDQ hashes (per-frame PDQ with quality and timestamp), each behind a hash entry
 
-Revision ID: 0012_vpdq
-Revises: 0011_web_teams
+Revision ID: 0016_vpdq
+Revises: 0015_list_variants
 Create Date: 2026-12-08 00:50:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_vpdq"
-down_revision = "0011_web_teams"
+revision = "0016_vpdq"
+down_revision = "0015_list_variants"
 branch_labels = None
 depends_on = None
 
