@@ -8,17 +8,21 @@ classification; media near an allow-listed image is settled as not CSAM.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import select
 
 from core.bus import Bus
-from core.errors import PermanentError
+from core.errors import MissingExtraError, PermanentError
+from core.geo import GeoLookup
 from core.messages import Classification, MatchCandidate, MatchDecision, MatchHit, Message, Topic
 from core.stages import PeriodicJob, Stage, StageName, StageRuntime, StageSpec
 from core.store import Store, insert_ignore
 from core.store.tables.review import ReviewItem
 from hashing import registry
+from review.orgs import route_item, routes_by_country
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings
 from review.workflow import OPEN, ReviewWorkflow, SameMedia, inherit
@@ -39,10 +43,22 @@ def priority(hit: MatchHit) -> float:
 class ReviewStage(Stage):
     """Consumes ``match.candidates`` in group ``review``."""
 
-    def __init__(self, bus: Bus, store: Store, settings: ReviewSettings) -> None:
+    def __init__(self, bus: Bus, store: Store, settings: ReviewSettings,
+                 country_of: Callable[[str], str | None] | None = None) -> None:
         self.bus = bus
         self.store = store
         self.settings = settings
+        self.country_of = country_of or geo_country
+
+    def hosting_country(self, ip: str | None) -> str | None:
+        """The country the crawler's resolved IP lies in (offline data); None when unknown."""
+        if not ip:
+            return None
+        try:
+            return self.country_of(ip)
+        except MissingExtraError:
+            log.warning("review.no_geoip", hint="items stay with the operator's organisation")
+            return None
 
     def periodic(self) -> list[PeriodicJob]:
         """Review's sweep, every ``sweep_every_s``, so a lost announcement goes out without waiting for an analyst."""
@@ -71,6 +87,9 @@ class ReviewStage(Stage):
             raise PermanentError("match candidate without hits")
         best = message.hits[0]
         with self.store.session() as s:
+            # An item is routed once, when created; a later sighting elsewhere moves it only by a forward.
+            new = s.scalar(select(ReviewItem.id).where(ReviewItem.sha256 == message.sha256)) is None
+            country = self.hosting_country(message.ref.resolved_ip) if new and routes_by_country(s) else None
             insert_ignore(
                 s,
                 ReviewItem,
@@ -83,6 +102,7 @@ class ReviewStage(Stage):
                     "best_entry_id": best.entry_id,
                     "evidence_key": message.evidence_key,
                     "campaign_id": message.ref.campaign_id,
+                    "org_id": route_item(s, country),
                 },
                 ["sha256"],
             )
@@ -113,6 +133,11 @@ class ReviewStage(Stage):
         else:
             REVIEWED.labels("queued").inc()
             log.info("review.queued", sha256=message.sha256, item=item_id, distance=best.distance)
+
+
+def geo_country(ip: str) -> str | None:
+    """The country of ``ip`` from geoip2fast's bundled data (the notifier's hosting lookup reads the same)."""
+    return GeoLookup().lookup(ip).country
 
 
 def build(rt: StageRuntime) -> ReviewStage:
