@@ -26,12 +26,14 @@ from core.store.tables.review import (
     ReviewDecisionRow,
     ReviewItem,
 )
+from review.settings import RESERVED_SHORTCUTS, ClassOption
 
 OPERATOR_ORG = OPERATOR_ORG_ID
 """The operator's organisation's id (created with the store): users and items not routed elsewhere."""
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+_CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+"""A national category code is a decision key like the baseline scheme's (``review.settings.ClassOption``)."""
 _DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 
 
@@ -92,7 +94,7 @@ def _categories(values: Mapping[str, str]) -> dict[str, str]:
     for code, target in values.items():
         code = code.strip().lower()
         if not _CATEGORY.fullmatch(code):
-            raise OrganisationError(f"a national category code is short lower-case letters and digits: {code!r}",
+            raise OrganisationError(f"a national category code is lower-case letters, digits and _: {code!r}",
                                     field="categories")
         if target not in baseline:
             raise OrganisationError(f"national category {code!r} maps to {target!r}, not a baseline class "
@@ -149,6 +151,27 @@ def get(session: Session, org_id: int) -> OrgView | None:
     """One organisation, or None."""
     row = session.get(Organisation, org_id)
     return _view(row) if row is not None else None
+
+
+def scheme_for(session: Session, org_id: int, baseline: Sequence[ClassOption]) -> list[ClassOption]:
+    """The choices an organisation's analysts have: the baseline scheme, then its national categories.
+
+    A national category settles as the baseline class it maps to; its code is stored as the decision's
+    key (so agreement rates count it apart). A code the baseline already uses is left out: the
+    baseline's meaning stands. Shortcuts are the next free digits and letters.
+    """
+    org = get(session, org_id)
+    if org is None or not org.categories:
+        return list(baseline)
+    keys = {o.key for o in baseline}
+    taken = {o.shortcut for o in baseline} | set(RESERVED_SHORTCUTS)
+    free = (c for c in "0123456789acdefghijklmoptvwxyz" if c not in taken)
+    national = [
+        ClassOption(key=code, label=f"{code} ({org.name}: {Classification(target).value})",
+                    classification=Classification(target), jurisdiction=False, shortcut=shortcut)
+        for (code, target), shortcut in zip(sorted(org.categories.items()), free, strict=False) if code not in keys
+    ]
+    return [*baseline, *national]
 
 
 def route_item(session: Session, hosting_country: str | None) -> int:

@@ -63,6 +63,13 @@ def workflow(ctx: WebContext) -> ReviewWorkflow:
     return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review, ctx.clock)
 
 
+def org_workflow(ctx: WebContext, principal: Principal) -> ReviewWorkflow:
+    """The workflow whose scheme is the caller's organisation's: the baseline plus its national categories."""
+    with ctx.store.session() as s:
+        scheme = orgs.scheme_for(s, principal.org_id, ctx.settings.review.scheme)
+    return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review.model_copy(update={"scheme": scheme}), ctx.clock)
+
+
 def _senior(principal: Principal) -> bool:
     return principal.has(Role.SENIOR_ANALYST)
 
@@ -190,7 +197,7 @@ def _item_screen(request: Request, principal: Principal, item: ItemView, form: F
     return render(
         request, "review_item.html", principal, status_code=form.status_code, title=f"Review item {item.id}",
         item=item, level=int(level), shown=shown_as(ctx, principal, level), next_step=next_step,
-        scheme=ctx.settings.review.scheme,
+        scheme=org_workflow(ctx, principal).settings.scheme,
         history=_history(ctx, principal, item), wellbeing=wellbeing(ctx, principal), message=message,
         escalated=item.status == ESCALATED, form=form, note_max=ctx.settings.review.note_max_chars,
         claimed_by=claimed_by, undo_item=undo_item(ctx, principal), forward_to=_forward_to(ctx, principal),
@@ -317,7 +324,7 @@ def decide(
     ctx = context(request)
     _open_item(ctx, principal, item_id)
     try:
-        result: Decided = workflow(ctx).decide(item_id, principal.name, choice, jurisdiction or None,
+        result: Decided = org_workflow(ctx, principal).decide(item_id, principal.name, choice, jurisdiction or None,
                                                senior=_senior(principal), note=note)
     except ReviewRefusedError as exc:
         raise FormRefusedError({exc.field or FORM_FIELD: sentence(exc.reason)},

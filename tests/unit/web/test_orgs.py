@@ -37,7 +37,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     for e in make_env(tmp_path):
         with e.store.session() as s:
             assert orgs.create(s, "Point de Contact", kind=OrgKind.HOTLINE, jurisdiction=["fr"], opted_in=True,
-                               categories={"fr-pedo": "baseline_csam"}, notice_email="signal@pointdecontact.test",
+                               categories={"fr_pedo": "baseline_csam"}, notice_email="signal@pointdecontact.test",
                                notice_name="Point de Contact (FR)") == HOTLINE
         e.stage = ReviewStage(e.bus, e.store, e.settings.review, country_of=lambda ip: "FR")
         for name, org_id in (("fr-analyst", HOTLINE), ("fr-analyst2", HOTLINE), ("op-analyst", OPERATOR_ORG)):
@@ -175,6 +175,25 @@ def test_agreement_rates_per_organisation_and_category(env: Env) -> None:
     assert env.signed_in("fr-analyst").get("/review/agreement").status_code == 403
 
 
+def test_a_national_category_is_offered_to_its_organisation_and_settles_as_its_baseline_class(env: Env) -> None:
+    item_id = seed(env, 6)
+    fr = env.signed_in("fr-analyst")
+    assert 'id="choice-fr_pedo"' in fr.get(f"/review/items/{item_id}").text
+    decide(fr, item_id, "fr_pedo")
+    decide(env.signed_in("fr-analyst2"), item_id, "fr_pedo")
+    with env.store.session() as s:
+        item = s.get(ReviewItem, item_id)
+        assert item is not None and (item.status, item.classification) == ("confirmed", "baseline_csam")
+    other = seed_candidate(env.store, env.blobs, ReviewStage(env.bus, env.store, env.settings.review,
+                                                             country_of=lambda ip: None),
+                           image(7), media_url="http://a.test/7.jpg").item_id
+    op = env.signed_in("op-analyst")
+    page = op.get(f"/review/items/{other}")
+    assert page.status_code == 200 and "fr_pedo" not in page.text
+    refused = op.post(f"/review/items/{other}/decision", data={"csrf_token": csrf_of(page.text), "choice": "fr_pedo"})
+    assert refused.status_code == 422
+
+
 def test_admin_creates_an_organisation_and_hostile_input_is_refused(env: Env) -> None:
     admin = env.signed_in("op-senior")
     page = admin.get("/admin/orgs")
@@ -183,7 +202,7 @@ def test_admin_creates_an_organisation_and_hostile_input_is_refused(env: Env) ->
                                           "jurisdiction": "<script>", "categories": "a=b"})
     assert bad.status_code == 422 and "<script>x" not in bad.text
     made = admin.post("/admin/orgs", data={"csrf_token": csrf_of(page.text), "name": "Jugendschutz",
-                                           "jurisdiction": "de, at", "categories": "de-1=baseline_csam",
+                                           "jurisdiction": "de, at", "categories": "de_1=baseline_csam",
                                            "notice_email": "hotline@js.test", "opted_in": "on"})
     assert made.status_code == 303
     with env.store.session() as s:
