@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,8 @@ class HashSetSummary:
     generation: int = 0
     shared: bool = False
     """Published on the hash feed."""
+    org_id: int = 1
+    """The organisation that keeps it (1: the operator's)."""
 
 
 class KnownEntry(NamedTuple):
@@ -142,7 +144,8 @@ def _announce(
     ]
 
 
-def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source: str | None = None) -> ImportResult:
+def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source: str | None = None,
+                   *, org_id: int = 1) -> ImportResult:
     """Add entries to the set ``name``, creating the set if it does not exist.
 
     Streams: ``entries`` is read and inserted :data:`_BATCH` at a time (the store, not a set in
@@ -155,6 +158,7 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
         name: Hash set name.
         entries: Parsed list entries (see :func:`matcher.lists.iter_hash_list`).
         source: Where the set comes from; recorded when the set is created.
+        org_id: The organisation that keeps a set created here (1: the operator's).
 
     Returns:
         How many entries were added and how many were already present.
@@ -170,7 +174,7 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
         with store.session() as s:
             hash_set = s.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
             if hash_set is None:
-                hash_set = HashSet(name=name, source=source, enabled=True, created_at=now)
+                hash_set = HashSet(name=name, source=source, enabled=True, created_at=now, org_id=org_id)
                 s.add(hash_set)
                 s.flush()
             set_id = hash_set.id  # read once: an ORM attribute read per entry cost a tenth of a big import
@@ -207,10 +211,11 @@ def import_entries(store: Store, name: str, entries: Iterable[ListEntry], source
     return ImportResult(added=added, duplicates=duplicates, added_ids=sorted(added_ids or []), changes=changes)
 
 
-def list_sets(store: Store) -> list[HashSetSummary]:
-    """Every hash set with its entry counts per algorithm, by name."""
+def list_sets(store: Store, *, org_id: int | None = None) -> list[HashSetSummary]:
+    """Every hash set with its entry counts per algorithm, by name; with ``org_id`` its own and shared ones only."""
     with store.session() as s:
         counts: dict[int, dict[str, int]] = defaultdict(dict)
+        visible = [] if org_id is None else [or_(HashSet.org_id == org_id, HashSet.shared.is_(True))]
         for set_id, algorithm, count in s.execute(
             select(HashEntry.hash_set_id, HashEntry.algorithm, func.count()).group_by(
                 HashEntry.hash_set_id, HashEntry.algorithm
@@ -227,9 +232,17 @@ def list_sets(store: Store) -> list[HashSetSummary]:
                 updated_at=h.updated_at,
                 generation=h.generation,
                 shared=h.shared,
+                org_id=h.org_id,
             )
-            for h in s.execute(select(HashSet).order_by(HashSet.name)).scalars()
+            for h in s.execute(select(HashSet).where(*visible).order_by(HashSet.name)).scalars()
         ]
+
+
+def keeper_of(store: Store, name: str) -> tuple[int, bool] | None:
+    """``(org_id, shared)`` of set ``name``: who keeps it and whether others see it; None if there is none."""
+    with store.session() as s:
+        row = s.execute(select(HashSet.org_id, HashSet.shared).where(HashSet.name == name)).first()
+        return (row[0], row[1]) if row is not None else None
 
 
 def export_entries(store: Store, name: str) -> list[ListEntry]:

@@ -32,6 +32,8 @@ class HashSet(Base):
     with the generation they applied to find missed changes (migration 0002)."""
     shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     """Published on the hash feed (``/stopncii/v1/FetchHashes``) for partners to pull (migration 0009)."""
+    org_id: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """The organisation that keeps the list (``review.orgs``); others see it only while it is shared (0012)."""
 
 
 class HashEntry(Base):

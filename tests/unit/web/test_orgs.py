@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from core.store.tables.review import ItemForward, ReviewItem
 from core.store.tables.web import AuditEvent
+from matcher.hashsets import set_shared
 from notifier.channels import OutboxChannel
 from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
@@ -112,7 +113,7 @@ def test_forwarding_moves_the_item_to_the_other_organisation_audited(env: Env) -
     item_id = seed(env)
     fr = env.signed_in("fr-analyst")
     page = fr.get(f"/review/items/{item_id}")
-    assert 'action="/review/items/%d/forward"' % item_id in page.text
+    assert f'action="/review/items/{item_id}/forward"' in page.text
     moved = fr.post(f"/review/items/{item_id}/forward", data={"csrf_token": csrf_of(page.text), "to_org": "1",
                                                                "reason": "hosting_moved", "note": "moved to NL"})
     assert moved.status_code == 303
@@ -192,6 +193,30 @@ def test_a_national_category_is_offered_to_its_organisation_and_settles_as_its_b
     assert page.status_code == 200 and "fr_pedo" not in page.text
     refused = op.post(f"/review/items/{other}/decision", data={"csrf_token": csrf_of(page.text), "choice": "fr_pedo"})
     assert refused.status_code == 422
+
+
+def test_an_organisations_lists_are_its_own_unless_shared(env: Env) -> None:
+    env.accounts.create_user("fr-operator", "correct horse battery", [Role.OPERATOR.value], actor="test",
+                             org_id=HOTLINE)
+    env.accounts.create_user("op-operator", "correct horse battery", [Role.OPERATOR.value], actor="test")
+    fr, op = env.signed_in("fr-operator"), env.signed_in("op-operator")
+    sent = fr.post("/dashboard/lists/import", data={"csrf_token": csrf_of(fr.get("/dashboard/lists").text),
+                                                    "name": "fr-list", "algorithm": "sha256"},
+                   files={"file": ("fr.txt", ("ab" * 32 + "\n").encode(), "text/plain")})
+    assert sent.status_code == 200 and "fr-list" in sent.text
+    csrf = csrf_of(op.get("/").text)
+    assert "fr-list" not in op.get("/dashboard/lists").text
+    assert op.get("/dashboard/lists/fr-list/export").status_code == 404
+    assert op.post("/dashboard/lists/fr-list/disable", data={"csrf_token": csrf}).status_code == 404
+    taken = op.post("/dashboard/lists/import", data={"csrf_token": csrf, "name": "fr-list", "algorithm": "sha256"},
+                    files={"file": ("x.txt", ("cd" * 32 + "\n").encode(), "text/plain")})
+    assert taken.status_code == 404
+    assert set_shared(env.store, "fr-list", True)
+    assert "fr-list" in op.get("/dashboard/lists").text
+    assert op.get("/dashboard/lists/fr-list/export").status_code == 200
+    assert op.post("/dashboard/lists/fr-list/disable", data={"csrf_token": csrf}).status_code == 404
+    own = fr.post("/dashboard/lists/fr-list/disable", data={"csrf_token": csrf_of(fr.get("/").text)})
+    assert own.status_code == 200
 
 
 def test_admin_creates_an_organisation_and_hostile_input_is_refused(env: Env) -> None:

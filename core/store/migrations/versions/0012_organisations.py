@@ -61,14 +61,14 @@ def upgrade() -> None:
     # A plain ADD COLUMN without a foreign key: SQLite would otherwise rebuild review_items, which other
     # tables' keys forbid, and cannot add a REFERENCES column with a non-NULL default. review.orgs checks
     # the organisation exists; organisations are never deleted.
-    for table in ("review_items", "web_users"):
+    for table in ("review_items", "web_users", "hash_sets"):
         op.add_column(table, sa.Column("org_id", sa.Integer(), nullable=False, server_default=sa.text("1")))
     op.create_index("ix_review_items_org_id", "review_items", ["org_id"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_review_items_org_id", table_name="review_items")
-    for table in ("web_users", "review_items"):
+    for table in ("hash_sets", "web_users", "review_items"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("org_id")
     op.drop_index("ix_review_forwards_review_item_id", table_name="review_forwards")
