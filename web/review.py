@@ -387,7 +387,7 @@ def take_break(request: Request, principal: Annotated[Principal, Depends(REVIEWE
 def team_page(request: Request, principal: Annotated[Principal, Depends(SUPERVISORS)]) -> Response:
     """Supervisors' view: each analyst's items seen and revealed today, time since their break, breaks running."""
     ctx = context(request)
-    rows = team(ctx)
+    rows = team(ctx, principal.org_id)
     record(ctx.store, principal.name, AuditAction.TEAM_VIEW, None, at=ctx.clock(), shown=len(rows))
     return render(request, "review_team.html", principal, title="Team wellbeing", rows=rows)
 

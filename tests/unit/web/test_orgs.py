@@ -174,6 +174,9 @@ def test_agreement_rates_per_organisation_and_category(env: Env) -> None:
     other = env.signed_in("op-senior").get("/review/agreement").text
     assert '<td class="pairs">0</td>' in other and "baseline_csam" not in other
     assert env.signed_in("fr-analyst").get("/review/agreement").status_code == 403
+    # The team's exposure page, too, lists the organisation's own analysts only.
+    team = env.signed_in("fr-senior").get("/review/team").text
+    assert 'data-analyst="fr-analyst"' in team and 'data-analyst="op-analyst"' not in team
 
 
 def test_a_national_category_is_offered_to_its_organisation_and_settles_as_its_baseline_class(env: Env) -> None:
