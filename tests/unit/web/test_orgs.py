@@ -238,3 +238,12 @@ def test_admin_creates_an_organisation_and_hostile_input_is_refused(env: Env) ->
         assert (made_org.jurisdiction, made_org.opted_in, made_org.notice_domain) == (("AT", "DE"), True, "js.test")
         assert orgs.route_item(s, "AT") == made_org.id
     assert env.signed_in("fr-analyst").get("/admin/orgs").status_code == 403
+    # New users are placed in an organisation from the users page.
+    users = admin.get("/admin/users")
+    assert '<option value="2">Point de Contact</option>' in users.text
+    placed = admin.post("/admin/users", data={"csrf_token": csrf_of(users.text), "name": "js-analyst",
+                                              "password": "correct horse battery", "role": "analyst",
+                                              "org_id": str(made_org.id)})
+    assert placed.status_code == 303
+    assert next(u for u in env.accounts.list_users() if u.name == "js-analyst").org_id == made_org.id
+    assert '<td class="org">Jugendschutz</td>' in admin.get("/admin/users").text
