@@ -476,7 +476,11 @@ class ReviewWorkflow:
                 .order_by(ReviewDecisionRow.decided_at.desc(), ReviewDecisionRow.id.desc()).limit(limit)
             ).all()
             latest = rows[0][0] if rows else None
-            undoable = latest is not None and rows[0][1] not in SETTLED and s.scalar(
+            # Only the analyst's very last decision can be taken back: not an earlier one shown first
+            # because the last was on an item since forwarded to another organisation.
+            last_id = s.scalar(select(ReviewDecisionRow.id).where(ReviewDecisionRow.analyst == analyst)
+                               .order_by(ReviewDecisionRow.decided_at.desc(), ReviewDecisionRow.id.desc()).limit(1))
+            undoable = latest is not None and latest.id == last_id and rows[0][1] not in SETTLED and s.scalar(
                 select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == latest.review_item_id,
                                                    ReviewDecisionRow.id > latest.id)) is None
             return [

@@ -125,12 +125,21 @@ def test_forwarding_moves_the_item_to_the_other_organisation_audited(env: Env) -
     again = op.post(f"/review/items/{item_id}/forward", data={"csrf_token": csrf_of(op.get("/").text),
                                                               "to_org": "1", "reason": "hosting_moved"})
     assert again.status_code == 422
+    # An analyst's decision on an item since forwarded leaves their list, and no earlier one becomes undoable.
+    kept, sent_on = seed(env, 8), seed(env, 9)
+    decide(fr, kept, "baseline_csam")
+    decide(fr, sent_on, "baseline_csam")
+    fr.post(f"/review/items/{sent_on}/forward", data={"csrf_token": csrf_of(fr.get("/").text), "to_org": "1",
+                                                      "reason": "wrong_jurisdiction"})
+    mine = fr.get("/review/mine").text
+    assert f'data-item="{kept}"' in mine and f'data-item="{sent_on}"' not in mine and 'class="undo"' not in mine
     with env.store.session() as s:
-        rows = s.scalars(select(ItemForward)).all()
+        rows = s.scalars(select(ItemForward)).all()[:1]
         assert [(r.from_org_id, r.to_org_id, r.reason, r.actor) for r in rows] == [
             (HOTLINE, OPERATOR_ORG, "hosting_moved", "fr-analyst")]
         audited = s.scalars(select(AuditEvent).where(AuditEvent.action == "review.forward")).all()
-        assert [(a.actor, a.subject, a.detail["to_org"]) for a in audited] == [("fr-analyst", f"item:{item_id}", 1)]
+        assert [(a.actor, a.subject, a.detail["to_org"]) for a in audited] == [
+            ("fr-analyst", f"item:{item_id}", 1), ("fr-analyst", f"item:{sent_on}", 1)]
 
 
 def test_notices_go_in_the_name_of_the_confirming_organisation(env: Env, tmp_path: Path) -> None:
