@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -89,6 +89,8 @@ class HashSetSummary:
     shared: bool = False
     """Published on the hash feed."""
     kind: HashSetKind = HashSetKind.KNOWN
+    org_id: int = 1
+    """The organisation that keeps it (1: the operator's)."""
 
 
 class KnownEntry(NamedTuple):
@@ -163,6 +165,7 @@ def import_entries(
     source: str | None = None,
     *,
     kind: HashSetKind = HashSetKind.KNOWN,
+    org_id: int = 1,
 ) -> ImportResult:
     """Add entries to the set ``name``, creating the set if it does not exist.
 
@@ -177,6 +180,7 @@ def import_entries(
         entries: Parsed list entries (see :func:`matcher.lists.iter_hash_list`).
         source: Where the set comes from; recorded when the set is created.
         kind: The set's kind: recorded when it is created, and the kind an existing set must have.
+        org_id: The organisation that keeps a set created here (1: the operator's).
 
     Returns:
         How many entries were added and how many were already present.
@@ -188,13 +192,13 @@ def import_entries(
     """
     try:
         with store.session() as s:
-            hash_set = open_set(s, name, kind, source)
+            hash_set = open_set(s, name, kind, source, org_id=org_id)
             return insert_entries(s, hash_set, entries)
     except IntegrityError as exc:
         raise TransientError(f"concurrent change to hash set {name!r}; retry") from exc
 
 
-def open_set(session: Session, name: str, kind: HashSetKind, source: str | None = None) -> HashSet:
+def open_set(session: Session, name: str, kind: HashSetKind, source: str | None = None, *, org_id: int = 1) -> HashSet:
     """The set ``name`` of ``kind`` in the caller's transaction, created if it does not exist.
 
     Raises:
@@ -203,7 +207,7 @@ def open_set(session: Session, name: str, kind: HashSetKind, source: str | None 
     """
     hash_set = session.execute(select(HashSet).where(HashSet.name == name)).scalar_one_or_none()
     if hash_set is None:
-        hash_set = HashSet(name=name, source=source, enabled=True, created_at=utcnow(), kind=kind.value)
+        hash_set = HashSet(name=name, source=source, enabled=True, created_at=utcnow(), kind=kind.value, org_id=org_id)
         session.add(hash_set)
         session.flush()
     elif hash_set.kind != kind.value:
@@ -280,6 +284,7 @@ def list_sets(store: Store) -> list[HashSetSummary]:
     """Every hash set with its entry counts per algorithm, by name."""
     with store.session() as s:
         counts: dict[int, dict[str, int]] = defaultdict(dict)
+        visible = [] if org_id is None else [or_(HashSet.org_id == org_id, HashSet.shared.is_(True))]
         for set_id, algorithm, count in s.execute(
             select(HashEntry.hash_set_id, HashEntry.algorithm, func.count()).group_by(
                 HashEntry.hash_set_id, HashEntry.algorithm
@@ -297,9 +302,17 @@ def list_sets(store: Store) -> list[HashSetSummary]:
                 generation=h.generation,
                 shared=h.shared,
                 kind=HashSetKind(h.kind),
+                org_id=h.org_id,
             )
-            for h in s.execute(select(HashSet).order_by(HashSet.name)).scalars()
+            for h in s.execute(select(HashSet).where(*visible).order_by(HashSet.name)).scalars()
         ]
+
+
+def keeper_of(store: Store, name: str) -> tuple[int, bool] | None:
+    """``(org_id, shared)`` of set ``name``: who keeps it and whether others see it; None if there is none."""
+    with store.session() as s:
+        row = s.execute(select(HashSet.org_id, HashSet.shared).where(HashSet.name == name)).first()
+        return (row[0], row[1]) if row is not None else None
 
 
 def export_entries(store: Store, name: str) -> list[ListEntry]:

@@ -62,6 +62,10 @@ class RenderedNotice:
     """The notice as structured data (items, X-ARF reports), for machine channels such as webhooks."""
     signing_secret: str | None = field(default=None, repr=False)
     """The recipient's shared secret for signed channels (webhook HMAC); never logged."""
+    sender_name: str | None = None
+    """The organisation the notice speaks for, as the e-mail's From display name; None: the configured sender."""
+    reply_to: str | None = None
+    """That organisation's contact address for replies; None: the configured reply-to."""
 
 
 @dataclass(frozen=True)

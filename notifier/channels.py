@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import SplitResult, urlsplit
@@ -63,8 +63,10 @@ def to_email(
 ) -> EmailMessage:
     """An RFC 5322 message: text and HTML as multipart/alternative, X-ARF reports attached (multipart/mixed)."""
     msg = EmailMessage()
-    msg["From"] = sender
+    # The address stays the deployment's own (its SPF/DKIM); the organisation speaks through name and Reply-To.
+    msg["From"] = formataddr((notice.sender_name, parseaddr(sender)[1])) if notice.sender_name else sender
     msg["To"] = notice.recipient
+    reply_to = notice.reply_to or reply_to
     if reply_to:
         msg["Reply-To"] = reply_to
     msg["Subject"] = notice.subject

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-import threading
 import tomllib
 import urllib.error
 import urllib.request
@@ -32,6 +31,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import ConfigError, TransientError
+from core.geo import GEOIP_DATA_FILE as GEOIP_DATA_FILE
+from core.geo import GeoLookup
+from core.geo import NetworkFacts as NetworkFacts
 from core.messages import utcnow
 from core.optional import require
 from core.store import Store
@@ -43,8 +45,6 @@ from notifier.states import NoticeRole, ProviderChannel, ProviderKind
 log = structlog.get_logger(__name__)
 
 DATA_DIR = Path(__file__).parent / "data"
-GEOIP_DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"
-"""The bundled file with IPv4 and IPv6 networks, their country and AS name."""
 
 
 # ---------------------------------------------------------------- DNS
@@ -111,46 +111,6 @@ def _ordered(addresses: set[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- offline IP data
-
-
-@dataclass(frozen=True)
-class NetworkFacts:
-    """What the offline IP data says about one address."""
-
-    country: str | None
-    asn_name: str | None
-    asn_cidr: str | None
-    private: bool = False
-
-
-class GeoLookup:
-    """AS name and country of an IP from geoip2fast's bundled data file (loaded once, offline)."""
-
-    _lock = threading.Lock()
-    _shared: Any = None
-
-    def __init__(self, data_file: str = GEOIP_DATA_FILE) -> None:
-        self.data_file = data_file
-
-    def _db(self) -> Any:
-        # geoip2fast keeps its tables in module globals, so one instance serves the process.
-        with GeoLookup._lock:
-            if GeoLookup._shared is None:
-                module = require("geoip2fast", "notifier")
-                GeoLookup._shared = module.GeoIP2Fast(verbose=False, geoip2fast_data_file=self.data_file)
-            return GeoLookup._shared
-
-    def lookup(self, ip: str) -> NetworkFacts:
-        """Facts about ``ip``; empty ones for reserved or unknown networks."""
-        result = self._db().lookup(ip)
-        country = str(result.country_code or "")
-        valid_country = len(country) == 2 and country.isalpha()
-        return NetworkFacts(
-            country=country.upper() if valid_country else None,
-            asn_name=str(result.asn_name) or None,
-            asn_cidr=str(result.asn_cidr) or None,
-            private=bool(result.is_private),
-        )
 
 
 # ---------------------------------------------------------------- RDAP

@@ -75,6 +75,7 @@ from notifier.states import (
     ProviderChannel,
     ProviderKind,
 )
+from review.orgs import notice_identity
 
 log = structlog.get_logger(__name__)
 
@@ -346,9 +347,11 @@ class NotifierStage(Stage):
         ).all())
         first_noticed = [i.first_noticed_at for i in items if i.first_noticed_at is not None]
         countries = [i.country for i in items if i.country]
+        # A notice goes out in the name of the organisation whose analysts confirmed its items.
+        org = notice_identity(s, [i.review_item_id for i in items])
         ctx = NoticeContext(
             recipient=delivery.target,
-            operator_name=self.settings.operator_name,
+            operator_name=org.notice_name if org is not None else self.settings.operator_name,
             portal_url=portal_url(self.settings.portal_base_url, notice.id),
             language=notice.language,
             role=NoticeRole(notice.role),
@@ -364,6 +367,8 @@ class NotifierStage(Stage):
             host_row = s.get(Provider, next(iter(host_names)))
             hosting_name = host_row.name if host_row is not None and host_row.kind != ProviderKind.UNRESOLVED else None
         reporter, sender = self.xarf_parties
+        if org is not None:
+            reporter, sender = xarf.org_parties(org, sender)
         reports = xarf.reports(notice, items, reporter=reporter, sender=sender, hosting_provider=hosting_name)
         data = {
             "notice_id": notice.id,
@@ -386,7 +391,9 @@ class NotifierStage(Stage):
             attachments=xarf.attachments(notice.id, reports) if ctx.attachments else (),
             headers={"X-Orbweaver-Notice-Role": notice.role},
         )
-        rendered = replace(rendered, data=data, signing_secret=provider.webhook_secret)
+        rendered = replace(rendered, data=data, signing_secret=provider.webhook_secret,
+                           sender_name=org.notice_name if org is not None else None,
+                           reply_to=org.notice_email if org is not None else None)
         return rendered, items, provider.name
 
     def _deliver(self, delivery_id: int) -> bool:

@@ -30,6 +30,7 @@ from core.messages import Classification
 from core.optional import require
 from core.store.tables.notifier import Notice, NoticeItem
 from notifier.settings import NotifierSettings
+from review.orgs import OrgView
 
 SCHEMA_DIR = Path(__file__).parent / "schemas" / "v4"
 SCHEMA_FILES = ("xarf-core.json", "types/content-base.json", "types/content-csam.json")
@@ -135,6 +136,14 @@ def parties(settings: NotifierSettings) -> tuple[Party, Party]:
         domain=(settings.xarf_sender_domain or _domain_of(contact)).lower(),
     )
     return reporter, sender
+
+
+def org_parties(org: OrgView, operator: Party) -> tuple[Party, Party]:
+    """Reporter and sender when a hotline confirmed the items: its name, contact, domain (else the operator's)."""
+    contact = org.notice_email or operator.contact
+    party = Party(org=org.notice_name or org.name, contact=contact,
+                  domain=org.notice_domain or _domain_of(contact) or operator.domain)
+    return party, party
 
 
 def _iso(value: datetime) -> str:

@@ -86,16 +86,18 @@ def user() -> None:
               help="Role (repeat for several).")
 @click.option("--provider", "provider_id", type=int, default=None,
               help="Provider id a provider user is bound to (see the providers table).")
+@click.option("--org", "org_id", type=int, default=1, show_default=True,
+              help="The organisation the user works in (see `orbweaver org list`; 1 is the operator's).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
 def user_create(config_path: Path | None, name: str, roles: tuple[str, ...], provider_id: int | None,
-                password_stdin: bool) -> None:
+                org_id: int, password_stdin: bool) -> None:
     """Create an account; the password comes from a prompt (asked twice) or standard input."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     accounts = _accounts(config_path)
-    user_id = accounts.create_user(name, password, roles, actor=_actor(), provider_id=provider_id)
+    user_id = accounts.create_user(name, password, roles, actor=_actor(), provider_id=provider_id, org_id=org_id)
     click.echo(json.dumps({"created": name, "id": user_id, "roles": sorted(roles)}))
 
 
@@ -105,7 +107,8 @@ def user_list(config_path: Path | None) -> None:
     """List accounts as JSON lines (never their passwords)."""
     for info in _accounts(config_path).list_users():
         click.echo(json.dumps({"id": info.id, "name": info.name, "roles": info.roles, "provider_id": info.provider_id,
-                               "disabled": info.disabled, "created_at": info.created_at.isoformat(),
+                               "disabled": info.disabled, "org_id": info.org_id,
+                               "created_at": info.created_at.isoformat(),
                                "last_login_at": info.last_login_at.isoformat() if info.last_login_at else None}))
 
 
@@ -147,7 +150,94 @@ def token_create(config_path: Path | None, user_name: str, token_name: str, expi
                f"HTTP Basic with user name {token_id} and the token as password (Arachnid Shield clients).", err=True)
 
 
+@click.group()
+def org() -> None:
+    """Manage the organisations that review (the operator's, hotlines) and their members."""
+
+
+def _store(config_path: Path | None) -> Any:
+    from core.store import Store
+
+    store = Store(_settings(config_path).core.store_url())
+    store.migrate()
+    return store
+
+
+@org.command("add")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="The organisation's name.")
+@click.option("--country", "countries", multiple=True, help="ISO 3166-1 alpha-2 code it covers (repeat for several).")
+@click.option("--category", "categories", multiple=True, metavar="CODE=CLASS",
+              help="A national category and the baseline class it maps to (repeat for several).")
+@click.option("--notice-name", default="", help="Name notices go out under (default: the organisation's name).")
+@click.option("--notice-email", default=None, help="Contact address in notices (X-ARF sender, Reply-To).")
+@click.option("--notice-domain", default=None, help="Domain in X-ARF reports (default: the e-mail's).")
+@click.option("--opted-in/--not-opted-in", default=False, help="Route its countries' new items to it.")
+def org_add(config_path: Path | None, name: str, countries: tuple[str, ...], categories: tuple[str, ...],
+            notice_name: str, notice_email: str | None, notice_domain: str | None, opted_in: bool) -> None:
+    """Add a hotline organisation (audited)."""
+    from core.messages import utcnow
+    from review import orgs
+    from web.audit import AuditAction, record
+
+    mapping = {}
+    for pair in categories:
+        code, sep, target = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not CODE=CLASS", param_hint="--category")
+        mapping[code] = target
+    store = _store(config_path)
+    with store.session() as s:
+        org_id = orgs.create(s, name, kind=orgs.OrgKind.HOTLINE, jurisdiction=countries, opted_in=opted_in,
+                             categories=mapping, notice_name=notice_name, notice_email=notice_email,
+                             notice_domain=notice_domain)
+    record(store, _actor(), AuditAction.ORG_CREATE, f"org:{org_id}", at=utcnow(), name=name,
+           jurisdiction=sorted(countries), opted_in=opted_in)
+    click.echo(json.dumps({"created": name, "id": org_id}))
+
+
+@org.command("list")
+@CONFIG_OPTION
+def org_list(config_path: Path | None) -> None:
+    """List organisations as JSON lines."""
+    from review import orgs
+
+    with _store(config_path).session() as s:
+        for o in orgs.all_orgs(s):
+            click.echo(json.dumps({"id": o.id, "name": o.name, "kind": o.kind, "countries": list(o.jurisdiction),
+                                   "opted_in": o.opted_in, "categories": dict(o.categories),
+                                   "notice_name": o.notice_name, "notice_email": o.notice_email,
+                                   "notice_domain": o.notice_domain}))
+
+
+@org.command("opt-in")
+@CONFIG_OPTION
+@click.option("--id", "org_id", type=int, required=True, help="The organisation.")
+@click.option("--off", is_flag=True, help="Stop routing its countries' new items to it.")
+def org_opt_in(config_path: Path | None, org_id: int, off: bool) -> None:
+    """Start (or stop) routing an organisation's countries' new items to it (audited)."""
+    from core.messages import utcnow
+    from review import orgs
+    from web.audit import AuditAction, record
+
+    store = _store(config_path)
+    with store.session() as s:
+        orgs.set_opted_in(s, org_id, not off)
+    record(store, _actor(), AuditAction.ORG_OPT_IN, f"org:{org_id}", at=utcnow(), opted_in=not off)
+    click.echo(json.dumps({"id": org_id, "opted_in": not off}))
+
+
+@org.command("member")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="User name.")
+@click.option("--id", "org_id", type=int, required=True, help="The organisation the user now works in.")
+def org_member(config_path: Path | None, name: str, org_id: int) -> None:
+    """Move an account into an organisation: it then sees that organisation's items only (audited)."""
+    _accounts(config_path).set_org(name, org_id, actor=_actor())
+    click.echo(json.dumps({"user": name, "org_id": org_id}))
+
+
 def register(main: click.Group) -> None:
     """Add the web app's commands to the ``orbweaver`` group."""
-    for command in (serve, user, token):
+    for command in (serve, user, token, org):
         main.add_command(command)

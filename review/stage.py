@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from core.blobs import BlobStore
 from core.bus import Bus
-from core.errors import PermanentError
+from core.errors import MissingExtraError, PermanentError
+from core.geo import GeoLookup
 from core.messages import (
     Classification,
     FetchOrigin,
@@ -34,6 +35,7 @@ from core.store import Store, insert_ignore
 from core.store.tables.review import ReviewItem, ReviewKind, ReviewStatus
 from hashing import registry
 from review import triage
+from review.orgs import route_item, routes_by_country
 from review.service import SETTLED, announce, record_settlement
 from review.settings import ReviewSettings
 from review.workflow import OPEN, ReviewWorkflow, SameMedia, inherit
@@ -60,16 +62,29 @@ class ReviewStage(Stage):
         settings: The ``[review]`` settings.
         blobs: Where triage media waits; without it, triage media is left for a stage that has one.
         clock: Stamps new triage items (their retention runs from it) and drives the triage sweep.
+        country_of: The hosting country of an address (tests inject one); default: offline GeoIP data.
 
     """
 
     def __init__(self, bus: Bus, store: Store, settings: ReviewSettings, blobs: BlobStore | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 country_of: Callable[[str], str | None] | None = None) -> None:
         self.bus = bus
         self.store = store
         self.settings = settings
         self.blobs = blobs
         self.clock = clock
+        self.country_of = country_of or geo_country
+
+    def hosting_country(self, ip: str | None) -> str | None:
+        """The country the crawler's resolved IP lies in (offline data); None when unknown."""
+        if not ip:
+            return None
+        try:
+            return self.country_of(ip)
+        except MissingExtraError:
+            log.warning("review.no_geoip", hint="items stay with the operator's organisation")
+            return None
 
     def periodic(self) -> list[PeriodicJob]:
         """Review's sweep, every ``sweep_every_s``, so a lost announcement goes out without waiting for an analyst.
@@ -105,6 +120,9 @@ class ReviewStage(Stage):
         best = message.hits[0] if message.hits else None
         stale: str | None = None  # a triage body this candidate brought that no item holds
         with self.store.session() as s:
+            # An item is routed once, when created; a later sighting elsewhere moves it only by a forward.
+            new = s.scalar(select(ReviewItem.id).where(ReviewItem.sha256 == message.sha256)) is None
+            country = self.hosting_country(message.ref.resolved_ip) if new and routes_by_country(s) else None
             insert_ignore(
                 s,
                 ReviewItem,
@@ -119,6 +137,7 @@ class ReviewStage(Stage):
                     "evidence_key": message.evidence_key,
                     "campaign_id": message.ref.campaign_id,
                     "created_at": self.clock(),
+                    "org_id": route_item(s, country),
                 },
                 ["sha256"],
             )
@@ -166,6 +185,11 @@ class ReviewStage(Stage):
             REVIEWED.labels("triage" if kind == ReviewKind.TRIAGE else "queued").inc()
             log.info("review.queued", sha256=message.sha256, item=item_id, kind=kind,
                      distance=best.distance if best is not None else None)
+
+
+def geo_country(ip: str) -> str | None:
+    """The country of ``ip`` from geoip2fast's bundled data (the notifier's hosting lookup reads the same)."""
+    return GeoLookup().lookup(ip).country
 
 
 def build(rt: StageRuntime) -> ReviewStage:

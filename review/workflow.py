@@ -21,6 +21,7 @@ from enum import StrEnum
 import structlog
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.blobs import BlobStore
 from core.bus import Bus
@@ -128,6 +129,11 @@ class OwnDecision:
     item_status: str
     undoable: bool
     """Their last decision, on an unsettled item that nobody else decided since."""
+
+
+def _of_org(org_id: int | None) -> list[ColumnElement[bool]]:
+    """The filter that keeps one organisation's items (none when ``org_id`` is None: every item)."""
+    return [] if org_id is None else [ReviewItem.org_id == org_id]
 
 
 def pdq_distance(a: str | None, b: str | None) -> int | None:
@@ -291,12 +297,14 @@ class ReviewWorkflow:
             triage.settle_media(self.store, self.blobs, item_ids)
 
     def queue(
-        self, analyst: str, *, senior: bool, limit: int = 100, kind: ReviewKind | None = None
+        self, analyst: str, *, senior: bool, limit: int = 100, kind: ReviewKind | None = None,
+        org_id: int | None = None,
     ) -> list[QueueEntry]:
         """Items waiting for ``analyst``, most urgent first; never one they decided or one already settled.
 
         Escalated items come first for senior analysts (they hold up a settlement) and are not
-        shown to others. ``kind`` keeps only matches or only triage items.
+        shown to others. ``kind`` keeps only matches or only triage items; with ``org_id`` only that
+        organisation's items (``review.orgs``).
         """
         self.sweep()
         mine = select(ReviewDecisionRow.review_item_id).where(ReviewDecisionRow.analyst == analyst)
@@ -309,7 +317,7 @@ class ReviewWorkflow:
         query = (
             select(ReviewItem, campaign_priority)
             .outerjoin(campaigns, campaigns.c.id == ReviewItem.campaign_id)
-            .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine), free,
+            .where(ReviewItem.status.in_(statuses), ReviewItem.id.not_in(mine), free, *_of_org(org_id),
                    *([ReviewItem.kind == kind] if kind is not None else []))
             .order_by(
                 case((ReviewItem.status == ESCALATED, 0), else_=1),
@@ -328,11 +336,13 @@ class ReviewWorkflow:
                 for i, cp in s.execute(query)
             ]
 
-    def may_assess(self, item_id: int, analyst: str, *, senior: bool) -> bool:
-        """Whether the item is in ``analyst``'s queue (open, at their level, not yet decided by them)."""
+    def may_assess(self, item_id: int, analyst: str, *, senior: bool, org_id: int | None = None) -> bool:
+        """Whether the item is in ``analyst``'s queue (open, at their level, their organisation's, not yet theirs)."""
         with self.store.session() as s:
             item = s.get(ReviewItem, item_id)
             if item is None or item.status not in OPEN or (item.status == ESCALATED and not senior):
+                return False
+            if org_id is not None and item.org_id != org_id:
                 return False
             mine = s.scalar(select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == item_id,
                                                                ReviewDecisionRow.analyst == analyst))
@@ -438,7 +448,7 @@ class ReviewWorkflow:
         return Decided(outcome=outcome, item_id=item_id, classification=classification, notice_requests=sent,
                        inherited=tuple(inherited))
 
-    def undo(self, item_id: int, analyst: str) -> Decided:
+    def undo(self, item_id: int, analyst: str, *, org_id: int | None = None) -> Decided:
         """Take back ``analyst``'s last decision while nobody else has acted on its item since.
 
         The decision row goes; the item's status is what the remaining decisions make it (pending
@@ -456,6 +466,8 @@ class ReviewWorkflow:
                              .limit(1)).first()
             if item is None or last is None or last.review_item_id != item_id:
                 raise ReviewRefusedError("only your last decision can be taken back")
+            if org_id is not None and item.org_id != org_id:
+                raise ReviewRefusedError("this item went to another organisation; your decision stays")
             if item.status in SETTLED:
                 raise ReviewRefusedError("this item is settled and announced; a decision that settled it stays")
             later = s.scalar(select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == item_id,
@@ -485,17 +497,24 @@ class ReviewWorkflow:
             item.claimed_until = now + timedelta(minutes=self.settings.claim_minutes)
             return None
 
-    def recent(self, analyst: str, limit: int = 50) -> list[OwnDecision]:
-        """``analyst``'s own decisions, newest first; the last one says whether it can still be taken back."""
+    def recent(self, analyst: str, limit: int = 50, *, org_id: int | None = None) -> list[OwnDecision]:
+        """``analyst``'s own decisions, newest first; the last one says whether it can still be taken back.
+
+        With ``org_id`` only decisions on items the organisation still holds (a forwarded item is gone).
+        """
         with self.store.session() as s:
             rows = s.execute(
                 select(ReviewDecisionRow, ReviewItem.status).join(ReviewItem,
                                                                   ReviewItem.id == ReviewDecisionRow.review_item_id)
-                .where(ReviewDecisionRow.analyst == analyst)
+                .where(ReviewDecisionRow.analyst == analyst, *_of_org(org_id))
                 .order_by(ReviewDecisionRow.decided_at.desc(), ReviewDecisionRow.id.desc()).limit(limit)
             ).all()
             latest = rows[0][0] if rows else None
-            undoable = latest is not None and rows[0][1] not in SETTLED and s.scalar(
+            # Only the analyst's very last decision can be taken back: not an earlier one shown first
+            # because the last was on an item since forwarded to another organisation.
+            last_id = s.scalar(select(ReviewDecisionRow.id).where(ReviewDecisionRow.analyst == analyst)
+                               .order_by(ReviewDecisionRow.decided_at.desc(), ReviewDecisionRow.id.desc()).limit(1))
+            undoable = latest is not None and latest.id == last_id and rows[0][1] not in SETTLED and s.scalar(
                 select(ReviewDecisionRow.id).where(ReviewDecisionRow.review_item_id == latest.review_item_id,
                                                    ReviewDecisionRow.id > latest.id)) is None
             return [

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from notifier.providers import provider_names
+from review import orgs
+from review.orgs import OPERATOR_ORG
 from web.audit import AuditAction, AuditFilter, export, page, record
 from web.auth import AccountError, Principal, Role, client_ip, requires
 from web.context import context
@@ -89,9 +91,10 @@ def _users(request: Request, principal: Principal | None, form: FormState) -> Re
     ctx = context(request)
     with ctx.store.session() as s:
         providers = provider_names(s)
+        organisations = [(o.id, o.name) for o in orgs.all_orgs(s)]
     return render(request, "admin_users.html", principal, status_code=form.status_code, title="Users",
                   users=ctx.accounts.list_users(), roles=[r.value for r in Role], providers=providers, form=form,
-                  locked=ctx.accounts.locked_users())
+                  locked=ctx.accounts.locked_users(), orgs=organisations)
 
 
 def _users_again(request: Request, form: FormState) -> Response:
@@ -115,14 +118,18 @@ def create_user(
     password: Annotated[str, Form(max_length=1024)],
     role: Annotated[list[str], Form()],
     provider_id: Annotated[str, Form(max_length=20)] = "",
+    org_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Create an account (audited); a refused one comes back as the form, values kept, reason beside the field."""
     ctx = context(request)
     if provider_id.strip() and not provider_id.strip().isdigit():
         raise FormRefusedError({"provider_id": "Choose a provider from the list."})
+    if org_id.strip() and not org_id.strip().isdigit():
+        raise FormRefusedError({"org_id": "Choose an organisation from the list."})
     provider = int(provider_id) if provider_id.strip() else None
     try:
-        ctx.accounts.create_user(name, password, role, actor=principal.name, provider_id=provider)
+        ctx.accounts.create_user(name, password, role, actor=principal.name, provider_id=provider,
+                                 org_id=int(org_id) if org_id.strip() else OPERATOR_ORG)
     except AccountError as exc:
         raise FormRefusedError({exc.field or FORM_FIELD: sentence(exc.reason)}) from None
     return RedirectResponse("/admin/users", status_code=303)

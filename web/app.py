@@ -34,6 +34,7 @@ from web import (
     feeds,
     forms,
     hashlists,
+    orgs,
     pages,
     provider,
     providers_admin,
@@ -216,7 +217,8 @@ def create_app(
     declare_public(app, "/openapi.json", "the API's description for integrators; no data")
     for router in (pages.router, review.router, admin.router, provider.router, api.router, shield.router,
                    dashboard.router, feeds.router, apidocs.router, admin_tokens.router, admin_users.router,
-                   hashlists.router, providers_admin.router, survivor.router, reports.router, reports.api_router):
+                   hashlists.router, providers_admin.router, survivor.router, reports.router, reports.api_router,
+                   orgs.router):
         app.include_router(router)
     api.describe_limits(app, settings.web)
     check_access_rules(app)

@@ -59,6 +59,8 @@ from core.errors import PermanentError
 from core.store import Store
 from core.store.tables.web import ApiToken, LoginDevice, LoginFailure, WebSession, WebUser
 from notifier.providers import provider_exists
+from review import orgs
+from review.orgs import OPERATOR_ORG
 from web.audit import AuditAction, record
 from web.context import Clock, context
 from web.settings import WebSettings
@@ -105,6 +107,8 @@ class Principal:
     """The server-side session's id (``via == "session"`` only)."""
     csrf_token: str | None = None
     """The session's synchronizer token, for forms (``via == "session"`` only)."""
+    org_id: int = OPERATOR_ORG
+    """The organisation the user works in: they see its review items only (``review.orgs``)."""
 
     def has(self, *roles: Role) -> bool:
         """Whether the caller holds any of ``roles``."""
@@ -322,6 +326,7 @@ class UserInfo:
     disabled: bool
     created_at: datetime
     last_login_at: datetime | None
+    org_id: int = OPERATOR_ORG
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +403,8 @@ class Accounts:
     # --- users -------------------------------------------------------------------------------------------------
 
     def create_user(
-        self, name: str, password: str, roles: Iterable[str], *, actor: str, provider_id: int | None = None
+        self, name: str, password: str, roles: Iterable[str], *, actor: str, provider_id: int | None = None,
+        org_id: int = OPERATOR_ORG,
     ) -> int:
         """Create an account and return its id.
 
@@ -423,23 +429,42 @@ class Accounts:
         with self.store.session() as s:
             if provider_id is not None and not provider_exists(s, provider_id):
                 raise AccountError(f"no provider with id {provider_id}", field="provider_id")
+            if orgs.get(s, org_id) is None:
+                raise AccountError(f"no organisation with id {org_id}", field="org_id")
             if s.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
                 raise AccountError(f"a user named {name!r} exists", field="name")
             user = WebUser(name=name, password_hash=password_hash, roles=sorted(r.value for r in role_set),
-                           provider_id=provider_id, disabled=False, created_at=self.clock())
+                           provider_id=provider_id, disabled=False, created_at=self.clock(), org_id=org_id)
             s.add(user)
             s.flush()
             user_id = user.id
         record(self.store, actor, AuditAction.USER_CREATE, f"user:{name}", at=self.clock(),
-               roles=sorted(r.value for r in role_set), provider_id=provider_id)
+               roles=sorted(r.value for r in role_set), provider_id=provider_id, org_id=org_id)
         return user_id
+
+    def set_org(self, name: str, org_id: int, *, actor: str) -> None:
+        """Move account ``name`` to organisation ``org_id`` (roles stay; it sees that organisation's items); audited.
+
+        Raises:
+            AccountError: No such account or organisation.
+
+        """
+        with self.store.session() as s:
+            user = s.scalar(select(WebUser).where(WebUser.name == name))
+            if user is None:
+                raise AccountError(f"no user named {name!r}", field="name")
+            if orgs.get(s, org_id) is None:
+                raise AccountError(f"no organisation with id {org_id}", field="org_id")
+            before, user.org_id = user.org_id, org_id
+        record(self.store, actor, AuditAction.USER_ORG, f"user:{name}", at=self.clock(), org_id=org_id,
+               was=before)
 
     def list_users(self) -> list[UserInfo]:
         """Every account, by name."""
         with self.store.session() as s:
             return [
                 UserInfo(id=u.id, name=u.name, roles=list(u.roles), provider_id=u.provider_id, disabled=u.disabled,
-                         created_at=u.created_at, last_login_at=u.last_login_at)
+                         created_at=u.created_at, last_login_at=u.last_login_at, org_id=u.org_id)
                 for u in s.scalars(select(WebUser).order_by(WebUser.name))
             ]
 
@@ -663,7 +688,8 @@ class Accounts:
                              expires_at=now + timedelta(hours=self.settings.session_max_hours),
                              client_ip=client_ip[:64], reveals={}, break_at=now))
         principal = Principal(user_id=user.id, name=user.name, roles=frozenset(Role(r) for r in user.roles),
-                              provider_id=user.provider_id, via="session", session_id=session_id, csrf_token=csrf)
+                              provider_id=user.provider_id, via="session", session_id=session_id, csrf_token=csrf,
+                              org_id=user.org_id)
         return SignedIn(token=token, session_id=session_id, csrf_token=csrf, principal=principal, device=new_device)
 
     def unlock(self, name: str, *, actor: str) -> int:
@@ -731,7 +757,8 @@ class Accounts:
             if now - row.last_seen_at > timedelta(seconds=60):
                 row.last_seen_at = now
             return Principal(user_id=user.id, name=user.name, roles=frozenset(Role(r) for r in user.roles),
-                             provider_id=user.provider_id, via="session", session_id=row.id, csrf_token=row.csrf_token)
+                             provider_id=user.provider_id, via="session", session_id=row.id, csrf_token=row.csrf_token,
+                             org_id=user.org_id)
 
     def from_token(self, token: str, *, token_id: int | None = None) -> Principal | None:
         """The principal of a live API token; None if unknown, revoked, expired, its user disabled or not ``token_id``.
@@ -753,7 +780,7 @@ class Accounts:
             if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60):
                 row.last_used_at = now
             return Principal(user_id=user.id, name=user.name, roles=frozenset(Role(r) for r in user.roles),
-                             provider_id=user.provider_id, via="token")
+                             provider_id=user.provider_id, via="token", org_id=user.org_id)
 
     # --- per-session review state ------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from core.errors import ConfigError, TransientError
 from core.messages import HashSetChange
 from hashing.registry import ALGORITHMS
 from matcher.changes import publish_changes
-from matcher.hashsets import UnknownHashSetError, export_entries, import_entries, list_sets, set_enabled
+from matcher.hashsets import UnknownHashSetError, export_entries, import_entries, keeper_of, list_sets, set_enabled
 from matcher.lists import ListFormat, parse_hash_list, write_hash_list
 from web.audit import record
 from web.auth import Principal, Role, requires
@@ -46,11 +46,18 @@ def _announce(ctx: WebContext, changes: list[HashSetChange]) -> str | None:
     return None
 
 
+def _ours(ctx: WebContext, principal: Principal, name: str, *, or_shared: bool = False) -> bool:
+    """Whether list ``name`` is the caller's organisation's (or, with ``or_shared``, shared with all); True if new."""
+    keeper = keeper_of(ctx.store, name)
+    return keeper is None or keeper[0] == principal.org_id or (or_shared and keeper[1])
+
+
 def _page(request: Request, principal: Principal, *, status_code: int = 200, message: str | None = None,
           error: str | None = None, problems: list[str] | None = None, form: dict[str, str] | None = None) -> Response:
     ctx = context(request)
     return render(request, "dashboard_lists.html", principal, status_code=status_code, title="Hash lists",
-                  lists=list_sets(ctx.store), message=message, error=error, problems=problems or [],
+                  lists=list_sets(ctx.store, org_id=principal.org_id), message=message, error=error,
+                  problems=problems or [],
                   formats=[f.value for f in ListFormat], algorithms=sorted(ALGORITHMS),
                   form=form or {"name": "", "format": "", "algorithm": "", "source": ""})
 
@@ -89,8 +96,13 @@ async def import_list(
         return _page(request, principal, status_code=422, form=form, problems=problems,
                      error="The file holds no usable hash; nothing was imported.")
 
+    if not _ours(ctx, principal, name):
+        # Another organisation's list is not there for this caller: importing into it is refused like a typo.
+        return _page(request, principal, status_code=404, form=form, error="Choose another name for the list.")
+
     def store_it() -> tuple[int, int, str | None]:
-        result = import_entries(ctx.store, name, parsed.entries, source=source.strip() or file.filename)
+        result = import_entries(ctx.store, name, parsed.entries, source=source.strip() or file.filename,
+                                org_id=principal.org_id)
         record(ctx.store, principal.name, LIST_AUDIT + "import", f"hashset:{name}", at=ctx.clock(),
                added=result.added, duplicates=result.duplicates, skipped=len(parsed.errors), file=file.filename)
         return result.added, result.duplicates, _announce(ctx, result.changes)
@@ -112,6 +124,8 @@ def toggle_list(
     if state not in ("enable", "disable"):
         raise HTTPException(404, "no such action")
     ctx = context(request)
+    if not _ours(ctx, principal, name):
+        return _page(request, principal, status_code=404, error=str(UnknownHashSetError(name)))
     try:
         edit = set_enabled(ctx.store, name, state == "enable")
     except UnknownHashSetError as exc:
@@ -127,6 +141,8 @@ def export_list(request: Request, name: str, principal: Annotated[Principal, Dep
                 format: ListFormat = ListFormat.CSV) -> Response:
     """The list's entries as a file ``orbweaver hashset import`` reads back (hashes only, never media); audited."""
     ctx = context(request)
+    if not _ours(ctx, principal, name, or_shared=True):
+        raise HTTPException(404, str(UnknownHashSetError(name)))
     try:
         entries = export_entries(ctx.store, name)
     except UnknownHashSetError as exc:

@@ -46,7 +46,7 @@ from web.auth import Principal, Role, client_ip, requires
 from web.context import WebContext, context
 from web.forms import EMPTY, FormRefusedError, FormState, form_page
 from web.media import REVEAL_STEPS, RevealLevel
-from web.review import _item_details, reduced_media, review_item, shown_as, workflow
+from web.review import _item_details, _ours, reduced_media, review_item, shown_as, workflow
 from web.templating import render
 from web.words import classification_label, counted
 
@@ -351,9 +351,10 @@ def contest(request: Request, notice_id: str, item_id: int, principal: Annotated
 # Senior analysts: contests
 
 
-def _find_contest(ctx: WebContext, contest_id: int) -> ContestEntry:
+def _find_contest(ctx: WebContext, contest_id: int, principal: Principal) -> ContestEntry:
     found = portal.contest(ctx.store, contest_id)
-    if found is None:
+    # Another organisation's item's contest is not there for this senior analyst.
+    if found is None or not _ours(ctx, principal, found.review_item_id):
         raise HTTPException(404, "no such contest")
     return found
 
@@ -369,7 +370,7 @@ def _contest_item(ctx: WebContext, entry: ContestEntry) -> ItemView:
 def contest_page(request: Request, contest_id: int, principal: Annotated[Principal, Depends(SENIORS)]) -> Response:
     """A provider's contest: its reason, the item's match and history, the reduced media, uphold or accept."""
     ctx = context(request)
-    entry = _find_contest(ctx, contest_id)
+    entry = _find_contest(ctx, contest_id, principal)
     item = _contest_item(ctx, entry)
     level = RevealLevel(ctx.accounts.reveal_level(principal, item.id))
     record(ctx.store, principal.name, PortalAction.CONTEST_VIEW, f"contest:{contest_id}", at=ctx.clock(),
@@ -387,7 +388,7 @@ def contest_page(request: Request, contest_id: int, principal: Annotated[Princip
 def contest_media(request: Request, contest_id: int, principal: Annotated[Principal, Depends(SENIORS)]) -> Response:
     """The contested item's image at the level this session revealed (reduced until then); open contests only."""
     ctx = context(request)
-    entry = _find_contest(ctx, contest_id)
+    entry = _find_contest(ctx, contest_id, principal)
     if entry.status != ContestStatus.OPEN:
         raise HTTPException(404, "this contest is decided; its media is no longer shown")
     return reduced_media(ctx, principal, _contest_item(ctx, entry), contest=contest_id)
@@ -398,7 +399,7 @@ def contest_reveal(request: Request, contest_id: int, principal: Annotated[Princ
                    step: Annotated[str, Form(max_length=20)]) -> Response:
     """Lift one reduction of the contested item's image; each step is its own audited request."""
     ctx = context(request)
-    entry = _find_contest(ctx, contest_id)
+    entry = _find_contest(ctx, contest_id, principal)
     if entry.status != ContestStatus.OPEN:
         raise HTTPException(409, "this contest is decided")
     target = REVEAL_STEPS.get(step)
@@ -423,7 +424,7 @@ def contest_decision(request: Request, contest_id: int, principal: Annotated[Pri
                      note: Annotated[str, Form(max_length=REASON_MAX)] = "") -> Response:
     """Uphold the classification (notices resume) or accept the contest (not CSAM, item withdrawn, allow-listed)."""
     ctx = context(request)
-    entry = _find_contest(ctx, contest_id)
+    entry = _find_contest(ctx, contest_id, principal)
     if outcome not in ("uphold", "accept"):
         raise HTTPException(422, "outcome is uphold or accept")
     text = note.strip() or None

@@ -18,6 +18,8 @@ from crawler import sightings
 from hashing.media import facts
 from matcher.hashsets import entry_of, matches_of
 from notifier import portal
+from review import orgs
+from review.orgs import ForwardReason
 from review.service import ItemView, item_view
 from review.triage import ReviewKind
 from review.workflow import ESCALATED, Decided, DecisionOutcome, ReviewRefusedError, ReviewWorkflow
@@ -62,6 +64,13 @@ def workflow(ctx: WebContext) -> ReviewWorkflow:
     return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review, ctx.clock, blobs=ctx.blobs)
 
 
+def org_workflow(ctx: WebContext, principal: Principal) -> ReviewWorkflow:
+    """The workflow whose scheme is the caller's organisation's: the baseline plus its national categories."""
+    with ctx.store.session() as s:
+        scheme = orgs.scheme_for(s, principal.org_id, ctx.settings.review.scheme)
+    return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review.model_copy(update={"scheme": scheme}), ctx.clock)
+
+
 def _senior(principal: Principal) -> bool:
     return principal.has(Role.SENIOR_ANALYST)
 
@@ -76,9 +85,15 @@ def _held(request: Request, principal: Principal) -> Response | None:
                   wellbeing=state, break_minutes=ctx.settings.web.break_minutes)
 
 
+def _ours(ctx: WebContext, principal: Principal, item_id: int) -> bool:
+    """Whether the review item is held by the caller's organisation."""
+    with ctx.store.session() as s:
+        return orgs.org_of_item(s, item_id) == principal.org_id
+
+
 def undo_item(ctx: WebContext, principal: Principal) -> int | None:
     """The item of the analyst's last decision while they may still take it back, else None."""
-    last = workflow(ctx).recent(principal.name, limit=1)
+    last = workflow(ctx).recent(principal.name, limit=1, org_id=principal.org_id)
     return last[0].item_id if last and last[0].undoable else None
 
 
@@ -93,9 +108,10 @@ def queue_page(request: Request, principal: Annotated[Principal, Depends(REVIEWE
     """The analyst's queue, most urgent first; ``kind`` shows one tab (matches, or reported media in triage)."""
     ctx = context(request)
     tab = _kind(kind)
-    entries = workflow(ctx).queue(principal.name, senior=_senior(principal), kind=tab)
+    entries = workflow(ctx).queue(principal.name, senior=_senior(principal), kind=tab, org_id=principal.org_id)
     # Providers' contests of settled items wait for senior analysts only (web/provider.py decides them).
-    contests = portal.contests(ctx.store) if _senior(principal) else []
+    contests = [c for c in portal.contests(ctx.store) if _ours(ctx, principal, c.review_item_id)] \
+        if _senior(principal) else []
     record(ctx.store, principal.name, AuditAction.QUEUE_VIEW, None, at=ctx.clock(), shown=len(entries),
            **({"contests": len(contests)} if contests else {}), **({"kind": str(tab)} if tab else {}))
     message = _done_message(done)
@@ -113,7 +129,7 @@ def next_item(request: Request, principal: Annotated[Principal, Depends(REVIEWER
     if held is not None:
         return held
     tab = _kind(kind)
-    entries = workflow(ctx).queue(principal.name, senior=_senior(principal), limit=1, kind=tab)
+    entries = workflow(ctx).queue(principal.name, senior=_senior(principal), limit=1, kind=tab, org_id=principal.org_id)
     suffix = f"?done={done}" if _done_message(done) else ""
     if not entries:
         tab_query = f"kind={tab}" if tab else ""
@@ -123,8 +139,11 @@ def next_item(request: Request, principal: Annotated[Principal, Depends(REVIEWER
 
 
 def _open_item(ctx: WebContext, principal: Principal, item_id: int) -> ItemView:
-    """The item if it is in this analyst's queue; 404 otherwise (decided by them, settled, or not theirs)."""
-    if not workflow(ctx).may_assess(item_id, principal.name, senior=_senior(principal)):
+    """The item if it is in this analyst's queue; 404 otherwise (decided by them, settled, or not theirs).
+
+    Another organisation's item is a 404 too: nobody outside it learns that it exists.
+    """
+    if not workflow(ctx).may_assess(item_id, principal.name, senior=_senior(principal), org_id=principal.org_id):
         raise HTTPException(404, "This item is not in your queue: it is settled, you decided it, "
                                  "or it waits for a senior analyst.")
     with ctx.store.session() as s:
@@ -193,11 +212,18 @@ def _item_screen(request: Request, principal: Principal, item: ItemView, form: F
     return render(
         request, "review_item.html", principal, status_code=form.status_code, title=f"Review item {item.id}",
         item=item, level=int(level), shown=shown_as(ctx, principal, level), next_step=next_step,
-        scheme=ctx.settings.review.scheme,
+        scheme=org_workflow(ctx, principal).settings.scheme,
         history=_history(ctx, principal, item), wellbeing=wellbeing(ctx, principal), message=message,
         escalated=item.status == ESCALATED, form=form, note_max=ctx.settings.review.note_max_chars,
-        claimed_by=claimed_by, undo_item=undo_item(ctx, principal), **_item_details(ctx, item),
+        claimed_by=claimed_by, undo_item=undo_item(ctx, principal), forward_to=_forward_to(ctx, principal),
+        forward_reasons=list(ForwardReason), **_item_details(ctx, item),
     )
+
+
+def _forward_to(ctx: WebContext, principal: Principal) -> list[tuple[int, str]]:
+    """The organisations an item can be forwarded to (every one but the analyst's own)."""
+    with ctx.store.session() as s:
+        return [(o.id, o.name) for o in orgs.all_orgs(s) if o.id != principal.org_id]
 
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
@@ -225,7 +251,7 @@ def _decision_again(request: Request, form: FormState) -> Response:
     ctx = context(request)
     principal: Principal = request.state.principal
     item_id = int(request.path_params["item_id"])
-    if not workflow(ctx).may_assess(item_id, principal.name, senior=_senior(principal)):
+    if not workflow(ctx).may_assess(item_id, principal.name, senior=_senior(principal), org_id=principal.org_id):
         message = form.problems.get(FORM_FIELD) or "This item is no longer in your queue."
         return render(request, "error.html", principal, status_code=409, title="Not recorded", message=message)
     item = review_item(ctx, item_id)
@@ -313,7 +339,7 @@ def decide(
     ctx = context(request)
     _open_item(ctx, principal, item_id)
     try:
-        result: Decided = workflow(ctx).decide(item_id, principal.name, choice, jurisdiction or None,
+        result: Decided = org_workflow(ctx, principal).decide(item_id, principal.name, choice, jurisdiction or None,
                                                senior=_senior(principal), note=note)
     except ReviewRefusedError as exc:
         raise FormRefusedError({exc.field or FORM_FIELD: sentence(exc.reason)},
@@ -333,7 +359,7 @@ def decide(
 def _mine(request: Request, principal: Principal, form: FormState) -> Response:
     ctx = context(request)
     return render(request, "review_mine.html", principal, status_code=form.status_code, title="My recent decisions",
-                  decisions=workflow(ctx).recent(principal.name), form=form, undo_item=None)
+                  decisions=workflow(ctx).recent(principal.name, org_id=principal.org_id), form=form, undo_item=None)
 
 
 def _mine_again(request: Request, form: FormState) -> Response:
@@ -355,7 +381,7 @@ def undo(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
     """Take back one's own last decision while nobody else acted on its item; the item opens again."""
     ctx = context(request)
     try:
-        workflow(ctx).undo(item_id, principal.name)
+        workflow(ctx).undo(item_id, principal.name, org_id=principal.org_id)
     except ReviewRefusedError as exc:
         raise FormRefusedError({FORM_FIELD: sentence(exc.reason)}, status_code=409) from None
     record(ctx.store, principal.name, AuditAction.DECISION_UNDO, f"item:{item_id}", at=ctx.clock(),
@@ -376,7 +402,7 @@ def take_break(request: Request, principal: Annotated[Principal, Depends(REVIEWE
 def team_page(request: Request, principal: Annotated[Principal, Depends(SUPERVISORS)]) -> Response:
     """Supervisors' view: each analyst's items seen and revealed today, time since their break, breaks running."""
     ctx = context(request)
-    rows = team(ctx)
+    rows = team(ctx, principal.org_id)
     record(ctx.store, principal.name, AuditAction.TEAM_VIEW, None, at=ctx.clock(), shown=len(rows))
     return render(request, "review_team.html", principal, title="Team wellbeing", rows=rows)
 

@@ -146,11 +146,13 @@ def set_reveal_prefs(store: Store, user_id: int, prefs: RevealPrefs) -> None:
             row.blur, row.greyscale = prefs.blur, prefs.greyscale
 
 
-def team(ctx: WebContext) -> list[Exposure]:
-    """Every active analyst's and senior analyst's exposure today, for supervisors."""
+def team(ctx: WebContext, org_id: int | None = None) -> list[Exposure]:
+    """Every active analyst's and senior analyst's exposure today (of organisation ``org_id``), for supervisors."""
     now = ctx.clock()
+    of_org = [] if org_id is None else [WebUser.org_id == org_id]
     with ctx.store.session() as s:
-        users = [(u.id, u.name, list(u.roles)) for u in s.scalars(select(WebUser).where(WebUser.disabled.is_(False))
+        users = [(u.id, u.name, list(u.roles)) for u in s.scalars(select(WebUser).where(WebUser.disabled.is_(False),
+                                                                                        *of_org)
                                                                   .order_by(WebUser.name))]
     return [Exposure(name=name, wellbeing=measure(ctx.store, ctx.settings.web, name, user_id, now))
             for user_id, name, roles in users if set(roles) & set(REVIEWER_ROLES)]

@@ -34,6 +34,8 @@ class HashSet(Base):
     """Published on the hash feed (``/stopncii/v1/FetchHashes``) for partners to pull (migration 0009)."""
     kind: Mapped[str] = mapped_column(String(20), default="known", server_default="known")
     """A ``core.messages.HashSetKind`` value: a survivor list's hits always go to analysts (migration 0012)."""
+    org_id: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """The organisation that keeps the list (``review.orgs``); others see it only while it is shared (0012)."""
 
 
 class HashEntry(Base):

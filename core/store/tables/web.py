@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.store.base import Base, UTCDateTime, now
@@ -42,6 +42,8 @@ class WebUser(Base):
     roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"), nullable=True)
     """The one provider whose notices a ``provider`` user sees."""
+    org_id: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    """The organisation the user works in (``core.store.tables.review.Organisation``; 1 is the operator's)."""
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

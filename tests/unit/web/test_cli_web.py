@@ -100,3 +100,20 @@ def test_serve_answers_on_the_given_port_and_stops_on_sigterm(tmp_path: Path) ->
         proc.wait(timeout=30)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_org_add_list_opt_in_and_members(tmp_path: Path) -> None:
+    added = run(tmp_path, "org", "add", "--name", "Point de Contact", "--country", "fr", "--country", "BE",
+                "--category", "fr_pedo=baseline_csam", "--notice-email", "signal@pdc.test", "--opted-in")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout) == {"created": "Point de Contact", "id": 2}
+    created = run(tmp_path, "user", "create", "--role", "analyst", "--name", "ann", "--org", "2", "--password-stdin",
+                  stdin=PASSWORD + "\n")
+    assert created.returncode == 0, created.stderr
+    assert run(tmp_path, "org", "opt-in", "--id", "2", "--off").returncode == 0
+    listed = [json.loads(line) for line in run(tmp_path, "org", "list").stdout.splitlines()]
+    assert [(o["id"], o["kind"], o["countries"], o["opted_in"]) for o in listed] == [
+        (1, "operator", [], True), (2, "hotline", ["BE", "FR"], False)]
+    assert listed[1]["notice_domain"] == "pdc.test" and listed[1]["categories"] == {"fr_pedo": "baseline_csam"}
+    refused = run(tmp_path, "org", "member", "--name", "ann", "--id", "9")
+    assert refused.returncode == 1 and "no organisation with id 9" in refused.stderr

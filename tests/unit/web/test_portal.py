@@ -43,6 +43,7 @@ from notifier.providers import ProviderRecord, upsert_providers
 from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage, portal_url
 from notifier.states import ContestStatus
+from review import orgs
 from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
 from tests.unit.web.conftest import Env
@@ -330,6 +331,18 @@ def test_an_accepted_contest_reclassifies_withdraws_and_allow_lists(portal: Port
     post(client, f"/provider/notices/{notice_id}/items/{item_id}/contest", reason="A stock photo of a beach.")
     with portal.env.store.session() as s:
         contest_id = s.scalars(select(NoticeContest.id)).one()
+
+    # A senior analyst of another organisation finds no trace of the contest on any of its routes.
+    with portal.env.store.session() as s:
+        hotline = orgs.create(s, "Other hotline", kind=orgs.OrgKind.HOTLINE, jurisdiction=["FR"])
+    portal.env.accounts.create_user("fr-senior", "correct horse battery", [Role.SENIOR_ANALYST.value],
+                                    actor="test", org_id=hotline)
+    stranger = portal.env.signed_in("fr-senior")
+    assert f"/review/contests/{contest_id}" not in stranger.get("/review").text
+    assert stranger.get(f"/review/contests/{contest_id}").status_code == 404
+    assert stranger.get(f"/review/contests/{contest_id}/media").status_code == 404
+    assert post(stranger, f"/review/contests/{contest_id}/reveal", step="unblur").status_code == 404
+    assert post(stranger, f"/review/contests/{contest_id}/decision", outcome="accept").status_code == 404
 
     senior = portal.env.signed_in("senior")
     done = post(senior, f"/review/contests/{contest_id}/decision", outcome="accept")
