@@ -33,9 +33,9 @@ class HashSet(Base):
     shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     """Published on the hash feed (``/stopncii/v1/FetchHashes``) for partners to pull (migration 0009)."""
     kind: Mapped[str] = mapped_column(String(20), default="known", server_default="known")
-    """A ``core.messages.HashSetKind`` value: a survivor list's hits always go to analysts (migration 0012)."""
+    """A ``core.messages.HashSetKind`` value: a survivor list's hits always go to analysts (migration 0013)."""
     org_id: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    """The organisation that keeps the list (``review.orgs``); others see it only while it is shared (0012)."""
+    """The organisation that keeps the list (``review.orgs``); others see it only while it is shared (0017)."""
 
 
 class HashEntry(Base):
@@ -56,7 +56,7 @@ class HashEntry(Base):
     """Version of the algorithm that made ``value``; a hash of another version is never compared with it."""
     variant: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
     """List-side variant ("" for a hash of the known picture itself, e.g. "crop-c10"; see
-    ``hashing.list_variants``): a hash of an edit of the picture behind ``parent_id`` (migration 0012)."""
+    ``hashing.list_variants``): a hash of an edit of the picture behind ``parent_id`` (migration 0015)."""
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("hash_entries.id", ondelete="CASCADE", name="fk_hash_entries_parent_id"),
         nullable=True, index=True,
@@ -80,7 +80,7 @@ class Match(Base):
     """Variant of the media whose hash matched ("" as given, "trimmed", "pdq-dihedral:rot90"...)."""
     list_variant: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
     """List-side variant of the entry that the hash was close to ("" for the entry itself; the
-    row's ``hash_entry_id`` is then the parent entry's) (migration 0012)."""
+    row's ``hash_entry_id`` is then the parent entry's) (migration 0015)."""
 
 
 class SurvivorSubmission(Base):
@@ -100,7 +100,7 @@ class SurvivorSubmission(Base):
 
 
 class VpdqVideo(Base):
-    """A known video given as a vPDQ hash (per-frame PDQ): the frames behind one ``hash_entries`` row (migration 0012).
+    """A known video given as a vPDQ hash (per-frame PDQ): the frames behind one ``hash_entries`` row (migration 0016).
 
     The entry (algorithm ``vpdq``, value the digest of the video's hash) carries the list, label and
     classification, and is what matches and review items name; this row holds its frames.

@@ -40,7 +40,7 @@ class ReviewStatus(StrEnum):
 
 
 OPERATOR_ORG_ID = 1
-"""The operator's own organisation, created by migration 0012: every item and user not routed elsewhere."""
+"""The operator's own organisation, created by migration 0017: every item and user not routed elsewhere."""
 
 
 class Organisation(Base):
