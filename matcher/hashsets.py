@@ -280,8 +280,8 @@ def _parent_ids(session: Session, set_id: int, entries: Sequence[ListEntry]) -> 
     return found
 
 
-def list_sets(store: Store) -> list[HashSetSummary]:
-    """Every hash set with its entry counts per algorithm, by name."""
+def list_sets(store: Store, *, org_id: int | None = None) -> list[HashSetSummary]:
+    """Every hash set with its entry counts per algorithm, by name; with ``org_id`` its own and shared ones only."""
     with store.session() as s:
         counts: dict[int, dict[str, int]] = defaultdict(dict)
         visible = [] if org_id is None else [or_(HashSet.org_id == org_id, HashSet.shared.is_(True))]
