@@ -477,7 +477,7 @@ def iter_code_rows(
 
 
 class EntryInfo(NamedTuple):
-    """How a hit is described: the entry's set, label, classification and set kind, and for a list-side variant its parent."""
+    """How a hit is described: the entry's set, label, classification, set kind, and a list-side variant's parent."""
 
     hash_set: str
     label: str | None
