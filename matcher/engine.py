@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from core.errors import PermanentError
 from core.messages import HashSetChange, HashValue, MatchHit
@@ -35,10 +35,10 @@ from hashing.algorithms import Pdq
 from hashing.base import HashAlgorithm, hex_to_codes
 from matcher import snapshots
 from matcher.base import Codes, Ids, MatchIndex
-from matcher.decision import Verdict, decide_with, relative
+from matcher.decision import Verdict, decide, relative
 from matcher.hashsets import CodeRow, UnknownHashSetError, describe_entries, iter_code_rows, set_generations
 from matcher.registry import create_index
-from matcher.settings import MatcherSettings
+from matcher.settings import MatcherSettings, Thresholds
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +47,13 @@ VERSION_SKIPPED = Counter(
     "Query hashes not compared with a list because the list holds only other versions of their algorithm",
     ["algorithm", "hash_version", "list_version"],
 )
+
+REVIEW_RADIUS = Gauge(
+    "orbweaver_matcher_review_radius",
+    "Review (search) radius in force per perceptual algorithm, chosen by the size of its lists",
+    ["algorithm"],
+)
+LIST_ENTRIES = Gauge("orbweaver_matcher_list_entries", "Entries loaded per algorithm (every version)", ["algorithm"])
 
 _EMPTY_IDS: Ids = np.zeros(0, dtype=np.int64)
 
@@ -138,11 +145,16 @@ class Matcher:
         # Which lists hold entries of each algorithm version (names only; for the skip count).
         self._sets: dict[_Key, set[str]] = defaultdict(set)
         self._skips_logged: set[tuple[str, str, int, int]] = set()
+        # Thresholds in force: the configured ones narrowed for the loaded lists' size (see _retune).
+        self._thresholds: dict[str, Thresholds] = self.settings.effective_thresholds({})
 
     # Loading ------------------------------------------------------------------------------
 
     def radius(self, algorithm: type[HashAlgorithm]) -> int:
-        """Search radius of ``algorithm``: its review threshold (0 for exact hashes)."""
+        """Configured review threshold of ``algorithm`` (0 for exact hashes): what indexes are planned for.
+
+        The radius searched is at most this: :meth:`thresholds` narrows it as lists grow.
+        """
         if not algorithm.is_perceptual():
             return 0
         return self.settings.review_radius(algorithm.name)
@@ -161,6 +173,7 @@ class Matcher:
             target = self._indexes.get(key)
             if target is None:
                 target = self._indexes[key] = self._new_index(key)
+                target.radius = self._search_radius(target.algorithm)
             target.index.add(*loaded.arrays(key))
         for key, names in loaded.sets.items():
             self._sets[key].update(names)
@@ -210,6 +223,7 @@ class Matcher:
                                                        for k, v in found.lists.items()})
                         self._members = found.members
                         self._generations = {n: g for n, (g, _) in generations.items()}
+                        self._retune()
                     log.info("matcher.loaded", counts=self.counts(), sets=len(generations), source="snapshot")
                     return
         self.reload()
@@ -249,6 +263,7 @@ class Matcher:
                 self._members = members
                 self._generations = generations
                 self._sets = defaultdict(set, loaded.sets)
+                self._retune()
             if self.settings.index_dir is not None:
                 snapshots.save(self.settings.index_dir, self._basis(stored),
                                {snapshots.index_key(*k): held.index for k, held in built.items()}, members,
@@ -299,6 +314,7 @@ class Matcher:
             self._add_loaded(loaded)
             for name, ids in loaded.member_ids().items():
                 self._members[name] = np.union1d(self._members.get(name, _EMPTY_IDS), ids)
+            self._retune()
 
     def reload_set(self, name: str) -> None:
         """Re-read one set from the store and make the indexes agree with it.
@@ -326,6 +342,7 @@ class Matcher:
                     self._generations.pop(name, None)
                 else:
                     self._generations[name] = generation[0]
+                self._retune()
         log.info("matcher.set_reloaded", hash_set=name, entries=len(fresh), generation=generation)
 
     def resync(self) -> list[str]:
@@ -356,10 +373,48 @@ class Matcher:
     def counts(self) -> dict[str, int]:
         """Count the loaded entries per algorithm."""
         with self._lock:
-            counts: dict[str, int] = defaultdict(int)
-            for (name, _), held in sorted(self._indexes.items()):
-                counts[name] += len(held.index)
-            return dict(counts)
+            return self._counts()
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for (name, _), held in sorted(self._indexes.items()):
+            counts[name] += len(held.index)
+        return dict(counts)
+
+    def thresholds(self) -> dict[str, Thresholds]:
+        """The thresholds in force per perceptual algorithm, for the lists loaded now.
+
+        The configured ones, with each review radius narrowed to the ``review_by_entries`` step
+        of its algorithm's entry count (every version, every list in scope): see
+        :meth:`MatcherSettings.effective_thresholds`.
+        """
+        with self._lock:
+            return dict(self._thresholds)
+
+    def _retune(self) -> None:
+        """Choose the thresholds for the entries loaded now (the caller holds the lock).
+
+        Versions share one count: each version's index is searched separately, but counting
+        them together errs toward the narrower radius.
+        """
+        counts = self._counts()
+        chosen = self.settings.effective_thresholds(counts)
+        for name, limits in chosen.items():
+            if limits != self._thresholds.get(name):
+                log.info("matcher.thresholds", algorithm=name, entries=counts.get(name, 0), match=limits.match,
+                         review=limits.review, configured_review=self.settings.review_radius(name))
+            REVIEW_RADIUS.labels(name).set(limits.review)
+        for name in registry.ALGORITHMS:
+            LIST_ENTRIES.labels(name).set(counts.get(name, 0))
+        self._thresholds = chosen
+        for held in self._indexes.values():
+            held.radius = self._search_radius(held.algorithm)
+
+    def _search_radius(self, algorithm: type[HashAlgorithm]) -> int:
+        if not algorithm.is_perceptual():
+            return 0
+        found = self._thresholds.get(algorithm.name)
+        return found.review if found is not None else 0
 
     # Matching -----------------------------------------------------------------------------
 
@@ -394,7 +449,7 @@ class Matcher:
         """:meth:`evaluate` for many items, with one index query per algorithm."""
         out = []
         for hits in self.match_many(items):
-            verdict = decide_with(hits, self.settings)
+            verdict = decide(hits, self._thresholds, self.settings.joint_max)
             if verdict.best is not None:
                 hits = [verdict.best, *(h for h in hits if h is not verdict.best)]
             out.append(MatchOutcome(hits, verdict))
