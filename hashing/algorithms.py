@@ -204,7 +204,7 @@ class PHash(PerceptualHash):
     thresholds = (2, 8)  # calibrated: see matcher/settings.py
     # Measured by `python -m benchmarks.run list_scale` (benchmarks/README.md, "List scale"): the
     # widest radius that keeps false reviews <= 1 per 10,000 non-matching images at each size.
-    review_by_entries = ((10_000, 8), (250_000, 6), (10_000_000, 4), (None, 2))
+    review_by_entries = ((20_000, 8), (1_000_000, 6), (10_000_000, 4), (None, 2))
     claims_hex_length = True
 
     def hash_raster(self, raster: Raster) -> HashValue:

@@ -96,7 +96,7 @@ class MatcherSettings(Section):
             "the radius in force is that of the first step holding it, never above `thresholds` review, and "
             "the match threshold is lowered to it if above. Recomputed whenever a list changes. An "
             "algorithm given [] keeps its review radius at every size. Defaults: the algorithm's registered "
-            "steps (pHash 8 up to 10k entries, 6 up to 250k, 4 up to 10M, then 2; PDQ none)."
+            "steps (pHash 8 up to 20k entries, 6 up to 1M, 4 up to 10M, then 2; PDQ none)."
         ),
     )
     indexes: dict[str, str] = Field(

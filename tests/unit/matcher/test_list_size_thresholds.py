@@ -35,7 +35,7 @@ def phash(value: str) -> HashValue:
 
 @pytest.mark.parametrize(
     ("entries", "review"),
-    [(0, 8), (10_000, 8), (10_001, 6), (250_000, 6), (250_001, 4), (10_000_000, 4), (10_000_001, 2)],
+    [(0, 8), (20_000, 8), (20_001, 6), (1_000_000, 6), (1_000_001, 4), (10_000_000, 4), (10_000_001, 2)],
 )
 def test_the_default_phash_radius_narrows_as_the_list_grows(entries: int, review: int) -> None:
     chosen = MatcherSettings().effective_thresholds({"phash": entries, "pdq": entries})
