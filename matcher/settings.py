@@ -46,7 +46,8 @@ def _default_thresholds() -> dict[str, Thresholds]:
     # PDQ review 31 is Meta's match bound and the index radius. A match is confirmed without an
     # analyst: PDQ 24 (margin under Meta's 31; nothing non-matching came near) and pHash 2 (fit:
     # 2e-6 per image at 10M entries). pHash review 8 keeps the benchmark's 0 false reviews but
-    # meets < 1 in 10,000 only up to ~10k entries (fit); lists of millions want 4.
+    # meets < 1 in 10,000 only up to ~20k entries (measured: benchmarks/README.md, "List scale"), so the
+    # radius searched narrows with the lists' size (``review_by_entries``).
     # The values live with each algorithm (``HashAlgorithm.thresholds``), so a new one brings its own.
     return {
         name: Thresholds(match=algorithm.thresholds[0], review=algorithm.thresholds[1])
