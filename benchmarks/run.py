@@ -7,6 +7,7 @@
     python -m benchmarks.run crawl [options]
     python -m benchmarks.run pipeline [options]
     python -m benchmarks.run list_import [options]
+    python -m benchmarks.run list_scale [options]
 
 A benchmark module offers ``add_arguments(parser)`` and ``run(args)``; registering one is a line
 in ``BENCHMARKS``.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from benchmarks import crawl, list_import, matching, pipeline, robustness, throughput
+from benchmarks import crawl, list_import, list_scale, matching, pipeline, robustness, throughput
 
 BENCHMARKS: dict[str, ModuleType] = {
     "throughput": throughput,
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "crawl": crawl,
     "pipeline": pipeline,
     "list_import": list_import,
+    "list_scale": list_scale,
 }
 
 

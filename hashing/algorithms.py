@@ -202,6 +202,9 @@ class PHash(PerceptualHash):
     bits = 64
     abilities = frozenset({Ability.PERCEPTUAL})
     thresholds = (2, 8)  # calibrated: see matcher/settings.py
+    # Measured by `python -m benchmarks.run list_scale` (benchmarks/README.md, "List scale"): the
+    # widest radius that keeps false reviews <= 1 per 10,000 non-matching images at each size.
+    review_by_entries = ((20_000, 8), (1_000_000, 6), (10_000_000, 4), (None, 2))
     claims_hex_length = True
 
     def hash_raster(self, raster: Raster) -> HashValue:

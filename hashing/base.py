@@ -172,6 +172,13 @@ class HashAlgorithm(ABC):
     thresholds: ClassVar[tuple[int, int] | None] = None
     """Perceptual only: the default ``(match, review)`` Hamming distances the matcher uses
     unless its settings name others (see ``MatcherSettings.thresholds``); None for exact hashes."""
+    review_by_entries: ClassVar[tuple[tuple[int | None, int], ...]] = ()
+    """Perceptual only: ``(up to this many entries, review radius)`` steps, ascending, the last
+    with None (any size). The matcher searches a list of ``n`` entries of this algorithm within
+    the radius of the first step that holds ``n`` (never above the ``review`` threshold), because
+    a non-matching image meets every entry: a pair rate that is harmless against 10,000 entries
+    is not against millions. Empty: one radius for every list size (codes long enough to have
+    no measurable tail, such as PDQ's 256 bits)."""
     claims_hex_length: ClassVar[bool] = False
     """Whether a list value of ``bits // 4`` hex digits that names no algorithm is this one;
     at most one algorithm may claim each length (the registry refuses two)."""

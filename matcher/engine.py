@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from core.errors import PermanentError
 from core.messages import HashSetChange, HashValue, MatchHit
@@ -40,10 +40,10 @@ from hashing.base import HashAlgorithm, hex_to_codes
 from hashing.vpdq import VPDQ, features_from_hashes
 from matcher import snapshots
 from matcher.base import Codes, Ids, MatchIndex
-from matcher.decision import Verdict, decide_with, relative
+from matcher.decision import Verdict, decide, relative
 from matcher.hashsets import CodeRow, UnknownHashSetError, describe_entries, iter_code_rows, set_generations
 from matcher.registry import create_index
-from matcher.settings import MatcherSettings
+from matcher.settings import MatcherSettings, Thresholds
 from matcher.vpdq import VpdqMatcher, hit_of
 
 log = structlog.get_logger(__name__)
@@ -53,6 +53,13 @@ VERSION_SKIPPED = Counter(
     "Query hashes not compared with a list because the list holds only other versions of their algorithm",
     ["algorithm", "hash_version", "list_version"],
 )
+
+REVIEW_RADIUS = Gauge(
+    "orbweaver_matcher_review_radius",
+    "Review (search) radius in force per perceptual algorithm, chosen by the size of its lists",
+    ["algorithm"],
+)
+LIST_ENTRIES = Gauge("orbweaver_matcher_list_entries", "Entries loaded per algorithm (every version)", ["algorithm"])
 
 _EMPTY_IDS: Ids = np.zeros(0, dtype=np.int64)
 
@@ -148,11 +155,17 @@ class Matcher:
         self._sets: dict[_Key, set[str]] = defaultdict(set)
         self._skips_logged: set[tuple[str, str, int, int]] = set()
         self.videos = VpdqMatcher(store, self.settings.vpdq, sets=self.scope)
+        # Thresholds in force: the configured ones narrowed for the loaded lists' size (see _retune).
+        self._thresholds: dict[str, Thresholds] = self.settings.effective_thresholds({})
 
     # Loading ------------------------------------------------------------------------------
 
     def radius(self, algorithm: type[HashAlgorithm]) -> int:
-        """Search radius of ``algorithm``: its review threshold, or its verification band when wider (0 for exact)."""
+        """Configured search radius of ``algorithm``: its review threshold, or its verification band when wider.
+
+        What indexes are planned for (0 for exact hashes); the radius searched is at most this:
+        :meth:`thresholds` narrows the review radius as lists grow.
+        """
         if not algorithm.is_perceptual():
             return 0
         return self.settings.search_radius(algorithm.name)
@@ -171,6 +184,7 @@ class Matcher:
             target = self._indexes.get(key)
             if target is None:
                 target = self._indexes[key] = self._new_index(key)
+                target.radius = self._search_radius(target.algorithm)
             target.index.add(*loaded.arrays(key))
         for key, names in loaded.sets.items():
             self._sets[key].update(names)
@@ -220,6 +234,7 @@ class Matcher:
                                                        for k, v in found.lists.items()})
                         self._members = found.members
                         self._generations = {n: g for n, (g, _) in generations.items()}
+                        self._retune()
                     self.videos.load()  # not in the snapshot: few, and read in one query
                     log.info("matcher.loaded", counts=self.counts(), sets=len(generations), source="snapshot")
                     return
@@ -260,6 +275,7 @@ class Matcher:
                 self._members = members
                 self._generations = generations
                 self._sets = defaultdict(set, loaded.sets)
+                self._retune()
             self.videos.load()
             if self.settings.index_dir is not None:
                 snapshots.save(self.settings.index_dir, self._basis(stored),
@@ -313,6 +329,7 @@ class Matcher:
             self._add_loaded(loaded)
             for name, ids in loaded.member_ids().items():
                 self._members[name] = np.union1d(self._members.get(name, _EMPTY_IDS), ids)
+            self._retune()
         if videos_changed:
             self.videos.load()
 
@@ -342,6 +359,7 @@ class Matcher:
                     self._generations.pop(name, None)
                 else:
                     self._generations[name] = generation[0]
+                self._retune()
             self.videos.load()
         log.info("matcher.set_reloaded", hash_set=name, entries=len(fresh), generation=generation)
 
@@ -373,10 +391,51 @@ class Matcher:
     def counts(self) -> dict[str, int]:
         """Count the loaded entries per algorithm."""
         with self._lock:
-            counts: dict[str, int] = defaultdict(int)
-            for (name, _), held in sorted(self._indexes.items()):
-                counts[name] += len(held.index)
-            return dict(counts)
+            return self._counts()
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for (name, _), held in sorted(self._indexes.items()):
+            counts[name] += len(held.index)
+        return dict(counts)
+
+    def thresholds(self) -> dict[str, Thresholds]:
+        """The thresholds in force per perceptual algorithm, for the lists loaded now.
+
+        The configured ones, with each review radius narrowed to the ``review_by_entries`` step
+        of its algorithm's entry count (every version, every list in scope): see
+        :meth:`MatcherSettings.effective_thresholds`.
+        """
+        with self._lock:
+            return dict(self._thresholds)
+
+    def _retune(self) -> None:
+        """Choose the thresholds for the entries loaded now (the caller holds the lock).
+
+        Versions share one count: each version's index is searched separately, but counting
+        them together errs toward the narrower radius.
+        """
+        counts = self._counts()
+        chosen = self.settings.effective_thresholds(counts)
+        for name, limits in chosen.items():
+            if limits != self._thresholds.get(name):
+                log.info("matcher.thresholds", algorithm=name, entries=counts.get(name, 0), match=limits.match,
+                         review=limits.review, configured_review=self.settings.review_radius(name))
+            REVIEW_RADIUS.labels(name).set(limits.review)
+        for name in registry.ALGORITHMS:
+            LIST_ENTRIES.labels(name).set(counts.get(name, 0))
+        self._thresholds = chosen
+        for held in self._indexes.values():
+            held.radius = self._search_radius(held.algorithm)
+
+    def _search_radius(self, algorithm: type[HashAlgorithm]) -> int:
+        if not algorithm.is_perceptual():
+            return 0
+        found = self._thresholds.get(algorithm.name)
+        review = found.review if found is not None else 0
+        if self.settings.verify.enabled:  # uncertain hits out to the band are verified (matcher/verify.py)
+            return max(review, self.settings.verify.band.get(algorithm.name, 0))
+        return review
 
     # Matching -----------------------------------------------------------------------------
 
@@ -414,9 +473,10 @@ class Matcher:
             hits: list[MatchHit] = []
             uncertain: list[MatchHit] = []
             for hit in found:  # beyond review only when the verification band widened the search
-                beyond = self.settings.thresholds.get(hit.algorithm)
+                beyond = self._thresholds.get(hit.algorithm)
                 (uncertain if beyond is not None and hit.distance > beyond.review else hits).append(hit)
-            verdict = decide_with(hits, self.settings)
+            verdict = decide(hits, self._thresholds, self.settings.joint_max, self.settings.vpdq.match_distance(),
+                             confirm_variants=self.settings.list_variants_confirm)
             if verdict.best is not None:
                 hits = [verdict.best, *(h for h in hits if h is not verdict.best)]
             out.append(MatchOutcome(hits, verdict, uncertain))

@@ -7,6 +7,7 @@ index kinds configured here fit the algorithms registered there.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -45,12 +46,30 @@ def _default_thresholds() -> dict[str, Thresholds]:
     # PDQ review 31 is Meta's match bound and the index radius. A match is confirmed without an
     # analyst: PDQ 24 (margin under Meta's 31; nothing non-matching came near) and pHash 2 (fit:
     # 2e-6 per image at 10M entries). pHash review 8 keeps the benchmark's 0 false reviews but
-    # meets < 1 in 10,000 only up to ~10k entries (fit); lists of millions want 4.
+    # meets < 1 in 10,000 only up to ~20k entries (measured: benchmarks/README.md, "List scale"), so the
+    # radius searched narrows with the lists' size (``review_by_entries``).
     # The values live with each algorithm (``HashAlgorithm.thresholds``), so a new one brings its own.
     return {
         name: Thresholds(match=algorithm.thresholds[0], review=algorithm.thresholds[1])
         for name, algorithm in registry.ALGORITHMS.items()
         if algorithm.thresholds is not None
+    }
+
+
+class ReviewStep(Section):
+    """One step of a size-dependent review radius: lists of up to ``entries`` entries use ``review``."""
+
+    entries: int | None = Field(ge=1, description="Most entries of the algorithm this step covers; None: any.")
+    review: int = Field(ge=0, description="Review radius (and search radius) for lists of that size.")
+
+
+def _default_review_steps() -> dict[str, list[ReviewStep]]:
+    # Measured by `python -m benchmarks.run list_scale` (benchmarks/README.md, "List scale"); the
+    # steps live with each algorithm (``HashAlgorithm.review_by_entries``), as its thresholds do.
+    return {
+        name: [ReviewStep(entries=n, review=r) for n, r in algorithm.review_by_entries]
+        for name, algorithm in registry.ALGORITHMS.items()
+        if algorithm.review_by_entries
     }
 
 
@@ -174,6 +193,17 @@ class MatcherSettings(Section):
             "match at distance 0 only."
         ),
     )
+    review_by_entries: dict[str, list[ReviewStep]] = Field(
+        default_factory=_default_review_steps,
+        description=(
+            "Per perceptual algorithm, review radius by list size: [{entries, review}, ...] ascending, the "
+            "last with no entries (any size). Entries counts every enabled list's entries of the algorithm; "
+            "the radius in force is that of the first step holding it, never above `thresholds` review, and "
+            "the match threshold is lowered to it if above. Recomputed whenever a list changes. An "
+            "algorithm given [] keeps its review radius at every size. Defaults: the algorithm's registered "
+            "steps (pHash 8 up to 20k entries, 6 up to 1M, 4 up to 10M, then 2; PDQ none)."
+        ),
+    )
     indexes: dict[str, str] = Field(
         default_factory=dict,
         description=(
@@ -271,12 +301,30 @@ class MatcherSettings(Section):
             return review
         return max(review, self.verify.band.get(algorithm, 0))
 
+    def effective_thresholds(self, entries: Mapping[str, int]) -> dict[str, Thresholds]:
+        """The thresholds in force for lists holding ``entries`` entries per algorithm.
+
+        Each algorithm's review radius is that of the first :attr:`review_by_entries` step that
+        holds its entry count (never above the configured review), its match threshold at most
+        that radius; algorithms without steps keep their configured thresholds.
+        """
+        out = dict(self.thresholds)
+        for name, steps in self.review_by_entries.items():
+            configured = out.get(name)
+            if configured is None or not steps:
+                continue
+            count = entries.get(name, 0)
+            step = next(s for s in steps if s.entries is None or count <= s.entries)
+            review = min(configured.review, step.review)
+            out[name] = Thresholds(match=min(configured.match, review), review=review)
+        return out
+
     def index_kind(self, algorithm: type[HashAlgorithm]) -> str:
         """Name of the index implementation that holds ``algorithm``'s entries."""
         default = self.index if algorithm.is_perceptual() else EXACT_INDEX
         return self.indexes.get(algorithm.name, default)
 
-    @field_validator("thresholds", "indexes")
+    @field_validator("thresholds", "indexes", "review_by_entries")
     @classmethod
     def _names_are_lowercase(cls, value: dict[str, object]) -> dict[str, object]:
         # Algorithm names are storage keys; "PDQ" from a settings file means "pdq".
@@ -286,6 +334,11 @@ class MatcherSettings(Section):
     @classmethod
     def _over_default_terms(cls, value: dict[str, Classification]) -> dict[str, Classification]:
         return classification_table(value)
+
+    @field_validator("review_by_entries")
+    @classmethod
+    def _fill_default_steps(cls, value: dict[str, list[ReviewStep]]) -> dict[str, list[ReviewStep]]:
+        return {**_default_review_steps(), **value}
 
     @field_validator("thresholds")
     @classmethod
@@ -314,7 +367,8 @@ def check_agreement(settings: MatcherSettings) -> None:
     from matcher.registry import INDEXES
 
     problems: list[str] = []
-    for name in sorted(set(settings.thresholds) | set(settings.indexes) | set(settings.verify.band)):
+    for name in sorted(set(settings.thresholds) | set(settings.indexes) | set(settings.verify.band)
+                       | set(settings.review_by_entries)):
         if registry.find(name) is None:
             problems.append(f"unknown hash algorithm {name!r} (registered: {registry.known()})")
     if settings.index not in INDEXES or IndexAbility.NEAR not in INDEXES[settings.index].abilities:
@@ -332,6 +386,7 @@ def check_agreement(settings: MatcherSettings) -> None:
         band = settings.verify.band.get(name)
         if band is not None and (not algorithm.is_perceptual() or band > algorithm.bits):
             problems.append(f"verify band {band} for {name} does not fit a {algorithm.bits}-bit perceptual hash")
+        problems.extend(_step_problems(name, algorithm, settings.review_by_entries.get(name, [])))
         kind = settings.indexes.get(name)
         if kind is None:
             continue
@@ -345,3 +400,21 @@ def check_agreement(settings: MatcherSettings) -> None:
             )
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def _step_problems(name: str, algorithm: type[HashAlgorithm], steps: Sequence[ReviewStep]) -> list[str]:
+    """What is wrong with one algorithm's review-by-list-size steps (see ``review_by_entries``)."""
+    if not steps:
+        return []
+    if not algorithm.is_perceptual():
+        return [f"{name} is an exact hash; it has no review radius to scale with list size"]
+    problems = []
+    sizes = [s.entries for s in steps]
+    if sizes[-1] is not None or None in sizes[:-1]:
+        problems.append(f"{name} review_by_entries: the last step, and only it, must have no entries (any size)")
+    bounded = [n for n in sizes if n is not None]
+    if bounded != sorted(set(bounded)):
+        problems.append(f"{name} review_by_entries: entries must ascend")
+    if any(s.review > algorithm.bits for s in steps):
+        problems.append(f"{name} review_by_entries: a review radius is above its {algorithm.bits} bits")
+    return problems

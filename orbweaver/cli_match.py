@@ -295,14 +295,28 @@ def hashset_add_images(config_path: Path | None, name: str, classification: str 
 
 @hashset.command("list")
 @CONFIG_OPTION
-def hashset_list(config_path: Path | None) -> None:
+@click.option("--thresholds", "show_thresholds", is_flag=True,
+              help="Then, per perceptual algorithm, the entries of the enabled lists and the match/review "
+                   "thresholds a matcher uses for that many ([matcher] review_by_entries).")
+def hashset_list(config_path: Path | None, show_thresholds: bool) -> None:
     """List known hash lists with their entry counts per algorithm."""
+    from collections import Counter
     from dataclasses import asdict
 
     from matcher.hashsets import list_sets
 
-    for info in list_sets(_store(_settings(config_path))):
+    settings = _settings(config_path)
+    sets = list_sets(_store(settings))
+    for info in sets:
         click.echo(json.dumps(asdict(info), default=str))
+    if show_thresholds:
+        entries: Counter[str] = Counter()
+        for info in sets:
+            if info.enabled:
+                entries.update(info.counts)
+        for name, limits in sorted(settings.matcher.effective_thresholds(entries).items()):
+            click.echo(json.dumps({"algorithm": name, "entries": entries[name], "match": limits.match,
+                                   "review": limits.review, "configured_review": settings.matcher.review_radius(name)}))
 
 
 @hashset.command("export")

@@ -216,6 +216,16 @@ def test_edits_are_announced_and_list_shows_generations(cli: Any, tmp_path: Path
     ]
 
 
+def test_list_shows_the_thresholds_in_force_for_the_enabled_lists(cli: Any, tmp_path: Path) -> None:
+    cli("hashset", "import", "--name", "a", str(write(tmp_path / "a.txt", "c3c3c3c3c3c3c3c3\n3c3c3c3c3c3c3c3c\n")))
+    cli("hashset", "import", "--name", "b", str(write(tmp_path / "b.txt", "0f0f0f0f0f0f0f0f\n")))
+    cli("hashset", "disable", "--name", "b")  # a disabled list is not searched, so it does not count
+    shown = {r["algorithm"]: r for r in records(cli("hashset", "list", "--thresholds")) if "algorithm" in r}
+    assert shown["phash"] == {"algorithm": "phash", "entries": 2, "match": 2, "review": 8, "configured_review": 8}
+    assert shown["pdq"]["entries"] == 0 and shown["pdq"]["review"] == 31
+    assert "algorithm" not in {k for r in records(cli("hashset", "list")) for k in r}
+
+
 def test_an_edit_stands_when_the_bus_cannot_take_its_announcement(cli: Any, tmp_path: Path) -> None:
     listing = write(tmp_path / "l.txt", f"{md5('a')}\n")
     blocker = write(tmp_path / "not-a-folder", "")  # the bus file cannot be created under a file
