@@ -68,7 +68,8 @@ def org_workflow(ctx: WebContext, principal: Principal) -> ReviewWorkflow:
     """The workflow whose scheme is the caller's organisation's: the baseline plus its national categories."""
     with ctx.store.session() as s:
         scheme = orgs.scheme_for(s, principal.org_id, ctx.settings.review.scheme)
-    return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review.model_copy(update={"scheme": scheme}), ctx.clock)
+    return ReviewWorkflow(ctx.store, ctx.bus, ctx.settings.review.model_copy(update={"scheme": scheme}), ctx.clock,
+                          blobs=ctx.blobs)
 
 
 def _senior(principal: Principal) -> bool:
