@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.images",
     "tests.fixtures.smtp",
+    "tests.fixtures.browser",
 ]

@@ -29,7 +29,6 @@ from hashing.base import hamming_hex
 from hashing.hasher import compute_hashes
 from matcher.survivors import latest_submissions
 from orbweaver.demo.imagegen import generate
-from tests.fixtures.browser import chromium_browser
 from tests.fixtures.webapp import ServedApp
 from tests.unit.web.conftest import make_settings
 
@@ -87,12 +86,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     served.start()
     yield served
     served.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 def test_files_are_hashed_in_the_browser_and_only_hashes_are_sent(chromium: Browser, site: ServedApp,

@@ -30,7 +30,6 @@ from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
-from tests.fixtures.browser import chromium_browser
 from tests.fixtures.webapp import ServedApp
 from tests.unit.web.conftest import PASSWORD, make_settings
 from tests.unit.web.seed import confirm_and_notice, image, seed_candidate
@@ -101,12 +100,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     served.start()
     yield served
     served.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 def signed_in(chromium: Browser, site: Site, role: Role) -> Page:

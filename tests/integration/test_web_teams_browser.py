@@ -28,7 +28,6 @@ from notifier.settings import NotifierSettings
 from notifier.stage import NotifierStage
 from review.stage import ReviewStage
 from review.workflow import ReviewWorkflow
-from tests.fixtures.browser import chromium_browser
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.webapp import ServedApp
 from tests.integration.test_web_browser import Site, media
@@ -72,12 +71,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamSite]:
     served.start()
     yield served
     served.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with chromium_browser() as browser:
-        yield browser
 
 
 def signed_in(chromium: Browser, site: Site, name: str, path: str = "/") -> Page:
