@@ -30,6 +30,8 @@ from web.api import TokenBuckets
 from web.auth import Principal, Role, client_ip, cookie_secure, public, requires
 from web.context import WebContext, context
 from web.csp import csp_with
+from web.report_words import RIGHT_TO_LEFT, language_menu, pick_language
+from web.survivor_words import words
 from web.templating import render
 
 log = structlog.get_logger(__name__)
@@ -42,75 +44,19 @@ CSRF_HEADER = "x-csrf-token"
 PAGE_CSP = csp_with(media_src="blob:")
 """The site's policy, plus ``blob:`` media: a picked video plays from a local blob URL to be sampled."""
 
-TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Find copies of your own pictures",
-        "intro": "Pick the pictures or videos of you that you want found. Your device computes fingerprints "
-                 "(hashes) of them here in this page; the files themselves never leave your device. Only the "
-                 "fingerprints and the note you choose to write are sent.",
-        "after": "Analysts compare the fingerprints with what orbweaver finds on the web; a person always looks "
-                 "before anything is done. Keep your reference code to ask about it.",
-        "pick": "Your pictures or videos",
-        "note": "A note (optional)",
-        "send": "Send the fingerprints",
-        "file": "File",
-        "working": "Computing fingerprints on this device…",
-        "ready": "Fingerprints ready. Nothing has been sent yet.",
-        "sending": "Sending the fingerprints…",
-        "sent": "Sent. Your reference code:",
-        "failed": "Sending failed:",
-        "unreadable": "could not be read here",
-        "nocrypto": "This browser cannot compute SHA-256 here (the page needs HTTPS).",
-        "language": "Language",
-    },
-    "fr": {
-        "title": "Retrouver les copies de vos propres images",
-        "intro": "Choisissez les images ou vidéos de vous que vous voulez faire retrouver. Votre appareil en calcule "
-                 "des empreintes (hachages) ici, dans cette page ; les fichiers eux-mêmes ne quittent jamais votre "
-                 "appareil. Seules les empreintes et la note que vous choisissez d'écrire sont envoyées.",
-        "after": "Des analystes comparent les empreintes avec ce qu'orbweaver trouve sur le web ; une personne "
-                 "regarde toujours avant toute action. Gardez votre code de référence pour vous renseigner.",
-        "pick": "Vos images ou vidéos",
-        "note": "Une note (facultative)",
-        "send": "Envoyer les empreintes",
-        "file": "Fichier",
-        "working": "Calcul des empreintes sur cet appareil…",
-        "ready": "Empreintes prêtes. Rien n'a encore été envoyé.",
-        "sending": "Envoi des empreintes…",
-        "sent": "Envoyé. Votre code de référence :",
-        "failed": "L'envoi a échoué :",
-        "unreadable": "illisible ici",
-        "nocrypto": "Ce navigateur ne peut pas calculer SHA-256 ici (la page doit être servie en HTTPS).",
-        "language": "Langue",
-    },
-}
-"""The page's words per language (English and French; other languages add a block)."""
-
-LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
-
-
-def page_language(request: Request) -> str:
-    """``?lang=`` when the page speaks it, else the first spoken language of ``Accept-Language``, else English."""
-    asked = request.query_params.get("lang", "")
-    if asked in TEXT:
-        return asked
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower().split("-")[0]
-        if tag in TEXT:
-            return tag
-    return "en"
-
-
 @router.get("/survivor", response_class=HTMLResponse,
             dependencies=[Depends(public("the survivor page: hashing happens in the visitor's browser"))])
 def survivor_page(request: Request) -> Response:
     """The page that hashes a person's own files in their browser."""
     ctx = context(request)
     web = ctx.settings.web
-    language = page_language(request)
+    # one choice of language for every public page: the report pages' (the same languages, a test checks)
+    language = pick_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+    text = words(language)
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = render(request, "survivor.html", None, title=TEXT[language]["title"], text=TEXT[language],
-                      page_lang=language, languages=LANGUAGE_NAMES, survivor_csrf=token,
+    response = render(request, "survivor.html", None, title=text["title"], text=text, page_lang=language,
+                      page_dir="rtl" if language in RIGHT_TO_LEFT else "ltr", languages=language_menu(),
+                      survivor_csrf=token,
                       max_files=web.survivor_max_files, max_frames=web.survivor_max_frames,
                       note_max=web.survivor_note_max_chars)
     response.headers["content-security-policy"] = PAGE_CSP

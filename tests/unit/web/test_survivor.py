@@ -1,4 +1,4 @@
-"""The survivor page: public, in English and French, takes only hashes (bounded, rate-limited, CSRF-bound)."""
+"""The survivor page: public, in the report pages' languages, takes only hashes (bounded, rate-limited, CSRF-bound)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from core.messages import HashSetKind
 from matcher.hashsets import list_sets
 from matcher.survivors import SURVIVOR_LIST, latest_submissions
 from tests.unit.web.conftest import Env, make_env
+from web import report_words, survivor_words
 from web.auth import Role
 
 PDQ = "f" * 16 + "0" * 16 + "a5" * 16
@@ -50,10 +51,10 @@ def post(client: TestClient, token: str, payload: Any, **headers: str) -> Any:
 def test_the_page_is_public_speaks_french_and_posts_no_file(env: Env) -> None:
     page = env.client().get("/survivor", headers={"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
     assert page.status_code == 200
-    assert '<html lang="fr">' in page.text and "Retrouver les copies de vos propres images" in page.text
+    assert '<html lang="fr" dir="ltr">' in page.text and "Retrouver les copies de vos propres images" in page.text
     hostile = "<script>alert(1)</script>"
     english = env.client().get("/survivor", params={"lang": hostile}, headers={"Accept-Language": hostile})
-    assert "Find copies of your own pictures" in english.text and '<html lang="en">' in english.text
+    assert "Find copies of your own pictures" in english.text and '<html lang="en" dir="ltr">' in english.text
     assert "alert(1)" not in english.text
     # The file input is in no form: the only way out is the page script's JSON of hashes.
     assert 'type="file"' in page.text and "<form" not in page.text.split("<main>")[1]
@@ -115,3 +116,21 @@ def test_analysts_see_the_note_escaped_and_others_are_refused(env: Env) -> None:
     assert operator.get("/review/survivors").status_code == 403
     anonymous = env.client().get("/review/survivors", headers={"Accept": "text/html"})
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+
+
+def test_the_page_speaks_every_language_of_the_report_pages_translated(env: Env) -> None:
+    assert set(survivor_words.LANGUAGES) == set(report_words.LANGUAGES)  # the public pages speak the same languages
+    english = survivor_words.words("en")
+    client = env.client()
+    for language in survivor_words.LANGUAGES:
+        text = survivor_words.words(language)
+        if language != "en":  # every sentence translated (the one-word "File" may read the same, as in Filipino)
+            assert [k for k in text if text[k] == english[k] and len(english[k].split()) > 1] == [], language
+        page = client.get("/survivor", params={"lang": language})
+        assert page.status_code == 200
+        tag = language.replace("_", "-")
+        direction = "rtl" if language in report_words.RIGHT_TO_LEFT else "ltr"
+        assert f'<html lang="{tag}" dir="{direction}">' in page.text, language
+        assert text["send"] in page.text and f'hreflang="{tag}"' in page.text
+    chinese = client.get("/survivor", headers={"Accept-Language": "zh-TW,zh;q=0.8"})
+    assert '<html lang="zh-Hant"' in chinese.text and survivor_words.words("zh_Hant")["title"] in chinese.text
