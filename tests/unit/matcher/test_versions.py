@@ -5,9 +5,14 @@ All hashes are made-up hex values.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
@@ -21,6 +26,18 @@ from matcher.settings import MatcherSettings
 
 PDQ = "5a" * 32
 DHASH = "c3" * 8
+
+
+@contextmanager
+def every_log() -> Iterator[list[MutableMapping[str, Any]]]:
+    """``capture_logs`` at every level: a test before this one may have configured logging to drop info."""
+    wrapper = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(wrapper_class=wrapper)
 
 
 def skipped(algorithm: str, hash_version: int, list_version: int) -> float:
@@ -46,7 +63,7 @@ def v1_lists(store: Store) -> Matcher:
 def test_a_v2_hash_never_matches_a_v1_entry_of_identical_bits(v1_lists: Matcher) -> None:
     assert sorted(h.hash_set for h in v1_lists.match([pdq(1)])) == ["hotline", "partner"]  # same version
     before = skipped("pdq", 2, 1)
-    with capture_logs() as logs:
+    with every_log() as logs:
         outcomes = v1_lists.evaluate_many([[pdq(2)] for _ in range(5)])
         outcomes += v1_lists.evaluate_many([[pdq(2)] for _ in range(3)])
     assert [(o.hits, o.verdict.decision) for o in outcomes] == [([], MatchDecision.NONE)] * 8
@@ -71,7 +88,7 @@ def test_versions_survive_a_snapshot(store: Store, tmp_path: Path) -> None:
     settings = MatcherSettings(index_dir=tmp_path / "indexes")
     Matcher(store, settings).load()  # builds and saves
     replica = Matcher(store, settings)
-    with capture_logs() as logs:
+    with every_log() as logs:
         replica.load()
         assert replica.match([pdq(2)]) == []
     assert [e["source"] for e in logs if e["event"] == "matcher.loaded"] == ["snapshot"]
