@@ -53,6 +53,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import delete, func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from core.errors import PermanentError
@@ -847,6 +848,24 @@ def cookie_secure(request: Request, settings: WebSettings) -> bool:
     if settings.cookie_secure == "never":
         return False
     return request.url.scheme == "https"
+
+
+def form_token(request: Request, cookie: str) -> str:
+    """The double-submit token of a form shown before any session (sign-in, public pages): its cookie's, else new."""
+    return request.cookies.get(cookie) or secrets.token_urlsafe(32)
+
+
+def set_form_token(response: Response, request: Request, settings: WebSettings, cookie: str, token: str, *,
+                   path: str, max_age: int = 3600) -> None:
+    """Set the cookie half of :func:`form_token` for the pages under ``path`` (HTTP-only, same-site strict)."""
+    response.set_cookie(cookie, token, max_age=max_age, path=path, httponly=True, samesite="strict",
+                        secure=cookie_secure(request, settings))
+
+
+def form_token_ok(request: Request, cookie: str, sent: str | None) -> bool:
+    """Whether the token a form sent equals its cookie's (the double submit of :func:`form_token`)."""
+    expected = request.cookies.get(cookie)
+    return bool(expected and sent and secrets.compare_digest(expected, sent))
 
 
 def wants_html(request: Request) -> bool:

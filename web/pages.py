@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,9 +18,12 @@ from web.auth import (
     SignInRefusedError,
     client_ip,
     cookie_secure,
+    form_token,
+    form_token_ok,
     public,
     requires,
     safe_next,
+    set_form_token,
 )
 from web.context import context
 from web.forms import FormState, form_page
@@ -47,11 +49,10 @@ def home(request: Request, principal: Annotated[Principal, Depends(ANY_ROLE)]) -
 def _login_page(request: Request, next_url: str, *, error: str | None = None, status_code: int = 200,
                 name: str = "") -> Response:
     ctx = context(request)
-    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    token = form_token(request, LOGIN_COOKIE)
     response = render(request, "login.html", None, status_code=status_code, title="Sign in", login_csrf=token,
                       next_url=safe_next(next_url), error=error, user_name=name)
-    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/login", httponly=True, samesite="strict",
-                        secure=cookie_secure(request, ctx.settings.web))
+    set_form_token(response, request, ctx.settings.web, LOGIN_COOKIE, token, path="/login")
     return response
 
 
@@ -79,8 +80,7 @@ def login(
 ) -> Response:
     """Check the password (with per-account and per-address lockout) and open a session."""
     ctx = context(request)
-    expected = request.cookies.get(LOGIN_COOKIE)
-    if not expected or not csrf_token or not secrets.compare_digest(expected, csrf_token):
+    if not form_token_ok(request, LOGIN_COOKIE, csrf_token):
         return _login_page(request, next, error="The form expired; please sign in again.", status_code=403)
     ip = client_ip(request)
     try:

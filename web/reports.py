@@ -46,7 +46,7 @@ from review.service import media_review_states
 from web.api import _ERRORS as API_ERRORS
 from web.api import CALLER, TokenBuckets
 from web.audit import record
-from web.auth import Principal, Role, client_ip, cookie_secure, public, requires
+from web.auth import Principal, Role, client_ip, form_token, form_token_ok, public, requires, set_form_token
 from web.context import WebContext, context
 from web.forms import FormState, form_page
 from web.report_words import RIGHT_TO_LEFT, language_menu, pick_language, words
@@ -195,13 +195,12 @@ WHERE_CHOICES = tuple(WhereSeen)
 
 def _page(request: Request, name: str, language: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
     ctx = context(request)
-    token = request.cookies.get(REPORT_COOKIE) or secrets.token_urlsafe(32)
+    token = form_token(request, REPORT_COOKIE)
     text = words(language)
     response = render(request, name, None, status_code=status_code, title=text["title"], lang=language,
                       direction="rtl" if language in RIGHT_TO_LEFT else "ltr", w=text, languages=language_menu(),
                       report_csrf=token, where_choices=WHERE_CHOICES, **values)
-    response.set_cookie(REPORT_COOKIE, token, max_age=3600, path="/report", httponly=True, samesite="strict",
-                        secure=cookie_secure(request, ctx.settings.web))
+    set_form_token(response, request, ctx.settings.web, REPORT_COOKIE, token, path="/report")
     return response
 
 
@@ -219,11 +218,6 @@ def _report_again(request: Request, form: FormState) -> Response:
     return _form_page(request, language, form, words(language)["bad_urls"], form.status_code)
 
 
-def _csrf_ok(request: Request, sent: str) -> bool:
-    expected = request.cookies.get(REPORT_COOKIE)
-    return bool(expected and sent and secrets.compare_digest(expected, sent))
-
-
 @dataclass(frozen=True, slots=True)
 class _Refusal:
     word: str
@@ -237,7 +231,7 @@ def _refusal(request: Request, sent_csrf: str) -> _Refusal | None:
     wait = desk(context(request)).wait_s(request)
     if wait:
         return _Refusal("too_many", 429, wait)
-    if not _csrf_ok(request, sent_csrf):
+    if not form_token_ok(request, REPORT_COOKIE, sent_csrf):
         return _Refusal("expired", 403)
     return None
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 from typing import Annotated, Any
 
 import structlog
@@ -27,7 +26,7 @@ from core.errors import TransientError
 from matcher.changes import publish_changes
 from matcher.survivors import FrameHash, SurvivorFile, SurvivorHashError, latest_submissions, submit
 from web.api import TokenBuckets
-from web.auth import Principal, Role, client_ip, cookie_secure, public, requires
+from web.auth import Principal, Role, client_ip, form_token, form_token_ok, public, requires, set_form_token
 from web.context import WebContext, context
 from web.csp import csp_with
 from web.report_words import RIGHT_TO_LEFT, language_menu, pick_language
@@ -53,15 +52,14 @@ def survivor_page(request: Request) -> Response:
     # one choice of language for every public page: the report pages' (the same languages, a test checks)
     language = pick_language(request.query_params.get("lang"), request.headers.get("accept-language"))
     text = words(language)
-    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    token = form_token(request, CSRF_COOKIE)
     response = render(request, "survivor.html", None, title=text["title"], text=text, page_lang=language,
                       page_dir="rtl" if language in RIGHT_TO_LEFT else "ltr", languages=language_menu(),
                       survivor_csrf=token,
                       max_files=web.survivor_max_files, max_frames=web.survivor_max_frames,
                       note_max=web.survivor_note_max_chars)
     response.headers["content-security-policy"] = PAGE_CSP
-    response.set_cookie(CSRF_COOKIE, token, max_age=6 * 3600, path="/survivor", httponly=True, samesite="strict",
-                        secure=cookie_secure(request, web))
+    set_form_token(response, request, web, CSRF_COOKIE, token, path="/survivor", max_age=6 * 3600)
     return response
 
 
@@ -128,9 +126,7 @@ async def survivor_hashes(request: Request) -> JSONResponse:
     if wait > 0:
         retry = max(1, math.ceil(wait))
         raise HTTPException(429, f"too many submissions; retry in {retry} s", headers={"Retry-After": str(retry)})
-    expected = request.cookies.get(CSRF_COOKIE)
-    given = request.headers.get(CSRF_HEADER, "")
-    if not expected or not given or not secrets.compare_digest(expected, given):
+    if not form_token_ok(request, CSRF_COOKIE, request.headers.get(CSRF_HEADER)):
         raise HTTPException(403, "the page expired; load it again")
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise HTTPException(415, "hashes are sent as application/json")
