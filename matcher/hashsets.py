@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, TypeVarTuple
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,7 @@ announced as several consecutive generations."""
 
 
 T = TypeVar("T")
+_Row = TypeVarTuple("_Row")
 
 
 class UnknownHashSetError(PermanentError):
@@ -437,6 +438,15 @@ class CodeRow(NamedTuple):
     version: int
 
 
+def in_scope(query: Select[*_Row], sets: Collection[str] | None, enabled_only: bool) -> Select[*_Row]:
+    """``query`` (joined to ``hash_sets``) kept to the sets a matcher loads: enabled ones, or ``sets`` when given."""
+    if enabled_only:
+        query = query.where(HashSet.enabled.is_(True))
+    if sets is not None:
+        query = query.where(HashSet.name.in_(sorted(sets)))
+    return query
+
+
 def iter_code_rows(
     store: Store,
     *,
@@ -455,13 +465,9 @@ def iter_code_rows(
         batch: Rows per yielded list.
 
     """
-    query = select(HashEntry.id, HashSet.name, HashEntry.algorithm, HashEntry.value, HashEntry.version).join(
+    query = in_scope(select(HashEntry.id, HashSet.name, HashEntry.algorithm, HashEntry.value, HashEntry.version).join(
         HashSet, HashSet.id == HashEntry.hash_set_id
-    )
-    if enabled_only:
-        query = query.where(HashSet.enabled.is_(True))
-    if sets is not None:
-        query = query.where(HashSet.name.in_(sorted(sets)))
+    ), sets, enabled_only)
     with store.session() as s:
         conn = s.connection()
         if ids is not None:

@@ -35,7 +35,7 @@ from core.messages import MatchHit, utcnow
 from core.store import Store
 from core.store.tables.matcher import HashEntry, HashSet, VpdqFrame, VpdqVideo
 from hashing.vpdq import VPDQ, VpdqFeature, dedupe, write_vpdq
-from matcher.hashsets import ImportResult, announce_added
+from matcher.hashsets import ImportResult, announce_added, in_scope
 from matcher.lists import LineError
 from matcher.settings import VpdqSettings
 
@@ -194,10 +194,7 @@ def known_videos(store: Store, *, sets: Collection[str] | None = None, enabled_o
         .where(HashEntry.algorithm == VPDQ.name, HashEntry.version == VPDQ.version)
         .order_by(HashEntry.id)
     )
-    if enabled_only:
-        query = query.where(HashSet.enabled.is_(True))
-    if sets is not None:
-        query = query.where(HashSet.name.in_(sorted(sets)))
+    query = in_scope(query, sets, enabled_only)
     with store.session() as s:
         conn = s.connection()
         videos = conn.execute(query).all()
